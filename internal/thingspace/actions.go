@@ -1,0 +1,215 @@
+package thingspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// PathActions is the prefix of every profile action: POST PathActions + action.
+const PathActions = "/api/m2m/v1/devices/profile/actions/"
+
+// AcceptedRequest is one bulk call ThingSpace accepted: its request id and the devices it
+// carried. Results arrive later, one callback per device, all with this id.
+type AcceptedRequest struct {
+	RequestID string
+	Devices   []DeviceEntry
+}
+
+// ActionResult lists the requests of one action call: one per bulk chunk.
+type ActionResult struct {
+	Action   Action
+	Requests []AcceptedRequest
+}
+
+// Activate activates (or reactivates) profiles (seed 002).
+func (c *Client) Activate(ctx context.Context, r ActivateRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionActivate, r.body())
+}
+
+// DownloadEnable downloads and enables a Global (ServicePlan) or local (SmsrOid) profile (seed 000).
+func (c *Client) DownloadEnable(ctx context.Context, r DownloadEnableRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionDownloadEnable, r.body())
+}
+
+// Enable enables a profile that is already downloaded (seed 001).
+func (c *Client) Enable(ctx context.Context, r EnableRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionEnable, r.body())
+}
+
+// ChangeServicePlan changes the service plan of profiles (seed 003).
+func (c *Client) ChangeServicePlan(ctx context.Context, r ServicePlanRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionServicePlan, r.body())
+}
+
+// ProfileResume resumes suspended US or Global profiles (seed 004).
+func (c *Client) ProfileResume(ctx context.Context, r ProfileResumeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionProfileResume, r.body())
+}
+
+// ProfileSuspend suspends Global profiles (Global only; US profiles use DeviceSuspend).
+func (c *Client) ProfileSuspend(ctx context.Context, r ProfileSuspendRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionProfileSuspend, r.body())
+}
+
+// DeviceSuspend suspends whole devices by EID; a final device-level callback ends each.
+func (c *Client) DeviceSuspend(ctx context.Context, r DeviceSuspendRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionDeviceSuspend, r.body())
+}
+
+// DeviceResume resumes whole devices by EID.
+func (c *Client) DeviceResume(ctx context.Context, r DeviceResumeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionDeviceResume, r.body())
+}
+
+// Deactivate deactivates profiles, with an explicit ETF waiver and reason code.
+func (c *Client) Deactivate(ctx context.Context, r DeactivateRequest) (*ActionResult, error) {
+	if r.ReasonCode == "" {
+		return nil, errors.New("thingspace: deactivate needs an explicit reason code")
+	}
+	return c.PostAction(ctx, ActionDeactivate, r.body())
+}
+
+// Disable disables a profile; the device falls back to its bootstrap profile.
+func (c *Client) Disable(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionDisable, r.body())
+}
+
+// Delete deletes a Global (after deactivation) or local profile.
+func (c *Client) Delete(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionDelete, r.body())
+}
+
+// Download downloads a Global profile without enabling it.
+func (c *Client) Download(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionDownload, r.body())
+}
+
+// DownloadDisable downloads a local profile and leaves it disabled.
+func (c *Client) DownloadDisable(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, ActionDownloadDisable, r.body())
+}
+
+// RequiredKinds lists the identifiers each action needs for every device (DESIGN.md "What
+// Create sends").
+func RequiredKinds(a Action) []string {
+	switch a {
+	case ActionActivate:
+		return []string{KindEID, KindICCID, KindIMEI}
+	case ActionProfileSuspend, ActionProfileResume:
+		return []string{KindICCID}
+	case ActionDeviceSuspend, ActionDeviceResume:
+		return []string{KindEID}
+	case ActionDeactivate:
+		return nil // any one identifier
+	default:
+		return []string{KindEID, KindICCID}
+	}
+}
+
+// ValidateActionBody checks, before anything is sent, that body names an account and gives
+// every device the identifiers the action needs.
+func ValidateActionBody(action Action, body ProfileRequest) error {
+	if !action.Valid() {
+		return fmt.Errorf("thingspace: unknown action %q", action)
+	}
+	if err := requireAccount(body.AccountName); err != nil {
+		return err
+	}
+	if len(body.Devices) == 0 {
+		return fmt.Errorf("thingspace: %s needs at least one device", action)
+	}
+	need := RequiredKinds(action)
+	for i, d := range body.Devices {
+		if len(d.DeviceIDs) == 0 {
+			return fmt.Errorf("thingspace: %s: device %d has no identifiers", action, i+1)
+		}
+		var missing []string
+		for _, k := range need {
+			if d.DeviceIDs.Get(k) == "" {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("thingspace: %s needs %s for every device; device %s has no %s",
+				action, strings.Join(need, " + "), describeDevice(d.DeviceIDs), strings.Join(missing, ", "))
+		}
+	}
+	if (action == ActionProfileSuspend || action == ActionProfileResume) && body.ServicePlan == "" {
+		return fmt.Errorf("thingspace: %s needs the profile's servicePlan", action)
+	}
+	return nil
+}
+
+func describeDevice(ids DeviceIDs) string {
+	parts := make([]string, 0, len(ids))
+	for _, id := range ids {
+		parts = append(parts, id.Kind+" "+id.ID)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// PostAction sends an action for every device of body, split into bulk calls of at most
+// BulkSize devices. When ThingSpace refuses a call for its size (MaxRequestsExceeded,
+// NumberofDevices: a synchronous refusal, so nothing was applied) the bulk size halves, for
+// this and every later call, and the chunk is sent again in halves.
+//
+// On error, the returned result still lists the chunks already accepted: the caller must
+// track (and wait on) them. A 5xx or a connection lost after sending is an
+// *OutcomeUnknownError and is never sent again.
+func (c *Client) PostAction(ctx context.Context, action Action, body ProfileRequest) (*ActionResult, error) {
+	if err := ValidateActionBody(action, body); err != nil {
+		return nil, err
+	}
+	res := &ActionResult{Action: action}
+	pending := body.Devices
+	for len(pending) > 0 {
+		n := min(c.BulkSize(), len(pending))
+		chunk := pending[:n]
+		b := body
+		b.Devices = chunk
+		var out RequestResponse
+		_, err := c.do(ctx, call{
+			method: http.MethodPost, path: PathActions + string(action), body: b, kind: kindAction,
+			session: true, out: &out, action: action, devices: chunk,
+		})
+		if err != nil {
+			if bulkTooLarge(err) && n > 1 {
+				c.shrinkBulk(n)
+				logger(ctx).Info("ThingSpace refused the bulk size; halving it", "action", string(action), "devices", n, "new_bulk_size", c.BulkSize())
+				continue
+			}
+			return res, err
+		}
+		if out.RequestID == "" {
+			return res, &OutcomeUnknownError{Action: action, Devices: chunk,
+				Cause: errors.New("ThingSpace accepted the call but answered no requestId")}
+		}
+		res.Requests = append(res.Requests, AcceptedRequest{RequestID: out.RequestID, Devices: chunk})
+		pending = pending[n:]
+	}
+	return res, nil
+}
+
+// shrinkBulk halves the bulk size below a refused chunk of n devices (never below 1), keeping
+// a smaller value another caller already set.
+func (c *Client) shrinkBulk(n int) {
+	target := int64(max(1, n/2))
+	for {
+		cur := c.bulkSize.Load()
+		if cur <= target || c.bulkSize.CompareAndSwap(cur, target) {
+			return
+		}
+	}
+}
+
+// Devices builds the devices array of a request from identifier sets.
+func Devices(ids ...DeviceIDs) []DeviceEntry {
+	out := make([]DeviceEntry, len(ids))
+	for i, d := range ids {
+		out[i] = DeviceEntry{DeviceIDs: d}
+	}
+	return out
+}

@@ -1,0 +1,443 @@
+// Package thingspace is a thin client of Verizon ThingSpace's Connectivity Management (M2M) API
+// for eSIM profiles. It owns authentication (OAuth2 client credentials plus the M2M session),
+// retries, the provider-wide rate limit and bulk splitting, so that callers deal only in typed
+// requests and answers. It imports nothing from Terraform.
+package thingspace
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Version is the client's version, used in the default User-Agent.
+const Version = "0.1.0"
+
+// Defaults of Config.
+const (
+	DefaultBaseURL           = "https://thingspace.verizon.com"
+	DefaultRequestsPerSecond = 25
+	DefaultBurst             = 50
+	DefaultBulkSize          = 10000
+	DefaultMaxRetries        = 6
+	DefaultRetryBaseDelay    = 500 * time.Millisecond
+	DefaultRetryMaxDelay     = 30 * time.Second
+	DefaultHTTPTimeout       = 60 * time.Second
+)
+
+// Config configures a Client. Only the credentials are required.
+type Config struct {
+	// BaseURL is scheme://host[:port]; the client appends /api/ts/v1/... and /api/m2m/....
+	BaseURL      string
+	ClientID     string
+	ClientSecret string
+	Username     string
+	Password     string
+
+	// HTTPClient sends every request; its Timeout bounds one attempt. Default: 60 s timeout.
+	HTTPClient *http.Client
+	// UserAgent is sent on every request. Default "thingspace-go/<Version>".
+	UserAgent string
+	// RequestsPerSecond and Burst set the client-wide rate limit shared by every call.
+	RequestsPerSecond float64
+	Burst             int
+	// BulkSize is the largest number of devices sent in one action call. It starts at the
+	// documented 10,000 and halves (remembered for the client's life) whenever ThingSpace
+	// answers MaxRequestsExceeded or NumberofDevices.
+	BulkSize int
+	// MaxRetries bounds the retries of one call (429, and 5xx / network errors on reads).
+	MaxRetries int
+	// RetryBaseDelay and RetryMaxDelay shape the exponential backoff (with full jitter) used
+	// when the server sends no Retry-After.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+}
+
+// Client talks to one ThingSpace endpoint with one set of credentials. It is safe for
+// concurrent use; concurrent callers share one OAuth token and one M2M session.
+type Client struct {
+	base      *url.URL
+	http      *http.Client
+	userAgent string
+	limiter   *rate.Limiter
+	bulkSize  atomic.Int64
+	retries   int
+	baseDelay time.Duration
+	maxDelay  time.Duration
+
+	auth *authenticator
+}
+
+// New validates cfg and returns a Client. It sends nothing: logins happen lazily.
+func New(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	base, err := ParseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{
+		{"client_id", cfg.ClientID}, {"client_secret", cfg.ClientSecret},
+		{"username", cfg.Username}, {"password", cfg.Password},
+	} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("thingspace: missing credentials: %s", strings.Join(missing, ", "))
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "thingspace-go/" + Version
+	}
+	if cfg.RequestsPerSecond <= 0 {
+		cfg.RequestsPerSecond = DefaultRequestsPerSecond
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = max(1, int(cfg.RequestsPerSecond*2))
+	}
+	if cfg.BulkSize <= 0 {
+		cfg.BulkSize = DefaultBulkSize
+	}
+	if cfg.MaxRetries < 0 {
+		cfg.MaxRetries = 0
+	} else if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = DefaultMaxRetries
+	}
+	if cfg.RetryBaseDelay <= 0 {
+		cfg.RetryBaseDelay = DefaultRetryBaseDelay
+	}
+	if cfg.RetryMaxDelay <= 0 {
+		cfg.RetryMaxDelay = DefaultRetryMaxDelay
+	}
+	c := &Client{
+		base:      base,
+		http:      cfg.HTTPClient,
+		userAgent: cfg.UserAgent,
+		limiter:   rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), cfg.Burst),
+		retries:   cfg.MaxRetries,
+		baseDelay: cfg.RetryBaseDelay,
+		maxDelay:  cfg.RetryMaxDelay,
+	}
+	c.bulkSize.Store(int64(cfg.BulkSize))
+	c.auth = newAuthenticator(c, cfg)
+	return c, nil
+}
+
+// ParseBaseURL checks that s is scheme://host[:port] with scheme http or https and no path,
+// query or fragment (a trailing "/" is tolerated).
+func ParseBaseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSuffix(s, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("base URL %q is not a URL: %w", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("base URL %q must start with https:// (or http://)", s)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("base URL %q has no host", s)
+	}
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("base URL %q must be scheme://host[:port] only; the client adds /api/... itself", s)
+	}
+	return u, nil
+}
+
+// BulkSize returns the current largest number of devices per action call.
+func (c *Client) BulkSize() int { return int(c.bulkSize.Load()) }
+
+// loggerKey carries a *slog.Logger in a context.
+type loggerKey struct{}
+
+// WithLogger returns a context whose calls log through l. The client logs method, path,
+// status, attempt and timing; never credentials, tokens or bodies of auth calls.
+func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
+	return context.WithValue(ctx, loggerKey{}, l)
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+func logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok && l != nil {
+		return l
+	}
+	return discard
+}
+
+// callKind decides what may be retried.
+type callKind int
+
+const (
+	// kindRead may be retried on 429, 5xx and network errors: it changes nothing.
+	kindRead callKind = iota
+	// kindAction changes a device: retried only on 429 and on errors that prove the request
+	// never reached ThingSpace (a refused connection); otherwise the outcome is unknown.
+	kindAction
+	// kindRegistration changes the account's callback registration. Registering or deleting
+	// twice is harmless, so it is retried like a read.
+	kindRegistration
+)
+
+// call describes one HTTP exchange.
+type call struct {
+	method  string
+	path    string // below the base URL, starting with /api/
+	query   url.Values
+	body    any
+	kind    callKind
+	session bool // sends VZ-M2M-Token
+	out     any
+	// action and devices describe an action call for OutcomeUnknownError.
+	action  Action
+	devices []DeviceEntry
+}
+
+// do runs a call with authentication, the rate limit and the retry policy of its kind.
+func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
+	var payload []byte
+	if cl.body != nil {
+		var err error
+		if payload, err = json.Marshal(cl.body); err != nil {
+			return nil, fmt.Errorf("encoding %s %s: %w", cl.method, cl.path, err)
+		}
+	}
+	log := logger(ctx)
+	refreshedToken, refreshedSession := false, false
+	for attempt := 0; ; attempt++ {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("%s %s: waiting for the rate limit: %w", cl.method, cl.path, err)
+		}
+		token, err := c.auth.accessToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var session string
+		if cl.session {
+			if session, err = c.auth.sessionToken(ctx); err != nil {
+				return nil, err
+			}
+		}
+		req, err := c.newRequest(ctx, cl, payload)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		if cl.session {
+			req.Header.Set("VZ-M2M-Token", session)
+		}
+		start := time.Now()
+		resp, err := c.http.Do(req)
+		if err != nil {
+			log.Debug("thingspace call failed", "method", cl.method, "path", cl.path, "attempt", attempt+1, "error", err.Error())
+			if ctx.Err() != nil && cl.kind != kindAction {
+				return nil, fmt.Errorf("%s %s: %w", cl.method, cl.path, ctx.Err())
+			}
+			if cl.kind == kindAction && !neverSent(err) {
+				return nil, &OutcomeUnknownError{Action: cl.action, Devices: cl.devices, Cause: err}
+			}
+			if attempt >= c.retries {
+				return nil, fmt.Errorf("%s %s: giving up after %d attempts: %w", cl.method, cl.path, attempt+1, err)
+			}
+			if err := c.sleep(ctx, c.backoff(attempt)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		log.Debug("thingspace call", "method", cl.method, "path", cl.path, "status", resp.StatusCode,
+			"attempt", attempt+1, "duration_ms", time.Since(start).Milliseconds())
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			if cl.out != nil {
+				err := decodeBody(resp, cl.out)
+				if err != nil {
+					return resp, fmt.Errorf("%s %s: decoding the answer: %w", cl.method, cl.path, err)
+				}
+			} else {
+				drain(resp)
+			}
+			return resp, nil
+		}
+		apiErr := readError(resp, cl.method, cl.path)
+		switch {
+		case resp.StatusCode == http.StatusTooManyRequests:
+			if attempt >= c.retries {
+				return nil, apiErr
+			}
+			wait := retryAfter(resp.Header.Get("Retry-After"), c.backoff(attempt))
+			log.Info("ThingSpace asked to slow down (429)", "path", cl.path, "retry_in", wait.String())
+			if err := c.sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+			continue
+		case resp.StatusCode >= 500:
+			if cl.kind == kindAction {
+				return nil, &OutcomeUnknownError{Action: cl.action, Devices: cl.devices, Cause: apiErr}
+			}
+			if attempt >= c.retries {
+				return nil, apiErr
+			}
+			if err := c.sleep(ctx, retryAfter(resp.Header.Get("Retry-After"), c.backoff(attempt))); err != nil {
+				return nil, err
+			}
+			continue
+		case tokenRejected(apiErr) && !refreshedToken:
+			// An OAuth token the gateway no longer accepts: fetch a new one, once per call.
+			refreshedToken = true
+			c.auth.invalidateToken(token)
+			continue
+		case cl.session && sessionRejected(apiErr) && !refreshedSession:
+			// The M2M session expired (20 minutes idle): log in again, once per call.
+			refreshedSession = true
+			log.Info("ThingSpace M2M session expired; logging in again")
+			c.auth.invalidateSession(session)
+			continue
+		}
+		return nil, apiErr
+	}
+}
+
+func (c *Client) newRequest(ctx context.Context, cl call, payload []byte) (*http.Request, error) {
+	u := *c.base
+	u.Path = cl.path
+	if cl.query != nil {
+		u.RawQuery = cl.query.Encode()
+	}
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
+}
+
+// neverSent reports whether a transport error proves the request did not reach the server:
+// the connection could not be made at all.
+func neverSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// backoff is exponential with full jitter: a random delay in [base*2^n / 2, base*2^n], capped.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.baseDelay << min(attempt, 16)
+	if d > c.maxDelay || d <= 0 {
+		d = c.maxDelay
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date), falling back to def.
+func retryAfter(h string, def time.Duration) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return def
+	}
+	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+		return 0
+	}
+	return def
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// maxBodyBytes bounds the answers the client reads (a 10,000-device list page is far below).
+const maxBodyBytes = 64 << 20
+
+func decodeBody(resp *http.Response, out any) error {
+	defer resp.Body.Close()
+	dec := json.NewDecoder(io.LimitReader(resp.Body, maxBodyBytes))
+	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBodyBytes))
+	_ = resp.Body.Close()
+}
+
+// readError turns an error answer into *Error, understanding ThingSpace's envelope
+// {"errorCode","errorMessage"} and the gateway's {"fault":{"code","message"}}.
+func readError(resp *http.Response, method, path string) *Error {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	e := &Error{HTTPStatus: resp.StatusCode, Method: method, Path: path, RetryAfter: resp.Header.Get("Retry-After")}
+	var env ErrorResponse
+	if json.Unmarshal(b, &env) == nil && (env.ErrorCode != "" || env.ErrorMessage != "") {
+		e.Code, e.Message = env.ErrorCode, env.ErrorMessage
+		return e
+	}
+	var gw GatewayFault
+	if json.Unmarshal(b, &gw) == nil && gw.Fault.Code != "" {
+		e.Code, e.Message = gw.Fault.Code.String(), gw.Fault.Message
+		if gw.Fault.Description != "" {
+			e.Message += ": " + gw.Fault.Description
+		}
+		return e
+	}
+	e.Message = strings.TrimSpace(string(b))
+	if len(e.Message) > 300 {
+		e.Message = e.Message[:300] + "..."
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return e
+}
+
+// accountPath escapes an account name for use in a path segment.
+func accountPath(account string) string { return url.PathEscape(account) }
+
+// requireAccount rejects an empty account name before anything is sent.
+func requireAccount(account string) error {
+	if strings.TrimSpace(account) == "" {
+		return errors.New("thingspace: account name is required")
+	}
+	return nil
+}
