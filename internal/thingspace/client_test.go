@@ -1,0 +1,825 @@
+package thingspace
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeThingSpace is an httptest server that speaks the seeds' wire format, with hooks that let
+// a test answer a given call differently.
+type fakeThingSpace struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	tokenCalls atomic.Int32
+	loginCalls atomic.Int32
+
+	mu        sync.Mutex
+	sessions  map[string]bool
+	nextID    int
+	password  string
+	actions   []recordedAction
+	onAction  func(n int, action string, body ProfileRequest, w http.ResponseWriter) bool
+	onList    func(body DeviceListRequest, w http.ResponseWriter) bool
+	loginHook func(w http.ResponseWriter) bool
+}
+
+type recordedAction struct {
+	Action  string
+	Body    ProfileRequest
+	Raw     map[string]any
+	Session string
+	UA      string
+}
+
+func newFake(t *testing.T) *fakeThingSpace {
+	f := &fakeThingSpace{t: t, sessions: map[string]bool{}, password: "pw"}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+PathToken, f.token)
+	mux.HandleFunc("POST "+PathLogin, f.login)
+	mux.HandleFunc("POST "+PathActions+"{action}", f.action)
+	mux.HandleFunc("POST "+PathDeviceListV1, f.list)
+	mux.HandleFunc("GET /api/m2m/v2/accounts/{account}/requests/{id}/status", func(w http.ResponseWriter, r *http.Request) {
+		if !f.authorized(w, r) {
+			return
+		}
+		writeJSON(w, 200, map[string]any{"requestId": r.PathValue("id"), "status": "Pending",
+			"subRequests": []any{map[string]any{"ids": []any{map[string]string{"kind": "eid", "id": "1"}}, "status": "Success"}}})
+	})
+	mux.HandleFunc("GET /api/m2m/v1/plans/{account}", func(w http.ResponseWriter, r *http.Request) {
+		if !f.authorized(w, r) {
+			return
+		}
+		writeJSON(w, 200, []ServicePlan{{Name: "M2M4GB", Code: "M2M4GB"}, {Name: "GLOBAL1GB", Code: "GLOBAL1GB"}})
+	})
+	mux.HandleFunc("GET /api/m2m/v1/callbacks/{account}", func(w http.ResponseWriter, r *http.Request) {
+		if !f.authorized(w, r) {
+			return
+		}
+		writeJSON(w, 200, []CallbackRegistration{{AccountName: r.PathValue("account"), ServiceName: ServiceDeviceProfile, URL: "https://relay.example/cb"}})
+	})
+	mux.HandleFunc("POST /api/m2m/v1/callbacks/{account}", func(w http.ResponseWriter, r *http.Request) {
+		if !f.authorized(w, r) {
+			return
+		}
+		var req RegisterCallbackRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		writeJSON(w, 200, CallbackServiceResponse{AccountName: r.PathValue("account"), ServiceName: req.Name})
+	})
+	mux.HandleFunc("DELETE /api/m2m/v1/callbacks/{account}/name/{service}", func(w http.ResponseWriter, r *http.Request) {
+		if !f.authorized(w, r) {
+			return
+		}
+		writeJSON(w, 200, CallbackServiceResponse{AccountName: r.PathValue("account"), ServiceName: r.PathValue("service")})
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeThingSpace) token(w http.ResponseWriter, r *http.Request) {
+	f.tokenCalls.Add(1)
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("cid:csecret"))
+	if r.Header.Get("Authorization") != want {
+		writeJSON(w, 401, map[string]any{"error": "invalid_client", "error_description": "bad client credentials"})
+		return
+	}
+	_ = r.ParseForm()
+	if r.PostForm.Get("grant_type") != "client_credentials" {
+		writeJSON(w, 400, map[string]any{"error": "unsupported_grant_type"})
+		return
+	}
+	writeJSON(w, 200, TokenResponse{AccessToken: "oauth-token", TokenType: "Bearer", ExpiresIn: 3600})
+}
+
+func (f *fakeThingSpace) login(w http.ResponseWriter, r *http.Request) {
+	f.loginCalls.Add(1)
+	if r.Header.Get("Authorization") != "Bearer oauth-token" {
+		writeJSON(w, 401, map[string]any{"fault": map[string]any{"code": 900901, "message": "Invalid Credentials"}})
+		return
+	}
+	if f.loginHook != nil && f.loginHook(w) {
+		return
+	}
+	var req LoginRequest
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	if req.Username != "user" || req.Password != f.password {
+		writeJSON(w, 400, ErrorResponse{ErrorCode: "UnifiedWebService.INPUT_INVALID.AuthenticationFailed", ErrorMessage: "Invalid username or password"})
+		return
+	}
+	f.mu.Lock()
+	f.nextID++
+	tok := fmt.Sprintf("session-%d", f.nextID)
+	f.sessions[tok] = true
+	f.mu.Unlock()
+	writeJSON(w, 200, LoginResponse{SessionToken: tok})
+}
+
+func (f *fakeThingSpace) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get("Authorization") != "Bearer oauth-token" {
+		writeJSON(w, 401, map[string]any{"fault": map[string]any{"code": "900902", "message": "Missing Credentials"}})
+		return false
+	}
+	f.mu.Lock()
+	ok := f.sessions[r.Header.Get("VZ-M2M-Token")]
+	f.mu.Unlock()
+	if !ok {
+		writeJSON(w, 400, ErrorResponse{ErrorCode: "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired", ErrorMessage: "Session token expired"})
+		return false
+	}
+	return true
+}
+
+// expireSessions makes every session token expired, as 20 idle minutes would.
+func (f *fakeThingSpace) expireSessions() {
+	f.mu.Lock()
+	f.sessions = map[string]bool{}
+	f.mu.Unlock()
+}
+
+func (f *fakeThingSpace) action(w http.ResponseWriter, r *http.Request) {
+	if !f.authorized(w, r) {
+		return
+	}
+	raw, _ := io.ReadAll(r.Body)
+	var body ProfileRequest
+	if err := json.Unmarshal(raw, &body); err != nil {
+		writeJSON(w, 400, ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.RequestUndefined", ErrorMessage: err.Error()})
+		return
+	}
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	f.mu.Lock()
+	f.actions = append(f.actions, recordedAction{Action: r.PathValue("action"), Body: body, Raw: m,
+		Session: r.Header.Get("VZ-M2M-Token"), UA: r.Header.Get("User-Agent")})
+	n := len(f.actions)
+	hook := f.onAction
+	f.mu.Unlock()
+	if hook != nil && hook(n, r.PathValue("action"), body, w) {
+		return
+	}
+	writeJSON(w, 200, RequestResponse{RequestID: fmt.Sprintf("req-%d", n)})
+}
+
+func (f *fakeThingSpace) list(w http.ResponseWriter, r *http.Request) {
+	if !f.authorized(w, r) {
+		return
+	}
+	var body DeviceListRequest
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	if f.onList != nil && f.onList(body, w) {
+		return
+	}
+	writeJSON(w, 200, DeviceListResponse{})
+}
+
+func (f *fakeThingSpace) recorded() []recordedAction {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]recordedAction(nil), f.actions...)
+}
+
+func (f *fakeThingSpace) client(t *testing.T, mutate ...func(*Config)) *Client {
+	t.Helper()
+	cfg := Config{
+		BaseURL: f.srv.URL, ClientID: "cid", ClientSecret: "csecret", Username: "user", Password: "pw",
+		RequestsPerSecond: 1000, Burst: 1000, RetryBaseDelay: time.Millisecond, RetryMaxDelay: 5 * time.Millisecond,
+		UserAgent: "terraform-provider-thingspace/test Terraform/1.11.4",
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+const (
+	testAccount = "0000123456-00001"
+	testEID     = "89049032000001000000000000000155"
+	testICCID   = "89148000000840784259"
+	testIMEI    = "490154203237518"
+)
+
+func testDevice() DeviceIDs {
+	return DeviceIDs{{Kind: KindEID, ID: testEID}, {Kind: KindICCID, ID: testICCID}, {Kind: KindIMEI, ID: testIMEI}}
+}
+
+func TestEveryActionSendsItsDocumentedBody(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	ctx := context.Background()
+	dev := Devices(testDevice())
+	place := &PlaceOfUse{CustomerName: CustomerName{FirstName: "Ada", LastName: "Lovelace"},
+		Address: Address{AddressLine1: "1 Main St", City: "Basking Ridge", State: "NJ", Zip: "07920", Country: "USA"}}
+	calls := []struct {
+		action Action
+		run    func() (*ActionResult, error)
+		want   map[string]any // top-level fields that must be present with these values
+		absent []string
+	}{
+		{ActionActivate, func() (*ActionResult, error) {
+			return c.Activate(ctx, ActivateRequest{Devices: dev, AccountName: testAccount, ServicePlan: "M2M4GB", MdnZipCode: "07920", PrimaryPlaceOfUse: place})
+		}, map[string]any{"servicePlan": "M2M4GB", "mdnZipCode": "07920"}, []string{"etfWaiver", "smsrOid"}},
+		{ActionDownloadEnable, func() (*ActionResult, error) {
+			return c.DownloadEnable(ctx, DownloadEnableRequest{Devices: dev, AccountName: testAccount, ServicePlan: "GLOBAL1GB"})
+		}, map[string]any{"servicePlan": "GLOBAL1GB"}, []string{"mdnZipCode"}},
+		{ActionEnable, func() (*ActionResult, error) {
+			return c.Enable(ctx, EnableRequest{Devices: dev, AccountName: testAccount, SmsrOid: "1.3.6.1.4.1.31746.1.500.200.101.5"})
+		}, map[string]any{"smsrOid": "1.3.6.1.4.1.31746.1.500.200.101.5"}, []string{"servicePlan"}},
+		{ActionServicePlan, func() (*ActionResult, error) {
+			return c.ChangeServicePlan(ctx, ServicePlanRequest{Devices: dev, AccountName: testAccount, ServicePlan: "M2M10GB"})
+		}, map[string]any{"servicePlan": "M2M10GB"}, nil},
+		{ActionProfileResume, func() (*ActionResult, error) {
+			return c.ProfileResume(ctx, ProfileResumeRequest{Devices: Devices(DeviceIDs{{Kind: KindICCID, ID: testICCID}}), AccountName: testAccount, ServicePlan: "M2M4GB"})
+		}, map[string]any{"servicePlan": "M2M4GB"}, nil},
+		{ActionProfileSuspend, func() (*ActionResult, error) {
+			return c.ProfileSuspend(ctx, ProfileSuspendRequest{Devices: Devices(DeviceIDs{{Kind: KindICCID, ID: testICCID}}), AccountName: testAccount, ServicePlan: "GLOBAL1GB"})
+		}, map[string]any{"servicePlan": "GLOBAL1GB"}, nil},
+		{ActionDeviceSuspend, func() (*ActionResult, error) {
+			return c.DeviceSuspend(ctx, DeviceSuspendRequest{Devices: Devices(DeviceIDs{{Kind: KindEID, ID: testEID}}), AccountName: testAccount})
+		}, map[string]any{}, []string{"servicePlan"}},
+		{ActionDeviceResume, func() (*ActionResult, error) {
+			return c.DeviceResume(ctx, DeviceResumeRequest{Devices: Devices(DeviceIDs{{Kind: KindEID, ID: testEID}}), AccountName: testAccount})
+		}, map[string]any{}, nil},
+		{ActionDeactivate, func() (*ActionResult, error) {
+			return c.Deactivate(ctx, DeactivateRequest{Devices: dev, AccountName: testAccount, EtfWaiver: false, ReasonCode: "FF"})
+		}, map[string]any{"etfWaiver": false, "reasonCode": "FF"}, nil},
+		{ActionDisable, func() (*ActionResult, error) {
+			return c.Disable(ctx, ProfileChangeRequest{Devices: dev, AccountName: testAccount, SmsrOid: "1.2.3"})
+		}, map[string]any{"smsrOid": "1.2.3"}, nil},
+		{ActionDelete, func() (*ActionResult, error) {
+			return c.Delete(ctx, ProfileChangeRequest{Devices: dev, AccountName: testAccount, ServicePlan: "GLOBAL1GB"})
+		}, map[string]any{"servicePlan": "GLOBAL1GB"}, nil},
+		{ActionDownload, func() (*ActionResult, error) {
+			return c.Download(ctx, ProfileChangeRequest{Devices: dev, AccountName: testAccount, ServicePlan: "GLOBAL1GB"})
+		}, map[string]any{"servicePlan": "GLOBAL1GB"}, nil},
+		{ActionDownloadDisable, func() (*ActionResult, error) {
+			return c.DownloadDisable(ctx, ProfileChangeRequest{Devices: dev, AccountName: testAccount, SmsrOid: "1.2.3"})
+		}, map[string]any{"smsrOid": "1.2.3"}, nil},
+	}
+	if len(calls) != len(AllActions) {
+		t.Fatalf("test covers %d actions, the client knows %d", len(calls), len(AllActions))
+	}
+	for i, tc := range calls {
+		t.Run(string(tc.action), func(t *testing.T) {
+			res, err := tc.run()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Requests) != 1 || res.Requests[0].RequestID != fmt.Sprintf("req-%d", i+1) {
+				t.Fatalf("result = %+v", res)
+			}
+			rec := f.recorded()[i]
+			if rec.Action != string(tc.action) {
+				t.Fatalf("path action = %q, want %q", rec.Action, tc.action)
+			}
+			if rec.Raw["accountName"] != testAccount {
+				t.Errorf("accountName = %v", rec.Raw["accountName"])
+			}
+			devs, _ := rec.Raw["devices"].([]any)
+			if len(devs) != 1 {
+				t.Fatalf("devices = %v", rec.Raw["devices"])
+			}
+			if _, ok := devs[0].(map[string]any)["deviceIds"]; !ok {
+				t.Errorf("device entry has no deviceIds: %v", devs[0])
+			}
+			for k, v := range tc.want {
+				if rec.Raw[k] != v {
+					t.Errorf("%s = %v, want %v", k, rec.Raw[k], v)
+				}
+			}
+			for _, k := range tc.absent {
+				if _, ok := rec.Raw[k]; ok {
+					t.Errorf("%s sent, but %s does not take it", k, tc.action)
+				}
+			}
+			if rec.UA != "terraform-provider-thingspace/test Terraform/1.11.4" {
+				t.Errorf("User-Agent = %q", rec.UA)
+			}
+		})
+	}
+	if got := f.tokenCalls.Load(); got != 1 {
+		t.Errorf("token requested %d times for %d calls; it must be cached", got, len(calls))
+	}
+	if got := f.loginCalls.Load(); got != 1 {
+		t.Errorf("logged in %d times; the session must be reused", got)
+	}
+}
+
+func TestActivatePlaceOfUseAndIdentifiers(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	_, err := c.Activate(context.Background(), ActivateRequest{
+		Devices: Devices(DeviceIDs{{Kind: KindEID, ID: testEID}, {Kind: KindICCID, ID: testICCID}}), AccountName: testAccount, ServicePlan: "M2M4GB"})
+	if err == nil || !strings.Contains(err.Error(), "has no imei") {
+		t.Fatalf("activate without imei: err = %v, want a message naming the missing imei", err)
+	}
+	if len(f.recorded()) != 0 {
+		t.Fatal("an invalid body was sent")
+	}
+	if _, err := c.ProfileResume(context.Background(), ProfileResumeRequest{Devices: Devices(DeviceIDs{{Kind: KindICCID, ID: testICCID}}), AccountName: testAccount}); err == nil {
+		t.Fatal("profile_resume without servicePlan was accepted")
+	}
+	if _, err := c.Deactivate(context.Background(), DeactivateRequest{Devices: Devices(testDevice()), AccountName: testAccount}); err == nil {
+		t.Fatal("deactivate without a reason code was accepted")
+	}
+}
+
+func TestConcurrentCallsShareOneLogin(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.ServicePlans(context.Background(), testAccount)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.loginCalls.Load(); got != 1 {
+		t.Fatalf("20 concurrent calls made %d logins, want 1", got)
+	}
+	if got := f.tokenCalls.Load(); got != 1 {
+		t.Fatalf("20 concurrent calls fetched %d tokens, want 1", got)
+	}
+}
+
+func TestExpiredSessionLogsInOnceAgain(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	ctx := context.Background()
+	if _, err := c.ServicePlans(ctx, testAccount); err != nil {
+		t.Fatal(err)
+	}
+	f.expireSessions()
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.ServicePlans(ctx, testAccount); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := f.loginCalls.Load(); got != 2 {
+		t.Fatalf("logins = %d, want 2 (the first, and one after expiry shared by 10 callers)", got)
+	}
+	// An action refused for an expired session was not applied, so it is sent again once.
+	f.expireSessions()
+	if _, err := c.Activate(ctx, ActivateRequest{Devices: Devices(testDevice()), AccountName: testAccount, ServicePlan: "M2M4GB"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.loginCalls.Load(); got != 3 {
+		t.Fatalf("logins = %d, want 3", got)
+	}
+}
+
+func TestSessionExpiredEveryTimeIsNotALoop(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	f.loginHook = func(w http.ResponseWriter) bool {
+		// Hand out a session the server does not know: every call sees it as expired.
+		writeJSON(w, 200, LoginResponse{SessionToken: "never-valid"})
+		return true
+	}
+	_, err := c.ServicePlans(context.Background(), testAccount)
+	if !IsCode(err, CodeSessionExpired) {
+		t.Fatalf("err = %v, want SessionToken.Expired", err)
+	}
+	if got := f.loginCalls.Load(); got != 2 {
+		t.Fatalf("logins = %d, want 2 (one re-login per call, never a loop)", got)
+	}
+}
+
+func TestBadPasswordIsTriedOnce(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t, func(c *Config) { c.Password = "wrong" })
+	ctx := context.Background()
+	for range 5 {
+		_, err := c.ServicePlans(ctx, testAccount)
+		var le *LoginError
+		if !errors.As(err, &le) {
+			t.Fatalf("err = %v, want a LoginError", err)
+		}
+		if !strings.Contains(err.Error(), "five failed logins lock the account") {
+			t.Fatalf("message does not explain why it is not retried: %v", err)
+		}
+	}
+	if got := f.loginCalls.Load(); got != 1 {
+		t.Fatalf("a refused login was sent %d times; five lock a real account", got)
+	}
+}
+
+func TestBadClientCredentials(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t, func(c *Config) { c.ClientSecret = "nope" })
+	_, err := c.ServicePlans(context.Background(), testAccount)
+	if err == nil || !strings.Contains(err.Error(), "client_id and client_secret") {
+		t.Fatalf("err = %v, want a message naming client_id and client_secret", err)
+	}
+	if got := f.tokenCalls.Load(); got != 1 {
+		t.Fatalf("token calls = %d, want 1 (a 401 is not retried)", got)
+	}
+}
+
+func TestRateLimited429IsRetriedHonouringRetryAfter(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	f.onAction = func(n int, _ string, _ ProfileRequest, w http.ResponseWriter) bool {
+		if n <= 2 {
+			w.Header().Set("Retry-After", "0")
+			writeJSON(w, 429, ErrorResponse{ErrorCode: "UnifiedWebService.REQUEST_FAILED.TooManyRequests", ErrorMessage: "slow down"})
+			return true
+		}
+		return false
+	}
+	res, err := c.Activate(context.Background(), ActivateRequest{Devices: Devices(testDevice()), AccountName: testAccount, ServicePlan: "M2M4GB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.recorded()); got != 3 {
+		t.Fatalf("calls = %d, want 3 (two 429s, then success)", got)
+	}
+	if res.Requests[0].RequestID != "req-3" {
+		t.Fatalf("request id = %q", res.Requests[0].RequestID)
+	}
+}
+
+func TestRetryAfterParsing(t *testing.T) {
+	def := 7 * time.Second
+	if got := retryAfter("3", def); got != 3*time.Second {
+		t.Errorf("seconds: %v", got)
+	}
+	if got := retryAfter("", def); got != def {
+		t.Errorf("empty: %v", got)
+	}
+	if got := retryAfter("soon", def); got != def {
+		t.Errorf("garbage: %v", got)
+	}
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	if got := retryAfter(future, def); got < 58*time.Minute || got > time.Hour {
+		t.Errorf("HTTP date: %v", got)
+	}
+}
+
+func TestServerErrorOnActionIsNotRetried(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	f.onAction = func(_ int, _ string, _ ProfileRequest, w http.ResponseWriter) bool {
+		writeJSON(w, 502, map[string]string{"message": "bad gateway"})
+		return true
+	}
+	_, err := c.Activate(context.Background(), ActivateRequest{Devices: Devices(testDevice()), AccountName: testAccount, ServicePlan: "M2M4GB"})
+	if !IsOutcomeUnknown(err) {
+		t.Fatalf("err = %v, want an outcome-unknown error", err)
+	}
+	if !strings.Contains(err.Error(), testEID) || !strings.Contains(err.Error(), "not sent again") {
+		t.Fatalf("message should name the device and say it was not resent: %v", err)
+	}
+	if got := len(f.recorded()); got != 1 {
+		t.Fatalf("a 5xx action was sent %d times; it may have been applied, so never twice", got)
+	}
+}
+
+func TestTimeoutAfterSendingActionIsOutcomeUnknown(t *testing.T) {
+	f := newFake(t)
+	release := make(chan struct{})
+	defer close(release)
+	f.onAction = func(_ int, _ string, _ ProfileRequest, w http.ResponseWriter) bool {
+		<-release
+		return false
+	}
+	c := f.client(t, func(c *Config) { c.HTTPClient = &http.Client{Timeout: 200 * time.Millisecond} })
+	_, err := c.Activate(context.Background(), ActivateRequest{Devices: Devices(testDevice()), AccountName: testAccount, ServicePlan: "M2M4GB"})
+	if !IsOutcomeUnknown(err) {
+		t.Fatalf("err = %v, want outcome unknown", err)
+	}
+	if got := len(f.recorded()); got != 1 {
+		t.Fatalf("sent %d times", got)
+	}
+}
+
+func TestServerErrorOnReadIsRetried(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	var n atomic.Int32
+	f.onList = func(_ DeviceListRequest, w http.ResponseWriter) bool {
+		if n.Add(1) <= 2 {
+			writeJSON(w, 503, map[string]string{"message": "unavailable"})
+			return true
+		}
+		return false
+	}
+	if _, err := c.ListDevices(context.Background(), DeviceListRequest{AccountName: testAccount}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Load(); got != 3 {
+		t.Fatalf("list calls = %d, want 3", got)
+	}
+}
+
+func TestConnectionRefusedActionIsRetriedBecauseItWasNeverSent(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	// Prime auth, then point the action at a closed port via a transport that refuses once.
+	if _, err := c.ServicePlans(context.Background(), testAccount); err != nil {
+		t.Fatal(err)
+	}
+	var refused atomic.Int32
+	c.http = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if strings.Contains(r.URL.Path, PathActions) && refused.Add(1) == 1 {
+			return nil, &netOpDialError
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	if _, err := c.Activate(context.Background(), ActivateRequest{Devices: Devices(testDevice()), AccountName: testAccount, ServicePlan: "M2M4GB"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.recorded()); got != 1 {
+		t.Fatalf("actions received = %d, want 1", got)
+	}
+}
+
+func TestBulkSplittingAndHalving(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t, func(c *Config) { c.BulkSize = 10 })
+	devs := make([]DeviceIDs, 25)
+	for i := range devs {
+		devs[i] = DeviceIDs{{Kind: KindEID, ID: fmt.Sprintf("%032d", i)}, {Kind: KindICCID, ID: fmt.Sprintf("%020d", i)}}
+	}
+	ctx := context.Background()
+	res, err := c.ChangeServicePlan(ctx, ServicePlanRequest{Devices: Devices(devs...), AccountName: testAccount, ServicePlan: "M2M4GB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := []int{}
+	for _, r := range res.Requests {
+		sizes = append(sizes, len(r.Devices))
+	}
+	if fmt.Sprint(sizes) != "[10 10 5]" {
+		t.Fatalf("chunks = %v, want [10 10 5]", sizes)
+	}
+	// ThingSpace refuses more than 4 devices per call: the client halves until it fits, and
+	// remembers.
+	f.mu.Lock()
+	f.actions = nil
+	f.mu.Unlock()
+	f.onAction = func(_ int, _ string, body ProfileRequest, w http.ResponseWriter) bool {
+		if len(body.Devices) > 4 {
+			writeJSON(w, 400, ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.MaxRequestsExceeded", ErrorMessage: "too many devices"})
+			return true
+		}
+		return false
+	}
+	res, err = c.ChangeServicePlan(ctx, ServicePlanRequest{Devices: Devices(devs[:12]...), AccountName: testAccount, ServicePlan: "M2M4GB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BulkSize() != 2 {
+		t.Fatalf("bulk size = %d, want 2 (10 → 5 → 2)", c.BulkSize())
+	}
+	total := 0
+	for _, r := range res.Requests {
+		total += len(r.Devices)
+	}
+	if total != 12 || len(res.Requests) != 6 {
+		t.Fatalf("accepted %d devices in %d requests, want 12 in 6", total, len(res.Requests))
+	}
+	// NumberofDevices (the old 200 cap) halves too.
+	f.onAction = func(_ int, _ string, body ProfileRequest, w http.ResponseWriter) bool {
+		if len(body.Devices) > 1 {
+			writeJSON(w, 400, ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.NumberofDevices", ErrorMessage: "too many"})
+			return true
+		}
+		return false
+	}
+	if _, err := c.ChangeServicePlan(ctx, ServicePlanRequest{Devices: Devices(devs[:2]...), AccountName: testAccount, ServicePlan: "M2M4GB"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.BulkSize() != 1 {
+		t.Fatalf("bulk size = %d, want 1", c.BulkSize())
+	}
+}
+
+func TestPartialBulkFailureReturnsAcceptedChunks(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t, func(c *Config) { c.BulkSize = 2 })
+	f.onAction = func(n int, _ string, _ ProfileRequest, w http.ResponseWriter) bool {
+		if n == 2 {
+			writeJSON(w, 500, map[string]string{"message": "boom"})
+			return true
+		}
+		return false
+	}
+	devs := []DeviceIDs{testDevice(), testDevice(), testDevice()}
+	res, err := c.Activate(context.Background(), ActivateRequest{Devices: Devices(devs...), AccountName: testAccount, ServicePlan: "M2M4GB"})
+	if !IsOutcomeUnknown(err) {
+		t.Fatalf("err = %v", err)
+	}
+	if res == nil || len(res.Requests) != 1 || res.Requests[0].RequestID != "req-1" {
+		t.Fatalf("accepted chunks = %+v, want the first chunk", res)
+	}
+}
+
+func TestErrorEnvelopeAndCodeMatching(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	f.onList = func(_ DeviceListRequest, w http.ResponseWriter) bool {
+		writeJSON(w, 400, ErrorResponse{ErrorCode: "DeviceService.REQUEST_FAILED.DeviceNotFound", ErrorMessage: "Device not found"})
+		return true
+	}
+	_, err := c.GetDevice(context.Background(), testAccount, DeviceID{Kind: KindEID, ID: testEID})
+	if !IsDeviceNotFound(err) {
+		t.Fatalf("err = %v, want device not found", err)
+	}
+	var apiErr *Error
+	if !errors.As(err, &apiErr) {
+		// GetDevice wraps ErrDeviceNotFound; the list error itself keeps the envelope.
+		_, err = c.ListDevices(context.Background(), DeviceListRequest{AccountName: testAccount})
+		if !errors.As(err, &apiErr) {
+			t.Fatalf("no *Error in %v", err)
+		}
+	}
+	if apiErr.HTTPStatus != 400 || apiErr.CodeSuffix() != "REQUEST_FAILED.DeviceNotFound" || apiErr.Message != "Device not found" {
+		t.Fatalf("error = %+v", apiErr)
+	}
+	e := &Error{Code: "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired"}
+	for code, want := range map[string]bool{
+		"SessionToken.Expired": true, "sessiontoken.expired": true, "REQUEST_FAILED.SessionToken.Expired": true,
+		"Expired": true, "Token.Expired": false, "SessionToken": false, "DeviceNotFound": false, "": false,
+	} {
+		if got := e.HasCode(code); got != want {
+			t.Errorf("HasCode(%q) = %v, want %v", code, got, want)
+		}
+	}
+}
+
+func TestListAllDevicesFollowsPages(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	f.onList = func(body DeviceListRequest, w http.ResponseWriter) bool {
+		start := int(body.LargestDeviceIDSeen)
+		var devs []Device
+		for i := start + 1; i <= min(start+3, 7); i++ {
+			devs = append(devs, Device{AccountName: testAccount,
+				DeviceIDs:           DeviceIDs{{Kind: "eid", ID: fmt.Sprintf("%032d", i)}},
+				CarrierInformations: []CarrierInformation{{CarrierName: "Verizon Wireless", ServicePlan: "M2M4GB", State: "active"}},
+				ExtendedAttributes:  []KeyValue{{Key: "DeviceId", Value: fmt.Sprint(i)}}})
+		}
+		more := start+3 < 7
+		status := 200
+		if more {
+			status = 202
+		}
+		writeJSON(w, status, DeviceListResponse{HasMoreData: more, Devices: devs})
+		return true
+	}
+	var seen []string
+	err := c.ListAllDevices(context.Background(), DeviceListRequest{AccountName: testAccount}, func(d Device) error {
+		seen = append(seen, d.DeviceIDs.Get("EID"))
+		if d.State() != StateActive || d.ServicePlan() != "M2M4GB" {
+			t.Errorf("device %+v", d)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 7 {
+		t.Fatalf("saw %d devices, want 7", len(seen))
+	}
+	// A cursor that does not advance is an error, not an endless loop.
+	f.onList = func(_ DeviceListRequest, w http.ResponseWriter) bool {
+		writeJSON(w, 202, DeviceListResponse{HasMoreData: true})
+		return true
+	}
+	if err := c.ListAllDevices(context.Background(), DeviceListRequest{AccountName: testAccount}, func(Device) error { return nil }); err == nil {
+		t.Fatal("a stuck cursor did not fail")
+	}
+}
+
+func TestReadsAndRegistration(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	ctx := context.Background()
+	st, err := c.RequestStatus(ctx, testAccount, "abc")
+	if err != nil || st.RequestID != "abc" || len(st.SubRequests) != 1 || st.SubRequests[0].IDs.Get("eid") != "1" {
+		t.Fatalf("status = %+v, %v", st, err)
+	}
+	plans, err := c.ServicePlans(ctx, testAccount)
+	if err != nil || len(plans) != 2 {
+		t.Fatalf("plans = %+v, %v", plans, err)
+	}
+	regs, err := c.ListCallbacks(ctx, testAccount)
+	if err != nil || len(regs) != 1 || regs[0].ServiceName != ServiceDeviceProfile {
+		t.Fatalf("callbacks = %+v, %v", regs, err)
+	}
+	r, err := c.RegisterCallback(ctx, testAccount, RegisterCallbackRequest{Name: ServiceDeviceProfile, URL: "https://relay.example/cb", Username: "u", Password: "p"})
+	if err != nil || r.ServiceName != ServiceDeviceProfile {
+		t.Fatalf("register = %+v, %v", r, err)
+	}
+	d, err := c.DeleteCallback(ctx, testAccount, ServiceDeviceProfile)
+	if err != nil || d.ServiceName != ServiceDeviceProfile {
+		t.Fatalf("delete = %+v, %v", d, err)
+	}
+}
+
+func TestStatusSDKVariant(t *testing.T) {
+	var st RequestStatusResponse
+	err := json.Unmarshal([]byte(`{"requestId":"r","status":"Failure","subrequests":[{"ids":{"kind":"Eid","id":"9"},"status":"Failure"}]}`), &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.SubRequests) != 1 || st.SubRequests[0].IDs.Get("eid") != "9" || NormalizeStatus(st.SubRequests[0].Status) != StatusFailed {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func TestLogsNeverContainCredentials(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	var buf strings.Builder
+	var mu sync.Mutex
+	h := slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug})
+	ctx := WithLogger(context.Background(), slog.New(h))
+	if _, err := c.Activate(ctx, ActivateRequest{Devices: Devices(testDevice()), AccountName: testAccount, ServicePlan: "M2M4GB"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if !strings.Contains(out, PathActions+"activate") {
+		t.Fatalf("the action was not logged: %s", out)
+	}
+	for _, secret := range []string{"csecret", "oauth-token", "session-1", "pw\""} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("log contains %q:\n%s", secret, out)
+		}
+	}
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{ClientID: "a", ClientSecret: "b", Username: "c"}, "password"},
+		{Config{BaseURL: "ftp://x", ClientID: "a", ClientSecret: "b", Username: "c", Password: "d"}, "https://"},
+		{Config{BaseURL: "https://x/api", ClientID: "a", ClientSecret: "b", Username: "c", Password: "d"}, "scheme://host[:port] only"},
+	} {
+		_, err := New(tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) = %v, want an error mentioning %q", tc.cfg, err, tc.want)
+		}
+	}
+	if _, err := New(Config{BaseURL: "http://127.0.0.1:8442/", ClientID: "a", ClientSecret: "b", Username: "c", Password: "d"}); err != nil {
+		t.Errorf("plain http with a port and trailing slash: %v", err)
+	}
+}
+
+var netOpDialError = net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
