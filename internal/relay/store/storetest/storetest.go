@@ -6,10 +6,11 @@
 //     identifiers (a faultResponse without deviceIds) matches every device of its request.
 //   - A device's Status is the status of its last terminal callback by seq when it has one, else
 //     that of its last callback; Terminal is sticky.
-//   - State: terminal when TerminalCount >= max(1, Expected), where for a request that was never
-//     registered (Expected 0) any terminal callback counts; partial when some registered devices
-//     are terminal; pending otherwise (registered or seen). Registration recomputes the state from
-//     the callbacks already stored.
+//   - State: terminal when Expected > 0 and TerminalCount == Expected; partial when some registered
+//     devices are terminal, or, for a request never registered (Expected 0), when it has a terminal
+//     callback (it cannot be known to be complete); pending otherwise. Registration recomputes the
+//     state from the callbacks already stored. A registered device without callbacks has Status
+//     "pending".
 //   - Times come from the data, not the wall clock: a request's CreatedAt is its registration's
 //     CreatedAt or its first callback's ReceivedAt, its UpdatedAt the latest of those; Purge
 //     compares UpdatedAt (and a quarantined body's ReceivedAt) with the cutoff.
@@ -416,8 +417,8 @@ func testRegisterThenCallbacks(t *testing.T, s store.Store) {
 		t.Fatalf("registered request %+v", r)
 	}
 	for i, d := range r.Devices {
-		if !reflect.DeepEqual(sortedKeys(d.IDs), sortedKeys(reg.Devices[i])) || d.Terminal {
-			t.Fatalf("device %d = %+v, want ids %v not terminal", i, d, reg.Devices[i])
+		if !reflect.DeepEqual(sortedKeys(d.IDs), sortedKeys(reg.Devices[i])) || d.Terminal || d.Status != store.StatePending {
+			t.Fatalf("device %d = %+v, want ids %v, pending, not terminal", i, d, reg.Devices[i])
 		}
 	}
 	appendOK(t, s, CB("R", "w1", "warning", false, at(1), K("eid", "e1")))
@@ -493,8 +494,8 @@ func testUnregisteredState(t *testing.T, s store.Store) {
 		t.Fatalf("unregistered request has devices %+v", r.Devices)
 	}
 	appendOK(t, s, CB("U", "t", "succeeded", true, at(2), K("eid", "e1")))
-	if r = request(t, s, "U"); r.State != store.StateTerminal || r.Expected != 0 {
-		t.Fatalf("unregistered request with a terminal callback: %+v, want terminal (max(1, expected))", r)
+	if r = request(t, s, "U"); r.State != store.StatePartial || r.Expected != 0 {
+		t.Fatalf("unregistered request with a terminal callback: %+v, want partial (never terminal unregistered)", r)
 	}
 	// Registering recomputes from the stored callbacks.
 	register(t, s, store.Registration{RequestID: "U", Action: "a", CreatedAt: at(0),
