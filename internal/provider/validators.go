@@ -1,0 +1,111 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+)
+
+// baseURLValidator checks an http(s) URL. With allowPath a path prefix is accepted (a relay
+// behind a reverse proxy); without it the value must be scheme://host[:port].
+type baseURLValidator struct {
+	what      string
+	allowPath bool
+}
+
+func (v baseURLValidator) Description(context.Context) string {
+	if v.allowPath {
+		return "must be an http:// or https:// URL"
+	}
+	return "must be scheme://host[:port] with scheme https (or http)"
+}
+
+func (v baseURLValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v baseURLValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	s := req.ConfigValue.ValueString()
+	var err error
+	if v.allowPath {
+		err = checkURL(s, true)
+	} else {
+		_, err = thingspace.ParseBaseURL(s)
+	}
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+v.what, err.Error())
+	}
+}
+
+// checkURL accepts an absolute http(s) URL with a host and no query or fragment.
+func checkURL(s string, allowPath bool) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q must start with https:// or http://", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q must not have a query or fragment", s)
+	}
+	if !allowPath && strings.Trim(u.Path, "/") != "" {
+		return fmt.Errorf("%q must not have a path", s)
+	}
+	return nil
+}
+
+// accountNameValidator checks a ThingSpace account name such as 0000123456-00001.
+type accountNameValidator struct{}
+
+func (accountNameValidator) Description(context.Context) string {
+	return "a ThingSpace account name such as 0000123456-00001 (leading zeros kept)"
+}
+
+func (v accountNameValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (accountNameValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := ids.ValidateAccountName(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid account name", err.Error())
+	}
+}
+
+// durationValidator checks a Go duration string within [min, max].
+type durationValidator struct{ min, max time.Duration }
+
+func (v durationValidator) Description(context.Context) string {
+	return fmt.Sprintf("a Go duration such as \"250ms\" or \"10m\", from %s to %s", v.min, v.max)
+}
+
+func (v durationValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v durationValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	d, err := time.ParseDuration(req.ConfigValue.ValueString())
+	switch {
+	case err != nil:
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid duration",
+			fmt.Sprintf("%q is not a duration: use a number with a unit, such as \"250ms\", \"30s\" or \"10m\".", req.ConfigValue.ValueString()))
+	case d < v.min || d > v.max:
+		resp.Diagnostics.AddAttributeError(req.Path, "Duration out of range",
+			fmt.Sprintf("%s is outside the allowed range %s to %s.", d, v.min, v.max))
+	}
+}
