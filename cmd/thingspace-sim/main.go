@@ -1,0 +1,89 @@
+// Command thingspace-sim runs the ThingSpace simulator of internal/sim: a local stand-in for
+// Verizon ThingSpace's eSIM profile API (OAuth, session, callbacks, profile actions, device
+// lists) with an admin API under /sim/v1/. See docs/simulator.md.
+//
+// Its first line on stdout is "thingspace-sim listening on http://HOST:PORT"; logs go to
+// stderr. SIGINT and SIGTERM stop it cleanly.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	d := sim.DefaultOptions()
+	fl := flag.NewFlagSet("thingspace-sim", flag.ContinueOnError)
+	o := d
+	fl.StringVar(&o.Addr, "addr", d.Addr, "listen address (port 0 picks a free port)")
+	fl.IntVar(&o.Devices, "devices", d.Devices, "number of devices in the inventory")
+	fl.IntVar(&o.Preactivated, "preactivated", 0, "activate the first K devices with the first US plan")
+	fl.StringVar(&o.Account, "account", d.Account, "the simulated billing account")
+	fl.StringVar(&o.ClientID, "client-id", d.ClientID, "OAuth client id")
+	fl.StringVar(&o.ClientSecret, "client-secret", d.ClientSecret, "OAuth client secret")
+	fl.StringVar(&o.Username, "username", d.Username, "M2M session username")
+	fl.StringVar(&o.Password, "password", d.Password, "M2M session password")
+	delay := fl.String("callback-delay", "500ms", "delay before a device's callback: a duration or a range such as 200ms-2s")
+	fl.DurationVar(&o.CallbackRetryInterval, "callback-retry-interval", d.CallbackRetryInterval, "wait between attempts of an unacknowledged callback")
+	fl.DurationVar(&o.SessionIdleTimeout, "session-idle-timeout", d.SessionIdleTimeout, "M2M session idle expiry")
+	fl.IntVar(&o.BulkLimit, "bulk-limit", d.BulkLimit, "most devices per action (MaxRequestsExceeded above)")
+	fl.Int64Var(&o.Seed, "seed", d.Seed, "seed of the inventory, request ids and fault draws")
+	fl.StringVar(&o.Faults, "faults", "", "fault settings, e.g. 429=0.05,5xx=0.02,warning=0.1,session-expiry=60s")
+	fl.IntVar(&o.Workers, "workers", d.Workers, "callback worker pool size")
+	logFormat := fl.String("log-format", "text", "log format on stderr: text or json")
+	logLevel := fl.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	var err error
+	if o.CallbackDelayMin, o.CallbackDelayMax, err = sim.ParseDelayRange(*delay); err != nil {
+		fmt.Fprintln(os.Stderr, "thingspace-sim:", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "thingspace-sim: -log-level:", err)
+		return 2
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch *logFormat {
+	case "json":
+		o.Logger = slog.New(slog.NewJSONHandler(os.Stderr, hopts))
+	case "text":
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, hopts))
+	default:
+		fmt.Fprintln(os.Stderr, "thingspace-sim: -log-format must be text or json")
+		return 2
+	}
+	s, err := sim.New(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "thingspace-sim:", err)
+		return 1
+	}
+	base, err := s.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "thingspace-sim:", err)
+		s.Close()
+		return 1
+	}
+	fmt.Printf("thingspace-sim listening on %s\n", base)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	sig := <-stop
+	o.Logger.Info("stopping", "signal", sig.String())
+	if err := s.Close(); err != nil {
+		o.Logger.Error("close", "err", err)
+		return 1
+	}
+	return 0
+}
