@@ -82,6 +82,9 @@ func Start(t testing.TB) string {
 			return
 		}
 		shared, sharedErr = newServer(bin)
+		if sharedErr == nil {
+			shared.keepSpare()
+		}
 	})
 	if skipMsg != "" {
 		t.Skip(skipMsg)
@@ -102,6 +105,8 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the running postmaster exited
+
+	spare chan string // a database made ahead (shared server only)
 }
 
 // NewServer starts a dedicated server, stopped and removed when the test ends. It skips the test
@@ -142,18 +147,52 @@ func (s *Server) DSN(database string) string {
 // NewDatabase creates a fresh database and returns its DSN.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
+	if s.spare != nil {
+		select {
+		case dsn := <-s.spare:
+			if dsn != "" {
+				return dsn
+			}
+		case <-time.After(StartTimeout):
+		}
+	}
+	dsn, err := s.createDatabase()
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return dsn
+}
+
+// createDatabase makes a new, empty database (CREATE DATABASE costs a few hundred milliseconds
+// with fsync on, so the shared server keeps one made ahead of time).
+func (s *Server) createDatabase() (string, error) {
 	name := fmt.Sprintf("t%d_%d_%d", os.Getpid(), dbCounter.Add(1), time.Now().UnixNano()%1e6)
 	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, s.DSN("postgres"))
 	if err != nil {
-		t.Fatalf("pgtest: connect: %v", err)
+		return "", fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+		return "", fmt.Errorf("create database: %w", err)
 	}
-	return s.DSN(name)
+	return s.DSN(name), nil
+}
+
+// keepSpare keeps one database ready in s.spare; it sends "" when creating one failed (the
+// caller then creates its own and reports the error).
+func (s *Server) keepSpare() {
+	s.spare = make(chan string, 1)
+	go func() {
+		for {
+			dsn, err := s.createDatabase()
+			if err != nil {
+				dsn = ""
+			}
+			s.spare <- dsn
+		}
+	}()
 }
 
 // Stop shuts the server down (fast shutdown: open connections are cut) and waits for it to exit.
