@@ -71,6 +71,8 @@ type Config struct {
 	BatchWindow     time.Duration
 	StatusPollAfter time.Duration
 	HTTPClient      *http.Client
+	// Registration tracks the callback-registration check per account (see registration.go).
+	Registration *registrationGuard
 }
 
 func (p *ThingSpaceProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -294,6 +296,7 @@ func (p *ThingSpaceProvider) Configure(ctx context.Context, req provider.Configu
 	cfg := &Config{
 		Client: client, AccountName: values["account_name"], RelayURL: strings.TrimSuffix(values["relay_url"], "/"),
 		RelayToken: values["relay_token"], BatchWindow: batchWindow, StatusPollAfter: statusPollAfter, HTTPClient: httpClient,
+		Registration: &registrationGuard{checked: map[string]bool{}},
 	}
 	resp.DataSourceData = cfg
 	resp.ResourceData = cfg
