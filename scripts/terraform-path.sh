@@ -65,5 +65,5 @@ if [[ ! -x "$repo/bin/terraform" ]]; then
 	echo "terraform-path: 'go install' succeeded but $repo/bin/terraform is missing" >&2
 	exit 1
 fi
-echo "terraform-path: built $(CHECKPOINT_DISABLE=1 "$repo/bin/terraform" version | sed -n 1p) at $repo/bin/terraform" >&2
+echo "terraform-path: built $(CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$repo/bin/terraform" version | sed -n 1p) at $repo/bin/terraform" >&2
 printf '%s\n' "$repo/bin/terraform"
