@@ -1,0 +1,359 @@
+package sim
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+)
+
+// activateBody is seed 002's example request for device i.
+func activateBody(d DeviceView, plan string) thingspace.ProfileRequest {
+	return thingspace.ProfileRequest{
+		Devices:     []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI)},
+		MdnZipCode:  "20001",
+		ServicePlan: plan,
+	}
+}
+
+// Seed 002: activate. The callback has the seed's shape: deviceIds with Iccid/Imei/Eid/mdn/msisdn,
+// deviceProfileResponse with state, servicePlan, deviceCredential, profileStatus ENABLE and role
+// LEAD, status SUCCESS, callbackCount 1, maxCallbackThreshold 4, and the registered credentials.
+func TestContractActivate(t *testing.T) {
+	h := newHarness(t, nil)
+	d := h.dev(0)
+	id, cbs := h.run("activate", activateBody(d, "M2M4GB"))
+	if len(cbs) != 1 {
+		t.Fatalf("want 1 callback, got %d", len(cbs))
+	}
+	cb := cbs[0]
+	if st, err := cb.Outcome(thingspace.ActionActivate); st != thingspace.StatusSucceeded {
+		t.Fatalf("outcome %s %v", st, err)
+	}
+	if cb.Username != "cbuser" || cb.Password != "cbpass" || cb.CallbackCount != 1 || cb.MaxCallbackThreshold != 4 || cb.Status != "SUCCESS" {
+		t.Fatalf("envelope: %+v", cb)
+	}
+	after := h.dev(0)
+	for _, k := range []string{"Iccid", "Imei", "Eid", "mdn", "msisdn"} {
+		found := false
+		for _, x := range cb.DeviceIDs {
+			if x.Kind == k {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("deviceIds lack kind %s: %+v", k, cb.DeviceIDs)
+		}
+	}
+	if cb.DeviceIDs.Get("mdn") != after.MDN || after.MDN == "" || cb.DeviceIDs.Get("msisdn") != "1"+after.MDN {
+		t.Errorf("mdn/msisdn: %+v vs %+v", cb.DeviceIDs, after)
+	}
+	p := cb.Profile()
+	if p == nil || p.State != "ACTIVE" || p.ProfileStatus != "ENABLE" || p.ProfileRole != "LEAD" ||
+		p.ServicePlan != "M2M4GB" || p.DeviceCredential == nil || p.DeviceCredential.Username == "" ||
+		p.EuiccSubAddressUpdateStatus != "EXECUTED_SUCCESS" {
+		t.Fatalf("deviceProfileResponse: %+v", p)
+	}
+	if after.State != "active" || after.ServicePlan != "M2M4GB" || after.ProfileStatus != "ENABLE" || after.ProfileRole != "LEAD" {
+		t.Fatalf("device after: %+v", after)
+	}
+	// The raw body uses the seed's key names.
+	raw := string(h.lis.raw()[0])
+	for _, k := range []string{`"requestId":"` + id, `"deviceResponse":{"deviceProfileResponse":{`, `"deviceIdentifierCollection"`,
+		`"callbackCount":1`, `"maxCallbackThreshold":4`, `"username":"cbuser"`} {
+		if !strings.Contains(raw, k) {
+			t.Errorf("raw callback lacks %s: %s", k, raw)
+		}
+	}
+	// The request status shows the device as a sub-request, in the doc form.
+	code, b := h.call("GET", "/api/m2m/v2/accounts/"+h.s.opts.Account+"/requests/"+id+"/status", nil, true)
+	if code != 200 || !strings.Contains(string(b), `"subRequests":[{"ids":[`) {
+		t.Fatalf("status: %d %s", code, b)
+	}
+	var rs thingspace.RequestStatusResponse
+	mustJSON(t, b, &rs)
+	if rs.Status != "Success" || len(rs.SubRequests) != 1 || rs.SubRequests[0].Status != "Success" || rs.SubRequests[0].IDs.Get("eid") != d.EID {
+		t.Fatalf("status body: %+v", rs)
+	}
+	code, b = h.call("GET", "/api/m2m/v1/accounts/"+h.s.opts.Account+"/requests/"+id+"/status", nil, true)
+	if code != 200 || !strings.Contains(string(b), `"status":"Success"`) {
+		t.Fatalf("v1 status: %d %s", code, b)
+	}
+	// The callbacks carry a credential unique per device.
+	_, cbs2 := h.run("activate", activateBody(h.dev(1), "M2M4GB"))
+	if cbs2[0].Profile().DeviceCredential.Username == p.DeviceCredential.Username {
+		t.Fatal("deviceCredential not unique per device")
+	}
+}
+
+// Seed 000: download_enable of a Global profile after activation.
+func TestContractDownloadEnable(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Preactivated = 2 })
+	d := h.dev(0)
+	_, cbs := h.run("download_enable", thingspace.ProfileRequest{
+		Devices:     []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI)},
+		ServicePlan: "GLOBAL1GB",
+	})
+	cb, st, err := final(t, thingspace.ActionDownloadEnable, cbs)
+	if st != thingspace.StatusSucceeded {
+		t.Fatalf("outcome %s %v", st, err)
+	}
+	p := cb.Profile()
+	global := d.Profiles[profGlobal].ICCID
+	if p.State != "ACTIVE" || p.ProfileStatus != "ENABLE" || p.ProfileRole != "LOCAL" || cb.DeviceIDs.Get("iccid") != global {
+		t.Fatalf("callback: %+v %+v", cb.DeviceIDs, p)
+	}
+	after := h.dev(0)
+	if after.ICCID != global || after.ProfileStatus != "ENABLE" || after.ServicePlan != "GLOBAL1GB" ||
+		after.Profiles[profLead].Status != "DISABLE" || after.Profiles[profGlobal].Type != "Global" {
+		t.Fatalf("device after: %+v", after)
+	}
+}
+
+// Seed 001: enable a local profile already downloaded (download_disable with smsrOid first).
+func TestContractEnableLocal(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
+	d := h.dev(0)
+	local := d.Profiles[profLocal].ICCID
+	oid := "1.3.6.1.4.1.31746.1.500.200.101.5"
+	_, cbs := h.run("download_disable", thingspace.ProfileRequest{
+		Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", local)}, SmsrOid: oid})
+	if _, st, err := final(t, thingspace.ActionDownloadDisable, cbs); st != thingspace.StatusSucceeded {
+		t.Fatalf("download_disable: %s %v", st, err)
+	}
+	if got := h.dev(0).Profiles[profLocal].Status; got != "DOWNLOAD_DISABLE" {
+		t.Fatalf("local profile %s", got)
+	}
+	// The 2026 SDK's "smrsOid" spelling is accepted.
+	body := `{"devices":[{"deviceIds":[{"kind":"eid","id":"` + d.EID + `"},{"kind":"iccid","id":"` + local + `"}]}],` +
+		`"accountName":"` + h.s.opts.Account + `","smrsOid":"` + oid + `"}`
+	code, b := h.call("POST", "/api/m2m/v1/devices/profile/actions/enable", []byte(body), true)
+	if code != 200 {
+		t.Fatalf("enable: %d %s", code, b)
+	}
+	var rr thingspace.RequestResponse
+	mustJSON(t, b, &rr)
+	h.idle()
+	cb, st, err := final(t, thingspace.ActionEnable, h.lis.forRequest(t, rr.RequestID))
+	if st != thingspace.StatusSucceeded {
+		t.Fatalf("enable: %s %v", st, err)
+	}
+	p := cb.Profile()
+	if p.ProfileStatus != "ENABLE" || p.SmsrOid != oid || p.EuiccStatus != "EXECUTED_SUCCESS" || p.IPAddress == "" {
+		t.Fatalf("callback: %+v", p)
+	}
+	if after := h.dev(0); after.ICCID != local || after.Profiles[profLead].Status != "DISABLE" {
+		t.Fatalf("after: %+v", after)
+	}
+}
+
+// Seed 003: serviceplan by eid + iccid.
+func TestContractServicePlan(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
+	d := h.dev(0)
+	_, cbs := h.run("serviceplan", thingspace.ProfileRequest{
+		Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "M2M10GB"})
+	cb, st, err := final(t, thingspace.ActionServicePlan, cbs)
+	if st != thingspace.StatusSucceeded || cb.Profile().ServicePlan != "M2M10GB" || cb.Profile().ProfileStatus != "ENABLE" {
+		t.Fatalf("%s %v %+v", st, err, cb.Profile())
+	}
+	if h.dev(0).ServicePlan != "M2M10GB" {
+		t.Fatal("plan not changed")
+	}
+}
+
+// Seed 004: profile_resume by iccid + servicePlan, after a device_suspend.
+func TestContractProfileResume(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
+	d := h.dev(0)
+	_, cbs := h.run("device_suspend", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID)}})
+	if _, st, err := final(t, thingspace.ActionDeviceSuspend, cbs); st != thingspace.StatusSucceeded {
+		t.Fatalf("device_suspend: %s %v", st, err)
+	}
+	if h.dev(0).State != "suspended" {
+		t.Fatalf("state %s", h.dev(0).State)
+	}
+	_, cbs = h.run("profile_resume", thingspace.ProfileRequest{
+		Devices: []thingspace.DeviceEntry{ids("iccid", d.ICCID)}, ServicePlan: "M2M4GB"})
+	cb, st, err := final(t, thingspace.ActionProfileResume, cbs)
+	if st != thingspace.StatusSucceeded || cb.Profile().State != "ACTIVE" {
+		t.Fatalf("%s %v %+v", st, err, cb.Profile())
+	}
+	if h.dev(0).State != "active" {
+		t.Fatalf("state %s", h.dev(0).State)
+	}
+}
+
+// device_suspend: one callback per profile, then the device-level one (eid, no iccid).
+func TestContractDeviceSuspendLevels(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
+	d := h.dev(0)
+	h.run("download_enable", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "GLOBAL5GB"})
+	_, cbs := h.run("device_suspend", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID)}})
+	if len(cbs) != 3 {
+		t.Fatalf("want 2 profile callbacks + 1 device-level, got %d", len(cbs))
+	}
+	last, st, _ := final(t, thingspace.ActionDeviceSuspend, cbs)
+	if !last.DeviceLevel() || st != thingspace.StatusSucceeded || last.Profile().State != "SUSPEND" {
+		t.Fatalf("final: %+v", last)
+	}
+	for _, cb := range cbs[:2] {
+		if cb.DeviceLevel() || cb.DeviceIDs.Get("iccid") == "" {
+			t.Fatalf("profile callback without iccid: %+v", cb)
+		}
+	}
+	// Again: every profile answers "Profile is already suspended", the device level fails.
+	_, cbs = h.run("device_suspend", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID)}})
+	_, st, err := final(t, thingspace.ActionDeviceSuspend, cbs)
+	if st != thingspace.StatusFailed || cbs[0].FaultResponse == nil || cbs[0].FaultResponse.FaultString != "Profile is already suspended" {
+		t.Fatalf("second suspend: %s %v %+v", st, err, cbs[0])
+	}
+	_, cbs = h.run("device_resume", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID)}})
+	if _, st, err := final(t, thingspace.ActionDeviceResume, cbs); st != thingspace.StatusSucceeded {
+		t.Fatalf("resume: %s %v", st, err)
+	}
+	if v := h.dev(0); v.State != "active" || v.Profiles[profGlobal].State != "active" {
+		t.Fatalf("after resume: %+v", v)
+	}
+}
+
+func TestContractCallbackRegistration(t *testing.T) {
+	h := newHarness(t, nil)
+	acct := h.s.opts.Account
+	code, b := h.call("GET", "/api/m2m/v1/callbacks/"+acct, nil, true)
+	var regs []thingspace.CallbackRegistration
+	mustJSON(t, b, &regs)
+	if code != 200 || len(regs) != 1 || regs[0].ServiceName != "DeviceProfileService" || regs[0].URL != h.lis.srv.URL+"/cb" ||
+		regs[0].Username != "cbuser" || regs[0].Password != "cbpass" || regs[0].AccountName != acct {
+		t.Fatalf("list: %d %s", code, b)
+	}
+	// Any http(s) URL on any port.
+	code, b = h.call("POST", "/api/m2m/v1/callbacks/"+acct, thingspace.RegisterCallbackRequest{Name: "CarrierService", URL: "https://relay.example:28443/x"}, true)
+	if code != 200 || !strings.Contains(string(b), `"serviceName":"CarrierService"`) {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	for _, bad := range []thingspace.RegisterCallbackRequest{{Name: "DeviceProfileService", URL: "ftp://x"}, {Name: "NoSuchService", URL: "http://x"}} {
+		if code, b := h.call("POST", "/api/m2m/v1/callbacks/"+acct, bad, true); code != 400 || !strings.Contains(string(b), "INPUT_INVALID") {
+			t.Errorf("bad registration %+v: %d %s", bad, code, b)
+		}
+	}
+	code, b = h.call("DELETE", "/api/m2m/v1/callbacks/"+acct+"/name/CarrierService", nil, true)
+	if code != 200 || !strings.Contains(string(b), `"accountName":"`+acct+`"`) {
+		t.Fatalf("delete: %d %s", code, b)
+	}
+	if code, _ := h.call("DELETE", "/api/m2m/v1/callbacks/"+acct+"/name/CarrierService", nil, true); code != 400 {
+		t.Fatalf("second delete: %d", code)
+	}
+	if code, b := h.call("GET", "/api/m2m/v1/callbacks/9999999999-00001", nil, true); code != 400 || !strings.Contains(string(b), "AccountNotFound") {
+		t.Fatalf("unknown account: %d %s", code, b)
+	}
+	// Without a listener the callbacks are dropped and counted.
+	h.call("DELETE", "/api/m2m/v1/callbacks/"+acct+"/name/DeviceProfileService", nil, true)
+	h.run("activate", activateBody(h.dev(0), "M2M4GB"))
+	if st := h.s.Stats().Callbacks; st.NoListener != 1 || st.Dropped != 1 || st.Sent != 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+func TestContractPlans(t *testing.T) {
+	h := newHarness(t, nil)
+	code, b := h.call("GET", "/api/m2m/v1/plans/"+h.s.opts.Account, nil, true)
+	var plans []thingspace.ServicePlan
+	mustJSON(t, b, &plans)
+	if code != 200 || len(plans) < 4 || plans[0].Code == "" || plans[0].Name != plans[0].Code {
+		t.Fatalf("%d %s", code, b)
+	}
+	resp, err := http.Get(h.base + "/sim/v1/plans")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sp []map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&sp); err != nil {
+		t.Fatal(err)
+	}
+	seenGlobal, us, gl := false, 0, 0
+	for _, p := range sp {
+		if p["name"] != p["code"] || len(p["code"]) < 3 || len(p["code"]) > 32 {
+			t.Errorf("plan %v", p)
+		}
+		lc := strings.ToLower(p["code"])
+		switch p["type"] {
+		case "US":
+			us++
+			if seenGlobal {
+				t.Error("US plans must come first")
+			}
+			for _, w := range []string{"global", "gio", "intl", "internat", "roam", "world"} {
+				if strings.Contains(lc, w) {
+					t.Errorf("US plan %s contains %s", p["code"], w)
+				}
+			}
+		case "Global":
+			gl++
+			seenGlobal = true
+			if !strings.Contains(p["code"], "GLOBAL") {
+				t.Errorf("Global plan %s", p["code"])
+			}
+		default:
+			t.Errorf("type %v", p)
+		}
+	}
+	if us < 2 || gl < 2 {
+		t.Fatalf("plans %v", sp)
+	}
+}
+
+// Unknown plan: synchronous, REQUEST_FAILED.<plan>.NotFound.
+func TestContractUnknownPlan(t *testing.T) {
+	h := newHarness(t, nil)
+	body := activateBody(h.dev(0), "NOPLAN")
+	body.AccountName = h.s.opts.Account
+	code, b := h.call("POST", "/api/m2m/v1/devices/profile/actions/activate", body, true)
+	var e thingspace.ErrorResponse
+	mustJSON(t, b, &e)
+	if code != 400 || e.ErrorCode != "UnifiedWebService.REQUEST_FAILED.NOPLAN.NotFound" {
+		t.Fatalf("%d %s", code, b)
+	}
+	if n := h.s.Stats().ActionCounts["activate"]; n != 0 {
+		t.Fatalf("action accepted: %d", n)
+	}
+}
+
+// The v2 list answers a requestId; its results come as callbacks, one per profile.
+func TestContractListV2(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Preactivated = 3 })
+	d := h.dev(0)
+	h.run("download_enable", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "GLOBAL1GB"})
+	code, b := h.call("POST", "/api/m2m/v2/devices/actions/list", map[string]any{
+		"accountName": h.s.opts.Account, "deviceFilter": []any{map[string]any{"deviceIds": []any{map[string]string{"kind": "eid", "id": d.EID}}}}}, true)
+	if code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	var rr thingspace.RequestResponse
+	mustJSON(t, b, &rr)
+	h.idle()
+	cbs := h.lis.forRequest(t, rr.RequestID)
+	if len(cbs) != 2 {
+		t.Fatalf("want 2 profile callbacks, got %d", len(cbs))
+	}
+	statuses := map[string]string{}
+	for _, cb := range cbs {
+		statuses[cb.Profile().ProfileRole] = cb.Profile().ProfileStatus
+	}
+	if statuses["LEAD"] != "DISABLE" || statuses["LOCAL"] != "ENABLE" {
+		t.Fatalf("statuses %v", statuses)
+	}
+	// Whole account, filtered by provisioning status.
+	code, b = h.call("POST", "/api/m2m/v2/devices/actions/list", map[string]any{"accountName": h.s.opts.Account, "provisioningStatusFilter": "ACTIVE"}, true)
+	mustJSON(t, b, &rr)
+	h.idle()
+	code, b = h.call("GET", "/api/m2m/v2/accounts/"+h.s.opts.Account+"/requests/"+rr.RequestID+"/status", nil, true)
+	var rs thingspace.RequestStatusResponse
+	mustJSON(t, b, &rs)
+	if code != 200 || len(rs.SubRequests) != 3 || rs.Status != "Success" {
+		t.Fatalf("%d %s", code, b)
+	}
+}
