@@ -257,8 +257,8 @@ func EIDWithCheckDigits(prefix30 string) (string, error) {
 
 // mustEIDCheckDigits computes the check digits of a prefix already known to be digits.
 func mustEIDCheckDigits(prefix string) string {
-	r := mod97(prefix + "00")
-	return fmt.Sprintf("%02d", 98-r)
+	c := 98 - mod97(prefix)*100%97 // in 2..98: (prefix·100 + c) mod 97 == 1
+	return string([]byte{byte('0' + c/10), byte('0' + c%10)})
 }
 
 // mod97 returns the decimal number s (ASCII digits only) modulo 97.

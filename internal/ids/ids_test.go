@@ -317,3 +317,28 @@ func TestValidateDeviceID(t *testing.T) {
 		}
 	}
 }
+
+// A plan over 10,000 devices validates 10,000 EIDs and ICCIDs at plan time.
+func BenchmarkValidateEIDStrict(b *testing.B) {
+	for b.Loop() {
+		if err := ids.ValidateEID(validEID, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValidateICCID(b *testing.B) {
+	for b.Loop() {
+		if err := ids.ValidateICCID("89148000000840784251"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEIDWithCheckDigits(b *testing.B) {
+	for b.Loop() {
+		if _, err := ids.EIDWithCheckDigits("890490321234512345123456789012"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
