@@ -181,10 +181,10 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 
 	case thingspace.ActionDownloadEnable, thingspace.ActionDownload, thingspace.ActionDownloadDisable:
 		switch {
-		case k == profLead:
-			return fail("INPUT_INVALID.DeviceState.Invalid", "The Verizon US profile is always on the device; downloads apply to Global and local profiles.")
 		case rq.plan.Code != "" && rq.plan.Type != PlanGlobal:
 			return fail("REQUEST_FAILED.ServicePlan.Invalid", "Service plan "+rq.plan.Code+" is not a Global plan.")
+		case k == profLead:
+			return fail("INPUT_INVALID.DeviceState.Invalid", "The Verizon US profile is always on the device; downloads apply to Global and local profiles.")
 		case k == profLocal && rq.smsrOid == "":
 			return fail("INPUT_INVALID.SmsrOid.Required", "Local profiles need an smsrOid.")
 		case lst != stateActive:
