@@ -258,3 +258,13 @@ func final(t *testing.T, action thingspace.Action, cbs []*thingspace.Callback) (
 	}
 	return got, st, e
 }
+
+func (h *harness) newReq(method, path string, body []byte) *http.Request {
+	req, _ := http.NewRequest(method, h.base+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	req.Header.Set("VZ-M2M-Token", h.session)
+	return req
+}
+
+func (h *harness) client() *http.Client { return http.DefaultClient }

@@ -129,6 +129,11 @@ func (s *Simulator) apiHandler(pattern string, auth apiAuth, h func(http.Respons
 			}
 			secs := int((ra + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 0)))
+			if strings.HasPrefix(pattern, "POST /api/ts/") {
+				writeGatewayFault(w, http.StatusTooManyRequests, "900800", "Message throttled out",
+					"You have exceeded your quota")
+				return
+			}
 			writeM2MError(w, http.StatusTooManyRequests, svc+"REQUEST_FAILED.TooManyRequests", "Too many requests")
 			return
 		}
