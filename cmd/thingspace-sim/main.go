@@ -9,6 +9,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -18,12 +19,16 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, stop))
 }
 
-func run(args []string) int {
+// run is the command: it serves until stop delivers a signal, then shuts down cleanly.
+func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	d := sim.DefaultOptions()
 	fl := flag.NewFlagSet("thingspace-sim", flag.ContinueOnError)
+	fl.SetOutput(stderr)
 	o := d
 	fl.StringVar(&o.Addr, "addr", d.Addr, "listen address (port 0 picks a free port)")
 	fl.IntVar(&o.Devices, "devices", d.Devices, "number of devices in the inventory")
@@ -47,38 +52,36 @@ func run(args []string) int {
 	}
 	var err error
 	if o.CallbackDelayMin, o.CallbackDelayMax, err = sim.ParseDelayRange(*delay); err != nil {
-		fmt.Fprintln(os.Stderr, "thingspace-sim:", err)
+		fmt.Fprintln(stderr, "thingspace-sim:", err)
 		return 2
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "thingspace-sim: -log-level:", err)
+		fmt.Fprintln(stderr, "thingspace-sim: -log-level:", err)
 		return 2
 	}
 	hopts := &slog.HandlerOptions{Level: level}
 	switch *logFormat {
 	case "json":
-		o.Logger = slog.New(slog.NewJSONHandler(os.Stderr, hopts))
+		o.Logger = slog.New(slog.NewJSONHandler(stderr, hopts))
 	case "text":
-		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, hopts))
+		o.Logger = slog.New(slog.NewTextHandler(stderr, hopts))
 	default:
-		fmt.Fprintln(os.Stderr, "thingspace-sim: -log-format must be text or json")
+		fmt.Fprintln(stderr, "thingspace-sim: -log-format must be text or json")
 		return 2
 	}
 	s, err := sim.New(o)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "thingspace-sim:", err)
+		fmt.Fprintln(stderr, "thingspace-sim:", err)
 		return 1
 	}
 	base, err := s.Start()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "thingspace-sim:", err)
+		fmt.Fprintln(stderr, "thingspace-sim:", err)
 		s.Close()
 		return 1
 	}
-	fmt.Printf("thingspace-sim listening on %s\n", base)
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	fmt.Fprintf(stdout, "thingspace-sim listening on %s\n", base)
 	sig := <-stop
 	o.Logger.Info("stopping", "signal", sig.String())
 	if err := s.Close(); err != nil {
