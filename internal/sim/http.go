@@ -342,7 +342,7 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request, c *call)
 			s.locked[req.Username] = true
 			s.log.Warn("user locked after failed logins", "user", req.Username)
 		}
-		writeM2MError(w, http.StatusBadRequest, svc+"REQUEST_FAILED.Login.InvalidCredentials", "Invalid username or password.")
+		writeM2MError(w, http.StatusBadRequest, svc+"REQUEST_FAILED.AuthenticationFailed", "Invalid username or password.")
 		return
 	}
 	s.loginFails[req.Username] = 0
