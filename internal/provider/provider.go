@@ -319,12 +319,16 @@ func parseDurationSetting(values map[string]string, attr string, def time.Durati
 }
 
 func (p *ThingSpaceProvider) Resources(context.Context) []func() resource.Resource {
-	return nil
+	return []func() resource.Resource{
+		NewCallbackListenerResource,
+	}
 }
 
 func (p *ThingSpaceProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		NewServicePlansDataSource,
+		NewDeviceDataSource,
+		NewDevicesDataSource,
 	}
 }
 
