@@ -401,12 +401,16 @@ func (s *Simulator) UpdateDevice(id string, patch DevicePatch) error {
 			l.devSuspended = true
 		case thingspace.StateDeactive:
 			for k := range d.profiles {
-				if d.profiles[k].state == stateActive {
-					d.profiles[k].state = stateDeactive
+				p := &d.profiles[k]
+				if p.state == stateActive {
+					p.state = stateDeactive
+				}
+				p.suspended, p.devSuspended = false, false
+				if p.status == psEnable {
+					p.status = psDisable
 				}
 			}
 			l.state = stateDeactive
-			l.suspended, l.devSuspended = false, false
 			if l.status == psNotDownloaded {
 				l.status = psDisable
 			}
