@@ -348,6 +348,9 @@ func TestContractListV2(t *testing.T) {
 	}
 	// Whole account, filtered by provisioning status.
 	code, b = h.call("POST", "/api/m2m/v2/devices/actions/list", map[string]any{"accountName": h.s.opts.Account, "provisioningStatusFilter": "ACTIVE"}, true)
+	if code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
 	mustJSON(t, b, &rr)
 	h.idle()
 	code, b = h.call("GET", "/api/m2m/v2/accounts/"+h.s.opts.Account+"/requests/"+rr.RequestID+"/status", nil, true)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -475,8 +474,4 @@ func (s *Simulator) handlePlans(w http.ResponseWriter, r *http.Request, _ *call)
 			ExtendedAttributes: []thingspace.KeyValue{{Key: "PlanType", Value: p.Type}}})
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func basicAuth(user, pass string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
