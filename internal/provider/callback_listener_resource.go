@@ -218,7 +218,7 @@ func (r *callbackListenerResource) Create(ctx context.Context, req resource.Crea
 	}
 	if current != nil && !sameURL(current.URL, plan.URL.ValueString()) {
 		if !plan.OverwriteExisting.ValueBool() {
-			resp.Diagnostics.AddAttributeError(path.Root("url"), "Another callback URL is registered",
+			resp.Diagnostics.AddError("Another callback URL is registered",
 				foreignRegistrationDetail(account, service, current.URL))
 			return
 		}
@@ -321,7 +321,7 @@ func (r *callbackListenerResource) Update(ctx context.Context, req resource.Upda
 	if current != nil && !sameURL(current.URL, state.URL.ValueString()) && !sameURL(current.URL, plan.URL.ValueString()) {
 		// Taken over since the last refresh: the same rule as Create.
 		if !plan.OverwriteExisting.ValueBool() {
-			resp.Diagnostics.AddAttributeError(path.Root("url"), "Another callback URL is registered",
+			resp.Diagnostics.AddError("Another callback URL is registered",
 				foreignRegistrationDetail(account, service, current.URL))
 			return
 		}
