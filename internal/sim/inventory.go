@@ -470,11 +470,18 @@ func v1DeviceID(d *device) int64 { return 1_000_001 + int64(d.ord) }
 
 // v1Device renders a device as the synchronous v1 list does: identifiers, connection, carrier
 // information (the Verizon line first, then one entry per activated Global/local profile) and
-// no profile status or role.
+// no profile status or role. The LEAD (line) ICCID is the first "iccid" identifier, so that it
+// stays stable whichever profile is enabled; the ICCIDs of Global/local profiles that are
+// downloaded or active follow it, so a lookup by any of them finds itself in deviceIds.
 func (s *Simulator) v1Device(d *device) thingspace.Device {
 	l := d.lead()
-	k := d.shown()
-	ids := thingspace.DeviceIDs{{Kind: "eid", ID: d.eid}, {Kind: "iccid", ID: d.profiles[k].iccid}, {Kind: "imei", ID: d.imei}}
+	ids := thingspace.DeviceIDs{{Kind: "eid", ID: d.eid}, {Kind: "iccid", ID: l.iccid}}
+	for j := profGlobal; j < numProfiles; j++ {
+		if p := &d.profiles[j]; p.state != statePreActive || p.status.downloaded() {
+			ids = append(ids, thingspace.DeviceID{Kind: "iccid", ID: p.iccid})
+		}
+	}
+	ids = append(ids, thingspace.DeviceID{Kind: "imei", ID: d.imei})
 	if d.mdnAssigned {
 		ids = append(ids, thingspace.DeviceID{Kind: "mdn", ID: d.mdn}, thingspace.DeviceID{Kind: "msisdn", ID: d.msisdn()})
 	}

@@ -107,6 +107,15 @@ func TestListV1Filters(t *testing.T) {
 	if len(ci) != 2 || ci[0].ServicePlan != "M2M4GB" || ci[1].ServicePlan != "GLOBAL1GB" || ci[1].State != "active" {
 		t.Fatalf("carrier informations %+v", ci)
 	}
+	// The LEAD ICCID stays first; the Global one follows, and a lookup by it matches.
+	global := d.Profiles[profGlobal].ICCID
+	if got := lr.Devices[0].DeviceIDs; got.Get("iccid") != d.ICCID || !got.Matches(thingspace.DeviceIDs{{Kind: "iccid", ID: global}}) {
+		t.Fatalf("deviceIds %+v", got)
+	}
+	_, lr, _ = h.listV1(thingspace.DeviceListRequest{DeviceID: &thingspace.DeviceID{Kind: "iccid", ID: global}})
+	if len(lr.Devices) != 1 || lr.Devices[0].DeviceIDs.Get("eid") != d.EID {
+		t.Fatalf("by global iccid: %+v", lr)
+	}
 	// Suspension shows as "suspend".
 	h.run("device_suspend", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID))})
 	_, lr, _ = h.listV1(thingspace.DeviceListRequest{DeviceID: &thingspace.DeviceID{Kind: "eid", ID: d.EID}})
