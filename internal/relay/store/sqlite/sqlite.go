@@ -1,0 +1,893 @@
+// Package sqlite is the relay's embedded store: one SQLite file (modernc.org/sqlite, pure Go) in
+// WAL mode with synchronous=FULL, so a commit is on disk when Append returns.
+//
+// Writes go through one connection (SQLite has one writer anyway; serialising them in Go avoids
+// busy waits), reads through a separate pool that WAL lets run beside the writer. Each request
+// has a gap-free sequence: last_seq on the request row, incremented inside the writer
+// transaction, so commit order equals sequence order.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
+)
+
+// Store implements store.Store on one SQLite file.
+type Store struct {
+	path string
+	w    *sql.DB // the single writer connection
+	r    *sql.DB // readers
+
+	mu       sync.Mutex // serialises write transactions (the writer pool has one connection anyway)
+	subs     subscribers
+	prepared map[string]*sql.Stmt
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the database at path and migrates its schema.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(OFF)")
+	wq := url.Values{}
+	for k, v := range q {
+		wq[k] = v
+	}
+	wq.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{path: path, w: w}
+	if err := s.Migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	rq := url.Values{}
+	for k, v := range q {
+		rq[k] = v
+	}
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	s.r = r
+	return s, nil
+}
+
+// migrations are applied in order; schema_migrations records each version applied.
+var migrations = []string{
+	1: `
+CREATE TABLE requests (
+  request_id     TEXT PRIMARY KEY,
+  account        TEXT NOT NULL DEFAULT '',
+  action         TEXT NOT NULL DEFAULT '',
+  registered     INTEGER NOT NULL DEFAULT 0,
+  expected       INTEGER NOT NULL DEFAULT 0,
+  terminal_count INTEGER NOT NULL DEFAULT 0,
+  any_terminal   INTEGER NOT NULL DEFAULT 0,
+  last_seq       INTEGER NOT NULL DEFAULT 0,
+  state          TEXT NOT NULL DEFAULT 'pending',
+  created_at     INTEGER NOT NULL,
+  updated_at     INTEGER NOT NULL
+);
+CREATE INDEX requests_updated_at ON requests (updated_at);
+CREATE TABLE callbacks (
+  request_id       TEXT NOT NULL,
+  seq              INTEGER NOT NULL,
+  content_hash     TEXT NOT NULL,
+  account          TEXT NOT NULL DEFAULT '',
+  status           TEXT NOT NULL,
+  terminal         INTEGER NOT NULL,
+  devices          TEXT NOT NULL,
+  body             BLOB NOT NULL,
+  received_at      INTEGER NOT NULL,
+  last_received_at INTEGER NOT NULL,
+  deliveries       INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY (request_id, seq),
+  UNIQUE (request_id, content_hash)
+) WITHOUT ROWID;
+CREATE TABLE devices (
+  request_id TEXT NOT NULL,
+  idx        INTEGER NOT NULL,
+  ids        TEXT NOT NULL,
+  status     TEXT NOT NULL DEFAULT 'pending',
+  terminal   INTEGER NOT NULL DEFAULT 0,
+  status_seq INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (request_id, idx)
+) WITHOUT ROWID;
+-- Every identifier of every callback and of every registered device. dev_idx is the registered
+-- device it names (NULL when only callbacks carried it).
+CREATE TABLE device_keys (
+  kind       TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  dev_idx    INTEGER,
+  PRIMARY KEY (kind, id, request_id)
+) WITHOUT ROWID;
+CREATE INDEX device_keys_request ON device_keys (request_id, kind, id);
+CREATE TABLE quarantine (
+  id           INTEGER PRIMARY KEY,
+  received_at  INTEGER NOT NULL,
+  account      TEXT NOT NULL DEFAULT '',
+  reason       TEXT NOT NULL,
+  content_hash TEXT NOT NULL DEFAULT '',
+  body         BLOB
+);
+CREATE INDEX quarantine_received_at ON quarantine (received_at);
+CREATE TABLE purged (
+  request_id TEXT PRIMARY KEY,
+  purged_at  INTEGER NOT NULL
+);
+`,
+}
+
+// Migrate brings the schema to the current version.
+func (s *Store) Migrate(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	for v := 1; v < len(migrations); v++ {
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		if n > 0 {
+			tx.Rollback()
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixNano()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// Close checkpoints the WAL and closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subs.closeAll()
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	_, _ = s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+func normKey(k store.DeviceKey) store.DeviceKey {
+	return store.DeviceKey{Kind: strings.ToLower(strings.TrimSpace(k.Kind)), ID: strings.TrimSpace(k.ID)}
+}
+
+// normKeys lower-cases kinds, drops empty ids and duplicates, keeping order.
+func normKeys(keys []store.DeviceKey) []store.DeviceKey {
+	out := make([]store.DeviceKey, 0, len(keys))
+	for _, k := range keys {
+		k = normKey(k)
+		if k.ID == "" || slices.Contains(out, k) {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+func keysJSON(keys []store.DeviceKey) string {
+	if keys == nil {
+		keys = []store.DeviceKey{}
+	}
+	b, _ := json.Marshal(keys)
+	return string(b)
+}
+
+func requestState(expected, terminalCount int, anyTerminal bool) string {
+	switch {
+	case expected > 0 && terminalCount >= expected:
+		return store.StateTerminal
+	case terminalCount > 0 || (expected == 0 && anyTerminal):
+		return store.StatePartial
+	}
+	return store.StatePending
+}
+
+// Append stores a batch of callbacks in one transaction.
+func (s *Store) Append(ctx context.Context, cbs []store.Callback) ([]store.AppendResult, error) {
+	if len(cbs) == 0 {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: append: %w", err)
+	}
+	defer tx.Rollback()
+	res := make([]store.AppendResult, len(cbs))
+	changed := make([]string, 0, 1)
+	w := &wtx{ctx: ctx, tx: tx, s: s, bound: map[string]*sql.Stmt{}}
+	for i := range cbs {
+		r, err := appendOne(w, &cbs[i])
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: append: %w", err)
+		}
+		res[i] = r
+		if !r.Duplicate && !slices.Contains(changed, cbs[i].RequestID) {
+			changed = append(changed, cbs[i].RequestID)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: append commit: %w", err)
+	}
+	for _, id := range changed {
+		s.subs.send(id)
+	}
+	return res, nil
+}
+
+// Statements of the append path, prepared once on the writer connection.
+const (
+	qDuplicate = `UPDATE callbacks SET deliveries = deliveries + 1, last_received_at = ?
+		WHERE request_id = ? AND content_hash = ? RETURNING seq`
+	qUpsertRequest = `INSERT INTO requests (request_id, account, last_seq, any_terminal, state, created_at, updated_at)
+		VALUES (?1, ?2, 1, ?3, CASE WHEN ?3 = 1 THEN 'partial' ELSE 'pending' END, ?4, ?4)
+		ON CONFLICT (request_id) DO UPDATE SET last_seq = last_seq + 1, updated_at = max(updated_at, ?4),
+		  any_terminal = max(any_terminal, ?3),
+		  state = CASE WHEN registered = 0 AND ?3 = 1 THEN 'partial' ELSE state END
+		RETURNING last_seq, expected, registered`
+	qUnpurge        = `DELETE FROM purged WHERE request_id = ?`
+	qInsertCallback = `INSERT INTO callbacks (request_id, seq, content_hash, account, status, terminal, devices, body, received_at, last_received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qInsertKey      = `INSERT OR IGNORE INTO device_keys (kind, id, request_id) VALUES (?, ?, ?)`
+	qLookupDevice   = `SELECT dev_idx FROM device_keys WHERE kind = ? AND id = ? AND request_id = ? AND dev_idx IS NOT NULL`
+	qAllDevices     = `SELECT idx FROM devices WHERE request_id = ?`
+	qDeviceTerminal = `UPDATE devices SET status = ?, terminal = 1, status_seq = ? WHERE request_id = ? AND idx = ? AND terminal = 0`
+	qDeviceLastTerm = `UPDATE devices SET status = ?, status_seq = ? WHERE request_id = ? AND idx = ?`
+	qDeviceProgress = `UPDATE devices SET status = ?, status_seq = ? WHERE request_id = ? AND idx = ? AND terminal = 0`
+	qRequestCount   = `UPDATE requests SET terminal_count = terminal_count + ?1,
+		state = CASE WHEN terminal_count + ?1 >= ?2 THEN 'terminal' WHEN terminal_count + ?1 > 0 THEN 'partial' ELSE 'pending' END
+		WHERE request_id = ?3`
+)
+
+var appendQueries = []string{qDuplicate, qUpsertRequest, qUnpurge, qInsertCallback, qInsertKey, qLookupDevice,
+	qAllDevices, qDeviceTerminal, qDeviceLastTerm, qDeviceProgress, qRequestCount}
+
+// wtx is a write transaction with the prepared statements bound to it.
+type wtx struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	s     *Store
+	bound map[string]*sql.Stmt
+}
+
+func (w *wtx) stmt(q string) *sql.Stmt {
+	if st, ok := w.bound[q]; ok {
+		return st
+	}
+	st := w.tx.StmtContext(w.ctx, w.s.prepared[q])
+	w.bound[q] = st
+	return st
+}
+
+func (w *wtx) exec(q string, args ...any) (sql.Result, error) {
+	return w.stmt(q).ExecContext(w.ctx, args...)
+}
+
+func (w *wtx) queryRow(q string, args ...any) *sql.Row {
+	return w.stmt(q).QueryRowContext(w.ctx, args...)
+}
+
+func (w *wtx) query(q string, args ...any) (*sql.Rows, error) {
+	return w.stmt(q).QueryContext(w.ctx, args...)
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	s.prepared = map[string]*sql.Stmt{}
+	for _, q := range appendQueries {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		s.prepared[q] = st
+	}
+	return nil
+}
+
+func appendOne(w *wtx, cb *store.Callback) (store.AppendResult, error) {
+	if cb.RequestID == "" {
+		return store.AppendResult{}, errors.New("callback without request id")
+	}
+	now := cb.ReceivedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ts := now.UnixNano()
+	var seq int64
+	err := w.queryRow(qDuplicate, ts, cb.RequestID, cb.ContentHash).Scan(&seq)
+	switch {
+	case err == nil:
+		return store.AppendResult{Seq: seq, Duplicate: true}, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return store.AppendResult{}, err
+	}
+	term := 0
+	if cb.Terminal {
+		term = 1
+	}
+	var expected, registered int
+	if err := w.queryRow(qUpsertRequest, cb.RequestID, cb.Account, term, ts).Scan(&seq, &expected, &registered); err != nil {
+		return store.AppendResult{}, err
+	}
+	if seq == 1 {
+		if _, err := w.exec(qUnpurge, cb.RequestID); err != nil {
+			return store.AppendResult{}, err
+		}
+	}
+	keys := normKeys(cb.Devices)
+	if _, err := w.exec(qInsertCallback, cb.RequestID, seq, cb.ContentHash, cb.Account, cb.Status, term,
+		keysJSON(keys), cb.Body, ts, ts); err != nil {
+		return store.AppendResult{}, err
+	}
+	for _, k := range keys {
+		if _, err := w.exec(qInsertKey, k.Kind, k.ID, cb.RequestID); err != nil {
+			return store.AppendResult{}, err
+		}
+	}
+	if registered == 1 {
+		if err := applyToDevices(w, cb.RequestID, seq, cb.Status, cb.Terminal, keys, expected); err != nil {
+			return store.AppendResult{}, err
+		}
+	}
+	return store.AppendResult{Seq: seq}, nil
+}
+
+// applyToDevices updates the registered devices a new callback names (every device when it names
+// none) and the request's terminal count and state.
+func applyToDevices(w *wtx, requestID string, seq int64, status string, terminal bool, keys []store.DeviceKey, expected int) error {
+	var idxs []int64
+	if len(keys) == 0 {
+		rows, err := w.query(qAllDevices, requestID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var i int64
+			if err := rows.Scan(&i); err != nil {
+				rows.Close()
+				return err
+			}
+			idxs = append(idxs, i)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	} else {
+		for _, k := range keys {
+			var i int64
+			err := w.queryRow(qLookupDevice, k.Kind, k.ID, requestID).Scan(&i)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(idxs, i) {
+				idxs = append(idxs, i)
+			}
+		}
+	}
+	newly := int64(0)
+	for _, i := range idxs {
+		if terminal {
+			r, err := w.exec(qDeviceTerminal, status, seq, requestID, i)
+			if err != nil {
+				return err
+			}
+			n, _ := r.RowsAffected()
+			if n == 0 {
+				// Already terminal: the last terminal callback by sequence wins.
+				if _, err := w.exec(qDeviceLastTerm, status, seq, requestID, i); err != nil {
+					return err
+				}
+			}
+			newly += n
+		} else if _, err := w.exec(qDeviceProgress, status, seq, requestID, i); err != nil {
+			// Progress never downgrades a terminal device.
+			return err
+		}
+	}
+	if newly > 0 {
+		_, err := w.exec(qRequestCount, newly, expected, requestID)
+		return err
+	}
+	return nil
+}
+
+// Quarantine stores a body that authenticated but is not a callback.
+func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := q.ReceivedAt
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO quarantine (received_at, account, reason, content_hash, body) VALUES (?, ?, ?, ?, ?)`,
+		ts.UnixNano(), q.Account, q.Reason, q.ContentHash, q.Body); err != nil {
+		return fmt.Errorf("sqlite: quarantine: %w", err)
+	}
+	return nil
+}
+
+// canonDevices normalises a registration's devices for comparison.
+func canonDevices(devs [][]store.DeviceKey) [][]store.DeviceKey {
+	out := make([][]store.DeviceKey, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, normKeys(d))
+	}
+	return out
+}
+
+func sameDevices(a, b [][]store.DeviceKey) bool {
+	key := func(d []store.DeviceKey) string {
+		c := slices.Clone(d)
+		slices.SortFunc(c, func(x, y store.DeviceKey) int {
+			return strings.Compare(x.Kind+"\x00"+x.ID, y.Kind+"\x00"+y.ID)
+		})
+		return keysJSON(c)
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	ka := make([]string, len(a))
+	kb := make([]string, len(b))
+	for i := range a {
+		ka[i], kb[i] = key(a[i]), key(b[i])
+	}
+	slices.Sort(ka)
+	slices.Sort(kb)
+	return slices.Equal(ka, kb)
+}
+
+// Register records an accepted action and re-derives device states from callbacks that arrived
+// before it.
+func (s *Store) Register(ctx context.Context, reg store.Registration) error {
+	if reg.RequestID == "" {
+		return errors.New("sqlite: register: empty request id")
+	}
+	devs := canonDevices(reg.Devices)
+	now := reg.CreatedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ts := now.UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: register: %w", err)
+	}
+	defer tx.Rollback()
+	var registered int
+	var account, action string
+	err = tx.QueryRowContext(ctx, `SELECT registered, account, action FROM requests WHERE request_id = ?`, reg.RequestID).Scan(&registered, &account, &action)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: register: %w", err)
+	}
+	if registered == 1 {
+		existing, err := loadDevices(ctx, tx, reg.RequestID)
+		if err != nil {
+			return fmt.Errorf("sqlite: register: %w", err)
+		}
+		ids := make([][]store.DeviceKey, len(existing))
+		for i, d := range existing {
+			ids[i] = d.IDs
+		}
+		if account == reg.Account && action == reg.Action && sameDevices(ids, devs) {
+			return nil
+		}
+		return store.ErrConflict
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO requests (request_id, account, action, registered, expected, state, created_at, updated_at)
+		VALUES (?1, ?2, ?3, 1, ?4, 'pending', ?5, ?5)
+		ON CONFLICT (request_id) DO UPDATE SET account = ?2, action = ?3, registered = 1, expected = ?4, updated_at = max(updated_at, ?5)`,
+		reg.RequestID, reg.Account, reg.Action, len(devs), ts); err != nil {
+		return fmt.Errorf("sqlite: register: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM purged WHERE request_id = ?`, reg.RequestID); err != nil {
+		return fmt.Errorf("sqlite: register: %w", err)
+	}
+	// Device states, derived from the callbacks already stored (in sequence order).
+	states := make([]store.DeviceState, len(devs))
+	byKey := map[store.DeviceKey][]int{}
+	for i, d := range devs {
+		states[i] = store.DeviceState{IDs: d, Status: store.StatePending}
+		for _, k := range d {
+			byKey[k] = append(byKey[k], i)
+		}
+	}
+	seqs := make([]int64, len(devs))
+	rows, err := tx.QueryContext(ctx, `SELECT seq, status, terminal, devices FROM callbacks WHERE request_id = ? ORDER BY seq`, reg.RequestID)
+	if err != nil {
+		return fmt.Errorf("sqlite: register: %w", err)
+	}
+	for rows.Next() {
+		var seq int64
+		var status, dj string
+		var terminal bool
+		if err := rows.Scan(&seq, &status, &terminal, &dj); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: register: %w", err)
+		}
+		var keys []store.DeviceKey
+		_ = json.Unmarshal([]byte(dj), &keys)
+		var targets []int
+		if len(keys) == 0 {
+			for i := range states {
+				targets = append(targets, i)
+			}
+		} else {
+			for _, k := range keys {
+				for _, i := range byKey[k] {
+					if !slices.Contains(targets, i) {
+						targets = append(targets, i)
+					}
+				}
+			}
+		}
+		for _, i := range targets {
+			if terminal || !states[i].Terminal {
+				states[i].Status = status
+				seqs[i] = seq
+			}
+			if terminal {
+				states[i].Terminal = true
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: register: %w", err)
+	}
+	terminalCount := 0
+	for i, st := range states {
+		if st.Terminal {
+			terminalCount++
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (request_id, idx, ids, status, terminal, status_seq) VALUES (?, ?, ?, ?, ?, ?)`,
+			reg.RequestID, i, keysJSON(st.IDs), st.Status, st.Terminal, seqs[i]); err != nil {
+			return fmt.Errorf("sqlite: register: %w", err)
+		}
+		for _, k := range st.IDs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO device_keys (kind, id, request_id, dev_idx) VALUES (?, ?, ?, ?)
+				ON CONFLICT (kind, id, request_id) DO UPDATE SET dev_idx = excluded.dev_idx`, k.Kind, k.ID, reg.RequestID, i); err != nil {
+				return fmt.Errorf("sqlite: register: %w", err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE requests SET terminal_count = ?, state = ? WHERE request_id = ?`,
+		terminalCount, requestState(len(devs), terminalCount, false), reg.RequestID); err != nil {
+		return fmt.Errorf("sqlite: register: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: register: %w", err)
+	}
+	// Waiters re-read the state: a registration can make a request terminal.
+	s.subs.send(reg.RequestID)
+	return nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func loadDevices(ctx context.Context, q queryer, requestID string) ([]store.DeviceState, error) {
+	rows, err := q.QueryContext(ctx, `SELECT ids, status, terminal FROM devices WHERE request_id = ? ORDER BY idx`, requestID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.DeviceState{}
+	for rows.Next() {
+		var d store.DeviceState
+		var ids string
+		if err := rows.Scan(&ids, &d.Status, &d.Terminal); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(ids), &d.IDs); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func allowed(account string, accounts []string) bool {
+	return len(accounts) == 0 || slices.Contains(accounts, account)
+}
+
+// Request returns a request's summary.
+func (s *Store) Request(ctx context.Context, requestID string, accounts []string) (*store.Request, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: request: %w", err)
+	}
+	defer tx.Rollback()
+	r := &store.Request{RequestID: requestID}
+	var created, updated int64
+	err = tx.QueryRowContext(ctx, `SELECT account, action, state, expected, terminal_count, last_seq, created_at, updated_at
+		FROM requests WHERE request_id = ?`, requestID).Scan(&r.Account, &r.Action, &r.State, &r.Expected, &r.TerminalCount, &r.LastSeq, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM purged WHERE request_id = ?`, requestID).Scan(&n); err != nil {
+			return nil, fmt.Errorf("sqlite: request: %w", err)
+		}
+		if n > 0 {
+			return nil, store.ErrGone
+		}
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: request: %w", err)
+	}
+	if !allowed(r.Account, accounts) {
+		return nil, store.ErrNotFound
+	}
+	r.CreatedAt, r.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+	if r.Devices, err = loadDevices(ctx, tx, requestID); err != nil {
+		return nil, fmt.Errorf("sqlite: request: %w", err)
+	}
+	return r, nil
+}
+
+// Callbacks returns up to limit callbacks with Seq > after, in Seq order.
+func (s *Store) Callbacks(ctx context.Context, requestID string, after int64, limit int) ([]store.Callback, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, account, received_at, status, terminal, content_hash, devices, body
+		FROM callbacks WHERE request_id = ? AND seq > ? ORDER BY seq LIMIT ?`, requestID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: callbacks: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Callback
+	for rows.Next() {
+		c := store.Callback{RequestID: requestID}
+		var ts int64
+		var dj string
+		if err := rows.Scan(&c.Seq, &c.Account, &ts, &c.Status, &c.Terminal, &c.ContentHash, &dj, &c.Body); err != nil {
+			return nil, fmt.Errorf("sqlite: callbacks: %w", err)
+		}
+		c.ReceivedAt = time.Unix(0, ts).UTC()
+		_ = json.Unmarshal([]byte(dj), &c.Devices)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: callbacks: %w", err)
+	}
+	return out, nil
+}
+
+// DeviceRequests lists the requests that registered or received a callback for a device
+// identifier, newest first.
+func (s *Store) DeviceRequests(ctx context.Context, key store.DeviceKey, openOnly bool, accounts []string) ([]store.RequestRef, error) {
+	key = normKey(key)
+	rows, err := s.r.QueryContext(ctx, `SELECT r.request_id, r.account, r.action, r.state FROM device_keys k
+		JOIN requests r ON r.request_id = k.request_id
+		WHERE k.kind = ? AND k.id = ? AND (? = 0 OR r.state != 'terminal')
+		ORDER BY r.created_at DESC, r.request_id`, key.Kind, key.ID, openOnly)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: device requests: %w", err)
+	}
+	defer rows.Close()
+	out := []store.RequestRef{}
+	for rows.Next() {
+		var r store.RequestRef
+		if err := rows.Scan(&r.RequestID, &r.Account, &r.Action, &r.State); err != nil {
+			return nil, fmt.Errorf("sqlite: device requests: %w", err)
+		}
+		if allowed(r.Account, accounts) {
+			out = append(out, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: device requests: %w", err)
+	}
+	return out, nil
+}
+
+// Purge deletes requests last updated before the cutoff (with their callbacks, devices and
+// keys) and quarantined bodies received before it, remembering the purged request ids.
+func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
+	cut := before.UnixNano()
+	total := 0
+	for {
+		n, err := s.purgeBatch(ctx, cut, 1000)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < 1000 {
+			break
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM quarantine WHERE received_at < ?`, cut); err != nil {
+		return total, fmt.Errorf("sqlite: purge: %w", err)
+	}
+	return total, nil
+}
+
+func (s *Store) purgeBatch(ctx context.Context, cut int64, batch int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT request_id FROM requests WHERE updated_at < ? LIMIT ?`, cut, batch)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("sqlite: purge: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("sqlite: purge: %w", err)
+	}
+	now := time.Now().UnixNano()
+	for _, id := range ids {
+		for _, q := range []string{
+			`DELETE FROM callbacks WHERE request_id = ?1`,
+			`DELETE FROM devices WHERE request_id = ?1`,
+			`DELETE FROM device_keys WHERE request_id = ?1`,
+			`DELETE FROM requests WHERE request_id = ?1`,
+			`INSERT INTO purged (request_id, purged_at) VALUES (?1, ?2) ON CONFLICT (request_id) DO UPDATE SET purged_at = ?2`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id, now); err != nil {
+				return 0, fmt.Errorf("sqlite: purge: %w", err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqlite: purge: %w", err)
+	}
+	for _, id := range ids {
+		s.subs.send(id) // waiters on a purged request answer 410
+	}
+	return len(ids), nil
+}
+
+// Changes delivers the ids of requests that received callbacks (or a registration) in this
+// process. A slow consumer loses hints, never blocks writers.
+func (s *Store) Changes(ctx context.Context) (<-chan string, error) {
+	ch := make(chan string, 4096)
+	s.subs.add(ch)
+	go func() {
+		<-ctx.Done()
+		s.subs.remove(ch)
+	}()
+	return ch, nil
+}
+
+type subscribers struct {
+	mu     sync.Mutex
+	chs    map[chan string]struct{}
+	closed bool
+}
+
+func (s *subscribers) add(ch chan string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		close(ch)
+		return
+	}
+	if s.chs == nil {
+		s.chs = map[chan string]struct{}{}
+	}
+	s.chs[ch] = struct{}{}
+}
+
+func (s *subscribers) remove(ch chan string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.chs[ch]; ok {
+		delete(s.chs, ch)
+		close(ch)
+	}
+}
+
+func (s *subscribers) send(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.chs {
+		select {
+		case ch <- id:
+		default:
+		}
+	}
+}
+
+func (s *subscribers) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for ch := range s.chs {
+		close(ch)
+	}
+	s.chs = nil
+}
