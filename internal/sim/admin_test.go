@@ -199,3 +199,59 @@ func TestParseDelayRange(t *testing.T) {
 		}
 	}
 }
+
+// Close returns while callbacks are still scheduled and being retried, and is idempotent.
+func TestCloseWithPendingCallbacks(t *testing.T) {
+	h := newHarness(t, nil)
+	h.lis.failFirst = 1 << 30
+	var entries []thingspace.DeviceEntry
+	for _, d := range h.s.Devices() {
+		entries = append(entries, ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI))
+	}
+	h.action("activate", thingspace.ProfileRequest{Devices: entries, ServicePlan: "M2M4GB"})
+	if err := h.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.Start(); err == nil {
+		t.Fatal("Start after Close")
+	}
+}
+
+// Odd bodies get a 400, never a panic.
+func TestOddBodies(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, body := range []string{`{"devices":[null],"accountName":"0000123456-00001"}`, `{"devices":[{"deviceIds":[{"kind":"eid","id":5}]}]}`,
+		`[]`, `null`, `{"devices":{},"accountName":"0000123456-00001"}`, `{"devices":[{"deviceIds":null}],"accountName":"0000123456-00001"}`} {
+		for _, path := range []string{"/api/m2m/v1/devices/profile/actions/activate", "/api/m2m/v1/devices/actions/list", "/api/m2m/v2/devices/actions/list"} {
+			code, b := h.call("POST", path, []byte(body), true)
+			if code != 400 && code != 200 && code != 202 {
+				t.Errorf("%s %s: %d %s", path, body, code, b)
+			}
+		}
+	}
+	// The client's flat deviceFilter form of the v2 list, with an unknown device.
+	code, b := h.call("POST", "/api/m2m/v2/devices/actions/list", map[string]any{"accountName": h.s.Account(),
+		"deviceFilter": []map[string]string{{"kind": "eid", "id": h.dev(2).EID}, {"kind": "eid", "id": "89049032000000000000000000000000"}}}, true)
+	if code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	var rr thingspace.RequestResponse
+	mustJSON(t, b, &rr)
+	h.idle()
+	cbs := h.lis.forRequest(t, rr.RequestID)
+	if len(cbs) != 2 {
+		t.Fatalf("want 2 callbacks, got %d", len(cbs))
+	}
+	failed := 0
+	for _, cb := range cbs {
+		if st, _ := cb.Outcome(""); st == thingspace.StatusFailed {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d failed", failed)
+	}
+}

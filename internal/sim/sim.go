@@ -247,11 +247,11 @@ func (s *Simulator) Handler() http.Handler { return s.mux }
 func (s *Simulator) Start() (string, error) {
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
-	if s.ln != nil {
-		return s.baseURL, nil
-	}
 	if s.closed.Load() {
 		return "", errors.New("sim: closed")
+	}
+	if s.ln != nil {
+		return s.baseURL, nil
 	}
 	ln, err := net.Listen("tcp", s.opts.Addr)
 	if err != nil {
