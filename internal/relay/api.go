@@ -1,0 +1,483 @@
+package relay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+)
+
+// Long-poll limits.
+const (
+	DefaultLimit = 1000
+	MaxLimit     = 10000
+	// maxRegistrationBytes caps a PUT body: 10,000 devices with a few identifiers each.
+	maxRegistrationBytes = 16 << 20
+)
+
+// RequestJSON is the answer of GET /v1/requests/{id}.
+type RequestJSON struct {
+	RequestID     string              `json:"request_id"`
+	Account       string              `json:"account"`
+	Action        string              `json:"action"`
+	State         string              `json:"state"`
+	Expected      int                 `json:"expected"`
+	TerminalCount int                 `json:"terminal_count"`
+	LastSeq       int64               `json:"last_seq"`
+	Devices       []store.DeviceState `json:"devices"`
+}
+
+// CallbackJSON is one callback of a long-poll answer.
+type CallbackJSON struct {
+	Seq        int64           `json:"seq"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Status     string          `json:"status"`
+	Terminal   bool            `json:"terminal"`
+	Body       json.RawMessage `json:"body"`
+}
+
+// CallbacksJSON is the answer of GET /v1/requests/{id}/callbacks.
+type CallbacksJSON struct {
+	Callbacks []CallbackJSON `json:"callbacks"`
+	State     string         `json:"state"`
+	NextAfter int64          `json:"next_after"`
+}
+
+// RegistrationJSON is the body of PUT /v1/requests/{id}.
+type RegistrationJSON struct {
+	Account string              `json:"account"`
+	Action  string              `json:"action"`
+	Devices [][]store.DeviceKey `json:"devices"`
+}
+
+// RequestRefJSON is one entry of GET /v1/devices/{kind}:{id}/requests.
+type RequestRefJSON struct {
+	RequestID string `json:"request_id"`
+	Account   string `json:"account"`
+	Action    string `json:"action"`
+	State     string `json:"state"`
+}
+
+// InfoJSON is the answer of GET /v1/info.
+type InfoJSON struct {
+	Version         string   `json:"version"`
+	IngestURLSHA256 []string `json:"ingest_url_sha256"`
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+// APIHandler serves the provider-facing API. Every endpoint needs a bearer token.
+func (r *Relay) APIHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/requests/{id}", r.auth(r.getRequest))
+	mux.HandleFunc("PUT /v1/requests/{id}", r.auth(r.putRequest))
+	mux.HandleFunc("GET /v1/requests/{id}/callbacks", r.auth(r.getCallbacks))
+	mux.HandleFunc("GET /v1/devices/{key}/requests", r.auth(r.getDeviceRequests))
+	mux.HandleFunc("GET /v1/info", r.auth(r.getInfo))
+	return mux
+}
+
+type apiFunc func(w http.ResponseWriter, req *http.Request, accounts []string)
+
+// auth checks the bearer token and passes its account scope (nil: every account).
+func (r *Relay) auth(h apiFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		h2 := req.Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(h2, "Bearer ")
+		if !ok {
+			tok, ok = strings.CutPrefix(h2, "bearer ")
+		}
+		var scope []string
+		found := false
+		if ok && tok != "" {
+			for _, t := range r.cfg.APITokens {
+				if ctEqual(tok, t.Token) && !found {
+					scope, found = t.Accounts, true
+				}
+			}
+		}
+		if !found {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="thingspace-relay"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token"})
+			return
+		}
+		h(w, req, scope)
+	}
+}
+
+func (r *Relay) storeUnavailable(w http.ResponseWriter, op string, err error) {
+	r.log.Error("store operation failed", "op", op, "err", err)
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusServiceUnavailable, apiError{"store unavailable"})
+}
+
+// request reads a request's summary; ErrNotFound becomes an "unknown" summary.
+func (r *Relay) request(ctx context.Context, id string, accounts []string) (*store.Request, error) {
+	start := time.Now()
+	rq, err := r.st.Request(ctx, id, accounts)
+	r.m.storeDuration.WithLabelValues("request").Observe(time.Since(start).Seconds())
+	if errors.Is(err, store.ErrNotFound) {
+		return &store.Request{RequestID: id, State: store.StateUnknown}, nil
+	}
+	return rq, err
+}
+
+func toRequestJSON(rq *store.Request) RequestJSON {
+	out := RequestJSON{
+		RequestID: rq.RequestID, Account: rq.Account, Action: rq.Action, State: rq.State,
+		Expected: rq.Expected, TerminalCount: rq.TerminalCount, LastSeq: rq.LastSeq, Devices: rq.Devices,
+	}
+	if out.Devices == nil {
+		out.Devices = []store.DeviceState{}
+	}
+	for i := range out.Devices {
+		if out.Devices[i].IDs == nil {
+			out.Devices[i].IDs = []store.DeviceKey{}
+		}
+	}
+	return out
+}
+
+func (r *Relay) getRequest(w http.ResponseWriter, req *http.Request, accounts []string) {
+	id := req.PathValue("id")
+	rq, err := r.request(req.Context(), id, accounts)
+	switch {
+	case errors.Is(err, store.ErrGone):
+		writeJSON(w, http.StatusGone, apiError{"request purged by retention"})
+		return
+	case err != nil:
+		r.storeUnavailable(w, "request", err)
+		return
+	}
+	w.Header().Set("X-Relay-Index", strconv.FormatInt(rq.LastSeq, 10))
+	writeJSON(w, http.StatusOK, toRequestJSON(rq))
+}
+
+func (r *Relay) putRequest(w http.ResponseWriter, req *http.Request, accounts []string) {
+	id := req.PathValue("id")
+	var body RegistrationJSON
+	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxRegistrationBytes))
+	if err := dec.Decode(&body); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{"invalid registration body: " + err.Error()})
+		return
+	}
+	if strings.TrimSpace(id) == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{"empty request id"})
+		return
+	}
+	if len(body.Devices) == 0 {
+		writeJSON(w, http.StatusBadRequest, apiError{"a registration needs at least one device"})
+		return
+	}
+	for i, d := range body.Devices {
+		ok := false
+		for j := range d {
+			d[j].Kind = thingspace.NormalizeKind(d[j].Kind)
+			if d[j].Kind == "" {
+				writeJSON(w, http.StatusBadRequest, apiError{"device " + strconv.Itoa(i) + ": identifier without kind"})
+				return
+			}
+			if d[j].ID != "" {
+				ok = true
+			}
+		}
+		if !ok {
+			writeJSON(w, http.StatusBadRequest, apiError{"device " + strconv.Itoa(i) + " has no identifier"})
+			return
+		}
+	}
+	if len(accounts) > 0 && !slices.Contains(accounts, body.Account) {
+		writeJSON(w, http.StatusForbidden, apiError{"this token may not register requests of account " + strconv.Quote(body.Account)})
+		return
+	}
+	start := time.Now()
+	err := r.st.Register(req.Context(), store.Registration{
+		RequestID: id, Account: body.Account, Action: body.Action, Devices: body.Devices, CreatedAt: time.Now().UTC(),
+	})
+	r.m.storeDuration.WithLabelValues("register").Observe(time.Since(start).Seconds())
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		writeJSON(w, http.StatusConflict, apiError{"request " + strconv.Quote(id) + " is registered with another account, action or devices"})
+		return
+	case err != nil:
+		r.storeUnavailable(w, "register", err)
+		return
+	}
+	r.actions.put(id, body.Action, true)
+	r.hub.notify(id) // the registration may have made the request terminal
+	rq, err := r.request(req.Context(), id, accounts)
+	if err != nil {
+		r.storeUnavailable(w, "request", err)
+		return
+	}
+	w.Header().Set("X-Relay-Index", strconv.FormatInt(rq.LastSeq, 10))
+	writeJSON(w, http.StatusOK, toRequestJSON(rq))
+}
+
+// parseWait accepts a Go duration ("30s", "2m") or a number of seconds.
+func parseWait(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n < 0 {
+			return 0, errors.New("negative wait")
+		}
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, errors.New("wait must be a duration like 30s")
+	}
+	return d, nil
+}
+
+// getCallbacks is the long-poll, with Consul blocking-query semantics: it answers at once when
+// callbacks with seq > after exist (or when after is beyond the request's last seq, so that a
+// client of a reset store starts over), and otherwise blocks until one is committed, the wait
+// (capped by MaxWait, plus up to wait/16 of jitter) passes, or the relay shuts down.
+func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts []string) {
+	id := req.PathValue("id")
+	q := req.URL.Query()
+	var after int64
+	if s := q.Get("after"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			writeJSON(w, http.StatusBadRequest, apiError{"after must be a sequence number >= 0"})
+			return
+		}
+		after = n
+	}
+	wait := r.cfg.DefaultWait
+	if s := q.Get("wait"); s != "" {
+		d, err := parseWait(s)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+			return
+		}
+		wait = d
+	}
+	wait = min(wait, r.cfg.MaxWait)
+	if wait > 0 {
+		wait += time.Duration(rand.Int64N(int64(wait/16) + 1))
+	}
+	limit := DefaultLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			writeJSON(w, http.StatusBadRequest, apiError{"limit must be a positive integer"})
+			return
+		}
+		limit = min(n, MaxLimit)
+	}
+
+	ctx := req.Context()
+	start := time.Now()
+	outcome := "data"
+	defer func() { r.m.waitDuration.WithLabelValues(outcome).Observe(time.Since(start).Seconds()) }()
+
+	rq, err := r.request(ctx, id, accounts)
+	switch {
+	case errors.Is(err, store.ErrGone):
+		outcome = "gone"
+		writeJSON(w, http.StatusGone, apiError{"request purged by retention; read again from after=0"})
+		return
+	case err != nil:
+		outcome = "error"
+		r.storeUnavailable(w, "request", err)
+		return
+	}
+	visible := rq.State != store.StateUnknown
+	if after > rq.LastSeq {
+		// The index went backwards (a restored store): answer at once with the lower index.
+		r.answerCallbacks(w, rq, nil, rq.LastSeq)
+		return
+	}
+
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	waiting := false
+	defer func() {
+		if waiting {
+			r.m.waiters.Dec()
+		}
+	}()
+	for {
+		ch, release := r.hub.watch(id)
+		cstart := time.Now()
+		cbs, err := r.st.Callbacks(ctx, id, after, limit)
+		r.m.storeDuration.WithLabelValues("callbacks").Observe(time.Since(cstart).Seconds())
+		if err != nil {
+			release()
+			if errors.Is(err, store.ErrGone) {
+				outcome = "gone"
+				writeJSON(w, http.StatusGone, apiError{"request purged by retention; read again from after=0"})
+				return
+			}
+			outcome = "error"
+			r.storeUnavailable(w, "callbacks", err)
+			return
+		}
+		if len(cbs) > 0 {
+			if !visible {
+				// Check the token may see the request (it was unknown when the wait began).
+				if rq, err = r.request(ctx, id, accounts); err == nil {
+					visible = rq.State != store.StateUnknown
+				}
+			}
+			if visible {
+				release()
+				rq, err = r.request(ctx, id, accounts)
+				if err == nil {
+					r.answerCallbacks(w, rq, cbs, cbs[len(cbs)-1].Seq)
+					return
+				}
+				if errors.Is(err, store.ErrGone) {
+					outcome = "gone"
+					writeJSON(w, http.StatusGone, apiError{"request purged by retention; read again from after=0"})
+					return
+				}
+				outcome = "error"
+				r.storeUnavailable(w, "request", err)
+				return
+			}
+		}
+		if !waiting {
+			waiting = true
+			r.m.waiters.Inc()
+		}
+		// Safety net: re-query periodically even without a wake-up (lost hints).
+		poll := time.NewTimer(r.cfg.PollInterval + time.Duration(rand.Int64N(int64(r.cfg.PollInterval/4)+1)))
+		select {
+		case <-ch:
+		case <-poll.C:
+		case <-deadline.C:
+			outcome = "timeout"
+		case <-r.shutdown:
+			outcome = "shutdown"
+		case <-ctx.Done():
+			outcome = "canceled"
+		}
+		poll.Stop()
+		release()
+		switch outcome {
+		case "canceled":
+			return
+		case "timeout", "shutdown":
+			final, err := r.request(context.WithoutCancel(ctx), id, accounts)
+			switch {
+			case errors.Is(err, store.ErrGone):
+				writeJSON(w, http.StatusGone, apiError{"request purged by retention; read again from after=0"})
+			case err != nil:
+				r.storeUnavailable(w, "request", err)
+			default:
+				r.answerCallbacks(w, final, nil, after)
+			}
+			return
+		}
+	}
+}
+
+func (r *Relay) answerCallbacks(w http.ResponseWriter, rq *store.Request, cbs []store.Callback, next int64) {
+	out := CallbacksJSON{Callbacks: make([]CallbackJSON, 0, len(cbs)), State: rq.State, NextAfter: next}
+	for _, c := range cbs {
+		body := json.RawMessage(c.Body)
+		if !json.Valid(body) {
+			b, _ := json.Marshal(string(c.Body))
+			body = b
+		}
+		out.Callbacks = append(out.Callbacks, CallbackJSON{
+			Seq: c.Seq, ReceivedAt: c.ReceivedAt.UTC(), Status: c.Status, Terminal: c.Terminal, Body: body,
+		})
+	}
+	index := max(rq.LastSeq, next)
+	w.Header().Set("X-Relay-Index", strconv.FormatInt(index, 10))
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (r *Relay) getDeviceRequests(w http.ResponseWriter, req *http.Request, accounts []string) {
+	kind, id, ok := strings.Cut(req.PathValue("key"), ":")
+	if !ok || kind == "" || id == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{"device must be kind:id, e.g. eid:8904..."})
+		return
+	}
+	open := false
+	if s := req.URL.Query().Get("open"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, apiError{"open must be true or false"})
+			return
+		}
+		open = b
+	}
+	start := time.Now()
+	refs, err := r.st.DeviceRequests(req.Context(), store.DeviceKey{Kind: thingspace.NormalizeKind(kind), ID: id}, open, accounts)
+	r.m.storeDuration.WithLabelValues("device_requests").Observe(time.Since(start).Seconds())
+	if err != nil {
+		r.storeUnavailable(w, "device_requests", err)
+		return
+	}
+	out := struct {
+		Requests []RequestRefJSON `json:"requests"`
+	}{Requests: make([]RequestRefJSON, 0, len(refs))}
+	for _, f := range refs {
+		out.Requests = append(out.Requests, RequestRefJSON(f))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// URLHash is the lowercase hex SHA-256 of a public ingest URL, byte for byte, as /v1/info
+// reports it.
+func URLHash(u string) string {
+	sum := sha256.Sum256([]byte(u))
+	return hex.EncodeToString(sum[:])
+}
+
+func (r *Relay) getInfo(w http.ResponseWriter, req *http.Request, _ []string) {
+	out := InfoJSON{Version: r.cfg.Version, IngestURLSHA256: []string{}}
+	for _, u := range r.cfg.PublicURLs {
+		out.IngestURLSHA256 = append(out.IngestURLSHA256, URLHash(u))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// AdminHandler serves /livez, /readyz (and its alias /healthz), /metrics and /version.
+func (r *Relay) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	ready := func(w http.ResponseWriter, req *http.Request) {
+		if r.Draining() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		err := r.st.Ping(ctx)
+		r.m.storeDuration.WithLabelValues("ping").Observe(time.Since(start).Seconds())
+		if err != nil {
+			r.log.Warn("readiness: store ping failed", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}
+	mux.HandleFunc("GET /readyz", ready)
+	mux.HandleFunc("GET /healthz", ready)
+	mux.Handle("GET /metrics", promhttpHandler(r.m))
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"version": r.cfg.Version, "go": goVersion()})
+	})
+	return mux
+}
