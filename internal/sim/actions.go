@@ -334,9 +334,10 @@ func (s *Simulator) wouldChange(action thingspace.Action, d *device, k int) bool
 	case thingspace.ActionDeviceResume:
 		return d.lead().devSuspended
 	case thingspace.ActionProfileSuspend:
-		return false // Global profiles only: the line's state does not change
+		// Global profiles only; the device shows suspended when the enabled profile is.
+		return k == profGlobal && st == stateActive && d.enabled() == k
 	case thingspace.ActionProfileResume:
-		return k == profLead && st == stateSuspended
+		return st == stateSuspended && (k == profLead || d.enabled() == k)
 	}
 	return false
 }

@@ -417,7 +417,7 @@ func (s *Simulator) success(rq *request, d *device, k int, v variants, profileSt
 	ids := idsOf(d, k, v.lowerKinds)
 	dpr := &thingspace.DeviceProfileResponse{DeviceIdentifierCollection: ids, DeviceCredential: s.deviceCredential(d)}
 	if deviceLevel {
-		dpr.State = cbState(d.lead().effState())
+		dpr.State = cbState(d.lineState())
 		dpr.IPAddress = ipAddress(d)
 	} else {
 		p := &d.profiles[k]

@@ -190,13 +190,26 @@ func typeOf(k int) string {
 	return "US"
 }
 
-// deviceState is the normalised state of the device (the LEAD line), pending included, in the
-// vocabulary of thingspace.DeviceState.
+// lineState is the device's service state: the LEAD line's, except that an active device whose
+// enabled Global/local profile is suspended has no service and shows as suspended (so that a
+// profile_suspend of a Global profile is visible in the v1 list's state, as device_suspend is).
+func (d *device) lineState() lineState {
+	st := d.lead().effState()
+	if st == stateActive {
+		if k := d.enabled(); k > profLead && d.profiles[k].effState() == stateSuspended {
+			return stateSuspended
+		}
+	}
+	return st
+}
+
+// deviceState is the normalised state of the device, pending included, in the vocabulary of
+// thingspace.DeviceState.
 func (d *device) deviceState() thingspace.DeviceState {
 	if d.pending != "" {
 		return thingspace.NormalizeState(d.pending)
 	}
-	return normState(d.lead().effState())
+	return normState(d.lineState())
 }
 
 func normState(s lineState) thingspace.DeviceState {
@@ -485,7 +498,7 @@ func (s *Simulator) v1Device(d *device) thingspace.Device {
 	if d.mdnAssigned {
 		ids = append(ids, thingspace.DeviceID{Kind: "mdn", ID: d.mdn}, thingspace.DeviceID{Kind: "msisdn", ID: d.msisdn()})
 	}
-	state := v1State(l.effState())
+	state := v1State(d.lineState())
 	if d.pending != "" {
 		state = d.pending
 	}
@@ -504,7 +517,7 @@ func (s *Simulator) v1Device(d *device) thingspace.Device {
 	out := thingspace.Device{
 		AccountName:         s.opts.Account,
 		CarrierInformations: ci,
-		Connected:           d.online && l.effState() == stateActive,
+		Connected:           d.online && d.lineState() == stateActive,
 		CreatedAt:           "2026-01-05T10:42:15-05:00",
 		DeviceIDs:           ids,
 		ExtendedAttributes:  []thingspace.KeyValue{{Key: "DeviceId", Value: strconv.FormatInt(v1DeviceID(d), 10)}},
