@@ -184,6 +184,14 @@ func TestAccCallbackListener_lifecycle(t *testing.T) {
 				Check: e.expectRegistration(t, relayURL, "relay", "second-secret"),
 			},
 			{
+				// A new URL (a rotated path token) is registered in place.
+				Config: strings.Replace(withPassword("second-secret"), relayURL, relayURL+"-rotated", 1),
+				ConfigPlanChecks: acc.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(listenerAddr, plancheck.ResourceActionUpdate)},
+				},
+				Check: e.expectRegistration(t, relayURL+"-rotated", "relay", "second-secret"),
+			},
+			{
 				ResourceName:            listenerAddr,
 				ImportState:             true,
 				ImportStateId:           account + "/DeviceProfileService",
@@ -346,7 +354,7 @@ func hasWarning(diags diag.Diagnostics, summary string) bool {
 	return false
 }
 
-func TestCallbackURLValidation(t *testing.T) {
+func TestCallbackListenerURLValidation(t *testing.T) {
 	cases := []struct {
 		url            string
 		error, warning bool
@@ -379,7 +387,7 @@ func TestCallbackURLValidation(t *testing.T) {
 	}
 }
 
-func TestSameURLAndOrigin(t *testing.T) {
+func TestCallbackListenerSameURLAndOrigin(t *testing.T) {
 	if !sameURL("HTTPS://Relay.Example.com/p/Tok", "https://relay.example.com/p/Tok") {
 		t.Error("scheme and host case should not matter")
 	}
