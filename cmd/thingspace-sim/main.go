@@ -45,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	fl.Int64Var(&o.Seed, "seed", d.Seed, "seed of the inventory, request ids and fault draws")
 	fl.StringVar(&o.Faults, "faults", "", "fault settings, e.g. 429=0.05,5xx=0.02,warning=0.1,session-expiry=60s")
 	fl.IntVar(&o.Workers, "workers", d.Workers, "callback worker pool size")
+	fl.BoolVar(&o.CallbackInsecureTLS, "callback-insecure-tls", false, "do not verify the certificates of https callback listeners")
 	logFormat := fl.String("log-format", "text", "log format on stderr: text or json")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fl.Parse(args); err != nil {

@@ -132,8 +132,8 @@ func (s *Simulator) handleAction(w http.ResponseWriter, r *http.Request, c *call
 		s.handleNoResource(w, r, c)
 		return
 	}
-	var req thingspace.ProfileRequest
-	if err := json.Unmarshal(c.body, &req); err != nil {
+	req, err := decodeProfileRequest(c.body)
+	if err != nil {
 		writeM2MError(w, http.StatusBadRequest, svc+"INPUT_INVALID.RequestUndefined", "The request body is not valid: "+err.Error())
 		return
 	}
@@ -238,6 +238,35 @@ func (s *Simulator) handleAction(w http.ResponseWriter, r *http.Request, c *call
 		return
 	}
 	writeJSON(w, http.StatusOK, thingspace.RequestResponse{RequestID: rq.id})
+}
+
+// decodeProfileRequest decodes an action body. Besides what thingspace.ProfileRequest accepts
+// ("ids" for "deviceIds", "smrsOid" for "smsrOid"), it takes the GIO SDK's "devices" as an array
+// of arrays of {kind, id} (reference/thingspace-api.md §8.2).
+func decodeProfileRequest(body []byte) (thingspace.ProfileRequest, error) {
+	var req thingspace.ProfileRequest
+	err := json.Unmarshal(body, &req)
+	if err == nil {
+		return req, nil
+	}
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(body, &raw) != nil {
+		return req, err
+	}
+	var nested []thingspace.DeviceIDs
+	if json.Unmarshal(raw["devices"], &nested) != nil {
+		return req, err
+	}
+	delete(raw, "devices")
+	rest, _ := json.Marshal(raw)
+	req = thingspace.ProfileRequest{}
+	if err2 := json.Unmarshal(rest, &req); err2 != nil {
+		return req, err
+	}
+	for _, ids := range nested {
+		req.Devices = append(req.Devices, thingspace.DeviceEntry{DeviceIDs: ids})
+	}
+	return req, nil
 }
 
 func firstID(ids thingspace.DeviceIDs) string {

@@ -160,6 +160,11 @@ func TestActionSyncErrors(t *testing.T) {
 	if n := len(h.s.Stats().Actions); n != 0 {
 		t.Fatalf("%d actions accepted", n)
 	}
+	// The GIO SDK's array of arrays is accepted.
+	nested := `{"accountName":"` + acct + `","devices":[[{"kind":"eid","id":"` + h.dev(1).EID + `"}]]}`
+	if code, b := h.call("POST", "/api/m2m/v1/devices/profile/actions/device_suspend", []byte(nested), true); code != 200 {
+		t.Fatalf("array of arrays: %d %s", code, b)
+	}
 	// At the limit it is accepted; the SDK's "ids" key and mixed-case kinds are accepted too.
 	body := `{"accountName":"` + acct + `","servicePlan":"M2M4GB","devices":[{"ids":[{"kind":"EID","id":"` + d.EID +
 		`"},{"kind":"Iccid","id":"` + d.ICCID + `"},{"kind":"imei","id":"` + d.IMEI + `"}]}]}`

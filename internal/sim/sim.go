@@ -15,6 +15,7 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Workers is the size of the callback worker pool (default 32).
 	Workers int
+	// CallbackInsecureTLS skips the verification of https listeners' certificates (a local
+	// relay with a self-signed certificate). ThingSpace itself verifies them.
+	CallbackInsecureTLS bool
 }
 
 // DefaultOptions returns the defaults of the thingspace-sim command.
@@ -194,6 +198,8 @@ func New(o Options) (*Simulator, error) {
 		Timeout: timeout,
 		Transport: &http.Transport{
 			Proxy:               nil,
+			TLSClientConfig:     &tls.Config{InsecureSkipVerify: o.CallbackInsecureTLS}, //nolint:gosec // opt-in, for local listeners
+			ForceAttemptHTTP2:   true,
 			MaxIdleConns:        o.Workers * 2,
 			MaxIdleConnsPerHost: o.Workers * 2,
 			IdleConnTimeout:     30 * time.Second,
