@@ -335,6 +335,10 @@ func (s *Simulator) deviceLevel(rq *request, j *job, d *device, action thingspac
 	suspend := action == thingspace.ActionDeviceSuspend
 	var msgs []*message
 	changed := false
+	// Per-profile failures are progress: they always name their profile, even under
+	// fault-nodevices (a fault without deviceIds would fail every device of the request).
+	pv := v
+	pv.noDevices = false
 	for k := range d.profiles {
 		p := &d.profiles[k]
 		if p.state != stateActive {
@@ -342,13 +346,13 @@ func (s *Simulator) deviceLevel(rq *request, j *job, d *device, action thingspac
 		}
 		switch {
 		case suspend && p.effState() == stateSuspended:
-			msgs = append(msgs, s.failure(rq, nil, d, k, "REQUEST_FAILED.Profile.AlreadySuspended", "Profile is already suspended", v))
+			msgs = append(msgs, s.failure(rq, nil, d, k, "REQUEST_FAILED.Profile.AlreadySuspended", "Profile is already suspended", pv))
 		case suspend:
 			p.devSuspended = true
 			changed = true
 			msgs = append(msgs, s.success(rq, d, k, v, "", false))
 		case !p.devSuspended:
-			msgs = append(msgs, s.failure(rq, nil, d, k, "REQUEST_FAILED.Profile.AlreadyResumed", "Profile is already resumed", v))
+			msgs = append(msgs, s.failure(rq, nil, d, k, "REQUEST_FAILED.Profile.AlreadyResumed", "Profile is already resumed", pv))
 		default:
 			p.devSuspended = false
 			changed = true
