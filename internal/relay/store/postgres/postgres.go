@@ -32,6 +32,9 @@ const NotifyChannel = "relay_callbacks"
 // migrationLockKey is the advisory lock serialising migrations across instances.
 const migrationLockKey = 0x72656c6179 // "relay"
 
+// ListenApplicationName is the application_name of the LISTEN connections (for pg_stat_activity).
+const ListenApplicationName = "thingspace-relay-listen"
+
 // DefaultMaxConns is the pool size when the DSN does not set pool_max_conns.
 const DefaultMaxConns = 16
 
@@ -67,7 +70,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy(), subsCtx: sctx, stopSubs: cancel}
+	lcfg := cfg.ConnConfig.Copy()
+	lcfg.RuntimeParams["application_name"] = ListenApplicationName
+	s := &Store{pool: pool, connCfg: lcfg, subsCtx: sctx, stopSubs: cancel}
 	if err := s.Migrate(ctx); err != nil {
 		cancel()
 		pool.Close()

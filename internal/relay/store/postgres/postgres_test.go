@@ -2,6 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,4 +32,220 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, pgtest.Start(t))
 	})
+}
+
+func ctx30(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// A duplicate storm through two instances sharing one database: every callback sent four
+// times (twice through each instance, concurrently) is stored once, with gap-free seqs, and its
+// deliveries counted.
+func TestTwoInstancesDuplicateStorm(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := open(t, dsn), open(t, dsn)
+	const n = 1000
+	var cbs []store.Callback
+	for i := 0; i < n; i++ {
+		req := "STORM"
+		if i%10 == 0 {
+			req = fmt.Sprintf("OTHER-%d", i%3) // a few batches span several requests
+		}
+		cbs = append(cbs, storetest.CB(req, fmt.Sprint(i), "succeeded", true, storetest.Base, storetest.K("eid", fmt.Sprint(i))))
+	}
+	type res struct {
+		hash string
+		r    store.AppendResult
+	}
+	out := make(chan res, 8*n)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for w, s := range []*postgres.Store{a, b, a, b, a, b, a, b} {
+		wg.Add(1)
+		go func(w int, s *postgres.Store) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(int64(w)))
+			order := rng.Perm(n)
+			for i := 0; i < len(order); {
+				if w >= 4 && i >= n/2 {
+					break // workers 4..7 send only half: each callback goes through 2 to 4 times
+				}
+				size := 1 + rng.Intn(16)
+				var batch []store.Callback
+				for ; size > 0 && i < n; size-- {
+					batch = append(batch, cbs[order[i]])
+					i++
+				}
+				rs, err := s.Append(context.Background(), batch)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for k, r := range rs {
+					out <- res{batch[k].ContentHash, r}
+				}
+			}
+		}(w, s)
+	}
+	wg.Wait()
+	close(out)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seqOf, stored, sends := map[string]int64{}, map[string]int{}, 0
+	for o := range out {
+		sends++
+		if q, ok := seqOf[o.hash]; ok && q != o.r.Seq {
+			t.Fatalf("hash %s: seqs %d and %d", o.hash[:8], q, o.r.Seq)
+		}
+		seqOf[o.hash] = o.r.Seq
+		if !o.r.Duplicate {
+			stored[o.hash]++
+		}
+	}
+	for _, c := range cbs {
+		if stored[c.ContentHash] != 1 {
+			t.Fatalf("callback %s stored %d times", c.Body, stored[c.ContentHash])
+		}
+	}
+	total := 0
+	for _, req := range []string{"STORM", "OTHER-0", "OTHER-1", "OTHER-2"} {
+		got, err := b.Callbacks(ctx30(t), req, 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range got {
+			if c.Seq != int64(i+1) || seqOf[c.ContentHash] != c.Seq {
+				t.Fatalf("%s: callback %d has seq %d (Append said %d)", req, i, c.Seq, seqOf[c.ContentHash])
+			}
+		}
+		total += len(got)
+	}
+	if total != n {
+		t.Fatalf("%d callbacks stored, want %d", total, n)
+	}
+	var deliveries int
+	if err := a.Pool().QueryRow(ctx30(t), `SELECT sum(deliveries) FROM relay_callbacks`).Scan(&deliveries); err != nil {
+		t.Fatal(err)
+	}
+	if deliveries != sends {
+		t.Fatalf("deliveries %d, want %d (one per send)", deliveries, sends)
+	}
+}
+
+// Changes of one instance fires for an Append through another, and again after its LISTEN
+// connection was killed.
+func TestChangesAcrossInstances(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := b.Changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.WaitChange(t, ch, "X", func() {
+		if _, err := a.Append(ctx30(t), []store.Callback{storetest.CB("X", "1", "warning", false, storetest.Base)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// A registration notifies too (it can complete a request).
+	storetest.WaitChange(t, ch, "R", func() {
+		err := a.Register(ctx30(t), store.Registration{RequestID: "R", Account: "a", Action: "x", CreatedAt: storetest.Base,
+			Devices: [][]store.DeviceKey{{storetest.K("eid", "1")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	var killed int
+	err = a.Pool().QueryRow(ctx30(t), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1 AND datname = current_database()`, postgres.ListenApplicationName).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminated %d LISTEN connections (%v), want 1", killed, err)
+	}
+	i := 0
+	storetest.WaitChange(t, ch, "Y", func() {
+		i++
+		if _, err := a.Append(ctx30(t), []store.Callback{storetest.CB("Y", fmt.Sprint(i), "warning", false, storetest.Base)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// The store comes back by itself when PostgreSQL restarts.
+func TestPostgresRestart(t *testing.T) {
+	srv := pgtest.NewServer(t)
+	s := open(t, srv.NewDatabase(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := s.Changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := func(tag string) []store.Callback {
+		return []store.Callback{storetest.CB("R", tag, "warning", false, storetest.Base)}
+	}
+	if _, err := s.Append(ctx30(t), cb("1")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+	short, cancelShort := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelShort()
+	if _, err := s.Append(short, cb("2")); err == nil {
+		t.Fatal("Append succeeded with PostgreSQL stopped")
+	}
+	if err := s.Ping(short); err == nil {
+		t.Fatal("Ping succeeded with PostgreSQL stopped")
+	}
+	srv.Start(t)
+	if err := s.Ping(ctx30(t)); err != nil {
+		t.Fatalf("Ping after restart: %v", err)
+	}
+	res, err := s.Append(ctx30(t), cb("3"))
+	if err != nil {
+		t.Fatalf("Append after restart: %v", err)
+	}
+	if res[0].Seq != 2 {
+		t.Fatalf("seq after restart %d, want 2", res[0].Seq)
+	}
+	// The LISTEN connection is back too.
+	i := 3
+	storetest.WaitChange(t, ch, "R", func() {
+		i++
+		if _, err := s.Append(ctx30(t), cb(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Instances starting at once on an empty database migrate it once (advisory lock).
+func TestConcurrentMigrate(t *testing.T) {
+	dsn := pgtest.Start(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := postgres.Open(ctx30(t), dsn)
+			if err != nil {
+				errs <- err
+				return
+			}
+			s.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent Open: %v", err)
+	}
+	s := open(t, dsn)
+	var versions int
+	if err := s.Pool().QueryRow(ctx30(t), `SELECT count(*) FROM relay_schema_migrations`).Scan(&versions); err != nil || versions != 1 {
+		t.Fatalf("%d migration rows (%v), want 1", versions, err)
+	}
 }
