@@ -58,8 +58,8 @@ func TestBearerRequired(t *testing.T) {
 }
 
 func TestTokenExpiryFault(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.Faults = "token-expiry=30ms" })
-	time.Sleep(40 * time.Millisecond)
+	h := newHarness(t, func(o *Options) { o.Faults = "token-expiry=400ms" })
+	time.Sleep(450 * time.Millisecond)
 	code, b := h.call("GET", "/api/m2m/v1/plans/"+h.s.opts.Account, nil, true)
 	if code != 401 || !strings.Contains(string(b), "900901") {
 		t.Fatalf("expired token accepted: %d %s", code, b)
@@ -89,9 +89,9 @@ func TestSessionHeaders(t *testing.T) {
 }
 
 func TestSessionIdleExpiryAndLogout(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.SessionIdleTimeout = 40 * time.Millisecond })
+	h := newHarness(t, func(o *Options) { o.SessionIdleTimeout = 400 * time.Millisecond })
 	path := "/api/m2m/v1/plans/" + h.s.opts.Account
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(450 * time.Millisecond)
 	code, b := h.call("GET", path, nil, true)
 	var e thingspace.ErrorResponse
 	mustJSON(t, b, &e)
@@ -112,12 +112,12 @@ func TestSessionIdleExpiryAndLogout(t *testing.T) {
 }
 
 func TestSessionExpiryFault(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.Faults = "session-expiry=30ms" })
+	h := newHarness(t, func(o *Options) { o.Faults = "session-expiry=400ms" })
 	path := "/api/m2m/v1/plans/" + h.s.opts.Account
 	if code, _ := h.call("GET", path, nil, true); code != 200 {
 		t.Fatalf("fresh session refused: %d", code)
 	}
-	time.Sleep(40 * time.Millisecond)
+	time.Sleep(450 * time.Millisecond)
 	code, b := h.call("GET", path, nil, true)
 	if code != 400 || !strings.Contains(string(b), "SessionToken.Expired") {
 		t.Fatalf("forced expiry: %d %s", code, b)
