@@ -203,14 +203,13 @@ func (s *Server) Stop(t testing.TB) {
 	}
 }
 
-// Kill stops the server with SIGKILL, as a crash would (recovery replays the WAL on Start).
+// Kill crashes the server: SIGKILL to the postmaster and every backend at once. Start then
+// runs crash recovery (WAL replay).
 func (s *Server) Kill(t testing.TB) {
 	t.Helper()
 	if err := s.shutdown(syscall.SIGKILL); err != nil {
 		t.Fatalf("pgtest: kill: %v", err)
 	}
-	// The postmaster's children notice their parent's death and exit; wait until the data folder
-	// is free (postmaster.pid is left behind; postgres checks whether its pid is alive).
 }
 
 // Start starts a stopped server again on the same port and data.
@@ -324,7 +323,8 @@ func (s *Server) start() error {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	// SIGQUIT on the parent's death: immediate shutdown even when the test binary is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
+	// Its own process group, so that Kill can crash the postmaster and its backends at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	started := make(chan error, 1)
 	done := make(chan struct{})
 	go func() {
@@ -378,7 +378,11 @@ func (s *Server) shutdown(sig syscall.Signal) error {
 	if s.cmd == nil {
 		return nil
 	}
-	s.cmd.Process.Signal(sig)
+	if sig == syscall.SIGKILL {
+		syscall.Kill(-s.cmd.Process.Pid, sig) // the whole group: postmaster and backends
+	} else {
+		s.cmd.Process.Signal(sig)
+	}
 	select {
 	case <-s.done:
 	case <-time.After(StartTimeout):

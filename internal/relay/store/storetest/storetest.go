@@ -798,13 +798,13 @@ func testChanges(t *testing.T, s store.Store) {
 	}
 }
 
-// WaitChange calls do (repeatedly, at most 20 times, since a LISTEN may not be in place yet)
-// until ch delivers id.
+// WaitChange calls do (repeatedly, at most 30 times a second apart, since a LISTEN connection
+// may be re-establishing) until ch delivers id.
 func WaitChange(t *testing.T, ch <-chan string, id string, do func()) {
 	t.Helper()
-	for attempt := 0; attempt < 20; attempt++ {
+	for attempt := 0; attempt < 30; attempt++ {
 		do()
-		timeout := time.After(3 * time.Second)
+		timeout := time.After(time.Second)
 	wait:
 		for {
 			select {
