@@ -1,38 +1,67 @@
 package provider
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 )
 
-// testEnv is a ThingSpace simulator (and, where a test asks for it, a relay) started inside
-// the test process on 127.0.0.1, for acceptance tests that run the real Terraform CLI.
+// testEnv is a ThingSpace simulator and, where a test asks for it, a relay with embedded
+// SQLite, both started inside the test process on 127.0.0.1, for acceptance tests that run the
+// real Terraform CLI.
 type testEnv struct {
 	Sim    *sim.Simulator
 	SimURL string
+
+	// The relay (empty without envOptions.Relay).
+	RelayAPIURL    string
+	RelayIngestURL string // the public ingest URL registered at the simulator
+	relay          *relay.Relay
+	apiServer      *http.Server
+	apiListener    net.Listener
+	apiAddr        string
+	mu             sync.Mutex
 }
 
-// envOptions tunes the simulator of one test.
+// envOptions tunes one test's environment.
 type envOptions struct {
 	Devices      int
 	Preactivated int
 	Faults       string
 	Seed         int64
+	// Relay starts a relay and registers its ingest URL for DeviceProfileService.
+	Relay bool
+	// CallbackDelay overrides the simulator's callback delay (default 20–80 ms).
+	CallbackDelay time.Duration
 }
+
+const (
+	testRelayToken = "test-relay-token"
+	testPathToken  = "test-path-token"
+	testCBUser     = "cb-user"
+	testCBPass     = "cb-pass"
+)
 
 func newTestEnv(t *testing.T, o envOptions) *testEnv {
 	t.Helper()
 	clearProviderEnv(t)
 	opts := sim.DefaultOptions()
 	opts.Addr = "127.0.0.1:0"
+	opts.Devices = 60
 	if o.Devices > 0 {
 		opts.Devices = o.Devices
-	} else {
-		opts.Devices = 60
 	}
 	opts.Preactivated = o.Preactivated
 	opts.Faults = o.Faults
@@ -40,6 +69,9 @@ func newTestEnv(t *testing.T, o envOptions) *testEnv {
 		opts.Seed = o.Seed
 	}
 	opts.CallbackDelayMin, opts.CallbackDelayMax = 20*time.Millisecond, 80*time.Millisecond
+	if o.CallbackDelay > 0 {
+		opts.CallbackDelayMin, opts.CallbackDelayMax = o.CallbackDelay, o.CallbackDelay
+	}
 	opts.CallbackRetryInterval = 200 * time.Millisecond
 	s, err := sim.New(opts)
 	if err != nil {
@@ -50,13 +82,103 @@ func newTestEnv(t *testing.T, o envOptions) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return &testEnv{Sim: s, SimURL: url}
+	e := &testEnv{Sim: s, SimURL: url}
+	if o.Relay {
+		e.startRelay(t)
+	}
+	return e
 }
 
-// providerBlock is a provider configuration pointing at the simulator; extra lines are added
-// inside the block.
+// startRelay runs a relay on 127.0.0.1 and registers its ingest URL at the simulator.
+func (e *testEnv) startRelay(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingestLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.RelayIngestURL = fmt.Sprintf("http://%s/callbacks/v1/thingspace/%s", ingestLn.Addr(), testPathToken)
+	r, err := relay.New(relay.Config{Store: st, PathTokens: []string{testPathToken},
+		Credentials: []relay.Credential{{Username: testCBUser, Password: testCBPass}},
+		APITokens:   []relay.APIToken{{Token: testRelayToken}}, PublicURLs: []string{e.RelayIngestURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.relay = r
+	ingest := &http.Server{Handler: r.IngestHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = ingest.Serve(ingestLn) }()
+	e.startRelayAPI(t, "127.0.0.1:0")
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.Shutdown(sctx)
+		_ = ingest.Close()
+		e.StopRelayAPI()
+		_ = st.Close()
+	})
+	e.register(t, e.RelayIngestURL)
+}
+
+// startRelayAPI serves the relay API on addr (the same address again after StopRelayAPI).
+func (e *testEnv) startRelayAPI(t *testing.T, addr string) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for range 50 {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: e.relay.APIHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	e.mu.Lock()
+	e.apiServer, e.apiAddr = srv, ln.Addr().String()
+	e.RelayAPIURL = "http://" + e.apiAddr
+	e.mu.Unlock()
+}
+
+// StopRelayAPI takes the relay's API down (the relay keeps ingesting), as an outage would.
+func (e *testEnv) StopRelayAPI() {
+	e.mu.Lock()
+	srv := e.apiServer
+	e.apiServer = nil
+	e.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+// register registers url as the account's DeviceProfileService listener.
+func (e *testEnv) register(t *testing.T, url string) {
+	t.Helper()
+	o := sim.DefaultOptions()
+	c, err := thingspace.New(thingspace.Config{BaseURL: e.SimURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		Username: o.Username, Password: o.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterCallback(context.Background(), e.Sim.Account(), thingspace.RegisterCallbackRequest{
+		Name: thingspace.ServiceDeviceProfile, URL: url, Username: testCBUser, Password: testCBPass}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// providerBlock is a provider configuration pointing at the simulator (and the relay, when
+// started); extra lines are added inside the block.
 func (e *testEnv) providerBlock(extra ...string) string {
 	o := sim.DefaultOptions()
+	relayLines := ""
+	if e.RelayAPIURL != "" {
+		relayLines = fmt.Sprintf("  relay_url   = %q\n  relay_token = %q\n", e.RelayAPIURL, testRelayToken)
+	}
 	return fmt.Sprintf(`
 provider "thingspace" {
   base_url            = %q
@@ -66,7 +188,62 @@ provider "thingspace" {
   password            = %q
   account_name        = %q
   requests_per_second = 500
-%s
+  batch_window        = "2s"
+%s%s
 }
-`, e.SimURL, o.ClientID, o.ClientSecret, o.Username, o.Password, e.Sim.Account(), strings.Join(extra, "\n"))
+`, e.SimURL, o.ClientID, o.ClientSecret, o.Username, o.Password, e.Sim.Account(), relayLines, strings.Join(extra, "\n"))
+}
+
+// device returns the simulator's view of device i (0-based inventory order).
+func (e *testEnv) device(t *testing.T, i int) sim.DeviceView {
+	t.Helper()
+	devs := e.Sim.Devices()
+	if i >= len(devs) {
+		t.Fatalf("the simulator has %d devices", len(devs))
+	}
+	return devs[i]
+}
+
+// deviceByEID returns the simulator's current view of a device.
+func (e *testEnv) deviceByEID(t *testing.T, eid string) sim.DeviceView {
+	t.Helper()
+	d, ok := e.Sim.Device(eid)
+	if !ok {
+		t.Fatalf("no device %s", eid)
+	}
+	return d
+}
+
+// plansOfType returns the simulator's plan codes of a type ("US" or "Global").
+func (e *testEnv) plansOfType(typ string) []string {
+	var out []string
+	for _, p := range e.Sim.Plans() {
+		if p.Type == typ {
+			out = append(out, p.Code)
+		}
+	}
+	return out
+}
+
+// actionCount is how many requests of an action the simulator accepted.
+func (e *testEnv) actionCount(action string) int {
+	return e.Sim.Stats().ActionCounts[action]
+}
+
+// acceptedFor lists the actions accepted for an EID, in order.
+func (e *testEnv) acceptedFor(eid string) []string {
+	var out []string
+	for _, a := range e.Sim.Stats().Actions {
+		for _, d := range a.Devices {
+			if d.EID == eid {
+				out = append(out, a.Action)
+			}
+		}
+	}
+	return out
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
 var _ provider.Provider = &ThingSpaceProvider{}
@@ -73,6 +74,16 @@ type Config struct {
 	HTTPClient      *http.Client
 	// Registration tracks the callback-registration check per account (see registration.go).
 	Registration *registrationGuard
+
+	// Relay is the relay API client (nil without relay_url); Waiter waits for per-device
+	// outcomes, one long-poll per request id for the whole process; Coalescer merges the
+	// instances' identical actions into bulk calls and registers each accepted one at the relay.
+	Relay     *wait.RelayClient
+	Waiter    *wait.Waiter
+	Coalescer *thingspace.Coalescer
+
+	plans  planCache
+	claims claims
 }
 
 func (p *ThingSpaceProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -298,6 +309,7 @@ func (p *ThingSpaceProvider) Configure(ctx context.Context, req provider.Configu
 		RelayToken: values["relay_token"], BatchWindow: batchWindow, StatusPollAfter: statusPollAfter, HTTPClient: httpClient,
 		Registration: &registrationGuard{checked: map[string]bool{}},
 	}
+	cfg.start()
 	resp.DataSourceData = cfg
 	resp.ResourceData = cfg
 }
@@ -321,6 +333,7 @@ func parseDurationSetting(values map[string]string, attr string, def time.Durati
 func (p *ThingSpaceProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		NewCallbackListenerResource,
+		NewESIMProfileResource,
 	}
 }
 
@@ -355,4 +368,30 @@ func (c *Config) accountOr(v types.String) (string, error) {
 		return c.AccountName, nil
 	}
 	return "", fmt.Errorf("no account: set `account_name` here or in the provider block (or %s)", envName("account_name"))
+}
+
+// start builds the relay client, the waiter and the coalescer of a configured provider.
+func (c *Config) start() {
+	if c.RelayURL != "" {
+		// No global timeout: each long-poll bounds itself.
+		c.Relay = wait.NewRelayClient(c.RelayURL, c.RelayToken, &http.Client{})
+	}
+	c.Waiter = wait.New(wait.Options{Relay: c.Relay, Status: c.Client, StatusPollAfter: c.StatusPollAfter})
+	c.Coalescer = c.Client.NewCoalescer(c.BatchWindow)
+	if c.Relay != nil {
+		relay := c.Relay
+		c.Coalescer.OnAccepted = func(ctx context.Context, action thingspace.Action, account string, r thingspace.AcceptedRequest) {
+			devices := make([]thingspace.DeviceIDs, len(r.Devices))
+			for i, d := range r.Devices {
+				devices[i] = d.DeviceIDs
+			}
+			// Registration is what lets a later apply find this request by any identifier of
+			// its devices, even if Terraform is killed now. A failure is logged, not fatal: the
+			// callbacks still reach the relay under the request id, and the wait works.
+			if err := relay.Register(ctx, r.RequestID, account, action, devices); err != nil {
+				tflog.Warn(ctx, "could not register the accepted request at the relay", map[string]any{
+					"request_id": r.RequestID, "action": string(action), "error": err.Error()})
+			}
+		}
+	}
 }

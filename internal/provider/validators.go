@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -107,5 +108,51 @@ func (v durationValidator) ValidateString(_ context.Context, req validator.Strin
 	case d < v.min || d > v.max:
 		resp.Diagnostics.AddAttributeError(req.Path, "Duration out of range",
 			fmt.Sprintf("%s is outside the allowed range %s to %s.", d, v.min, v.max))
+	}
+}
+
+var (
+	reasonCodeRE = regexp.MustCompile(`^[0-9A-Z]{2,32}$`)
+	smsrOidRE    = regexp.MustCompile(`^[0-9.]{3,46}$`)
+	zipRE        = regexp.MustCompile(`^[0-9]{5}$`)
+	planCodeRE   = regexp.MustCompile(`^[A-Za-z0-9 ]{3,32}$`)
+)
+
+// servicePlanCodeValidator checks the shape of a plan code; ModifyPlan checks that the account
+// has it.
+type servicePlanCodeValidator struct{}
+
+func (servicePlanCodeValidator) Description(context.Context) string {
+	return "a ThingSpace service plan code: 3 to 32 letters, digits or spaces"
+}
+
+func (v servicePlanCodeValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (servicePlanCodeValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if !planCodeRE.MatchString(req.ConfigValue.ValueString()) {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid service plan code",
+			fmt.Sprintf("%q is not a plan code: ThingSpace plan codes are 3 to 32 letters, digits or spaces.", req.ConfigValue.ValueString()))
+	}
+}
+
+// idValidator checks a device identifier of one kind with internal/ids (EIDs strictly: real
+// EIDs always carry valid check digits).
+type idValidator struct{ kind string }
+
+func (v idValidator) Description(context.Context) string { return "a valid " + strings.ToUpper(v.kind) }
+
+func (v idValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v idValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := ids.ValidateDeviceID(v.kind, req.ConfigValue.ValueString(), true); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+strings.ToUpper(v.kind), err.Error())
 	}
 }

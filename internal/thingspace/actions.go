@@ -26,42 +26,42 @@ type ActionResult struct {
 
 // Activate activates (or reactivates) profiles (seed 002).
 func (c *Client) Activate(ctx context.Context, r ActivateRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionActivate, r.body())
+	return c.PostAction(ctx, ActionActivate, r.Body())
 }
 
 // DownloadEnable downloads and enables a Global (ServicePlan) or local (SmsrOid) profile (seed 000).
 func (c *Client) DownloadEnable(ctx context.Context, r DownloadEnableRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDownloadEnable, r.body())
+	return c.PostAction(ctx, ActionDownloadEnable, r.Body())
 }
 
 // Enable enables a profile that is already downloaded (seed 001).
 func (c *Client) Enable(ctx context.Context, r EnableRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionEnable, r.body())
+	return c.PostAction(ctx, ActionEnable, r.Body())
 }
 
 // ChangeServicePlan changes the service plan of profiles (seed 003).
 func (c *Client) ChangeServicePlan(ctx context.Context, r ServicePlanRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionServicePlan, r.body())
+	return c.PostAction(ctx, ActionServicePlan, r.Body())
 }
 
 // ProfileResume resumes suspended US or Global profiles (seed 004).
 func (c *Client) ProfileResume(ctx context.Context, r ProfileResumeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionProfileResume, r.body())
+	return c.PostAction(ctx, ActionProfileResume, r.Body())
 }
 
 // ProfileSuspend suspends Global profiles (Global only; US profiles use DeviceSuspend).
 func (c *Client) ProfileSuspend(ctx context.Context, r ProfileSuspendRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionProfileSuspend, r.body())
+	return c.PostAction(ctx, ActionProfileSuspend, r.Body())
 }
 
 // DeviceSuspend suspends whole devices by EID; a final device-level callback ends each.
 func (c *Client) DeviceSuspend(ctx context.Context, r DeviceSuspendRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDeviceSuspend, r.body())
+	return c.PostAction(ctx, ActionDeviceSuspend, r.Body())
 }
 
 // DeviceResume resumes whole devices by EID.
 func (c *Client) DeviceResume(ctx context.Context, r DeviceResumeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDeviceResume, r.body())
+	return c.PostAction(ctx, ActionDeviceResume, r.Body())
 }
 
 // Deactivate deactivates profiles, with an explicit ETF waiver and reason code.
@@ -69,27 +69,27 @@ func (c *Client) Deactivate(ctx context.Context, r DeactivateRequest) (*ActionRe
 	if r.ReasonCode == "" {
 		return nil, errors.New("thingspace: deactivate needs an explicit reason code")
 	}
-	return c.PostAction(ctx, ActionDeactivate, r.body())
+	return c.PostAction(ctx, ActionDeactivate, r.Body())
 }
 
 // Disable disables a profile; the device falls back to its bootstrap profile.
 func (c *Client) Disable(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDisable, r.body())
+	return c.PostAction(ctx, ActionDisable, r.Body())
 }
 
 // Delete deletes a Global (after deactivation) or local profile.
 func (c *Client) Delete(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDelete, r.body())
+	return c.PostAction(ctx, ActionDelete, r.Body())
 }
 
 // Download downloads a Global profile without enabling it.
 func (c *Client) Download(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDownload, r.body())
+	return c.PostAction(ctx, ActionDownload, r.Body())
 }
 
 // DownloadDisable downloads a local profile and leaves it disabled.
 func (c *Client) DownloadDisable(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDownloadDisable, r.body())
+	return c.PostAction(ctx, ActionDownloadDisable, r.Body())
 }
 
 // RequiredKinds lists the identifiers each action needs for every device (DESIGN.md "What

@@ -17,7 +17,7 @@ func eidDevice(i int) DeviceIDs {
 }
 
 func activateBody(plan string, d DeviceIDs) ProfileRequest {
-	return ActivateRequest{Devices: Devices(d), AccountName: testAccount, ServicePlan: plan}.body()
+	return ActivateRequest{Devices: Devices(d), AccountName: testAccount, ServicePlan: plan}.Body()
 }
 
 // runParticipants begins n participants, then submits them all concurrently.

@@ -273,42 +273,51 @@ type ProfileChangeRequest struct {
 	SmsrOid     string
 }
 
-func (r ActivateRequest) body() ProfileRequest {
+// Body returns the JSON body of the request.
+func (r ActivateRequest) Body() ProfileRequest {
 	return ProfileRequest{Devices: r.Devices, AccountName: r.AccountName, ServicePlan: r.ServicePlan,
 		MdnZipCode: r.MdnZipCode, PrimaryPlaceOfUse: r.PrimaryPlaceOfUse, SmsrOid: r.SmsrOid}
 }
 
-func (r DownloadEnableRequest) body() ProfileRequest {
+// Body returns the JSON body of the request.
+func (r DownloadEnableRequest) Body() ProfileRequest {
 	return ProfileRequest{Devices: r.Devices, AccountName: r.AccountName, ServicePlan: r.ServicePlan, SmsrOid: r.SmsrOid}
 }
 
-func (r EnableRequest) body() ProfileRequest {
+// Body returns the JSON body of the request.
+func (r EnableRequest) Body() ProfileRequest {
 	return ProfileRequest{Devices: r.Devices, AccountName: r.AccountName, ServicePlan: r.ServicePlan, SmsrOid: r.SmsrOid}
 }
 
-func (r ServicePlanRequest) body() ProfileRequest {
+// Body returns the JSON body of the request.
+func (r ServicePlanRequest) Body() ProfileRequest {
 	return ProfileRequest{Devices: r.Devices, AccountName: r.AccountName, ServicePlan: r.ServicePlan}
 }
 
-func (r ProfileResumeRequest) body() ProfileRequest {
+// Body returns the JSON body of the request.
+func (r ProfileResumeRequest) Body() ProfileRequest {
 	return ProfileRequest{Devices: r.Devices, AccountName: r.AccountName, ServicePlan: r.ServicePlan}
 }
 
-func (r ProfileSuspendRequest) body() ProfileRequest {
+// Body returns the JSON body of the request.
+func (r ProfileSuspendRequest) Body() ProfileRequest {
 	return ProfileRequest{Devices: r.Devices, AccountName: r.AccountName, ServicePlan: r.ServicePlan}
 }
 
-func (r DeviceSuspendRequest) body() ProfileRequest {
+// Body returns the JSON body of the request.
+func (r DeviceSuspendRequest) Body() ProfileRequest {
 	return ProfileRequest{Devices: r.Devices, AccountName: r.AccountName}
 }
 
-func (r DeactivateRequest) body() ProfileRequest {
+// Body returns the JSON body of the request.
+func (r DeactivateRequest) Body() ProfileRequest {
 	waiver := r.EtfWaiver
 	return ProfileRequest{Devices: r.Devices, AccountName: r.AccountName, ServicePlan: r.ServicePlan,
 		EtfWaiver: &waiver, ReasonCode: r.ReasonCode}
 }
 
-func (r ProfileChangeRequest) body() ProfileRequest {
+// Body returns the JSON body of the request.
+func (r ProfileChangeRequest) Body() ProfileRequest {
 	return ProfileRequest{Devices: r.Devices, AccountName: r.AccountName, ServicePlan: r.ServicePlan, SmsrOid: r.SmsrOid}
 }
 
