@@ -1,0 +1,285 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
+)
+
+const (
+	pathToken   = "p4th-t0ken-0123456789abcdef"
+	apiToken    = "api-token-all"
+	scopedToken = "api-token-acme"
+)
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// faultyStore wraps a store and fails every call while fail is set; Append may also block on gate.
+type faultyStore struct {
+	store.Store
+	fail atomic.Bool
+	gate atomic.Pointer[chan struct{}]
+	// entered is signalled when an Append starts waiting at the gate.
+	entered chan struct{}
+}
+
+var errInjected = errors.New("injected store fault")
+
+func (f *faultyStore) Append(ctx context.Context, cbs []store.Callback) ([]store.AppendResult, error) {
+	if g := f.gate.Load(); g != nil {
+		select {
+		case f.entered <- struct{}{}:
+		default:
+		}
+		<-*g
+	}
+	if f.fail.Load() {
+		return nil, errInjected
+	}
+	return f.Store.Append(ctx, cbs)
+}
+
+func (f *faultyStore) Quarantine(ctx context.Context, q store.Quarantined) error {
+	if f.fail.Load() {
+		return errInjected
+	}
+	return f.Store.Quarantine(ctx, q)
+}
+
+func (f *faultyStore) Request(ctx context.Context, id string, accounts []string) (*store.Request, error) {
+	if f.fail.Load() {
+		return nil, errInjected
+	}
+	return f.Store.Request(ctx, id, accounts)
+}
+
+func (f *faultyStore) Ping(ctx context.Context) error {
+	if f.fail.Load() {
+		return errInjected
+	}
+	return f.Store.Ping(ctx)
+}
+
+type env struct {
+	t      *testing.T
+	relay  *relay.Relay
+	store  *sqlite.Store
+	faulty *faultyStore
+	dbPath string
+	ingest *httptest.Server
+	api    *httptest.Server
+	admin  *httptest.Server
+	logs   *syncBuffer
+	client *http.Client
+}
+
+func newEnv(t *testing.T, mod func(*relay.Config)) *env {
+	t.Helper()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "relay.db")
+	st, err := sqlite.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: st, dbPath: dbPath, logs: &syncBuffer{}}
+	e.faulty = &faultyStore{Store: st, entered: make(chan struct{}, 1)}
+	cfg := relay.Config{
+		Store:      e.faulty,
+		PathTokens: []string{"old-token-0000", pathToken},
+		Credentials: []relay.Credential{
+			{Username: "tsuser", Password: "tspass", Account: "acme"},
+			{Username: "other", Password: "otherpass", Account: "globex"},
+		},
+		APITokens:  []relay.APIToken{{Token: apiToken}, {Token: scopedToken, Accounts: []string{"acme"}}},
+		PublicURLs: []string{"https://relay.example.com/callbacks/v1/thingspace/" + pathToken},
+		Logger:     slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := relay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.relay = r
+	e.ingest = httptest.NewServer(r.IngestHandler())
+	e.api = httptest.NewServer(r.APIHandler())
+	e.admin = httptest.NewServer(r.AdminHandler())
+	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}, Timeout: 2 * time.Minute}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		r.Shutdown(ctx)
+		e.ingest.Close()
+		e.api.Close()
+		e.admin.Close()
+		st.Close()
+	})
+	return e
+}
+
+// post sends a callback body; it returns the status code and the decoded answer.
+func (e *env) post(body string, mods ...func(*http.Request)) (int, map[string]any, http.Header) {
+	e.t.Helper()
+	return e.postTo(pathToken, body, mods...)
+}
+
+func (e *env) postTo(token, body string, mods ...func(*http.Request)) (int, map[string]any, http.Header) {
+	e.t.Helper()
+	req, err := http.NewRequest("POST", e.ingest.URL+relay.IngestPathPrefix+token, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for _, m := range mods {
+		m(req)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &out)
+	return resp.StatusCode, out, resp.Header
+}
+
+// apiDo calls the API and decodes a JSON answer into out (when non-nil).
+func (e *env) apiDo(method, path, token string, body any, out any) (int, http.Header) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.api.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s: decoding %q: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode, resp.Header
+}
+
+func (e *env) register(id, account, action string, devices ...[]store.DeviceKey) relay.RequestJSON {
+	e.t.Helper()
+	var out relay.RequestJSON
+	code, _ := e.apiDo("PUT", "/v1/requests/"+id, apiToken, relay.RegistrationJSON{Account: account, Action: action, Devices: devices}, &out)
+	if code != 200 {
+		e.t.Fatalf("register %s: %d", id, code)
+	}
+	return out
+}
+
+func (e *env) request(id string) relay.RequestJSON {
+	e.t.Helper()
+	var out relay.RequestJSON
+	if code, _ := e.apiDo("GET", "/v1/requests/"+id, apiToken, nil, &out); code != 200 {
+		e.t.Fatalf("GET request %s: %d", id, code)
+	}
+	return out
+}
+
+func (e *env) poll(id string, after int64, wait string, limit int) (relay.CallbacksJSON, int64, int) {
+	e.t.Helper()
+	var out relay.CallbacksJSON
+	q := fmt.Sprintf("/v1/requests/%s/callbacks?after=%d", id, after)
+	if wait != "" {
+		q += "&wait=" + wait
+	}
+	if limit > 0 {
+		q += "&limit=" + strconv.Itoa(limit)
+	}
+	code, h := e.apiDo("GET", q, apiToken, nil, &out)
+	idx, _ := strconv.ParseInt(h.Get("X-Relay-Index"), 10, 64)
+	return out, idx, code
+}
+
+// metric reads one sample of the admin /metrics page ("relay_waiters", `relay_callbacks_received_total{result="stored"}`).
+func (e *env) metric(name string) float64 {
+	e.t.Helper()
+	resp, err := http.Get(e.admin.URL + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+-]+)$`)
+	m := re.FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// waitFor polls cond up to about 20 s; it fails the test when cond never holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// cbBody builds a callback body with the credentials ThingSpace adds.
+func cbBody(requestID, status string, count int, ids ...string) string {
+	var devs []string
+	for i := 0; i+1 < len(ids); i += 2 {
+		devs = append(devs, fmt.Sprintf(`{"kind":%q,"id":%q}`, ids[i], ids[i+1]))
+	}
+	return fmt.Sprintf(`{"username":"tsuser","password":"tspass","requestId":%q,"deviceIds":[%s],"status":%q,"callbackCount":%d,"maxCallbackThreshold":4}`,
+		requestID, strings.Join(devs, ","), status, count)
+}
+
+func K(kind, id string) store.DeviceKey { return store.DeviceKey{Kind: kind, ID: id} }
