@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as the relay: with THINGSPACE_RELAY_EXEC=1 it runs the command line
+// instead of the tests, so the crash test can SIGKILL a real process without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("THINGSPACE_RELAY_EXEC") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+	}
+	os.Exit(m.Run())
+}
+
+type proc struct {
+	cmd                *exec.Cmd
+	ingest, api, admin string
+	stderr             *bytes.Buffer
+	done               chan error
+}
+
+var firstLine = regexp.MustCompile(`^thingspace-relay ingest on (\S+), api on (\S+), admin on (\S+)$`)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Buffer.Write(p)
+}
+
+// start runs "thingspace-relay serve" with loopback listeners on free ports.
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	all := append([]string{"serve", "-ingest-addr", "127.0.0.1:0", "-api-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(os.Args[0], all...)
+	cmd.Env = append(append(os.Environ(), "THINGSPACE_RELAY_EXEC=1"), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, stderr: &stderr.Buffer, done: make(chan error, 1)}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("relay did not start: %v\n%s", err, stderr.String())
+	}
+	m := firstLine.FindStringSubmatch(strings.TrimSpace(line))
+	if m == nil {
+		cmd.Process.Kill()
+		t.Fatalf("first line %q", line)
+	}
+	p.ingest, p.api, p.admin = m[1], m[2], m[3]
+	go func() {
+		io.Copy(io.Discard, stdout)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// wait waits for the process to exit (bounded: a stuck relay fails the test, not the suite).
+func (p *proc) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatal("relay did not exit")
+		return nil
+	}
+}
+
+const crashCallbacks = 10000
+
+func callback(req string, dev int, count int) string {
+	return fmt.Sprintf(`{"username":"ts","password":"pw","requestId":%q,"deviceIds":[{"kind":"eid","id":"E%05d"}],"status":"Success","callbackCount":%d,"maxCallbackThreshold":4}`, req, dev, count)
+}
+
+func apiGet(t *testing.T, url, token string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode == 200 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type callbacksPage struct {
+	Callbacks []struct {
+		Seq  int64 `json:"seq"`
+		Body struct {
+			DeviceIDs []struct{ ID string } `json:"deviceIds"`
+		} `json:"body"`
+	} `json:"callbacks"`
+	NextAfter int64 `json:"next_after"`
+}
+
+// TestCrashKeepsAcknowledgedCallbacks: SIGKILL during a storm of 10,000 callbacks from 32
+// senders, then restart on the same file: every callback answered 200 is there, seqs gap-free.
+func TestCrashKeepsAcknowledgedCallbacks(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "data", "relay.db")
+	tokenFile := filepath.Join(dir, "path-token")
+	os.WriteFile(tokenFile, []byte("# rotation list\ncrash-token\n"), 0o600)
+	env := []string{"RELAY_PATH_TOKEN_FILE=" + tokenFile, "RELAY_CALLBACK_CREDENTIALS=ts:pw;account=acme", "RELAY_API_TOKEN=apitok", "RELAY_STORE=sqlite:" + db}
+	p := start(t, env)
+
+	const requests = 10
+	killAt := int64(1000 + rand.IntN(5000))
+	var acked sync.Map // "req/dev" → true
+	var nAcked, next atomic.Int64
+	var killed atomic.Bool
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= crashCallbacks {
+					return
+				}
+				req, dev := fmt.Sprintf("REQ-%d", i%requests), int(i)
+				resp, err := client.Post(p.ingest+"/callbacks/v1/thingspace/crash-token", "application/json", strings.NewReader(callback(req, dev, 1)))
+				if err != nil {
+					if killed.Load() {
+						return
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					acked.Store(fmt.Sprintf("%s/E%05d", req, dev), true)
+					if nAcked.Add(1) == killAt {
+						killed.Store(true)
+						p.cmd.Process.Signal(syscall.SIGKILL)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p.wait(t)
+	if !killed.Load() {
+		t.Fatalf("the storm ended before the kill (%d acked)", nAcked.Load())
+	}
+	t.Logf("killed after %d acknowledged callbacks (%d sent)", nAcked.Load(), min(next.Load(), crashCallbacks))
+
+	p2 := start(t, env)
+	found := map[string]bool{}
+	for r := range requests {
+		after := int64(0)
+		for range 100 {
+			var page callbacksPage
+			if code := apiGet(t, fmt.Sprintf("%s/v1/requests/REQ-%d/callbacks?after=%d&wait=0s&limit=10000", p2.api, r, after), "apitok", &page); code != 200 {
+				t.Fatalf("GET callbacks: %d", code)
+			}
+			for _, c := range page.Callbacks {
+				if c.Seq != after+1 {
+					t.Fatalf("REQ-%d: seq %d after %d", r, c.Seq, after)
+				}
+				after = c.Seq
+				for _, d := range c.Body.DeviceIDs {
+					found[fmt.Sprintf("REQ-%d/%s", r, d.ID)] = true
+				}
+			}
+			if len(page.Callbacks) == 0 {
+				break
+			}
+		}
+	}
+	missing := 0
+	acked.Range(func(k, _ any) bool {
+		if !found[k.(string)] {
+			missing++
+			if missing < 5 {
+				t.Errorf("acknowledged callback %s lost", k)
+			}
+		}
+		return true
+	})
+	if missing > 0 {
+		t.Fatalf("%d acknowledged callbacks lost", missing)
+	}
+	// A redelivery of an acknowledged callback after the restart is a duplicate.
+	var some string
+	acked.Range(func(k, _ any) bool { some = k.(string); return false })
+	req, dev, _ := strings.Cut(some, "/E")
+	var n int
+	fmt.Sscanf(dev, "%d", &n)
+	resp, err := http.Post(p2.ingest+"/callbacks/v1/thingspace/crash-token", "application/json", strings.NewReader(callback(req, n, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"duplicate"`) {
+		t.Fatalf("redelivery after restart: %s", b)
+	}
+}
+
+// TestSIGTERMAnswersLongPolls: SIGTERM with a long-poll open answers it and exits 0.
+func TestSIGTERMAnswersLongPolls(t *testing.T) {
+	dir := t.TempDir()
+	p := start(t, []string{"RELAY_PATH_TOKEN=tok", "RELAY_API_TOKEN=apitok"}, "-store", "sqlite:"+filepath.Join(dir, "r.db"))
+	codes := make(chan int, 1)
+	go func() {
+		codes <- apiGet(t, p.api+"/v1/requests/R1/callbacks?after=0&wait=5m", "apitok", nil)
+	}()
+	re := regexp.MustCompile(`(?m)^relay_waiters 1$`)
+	for i := 0; ; i++ {
+		resp, err := http.Get(p.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if re.Match(b) {
+			break
+		}
+		if i > 400 {
+			t.Fatal("the long-poll never started waiting")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := <-codes; code != 200 {
+		t.Fatalf("long-poll answered %d", code)
+	}
+	if err := p.wait(t); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.stderr.String())
+	}
+}
+
+func TestHealthcheckAndVersion(t *testing.T) {
+	p := start(t, []string{"RELAY_PATH_TOKEN=tok"}, "-store", "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
+	var out, errb bytes.Buffer
+	admin := strings.TrimPrefix(p.admin, "http://")
+	if code := run([]string{"healthcheck", "-admin-addr", admin}, &out, &errb, func(string) string { return "" }); code != 0 {
+		t.Fatalf("healthcheck: %d %s", code, errb.String())
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t)
+	if code := run([]string{"healthcheck"}, &out, &errb, func(k string) string {
+		if k == "RELAY_ADMIN_ADDR" {
+			return admin
+		}
+		return ""
+	}); code != 1 {
+		t.Fatalf("healthcheck of a stopped relay: %d", code)
+	}
+	out.Reset()
+	if code := run([]string{"version"}, &out, &errb, os.Getenv); code != 0 || !strings.HasPrefix(out.String(), "thingspace-relay ") {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+	if code := run([]string{"bogus"}, &out, &errb, os.Getenv); code != 2 {
+		t.Fatalf("unknown command: %d", code)
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "m", "relay.db")
+	var out, errb bytes.Buffer
+	if code := run([]string{"migrate", "-store", "sqlite:" + db}, &out, &errb, func(string) string { return "" }); code != 0 {
+		t.Fatalf("migrate: %s", errb.String())
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeRefusesPlainHTTPOnPublicAddress(t *testing.T) {
+	var out, errb bytes.Buffer
+	getenv := func(k string) string {
+		if k == "RELAY_PATH_TOKEN" {
+			return "tok"
+		}
+		return ""
+	}
+	code := run([]string{"serve", "-ingest-addr", "0.0.0.0:0", "-store", "sqlite:" + filepath.Join(t.TempDir(), "r.db")}, &out, &errb, getenv)
+	if code == 0 || !strings.Contains(errb.String(), "refusing plain HTTP") {
+		t.Fatalf("%d %s", code, errb.String())
+	}
+	errb.Reset()
+	code = run([]string{"serve", "-ingest-addr", "127.0.0.1:0"}, &out, &errb, func(string) string { return "" })
+	if code == 0 || !strings.Contains(errb.String(), "path token is required") {
+		t.Fatalf("no path token: %d %s", code, errb.String())
+	}
+}
+
+func TestOptionsFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	credFile := filepath.Join(dir, "creds")
+	os.WriteFile(credFile, []byte("a:b;account=acme\n\nc:d\n"), 0o600)
+	env := map[string]string{
+		"RELAY_INGEST_ADDR":               "127.0.0.1:9005",
+		"RELAY_API_TOKEN":                 "t1 t2=acme,globex",
+		"RELAY_CALLBACK_CREDENTIALS_FILE": credFile,
+		"RELAY_CALLBACK_CREDENTIALS":      "ignored:because-file-wins",
+		"RELAY_MAX_WAIT":                  "90s",
+		"RELAY_BEHIND_TLS_PROXY":          "true",
+		"RELAY_PUBLIC_URL":                "https://a.example/x https://b.example/y",
+		"RELAY_ALLOW_CIDR":                "10.0.0.0/8",
+	}
+	var errb bytes.Buffer
+	o, err := parseOptions("serve", []string{"-api-addr", "127.0.0.1:7000", "-path-token", "fromflag", "-max-wait", "2m"}, &errb, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ingestAddr != "127.0.0.1:9005" || o.apiAddr != "127.0.0.1:7000" || o.maxWait != 2*time.Minute || !o.behindTLSProxy {
+		t.Fatalf("%+v", o)
+	}
+	if len(o.apiTokens) != 2 || o.apiTokens[1] != "t2=acme,globex" || len(o.credentials) != 2 || len(o.publicURLs) != 2 {
+		t.Fatalf("%+v", o)
+	}
+	if len(o.warnings) != 1 || !strings.Contains(o.warnings[0], "RELAY_PATH_TOKEN_FILE") {
+		t.Fatalf("warnings %q", o.warnings)
+	}
+	cfg, err := buildConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Credentials[0].Account != "acme" || cfg.Credentials[1].Username != "c" || len(cfg.APITokens[1].Accounts) != 2 || len(cfg.AllowCIDRs) != 1 {
+		t.Fatalf("%+v", cfg)
+	}
+	if isLoopback(":9001") || isLoopback("0.0.0.0:1") || !isLoopback("127.0.0.1:1") || !isLoopback("[::1]:1") || !isLoopback("localhost:1") {
+		t.Fatal("isLoopback")
+	}
+	if got := redactStoreURL("postgres://u:secret@h/db"); strings.Contains(got, "secret") {
+		t.Fatal(got)
+	}
+}
