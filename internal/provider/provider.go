@@ -334,6 +334,7 @@ func (p *ThingSpaceProvider) Resources(context.Context) []func() resource.Resour
 	return []func() resource.Resource{
 		NewCallbackListenerResource,
 		NewESIMProfileResource,
+		NewServicePlanAssignmentResource,
 	}
 }
 

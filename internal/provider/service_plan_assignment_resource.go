@@ -1,0 +1,419 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
+)
+
+var (
+	_ resource.Resource                   = &servicePlanAssignmentResource{}
+	_ resource.ResourceWithConfigure      = &servicePlanAssignmentResource{}
+	_ resource.ResourceWithModifyPlan     = &servicePlanAssignmentResource{}
+	_ resource.ResourceWithValidateConfig = &servicePlanAssignmentResource{}
+)
+
+// NewServicePlanAssignmentResource returns the thingspace_service_plan_assignment resource.
+func NewServicePlanAssignmentResource() resource.Resource { return &servicePlanAssignmentResource{} }
+
+type servicePlanAssignmentResource struct {
+	cfg *Config
+}
+
+// Devices above this many are read with one paged list of the account instead of one read
+// each.
+const listAllThreshold = 50
+
+type servicePlanAssignmentModel struct {
+	ID          types.String       `tfsdk:"id"`
+	AccountName types.String       `tfsdk:"account_name"`
+	ServicePlan types.String       `tfsdk:"service_plan"`
+	Devices     []assignmentDevice `tfsdk:"devices"`
+	Timeouts    timeouts.Value     `tfsdk:"timeouts"`
+	LastRequest types.List         `tfsdk:"last_request_ids"`
+}
+
+type assignmentDevice struct {
+	EID   types.String `tfsdk:"eid"`
+	ICCID types.String `tfsdk:"iccid"`
+	IMEI  types.String `tfsdk:"imei"`
+}
+
+func (r *servicePlanAssignmentResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_service_plan_assignment"
+}
+
+func (r *servicePlanAssignmentResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "One service plan across a list of active devices that are not managed as `thingspace_esim_profile` " +
+			"(a profile's `service_plan` is authoritative for its device). Devices whose plan differs are changed with bulk " +
+			"`serviceplan` calls; devices already on the plan are not sent. Read drops devices whose plan drifted, so the next " +
+			"plan shows them being set again. Destroy sends nothing to ThingSpace: a line always has a plan.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: "`<account>/<service_plan>`."},
+			"account_name": schema.StringAttribute{
+				Optional: true, Computed: true,
+				MarkdownDescription: "Billing account; defaults to the provider's `account_name` and is kept from state.",
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplaceIfConfigured()},
+				Validators:          []validator.String{accountNameValidator{}},
+			},
+			"service_plan": schema.StringAttribute{
+				Required:            true,
+				MarkdownDescription: "The plan code every listed device is set to; it must be one of the account's plans.",
+				Validators:          []validator.String{servicePlanCodeValidator{}},
+			},
+			"devices": schema.ListNestedAttribute{
+				Required: true,
+				MarkdownDescription: "The devices, by EID (with their lead profile's ICCID and IMEI when known). A list, not a set: " +
+					"it stays fast with thousands of devices.",
+				Validators: []validator.List{listvalidator.SizeBetween(1, 100000)},
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"eid":   schema.StringAttribute{Required: true, MarkdownDescription: "EID.", Validators: []validator.String{idValidator{kind: "eid"}}},
+					"iccid": schema.StringAttribute{Optional: true, MarkdownDescription: "ICCID of the lead profile (read from ThingSpace when not set).", Validators: []validator.String{idValidator{kind: "iccid"}}},
+					"imei":  schema.StringAttribute{Optional: true, MarkdownDescription: "IMEI.", Validators: []validator.String{idValidator{kind: "imei"}}},
+				}},
+			},
+			"last_request_ids": schema.ListAttribute{
+				Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "Request ids of the last `serviceplan` calls (empty when nothing had to change).",
+			},
+			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true,
+				CreateDescription: "Default 30m.", UpdateDescription: "Default 30m."}),
+		},
+	}
+}
+
+func (r *servicePlanAssignmentResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *servicePlanAssignmentResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	seen := map[string]int{}
+	for i, d := range m.Devices {
+		if d.EID.IsUnknown() || d.EID.IsNull() {
+			continue
+		}
+		if j, dup := seen[d.EID.ValueString()]; dup {
+			resp.Diagnostics.AddAttributeError(path.Root("devices").AtListIndex(i).AtName("eid"), "Device listed twice",
+				fmt.Sprintf("EID %s is listed at positions %d and %d.", d.EID.ValueString(), j+1, i+1))
+		}
+		seen[d.EID.ValueString()] = i
+	}
+}
+
+func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.cfg == nil {
+		return
+	}
+	var plan servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if plan.AccountName.IsUnknown() && r.cfg.AccountName != "" {
+		plan.AccountName = types.StringValue(r.cfg.AccountName)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), plan.AccountName)...)
+	}
+	if !plan.AccountName.IsUnknown() && !plan.ServicePlan.IsUnknown() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"),
+			types.StringValue(plan.AccountName.ValueString()+"/"+plan.ServicePlan.ValueString()))...)
+		if err := r.cfg.checkServicePlan(ctx, plan.AccountName.ValueString(), plan.ServicePlan.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("service_plan"), "Unknown service plan", err.Error())
+		}
+	}
+	eids := make([]string, 0, len(plan.Devices))
+	for _, d := range plan.Devices {
+		if !d.EID.IsUnknown() {
+			eids = append(eids, d.EID.ValueString())
+		}
+	}
+	sort.Strings(eids)
+	sum := sha256.Sum256([]byte(plan.ServicePlan.ValueString() + "|" + strings.Join(eids, ",")))
+	fp := "assignment|" + hex.EncodeToString(sum[:8])
+	for _, eid := range eids {
+		if err := r.cfg.claims.claim(eid, "thingspace_service_plan_assignment", fp); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("devices"), "Device claimed twice", err.Error())
+			return
+		}
+	}
+	if !req.State.Raw.IsNull() {
+		var state servicePlanAssignmentModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if !state.ServicePlan.Equal(plan.ServicePlan) || !sameDevices(state.Devices, plan.Devices) {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("last_request_ids"), types.ListUnknown(types.StringType))...)
+		}
+	}
+}
+
+func sameDevices(a, b []assignmentDevice) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].EID.Equal(b[i].EID) || !a[i].ICCID.Equal(b[i].ICCID) || !a[i].IMEI.Equal(b[i].IMEI) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *servicePlanAssignmentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, diags := plan.Timeouts.Create(ctx, 30*time.Minute)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics)
+}
+
+func (r *servicePlanAssignmentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, diags := plan.Timeouts.Update(ctx, 30*time.Minute)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics)
+}
+
+func (r *servicePlanAssignmentResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	devs, err := r.readDevices(ctx, m.AccountName.ValueString(), m.Devices)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read the devices", err.Error())
+		return
+	}
+	plan := m.ServicePlan.ValueString()
+	kept := m.Devices[:0:0]
+	for _, d := range m.Devices {
+		dev, ok := devs[d.EID.ValueString()]
+		if ok && dev.ServicePlan() == plan {
+			kept = append(kept, d)
+			continue
+		}
+		// Drifted (or gone): dropped, so the next plan shows the device being set again.
+		tflog.Info(ctx, "a device's plan drifted from the assignment", map[string]any{"eid": d.EID.ValueString(), "found": ok})
+	}
+	m.Devices = kept
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *servicePlanAssignmentResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	// A line always has a plan: removing the assignment changes nothing at ThingSpace.
+	tflog.Info(ctx, "thingspace_service_plan_assignment removed from state; no carrier action is sent")
+}
+
+// apply sets every listed device to the plan: reads them, waits for open requests, sends one
+// bulk serviceplan for those whose plan differs, waits for each device's callback, and
+// confirms by reading. State lists the devices confirmed on the plan, so a device that failed
+// shows again in the next plan.
+func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *servicePlanAssignmentModel, st *tfsdk.State, diags *diag.Diagnostics) {
+	account, err := r.cfg.accountOr(plan.AccountName)
+	if err != nil {
+		diags.AddError("No ThingSpace account", err.Error())
+		return
+	}
+	plan.AccountName = types.StringValue(account)
+	target := plan.ServicePlan.ValueString()
+	plan.ID = types.StringValue(account + "/" + target)
+	plan.LastRequest = types.ListValueMust(types.StringType, nil)
+
+	devs, err := r.readDevices(ctx, account, plan.Devices)
+	if err != nil {
+		diags.AddError("Cannot read the devices", err.Error())
+		return
+	}
+	var problems []string
+	var change []thingspace.DeviceIDs
+	for i := range plan.Devices {
+		pd := &plan.Devices[i]
+		eid := pd.EID.ValueString()
+		dev, ok := devs[eid]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("EID %s is not a device of account %s", eid, account))
+			continue
+		}
+		switch s := dev.State(); {
+		case s == thingspace.StateActive || s == thingspace.StateSuspended || s.Pending():
+		default:
+			problems = append(problems, fmt.Sprintf("EID %s is %s: only active devices have a plan to change "+
+				"(activate it with a thingspace_esim_profile)", eid, s))
+			continue
+		}
+		if dev.ServicePlan() == target && !dev.State().Pending() {
+			continue // already on the plan: never sent
+		}
+		ids := dev.DeviceIDs
+		if pd.ICCID.ValueString() != "" && ids.Get(thingspace.KindICCID) == "" {
+			ids = append(ids, thingspace.DeviceID{Kind: thingspace.KindICCID, ID: pd.ICCID.ValueString()})
+		}
+		change = append(change, ids)
+	}
+	if len(problems) > 0 {
+		diags.AddError("Some devices cannot take the plan", strings.Join(problems, "\n")+"\n\nNothing was sent.")
+		return
+	}
+	if len(change) > 0 {
+		if err := r.cfg.ensureRegistration(ctx, account); err != nil {
+			diags.AddError("The callback registration does not point at the relay", err.Error())
+			return
+		}
+	}
+	var failed []string
+	requestIDs := map[string]bool{}
+	if len(change) > 0 {
+		// An open request for a device is waited on, never repeated.
+		for _, ids := range change {
+			if err := r.cfg.awaitOpenRequests(ctx, account, ids); err != nil {
+				diags.AddError("A request for a device is still open", err.Error()+"\nNothing was sent.")
+				return
+			}
+		}
+		// Re-read: a request that just closed may have set the plan already.
+		devs, err = r.readDevices(ctx, account, plan.Devices)
+		if err != nil {
+			diags.AddError("Cannot read the devices", err.Error())
+			return
+		}
+		var send []thingspace.DeviceEntry
+		for _, ids := range change {
+			dev := devs[ids.Get(thingspace.KindEID)]
+			if dev.ServicePlan() == target && !dev.State().Pending() {
+				continue
+			}
+			send = append(send, thingspace.DeviceEntry{DeviceIDs: thingspace.DeviceIDs{
+				{Kind: thingspace.KindEID, ID: ids.Get(thingspace.KindEID)}, {Kind: thingspace.KindICCID, ID: ids.Get(thingspace.KindICCID)}}})
+		}
+		tflog.Info(ctx, "changing the service plan of devices", map[string]any{"devices": len(send), "plan": target})
+		var accepted []thingspace.AcceptedRequest
+		if len(send) > 0 {
+			accepted, err = r.cfg.Coalescer.Submit(withLogger(ctx), thingspace.ActionServicePlan,
+				thingspace.ProfileRequest{Devices: send, AccountName: account, ServicePlan: target})
+		}
+		var targets []wait.Target
+		for _, a := range accepted {
+			requestIDs[a.RequestID] = true
+			for _, d := range a.Devices {
+				targets = append(targets, wait.Target{Account: account, RequestID: a.RequestID, Action: thingspace.ActionServicePlan, Device: d.DeviceIDs})
+			}
+		}
+		if err != nil && len(targets) == 0 {
+			diags.AddError("ThingSpace refused the plan change", err.Error())
+			return
+		}
+		out, werr := r.cfg.waitDevices(ctx, targets, "serviceplan")
+		if err == nil {
+			err = werr
+		}
+		for _, o := range out {
+			if o.Status == thingspace.StatusFailed {
+				failed = append(failed, fmt.Sprintf("%s: %v", describeIDs(o.Device), o.Err))
+			}
+		}
+		if err != nil {
+			failed = append(failed, err.Error())
+		}
+		// Confirm by reading before state is written.
+		devs, err = r.readDevices(context.WithoutCancel(ctx), account, plan.Devices)
+		if err != nil {
+			diags.AddError("Cannot read the devices after the plan change", err.Error())
+			return
+		}
+	}
+	ids := make([]string, 0, len(requestIDs))
+	for id := range requestIDs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	plan.LastRequest = types.ListValueMust(types.StringType, stringValues(ids))
+	confirmed := plan.Devices[:0:0]
+	for _, d := range plan.Devices {
+		if dev, ok := devs[d.EID.ValueString()]; ok && dev.ServicePlan() == target {
+			confirmed = append(confirmed, d)
+		}
+	}
+	all := len(confirmed) == len(plan.Devices)
+	plan.Devices = confirmed
+	if !all || len(failed) > 0 {
+		diags.AddError("Some devices did not take the plan",
+			fmt.Sprintf("%d of the listed devices are on %s. The others stay out of state, so the next plan shows them again:\n%s",
+				len(confirmed), target, strings.Join(failed, "\n")))
+	}
+	diags.Append(st.Set(ctx, plan)...)
+}
+
+// readDevices reads the listed devices: one read each for a few, one paged list of the account
+// for many.
+func (r *servicePlanAssignmentResource) readDevices(ctx context.Context, account string, list []assignmentDevice) (map[string]thingspace.Device, error) {
+	out := make(map[string]thingspace.Device, len(list))
+	if len(list) > listAllThreshold {
+		want := make(map[string]bool, len(list))
+		for _, d := range list {
+			want[d.EID.ValueString()] = true
+		}
+		err := r.cfg.Client.ListAllDevices(withLogger(ctx), thingspace.DeviceListRequest{AccountName: account}, func(d thingspace.Device) error {
+			if eid := d.DeviceIDs.Get(thingspace.KindEID); want[eid] {
+				out[eid] = d
+			}
+			return nil
+		})
+		return out, err
+	}
+	for _, d := range list {
+		dev, err := r.cfg.Client.GetDevice(withLogger(ctx), account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: d.EID.ValueString()})
+		if thingspace.IsDeviceNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[d.EID.ValueString()] = *dev
+	}
+	return out, nil
+}
+
+func stringValues(ss []string) []attr.Value {
+	out := make([]attr.Value, len(ss))
+	for i, s := range ss {
+		out[i] = types.StringValue(s)
+	}
+	return out
+}
