@@ -125,3 +125,191 @@ func TestAccESIMProfileVerizonUSLifecycle(t *testing.T) {
 		},
 	})
 }
+
+func TestAccESIMProfileGlobalLifecycle(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	dev := env.device(t, 0)
+	addr := "thingspace_esim_profile.g"
+	cfg := func(gplan string, extra ...string) string {
+		return env.providerBlock() + profileConfig(env, "g", dev.EID, us[0],
+			append([]string{`profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gplan)}, extra...)...)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg(gl[0]),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("profile_type"), knownvalue.StringExact("global")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("service_plan"), knownvalue.StringExact(us[0])),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("global_service_plan"), knownvalue.StringExact(gl[0])),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable"}}),
+					checkSim(func() error {
+						for _, a := range env.Sim.Stats().Actions {
+							if a.Action == "download_enable" && a.ServicePlan != gl[0] {
+								return fmt.Errorf("download_enable carried plan %q, want %q", a.ServicePlan, gl[0])
+							}
+							if a.Action == "activate" && a.ServicePlan != us[0] {
+								return fmt.Errorf("activate carried plan %q, want the US plan %q", a.ServicePlan, us[0])
+							}
+						}
+						return nil
+					}),
+				),
+			},
+			{
+				Config:           cfg(gl[0]),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				Config: cfg(gl[1]),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("global_service_plan"), knownvalue.StringExact(gl[1])),
+				},
+				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan"}}),
+			},
+			{
+				Config: cfg(gl[1], "suspended = true"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("suspended")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("suspended"), knownvalue.Bool(true)),
+				},
+				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan", "profile_suspend"}}),
+			},
+			{
+				Config: cfg(gl[1]),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("active")),
+				},
+				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan", "profile_suspend", "profile_resume"}}),
+			},
+			{
+				ResourceName:            addr,
+				ImportState:             true,
+				ImportStateId:           dev.EID,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"profile_status", "profile_role", "last_request_id", "timeouts"},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			got := env.acceptedFor(dev.EID)
+			if got[len(got)-1] != "deactivate" || env.actionCount("activate") != 1 {
+				return fmt.Errorf("actions = %v", got)
+			}
+			return nil
+		},
+	})
+}
+
+// download = false stages the device (activate only); enabled = false downloads without
+// enabling (download, not download_enable); download turned on later sends download_enable.
+func TestAccESIMProfileGlobalDownloadAndEnabled(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	staged, disabled := env.device(t, 0), env.device(t, 1)
+	cfg := func(download string) string {
+		return multiConfig(env,
+			profileConfig(env, "staged", staged.EID, us[0], `profile_type = "global"`,
+				fmt.Sprintf("global_service_plan = %q", gl[0]), "download = "+download),
+			profileConfig(env, "disabled", disabled.EID, us[0], `profile_type = "global"`,
+				fmt.Sprintf("global_service_plan = %q", gl[0]), "enabled = false"))
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg("false"),
+				Check: expectActions(env, map[string][]string{
+					staged.EID: {"activate"}, disabled.EID: {"activate", "download"}}),
+			},
+			{
+				Config:           cfg("false"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				Config: cfg("true"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("thingspace_esim_profile.staged", plancheck.ResourceActionUpdate)}},
+				Check: expectActions(env, map[string][]string{
+					staged.EID: {"activate", "download_enable"}, disabled.EID: {"activate", "download"}}),
+			},
+		},
+	})
+}
+
+// local: activate then download_enable with smsr_oid (download_disable when enabled = false);
+// enabled false → true sends enable, true → false sends disable; destroy with delete_profile
+// sends deactivate, confirmed, then delete.
+func TestAccESIMProfileLocalLifecycle(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	a, b := env.device(t, 0), env.device(t, 1)
+	const oid = "1.3.6.1.4.1.31746.1.500.200.101.5"
+	cfg := func(aEnabled, bEnabled string) string {
+		return multiConfig(env,
+			profileConfig(env, "a", a.EID, us[0], `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid),
+				"enabled = "+aEnabled, "delete_profile = true"),
+			profileConfig(env, "b", b.EID, us[0], `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid),
+				"enabled = "+bEnabled, "delete_profile = true"))
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg("true", "false"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.a", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue("thingspace_esim_profile.a", tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{
+						a.EID: {"activate", "download_enable"}, b.EID: {"activate", "download_disable"}}),
+					checkSim(func() error {
+						for _, d := range []string{a.EID, b.EID} {
+							v := env.deviceByEID(t, d)
+							if v.Profiles[2].SmsrOid != oid {
+								return fmt.Errorf("EID %s local profile = %+v", d, v.Profiles[2])
+							}
+						}
+						return nil
+					}),
+				),
+			},
+			{
+				Config:           cfg("true", "false"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				Config: cfg("false", "true"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("thingspace_esim_profile.a", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("thingspace_esim_profile.b", plancheck.ResourceActionUpdate)}},
+				Check: expectActions(env, map[string][]string{
+					a.EID: {"activate", "download_enable", "disable"}, b.EID: {"activate", "download_disable", "enable"}}),
+			},
+			{
+				Config:           cfg("false", "true"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			for _, d := range []string{a.EID, b.EID} {
+				got := env.acceptedFor(d)
+				if n := len(got); n < 2 || got[n-2] != "deactivate" || got[n-1] != "delete" {
+					return fmt.Errorf("EID %s actions = %v, want deactivate then delete at the end", d, got)
+				}
+				if v := env.deviceByEID(t, d); v.State != "deactive" || v.Profiles[2].Status != "DELETE" {
+					return fmt.Errorf("after destroy EID %s = %+v", d, v)
+				}
+			}
+			return nil
+		},
+	})
+}
