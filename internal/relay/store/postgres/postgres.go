@@ -196,6 +196,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 // failures, unique violations lost to a concurrent instance, and connection errors raised before
 // a request was sent (a pooled connection that died with a PostgreSQL restart).
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return s.retry(ctx, func() error { return s.tryTx(ctx, fn) })
+}
+
+// retry runs try until it succeeds, fails for good, or failed 5 times (see inTx).
+func (s *Store) retry(ctx context.Context, try func() error) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if attempt > 0 {
@@ -206,7 +211,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 			case <-time.After(d):
 			}
 		}
-		err = s.tryTx(ctx, fn)
+		err = try()
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			break
 		}
@@ -319,9 +324,18 @@ func (s *Store) Append(ctx context.Context, cbs []store.Callback) ([]store.Appen
 		keys[i] = normKeys(cbs[i].Devices)
 	}
 	var results []store.AppendResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		results, err = s.appendTx(ctx, tx, cbs, keys)
+	err := s.retry(ctx, func() error {
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release() // a connection left inside a transaction is destroyed, not reused
+		results, err = s.appendOn(ctx, conn.Conn(), cbs, keys)
+		if err != nil && !conn.Conn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			conn.Exec(rctx, "ROLLBACK")
+			cancel()
+		}
 		return err
 	})
 	if err != nil {
@@ -330,7 +344,9 @@ func (s *Store) Append(ctx context.Context, cbs []store.Callback) ([]store.Appen
 	return results, nil
 }
 
-func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, cbs []store.Callback, keys [][]store.DeviceKey) ([]store.AppendResult, error) {
+// appendOn runs Append's transaction on conn in three round trips (two when no callback names
+// a registered device): BEGIN is pipelined with the first queries and COMMIT with the writes.
+func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback, keys [][]store.DeviceKey) ([]store.AppendResult, error) {
 	// 1. Create missing requests and lock every request of the batch, in request id order (the
 	// same order in every transaction, so that concurrent batches cannot deadlock). The lock
 	// serialises seq assignment and duplicate detection per request across instances.
@@ -353,34 +369,7 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, cbs []store.Callback, k
 		accounts[k] = cbs[first[id]].Account
 		created[k] = earliest[id]
 	}
-	reqs := map[string]*reqRow{}
-	rows, err := tx.Query(ctx, `
-		INSERT INTO relay_requests AS r (request_id, account, created_at, updated_at)
-		SELECT v.id, v.account, v.at, v.at FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, account, at)
-		ORDER BY v.id
-		ON CONFLICT (request_id) DO UPDATE SET last_seq = r.last_seq
-		RETURNING request_id, last_seq, registered, expected, terminal_count, any_terminal, updated_at`,
-		ids, accounts, created)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var id string
-		r := &reqRow{}
-		if err := rows.Scan(&id, &r.lastSeq, &r.registered, &r.expected, &r.terminalCount, &r.anyTerminal, &r.updatedAt); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		reqs[id] = r
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(reqs) != len(ids) {
-		return nil, fmt.Errorf("locked %d of %d requests", len(reqs), len(ids))
-	}
-
-	// 2. Duplicates of stored callbacks (counted as further deliveries).
+	// 2. Duplicates of stored callbacks (counted as further deliveries), found under the locks.
 	type rh struct{ req, hash string }
 	seqOf := map[rh]int64{}
 	var dReq, dHash []string
@@ -394,12 +383,49 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, cbs []store.Callback, k
 		dReq, dHash, dAt = append(dReq, c.RequestID), append(dHash, c.ContentHash), append(dAt, c.ReceivedAt)
 	}
 	clear(seqOf)
-	rows, err = tx.Query(ctx, `
+
+	reqs := map[string]*reqRow{}
+	b1 := &pgx.Batch{}
+	b1.Queue(`BEGIN`)
+	b1.Queue(`
+		INSERT INTO relay_requests AS r (request_id, account, created_at, updated_at)
+		SELECT v.id, v.account, v.at, v.at FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, account, at)
+		ORDER BY v.id
+		ON CONFLICT (request_id) DO UPDATE SET last_seq = r.last_seq
+		RETURNING request_id, last_seq, registered, expected, terminal_count, any_terminal, updated_at`,
+		ids, accounts, created)
+	b1.Queue(`
 		UPDATE relay_callbacks c SET deliveries = c.deliveries + 1, last_received_at = greatest(c.last_received_at, v.at)
 		FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, hash, at)
 		WHERE c.request_id = v.id AND c.content_hash = v.hash
 		RETURNING c.request_id, c.content_hash, c.seq`, dReq, dHash, dAt)
+	br := tx.SendBatch(ctx, b1)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	rows, err := br.Query()
 	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		r := &reqRow{}
+		if err := rows.Scan(&id, &r.lastSeq, &r.registered, &r.expected, &r.terminalCount, &r.anyTerminal, &r.updatedAt); err != nil {
+			rows.Close()
+			br.Close()
+			return nil, err
+		}
+		reqs[id] = r
+	}
+	if err := rows.Err(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	rows, err = br.Query()
+	if err != nil {
+		br.Close()
 		return nil, err
 	}
 	for rows.Next() {
@@ -407,12 +433,20 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, cbs []store.Callback, k
 		var seq int64
 		if err := rows.Scan(&k.req, &k.hash, &seq); err != nil {
 			rows.Close()
+			br.Close()
 			return nil, err
 		}
 		seqOf[k] = seq
 	}
 	if err := rows.Err(); err != nil {
+		br.Close()
 		return nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	if len(reqs) != len(ids) {
+		return nil, fmt.Errorf("locked %d of %d requests", len(reqs), len(ids))
 	}
 
 	// 3. Seqs for the new callbacks, in batch order.
@@ -438,6 +472,9 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, cbs []store.Callback, k
 		fresh = append(fresh, i)
 	}
 	if len(fresh) == 0 {
+		if err := commit(ctx, tx, nil); err != nil {
+			return nil, err
+		}
 		return results, nil
 	}
 
@@ -608,10 +645,39 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, cbs []store.Callback, k
 		FROM unnest($1::text[], $2::bigint[], $3::int[], $4::boolean[], $5::text[], $6::timestamptz[]) AS v(id, seq, tc, anyt, state, upd)
 		WHERE r.request_id = v.id`, rID, rSeq, rTC, rAny, rState, rUpd)
 	b.Queue(`SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id`, NotifyChannel, rID)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := commit(ctx, tx, b); err != nil {
 		return nil, err
 	}
 	return results, nil
+}
+
+// commit sends b (may be nil) and COMMIT in one pipeline and checks that the transaction
+// committed (COMMIT of a failed transaction answers ROLLBACK without an error).
+func commit(ctx context.Context, conn *pgx.Conn, b *pgx.Batch) error {
+	if b == nil {
+		b = &pgx.Batch{}
+	}
+	n := b.Len()
+	b.Queue(`COMMIT`)
+	br := conn.SendBatch(ctx, b)
+	for i := 0; i < n; i++ {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		br.Close()
+		return err
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("transaction not committed: %s", tag)
+	}
+	return nil
 }
 
 // Quarantine stores a body that authenticated but is not a callback.
