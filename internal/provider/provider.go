@@ -343,6 +343,7 @@ func (p *ThingSpaceProvider) DataSources(context.Context) []func() datasource.Da
 		NewServicePlansDataSource,
 		NewDeviceDataSource,
 		NewDevicesDataSource,
+		NewRequestDataSource,
 	}
 }
 
