@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -30,7 +29,6 @@ type testEnv struct {
 	RelayIngestURL string // the public ingest URL registered at the simulator
 	relay          *relay.Relay
 	apiServer      *http.Server
-	apiListener    net.Listener
 	apiAddr        string
 	mu             sync.Mutex
 }
@@ -241,9 +239,4 @@ func (e *testEnv) acceptedFor(eid string) []string {
 		}
 	}
 	return out
-}
-
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
