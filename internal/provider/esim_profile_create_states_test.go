@@ -1,0 +1,181 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
+)
+
+// The rows of DESIGN.md "The device's state when Create runs".
+
+func ptr[T any](v T) *T { return &v }
+
+// setState puts a device in a state (and plan) outside Terraform.
+func setState(t *testing.T, env *testEnv, eid string, p sim.DevicePatch) {
+	t.Helper()
+	if err := env.Sim.UpdateDevice(eid, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pre-active → activate; active on the same plan → adopt with no request; suspended → adopt
+// then resume; deactive → activate again (reactivation).
+func TestAccESIMProfileCreateStates(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	pre, same, susp, deact := env.device(t, 0), env.device(t, 1), env.device(t, 2), env.device(t, 3)
+	setState(t, env, same.EID, sim.DevicePatch{State: ptr("active"), ServicePlan: ptr(us[0])})
+	setState(t, env, susp.EID, sim.DevicePatch{State: ptr("suspended"), ServicePlan: ptr(us[0])})
+	setState(t, env, deact.EID, sim.DevicePatch{State: ptr("active"), ServicePlan: ptr(us[0])})
+	setState(t, env, deact.EID, sim.DevicePatch{State: ptr("deactive")})
+	if v := env.deviceByEID(t, deact.EID); v.State != "deactive" {
+		t.Fatalf("setup: %+v", v)
+	}
+	config := multiConfig(env,
+		profileConfig(env, "pre", pre.EID, us[0]), profileConfig(env, "same", same.EID, us[0]),
+		profileConfig(env, "susp", susp.EID, us[0]), profileConfig(env, "deact", deact.EID, us[0]))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.same", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue("thingspace_esim_profile.same", tfjsonpath.New("mdn"), knownvalue.StringRegexp(regexp.MustCompile(`^\d{10}$`))),
+					statecheck.ExpectKnownValue("thingspace_esim_profile.susp", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue("thingspace_esim_profile.deact", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{
+						pre.EID: {"activate"}, same.EID: nil, susp.EID: {"device_resume"}, deact.EID: {"activate"}}),
+					checkSim(func() error {
+						for _, a := range env.Sim.Stats().Actions {
+							for _, d := range a.Devices {
+								if d.EID == deact.EID && d.StateBefore != "deactive" {
+									return fmt.Errorf("reactivation saw state %q", d.StateBefore)
+								}
+							}
+						}
+						return noActionWhileOpen(env)
+					}),
+				),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// active on another plan → an error with an import block and nothing sent; adopt_existing =
+// true → serviceplan only. A device not in the account → an error naming EID and account.
+func TestAccESIMProfileCreateActiveOtherPlan(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	missing := otherEID(t, env)
+	setState(t, env, dev.EID, sim.DevicePatch{State: ptr("active"), ServicePlan: ptr(us[1])})
+	addr := "thingspace_esim_profile.p"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      env.providerBlock() + profileConfig(env, "p", dev.EID, us[0]),
+				ExpectError: regexp.MustCompile(`(?s)already active.*import \{\s+to = thingspace_esim_profile\.<name>\s+id = "` + dev.EID + `"`),
+			},
+			{
+				Config:      env.providerBlock() + profileConfig(env, "m", missing, us[0]),
+				ExpectError: regexp.MustCompile(`(?s)EID ` + missing + `.*account.*` + regexp.QuoteMeta(env.Sim.Account())),
+			},
+			{
+				PreConfig: func() {
+					if n := totalActions(env); n != 0 {
+						t.Errorf("%d actions were accepted for the failed creates, want 0", n)
+					}
+				},
+				Config: env.providerBlock() + profileConfig(env, "p", dev.EID, us[0], "adopt_existing = true"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("service_plan"), knownvalue.StringExact(us[0])),
+				},
+				Check: expectActions(env, map[string][]string{dev.EID: {"serviceplan"}, missing: nil}),
+			},
+			{
+				Config:           env.providerBlock() + profileConfig(env, "p", dev.EID, us[0], "adopt_existing = true"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// A request in flight for the device is waited on, never repeated: one known to the relay's
+// device index (registered as the provider would), and one the relay does not know (the
+// device's PENDING_ACTIVATION state is the only sign).
+func TestAccESIMProfileCreateWaitsForOpenRequest(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 5 * time.Second})
+	us := env.plansOfType("US")
+	known, pending := env.device(t, 0), env.device(t, 1)
+	o := sim.DefaultOptions()
+	client, err := thingspace.New(thingspace.Config{BaseURL: env.SimURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		Username: o.Username, Password: o.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayClient := wait.NewRelayClient(env.RelayAPIURL, testRelayToken, nil)
+	ids := func(d sim.DeviceView) thingspace.DeviceIDs {
+		return thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: d.EID}, {Kind: thingspace.KindICCID, ID: d.ICCID},
+			{Kind: thingspace.KindIMEI, ID: d.IMEI}}
+	}
+	startActivate := func(d sim.DeviceView, register bool) {
+		ctx := context.Background()
+		res, err := client.Activate(ctx, thingspace.ActivateRequest{AccountName: env.Sim.Account(), ServicePlan: us[0],
+			Devices: thingspace.Devices(ids(d))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if register {
+			if err := relayClient.Register(ctx, res.Requests[0].RequestID, env.Sim.Account(), thingspace.ActionActivate,
+				[]thingspace.DeviceIDs{ids(d)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	config := multiConfig(env, profileConfig(env, "known", known.EID, us[0]), profileConfig(env, "pending", pending.EID, us[0]))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() {
+					startActivate(known, true)
+					startActivate(pending, false)
+				},
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.known", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue("thingspace_esim_profile.pending", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{known.EID: {"activate"}, pending.EID: {"activate"}}),
+					checkSim(func() error {
+						if n := env.actionCount("activate"); n != 2 {
+							return fmt.Errorf("%d activate requests accepted, want the 2 sent before the apply", n)
+						}
+						return noActionWhileOpen(env)
+					}),
+				),
+			},
+		},
+	})
+}
