@@ -1,0 +1,53 @@
+package provider
+
+import (
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
+)
+
+// Drift made outside Terraform (in the simulator) shows in the next plan: a changed plan is an
+// update, a suspension a diff on suspended, a deactivation a create (reactivation). Applying
+// it sends exactly the actions that restore the configuration.
+func TestAccESIMProfileDrift(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	planned, susp, deact := env.device(t, 0), env.device(t, 1), env.device(t, 2)
+	config := multiConfig(env, profileConfig(env, "plan", planned.EID, us[0]),
+		profileConfig(env, "susp", susp.EID, us[0]), profileConfig(env, "deact", deact.EID, us[0]))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				PreConfig: func() {
+					setState(t, env, planned.EID, sim.DevicePatch{ServicePlan: ptr(us[1])})
+					setState(t, env, susp.EID, sim.DevicePatch{State: ptr("suspended")})
+					setState(t, env, deact.EID, sim.DevicePatch{State: ptr("deactive")})
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("thingspace_esim_profile.plan", plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue("thingspace_esim_profile.plan", tfjsonpath.New("service_plan"), knownvalue.StringExact(us[0])),
+					plancheck.ExpectResourceAction("thingspace_esim_profile.susp", plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue("thingspace_esim_profile.susp", tfjsonpath.New("suspended"), knownvalue.Bool(false)),
+					plancheck.ExpectResourceAction("thingspace_esim_profile.deact", plancheck.ResourceActionCreate),
+				}},
+				Check: expectActions(env, map[string][]string{
+					planned.EID: {"activate", "serviceplan"},
+					susp.EID:    {"activate", "device_resume"},
+					deact.EID:   {"activate", "activate"},
+				}),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
