@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UnregisteredState", testUnregisteredState},
 		{"LastTerminalWins", testLastTerminalWins},
 		{"FaultWithoutDevices", testFaultWithoutDevices},
+		{"KindCaseInsensitive", testKindCase},
+		{"RegisterDuringAppends", testRegisterDuringAppends},
 		{"RegisterIdempotentAndConflict", testRegisterConflict},
 		{"NotFound", testNotFound},
 		{"AccountScoping", testAccountScoping},
@@ -533,6 +535,62 @@ func testFaultWithoutDevices(t *testing.T, s store.Store) {
 	appendOK(t, s, CB("G", "fault", "failed", true, at(1)))
 	register(t, s, threeDevices("G"))
 	wantState(t, request(t, s, "G"), store.StateTerminal, 3, 3)
+}
+
+func testKindCase(t *testing.T, s store.Store) {
+	register(t, s, store.Registration{RequestID: "K", Account: "a", Action: "x", CreatedAt: at(0),
+		Devices: [][]store.DeviceKey{{K("EID", "e1")}, {K("iccid", "i2")}}})
+	appendOK(t, s, CB("K", "1", "succeeded", true, at(1), K("eid", "e1")), CB("K", "2", "succeeded", true, at(2), K("ICCID", "i2")))
+	wantState(t, request(t, s, "K"), store.StateTerminal, 2, 2)
+	for _, k := range []store.DeviceKey{K("eid", "e1"), K("Eid", "e1"), K("iccid", "i2"), K("ICCID", "i2")} {
+		refs, err := s.DeviceRequests(ctxT(t), k, false, nil)
+		if err != nil || len(refs) != 1 || refs[0].RequestID != "K" {
+			t.Fatalf("DeviceRequests(%v) = %v, %v", k, refs, err)
+		}
+	}
+}
+
+// A registration racing with the callbacks of its devices: whatever the interleaving, every
+// callback counts exactly once.
+func testRegisterDuringAppends(t *testing.T, s store.Store) {
+	const devices, workers = 200, 4
+	reg := store.Registration{RequestID: "RACE", Account: "a", Action: "x", CreatedAt: at(0)}
+	for i := 0; i < devices; i++ {
+		reg.Devices = append(reg.Devices, []store.DeviceKey{K("eid", fmt.Sprint(i))})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers+1)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < devices; i += workers {
+				batch := []store.Callback{
+					CB("RACE", fmt.Sprint("w", i), "warning", false, at(1), K("eid", fmt.Sprint(i))),
+					CB("RACE", fmt.Sprint("t", i), "succeeded", true, at(2), K("eid", fmt.Sprint(i))),
+				}
+				if _, err := s.Append(context.Background(), batch); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.Register(context.Background(), reg); err != nil {
+			errs <- err
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	r := request(t, s, "RACE")
+	wantState(t, r, store.StateTerminal, devices, devices)
+	checkGapFree(t, allCallbacks(t, s, "RACE"), 2*devices)
 }
 
 func testRegisterConflict(t *testing.T, s store.Store) {
