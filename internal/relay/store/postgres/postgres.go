@@ -65,6 +65,20 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	// Check every connection taken from the pool after an idle second (pgx's default), and keep
 	// a connection's life bounded so that a restarted server's pool is renewed.
 	cfg.MaxConnLifetime = 30 * time.Minute
+	// An acknowledged callback must survive a crash: never run with synchronous_commit=off,
+	// whatever the server's or role's default (local, on and the remote_* levels all flush the
+	// local WAL before COMMIT returns).
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		var sc string
+		if err := c.QueryRow(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&sc); err != nil {
+			return err
+		}
+		if sc == "off" {
+			_, err := c.Exec(ctx, `SET synchronous_commit = on`)
+			return err
+		}
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)

@@ -249,3 +249,17 @@ func TestConcurrentMigrate(t *testing.T) {
 		t.Fatalf("%d migration rows (%v), want 1", versions, err)
 	}
 }
+
+// Appends are durable even where the database defaults to synchronous_commit=off.
+func TestSynchronousCommitForcedOn(t *testing.T) {
+	dsn := pgtest.Start(t)
+	s := open(t, dsn)
+	if _, err := s.Pool().Exec(ctx30(t), `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, dsn)
+	var sc string
+	if err := s2.Pool().QueryRow(ctx30(t), `SELECT current_setting('synchronous_commit')`).Scan(&sc); err != nil || sc != "on" {
+		t.Fatalf("synchronous_commit = %q (%v), want on", sc, err)
+	}
+}
