@@ -502,6 +502,10 @@ func (r *esimProfileResource) failCreate(ctx context.Context, op *profileOp, err
 	}
 	resp.Diagnostics.AddError("The eSIM profile was not confirmed", msg)
 	setPrivateConfirmed(ctx, resp.Private, false)
+	// A null state marks the unconfirmed create in the state value itself: Terraform does not
+	// hand a tainted object's private state to the plan of its replacement, so the Delete of
+	// the tainted instance cannot see create_confirmed = false (see unconfirmedCreate).
+	op.m.State = types.StringNull()
 	resp.Diagnostics.Append(resp.State.Set(ctx, op.m)...)
 }
 
@@ -538,6 +542,10 @@ func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest
 		return
 	}
 	flatten(*dev, &m)
+	if confirmed, ok := privateConfirmed(ctx, req.Private); ok && !confirmed {
+		// Keep the unconfirmed-create marker for Delete (see unconfirmedCreate).
+		m.State = types.StringNull()
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
@@ -627,7 +635,7 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 	account := m.AccountName.ValueString()
 	op := &profileOp{r: r, account: account, m: &m}
 
-	if confirmed, ok := privateConfirmed(ctx, req.Private); ok && !confirmed {
+	if unconfirmedCreate(ctx, req.Private, &m) {
 		// A Create that was not confirmed: resolve its request and send no carrier action.
 		r.deleteUnconfirmed(ctx, op, resp)
 		return
@@ -825,6 +833,19 @@ func privateConfirmed(ctx context.Context, p privateGetter) (confirmed, ok bool)
 	}
 	c, ok := v["confirmed"]
 	return c, ok
+}
+
+// unconfirmedCreate reports whether the instance being deleted comes from a Create that was
+// not confirmed. Private state says so while it reaches Delete, but Terraform plans the
+// replacement of a tainted object as a create from nothing and drops its private state, so the
+// Delete of a tainted instance gets none: there, the null `state` that failCreate writes (and
+// Read keeps) is the marker. A confirmed or imported instance always has a state read from
+// ThingSpace, so one tainted by `terraform taint` is still deactivated.
+func unconfirmedCreate(ctx context.Context, p privateGetter, m *esimProfileModel) bool {
+	if confirmed, ok := privateConfirmed(ctx, p); ok {
+		return !confirmed
+	}
+	return m.State.IsNull()
 }
 
 var errUnconfirmed = errors.New("the result could not be confirmed by reading the device")

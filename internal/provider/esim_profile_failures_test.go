@@ -1,0 +1,138 @@
+package provider
+
+import (
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+)
+
+// A failure callback: the error carries ThingSpace's code, the device is unchanged, and no
+// state is written (the next plan is a plain create, not the replacement of a tainted one).
+func TestAccESIMProfileFailureCallback(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Faults: "fail=1"})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      config,
+				ExpectError: regexp.MustCompile(`(?s)EID ` + dev.EID + `.*UnexpectedError.*nothing is stored in state`),
+			},
+			{
+				PreConfig: func() {
+					if got := env.acceptedFor(dev.EID); fmt.Sprint(got) != "[activate]" {
+						t.Errorf("actions = %v, want one activate", got)
+					}
+					if v := env.deviceByEID(t, dev.EID); v.State != "pre-active" {
+						t.Errorf("device state = %s, want pre-active", v.State)
+					}
+				},
+				Config:             config,
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("thingspace_esim_profile.p", plancheck.ResourceActionCreate)}},
+			},
+		},
+		CheckDestroy: func(s *terraform.State) error {
+			if n := len(s.RootModule().Resources); n != 0 {
+				return fmt.Errorf("%d resources in state after the failed create", n)
+			}
+			return nil
+		},
+	})
+}
+
+// "warning" callbacks are progress: the create succeeds after them (verizon_us and global).
+func TestAccESIMProfileWarningThenSuccess(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Faults: "warning=1"})
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	a, b := env.device(t, 0), env.device(t, 1)
+	config := multiConfig(env, profileConfig(env, "us", a.EID, us[0]),
+		profileConfig(env, "gl", b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.us", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue("thingspace_esim_profile.gl", tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{a.EID: {"activate"}, b.EID: {"activate", "download_enable"}}),
+					checkSim(func() error {
+						if st := env.Sim.Stats().Callbacks; st.Messages < 6 {
+							return fmt.Errorf("callback messages = %d: the warning callbacks were not sent", st.Messages)
+						}
+						return nil
+					}),
+				),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// The heart of the contract: a create that times out after ThingSpace accepted the activate
+// fails naming the EID and the request id and leaves a tainted instance; the next apply (with
+// a longer timeout) waits for that request, sends no deactivate for the tainted instance and
+// adopts the device: zero extra carrier actions.
+func TestAccESIMProfileTimeoutThenApply(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 4 * time.Second})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	addr := "thingspace_esim_profile.p"
+	cfg := func(timeout string) string {
+		return env.providerBlock() + profileConfig(env, "p", dev.EID, us[0], fmt.Sprintf("timeouts = { create = %q }", timeout))
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      cfg("2s"),
+				ExpectError: regexp.MustCompile(`(?s)EID ` + dev.EID + `: activate request [0-9A-Za-z-]{6,} is pending.*tainted`),
+			},
+			{
+				PreConfig: func() {
+					if n := env.actionCount("activate"); n != 1 {
+						t.Errorf("activate requests after the time-out = %d, want 1", n)
+					}
+				},
+				Config: cfg("2m"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate)}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("service_plan"), knownvalue.StringExact(us[0])),
+				},
+				Check: checkSim(func() error {
+					if a, d := env.actionCount("activate"), env.actionCount("deactivate"); a != 1 || d != 0 {
+						return fmt.Errorf("after the second apply: %d activate, %d deactivate requests; want 1 and 0", a, d)
+					}
+					if got := env.acceptedFor(dev.EID); fmt.Sprint(got) != "[activate]" {
+						return fmt.Errorf("actions = %v, want the one activate", got)
+					}
+					return noActionWhileOpen(env)
+				}),
+			},
+			{
+				Config:           cfg("2m"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
