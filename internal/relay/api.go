@@ -285,24 +285,10 @@ func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts 
 	outcome := "data"
 	defer func() { r.m.waitDuration.WithLabelValues(outcome).Observe(time.Since(start).Seconds()) }()
 
-	rq, err := r.request(ctx, id, accounts)
-	switch {
-	case errors.Is(err, store.ErrGone):
+	gone := func() {
 		outcome = "gone"
 		writeJSON(w, http.StatusGone, apiError{"request purged by retention; read again from after=0"})
-		return
-	case err != nil:
-		outcome = "error"
-		r.storeUnavailable(w, "request", err)
-		return
 	}
-	visible := rq.State != store.StateUnknown
-	if after > rq.LastSeq {
-		// The index went backwards (a restored store): answer at once with the lower index.
-		r.answerCallbacks(w, rq, nil, rq.LastSeq)
-		return
-	}
-
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	waiting := false
@@ -311,63 +297,72 @@ func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts 
 			r.m.waiters.Dec()
 		}
 	}()
-	for {
+	for first := true; ; first = false {
+		// Watch before querying: a commit between the query and the wait still wakes us.
 		ch, release := r.hub.watch(id)
 		cstart := time.Now()
 		cbs, err := r.st.Callbacks(ctx, id, after, limit)
 		r.m.storeDuration.WithLabelValues("callbacks").Observe(time.Since(cstart).Seconds())
+		if errors.Is(err, store.ErrGone) {
+			release()
+			gone()
+			return
+		}
 		if err != nil {
 			release()
-			if errors.Is(err, store.ErrGone) {
-				outcome = "gone"
-				writeJSON(w, http.StatusGone, apiError{"request purged by retention; read again from after=0"})
-				return
-			}
 			outcome = "error"
 			r.storeUnavailable(w, "callbacks", err)
 			return
 		}
-		if len(cbs) > 0 {
-			if !visible {
-				// Check the token may see the request (it was unknown when the wait began).
-				if rq, err = r.request(ctx, id, accounts); err == nil {
-					visible = rq.State != store.StateUnknown
-				}
-			}
-			if visible {
+		if len(cbs) > 0 || first {
+			// The summary: state, last seq, and whether this token may see the request at all.
+			rq, err := r.request(ctx, id, accounts)
+			switch {
+			case errors.Is(err, store.ErrGone):
 				release()
-				rq, err = r.request(ctx, id, accounts)
-				if err == nil {
-					r.answerCallbacks(w, rq, cbs, cbs[len(cbs)-1].Seq)
-					return
-				}
-				if errors.Is(err, store.ErrGone) {
-					outcome = "gone"
-					writeJSON(w, http.StatusGone, apiError{"request purged by retention; read again from after=0"})
-					return
-				}
+				gone()
+				return
+			case err != nil:
+				release()
 				outcome = "error"
 				r.storeUnavailable(w, "request", err)
 				return
 			}
+			visible := rq.State != store.StateUnknown
+			switch {
+			case len(cbs) > 0 && visible:
+				release()
+				r.answerCallbacks(w, rq, cbs, cbs[len(cbs)-1].Seq)
+				return
+			case after > rq.LastSeq:
+				// The index went backwards (a restored store): answer at once with the lower
+				// index, so that the client starts over (Consul's rule).
+				release()
+				r.answerCallbacks(w, rq, nil, rq.LastSeq)
+				return
+			}
 		}
-		if !waiting {
-			waiting = true
-			r.m.waiters.Inc()
-		}
-		// Safety net: re-query periodically even without a wake-up (lost hints).
-		poll := time.NewTimer(r.cfg.PollInterval + time.Duration(rand.Int64N(int64(r.cfg.PollInterval/4)+1)))
-		select {
-		case <-ch:
-		case <-poll.C:
-		case <-deadline.C:
-			outcome = "timeout"
-		case <-r.shutdown:
+		if r.Draining() {
 			outcome = "shutdown"
-		case <-ctx.Done():
-			outcome = "canceled"
+		} else {
+			if !waiting {
+				waiting = true
+				r.m.waiters.Inc()
+			}
+			// Safety net: re-query periodically even without a wake-up (lost hints).
+			poll := time.NewTimer(r.cfg.PollInterval + time.Duration(rand.Int64N(int64(r.cfg.PollInterval/4)+1)))
+			select {
+			case <-ch:
+			case <-poll.C:
+			case <-deadline.C:
+				outcome = "timeout"
+			case <-r.shutdown:
+				outcome = "shutdown"
+			case <-ctx.Done():
+				outcome = "canceled"
+			}
+			poll.Stop()
 		}
-		poll.Stop()
 		release()
 		switch outcome {
 		case "canceled":
@@ -376,7 +371,7 @@ func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts 
 			final, err := r.request(context.WithoutCancel(ctx), id, accounts)
 			switch {
 			case errors.Is(err, store.ErrGone):
-				writeJSON(w, http.StatusGone, apiError{"request purged by retention; read again from after=0"})
+				gone()
 			case err != nil:
 				r.storeUnavailable(w, "request", err)
 			default:

@@ -95,7 +95,7 @@ func (f *faultyStore) Ping(ctx context.Context) error {
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	relay  *relay.Relay
 	store  *sqlite.Store
 	faulty *faultyStore
@@ -107,7 +107,7 @@ type env struct {
 	client *http.Client
 }
 
-func newEnv(t *testing.T, mod func(*relay.Config)) *env {
+func newEnv(t testing.TB, mod func(*relay.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "relay.db")

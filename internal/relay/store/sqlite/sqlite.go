@@ -32,9 +32,10 @@ type Store struct {
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // readers
 
-	mu       sync.Mutex // serialises write transactions (the writer pool has one connection anyway)
-	subs     subscribers
-	prepared map[string]*sql.Stmt
+	mu        sync.Mutex // serialises write transactions (the writer pool has one connection anyway)
+	subs      subscribers
+	prepared  map[string]*sql.Stmt // writer statements
+	readStmts map[string]*sql.Stmt // reader statements
 }
 
 var _ store.Store = (*Store)(nil)
@@ -54,6 +55,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(OFF)")
+	// Checkpoint every ~40 MB of WAL rather than 4 MB: a storm rewrites the same hot pages, and
+	// each checkpoint writes them (and fsyncs the database) once.
+	q.Add("_pragma", "wal_autocheckpoint(10000)")
+	q.Add("_pragma", "journal_size_limit(67108864)")
 	wq := url.Values{}
 	for k, v := range q {
 		wq[k] = v
@@ -89,6 +94,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	s.r = r
+	s.readStmts = map[string]*sql.Stmt{}
+	for _, q := range readQueries {
+		st, err := r.PrepareContext(ctx, q)
+		if err != nil {
+			r.Close()
+			w.Close()
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		s.readStmts[q] = st
+	}
 	return s, nil
 }
 
@@ -108,7 +123,6 @@ CREATE TABLE requests (
   created_at     INTEGER NOT NULL,
   updated_at     INTEGER NOT NULL
 );
-CREATE INDEX requests_updated_at ON requests (updated_at);
 CREATE TABLE callbacks (
   request_id       TEXT NOT NULL,
   seq              INTEGER NOT NULL,
@@ -134,7 +148,9 @@ CREATE TABLE devices (
   PRIMARY KEY (request_id, idx)
 ) WITHOUT ROWID;
 -- Every identifier of every callback and of every registered device. dev_idx is the registered
--- device it names (NULL when only callbacks carried it).
+-- device it names (NULL when only callbacks carried it). No secondary index: every index is one
+-- more random page written per callback; the purge finds a request's keys through its callbacks
+-- and devices, and scans requests for the cutoff (it runs every few minutes, not per callback).
 CREATE TABLE device_keys (
   kind       TEXT NOT NULL,
   id         TEXT NOT NULL,
@@ -142,7 +158,6 @@ CREATE TABLE device_keys (
   dev_idx    INTEGER,
   PRIMARY KEY (kind, id, request_id)
 ) WITHOUT ROWID;
-CREATE INDEX device_keys_request ON device_keys (request_id, kind, id);
 CREATE TABLE quarantine (
   id           INTEGER PRIMARY KEY,
   received_at  INTEGER NOT NULL,
@@ -311,7 +326,7 @@ const (
 		WHERE request_id = ?3`
 )
 
-var appendQueries = []string{qDuplicate, qUpsertRequest, qUnpurge, qInsertCallback, qInsertKey, qLookupDevice,
+var appendQueries = []string{qDevices, qDuplicate, qUpsertRequest, qUnpurge, qInsertCallback, qInsertKey, qLookupDevice,
 	qAllDevices, qDeviceTerminal, qDeviceLastTerm, qDeviceProgress, qRequestCount}
 
 // wtx is a write transaction with the prepared statements bound to it.
@@ -537,7 +552,7 @@ func (s *Store) Register(ctx context.Context, reg store.Registration) error {
 		return fmt.Errorf("sqlite: register: %w", err)
 	}
 	if registered == 1 {
-		existing, err := loadDevices(ctx, tx, reg.RequestID)
+		existing, err := loadDevices(ctx, tx.StmtContext(ctx, s.prepared[qDevices]), reg.RequestID)
 		if err != nil {
 			return fmt.Errorf("sqlite: register: %w", err)
 		}
@@ -639,13 +654,8 @@ func (s *Store) Register(ctx context.Context, reg store.Registration) error {
 	return nil
 }
 
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func loadDevices(ctx context.Context, q queryer, requestID string) ([]store.DeviceState, error) {
-	rows, err := q.QueryContext(ctx, `SELECT ids, status, terminal FROM devices WHERE request_id = ? ORDER BY idx`, requestID)
+func loadDevices(ctx context.Context, st *sql.Stmt, requestID string) ([]store.DeviceState, error) {
+	rows, err := st.QueryContext(ctx, requestID)
 	if err != nil {
 		return nil, err
 	}
@@ -669,20 +679,26 @@ func allowed(account string, accounts []string) bool {
 	return len(accounts) == 0 || slices.Contains(accounts, account)
 }
 
+// Read statements, prepared on the reader pool.
+const (
+	qRequest = `SELECT account, action, state, expected, terminal_count, last_seq, created_at, updated_at
+		FROM requests WHERE request_id = ?`
+	qPurged    = `SELECT count(*) FROM purged WHERE request_id = ?`
+	qDevices   = `SELECT ids, status, terminal FROM devices WHERE request_id = ? ORDER BY idx`
+	qCallbacks = `SELECT seq, account, received_at, status, terminal, content_hash, devices, body
+		FROM callbacks WHERE request_id = ? AND seq > ? ORDER BY seq LIMIT ?`
+)
+
+var readQueries = []string{qRequest, qPurged, qDevices, qCallbacks}
+
 // Request returns a request's summary.
 func (s *Store) Request(ctx context.Context, requestID string, accounts []string) (*store.Request, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: request: %w", err)
-	}
-	defer tx.Rollback()
 	r := &store.Request{RequestID: requestID}
 	var created, updated int64
-	err = tx.QueryRowContext(ctx, `SELECT account, action, state, expected, terminal_count, last_seq, created_at, updated_at
-		FROM requests WHERE request_id = ?`, requestID).Scan(&r.Account, &r.Action, &r.State, &r.Expected, &r.TerminalCount, &r.LastSeq, &created, &updated)
+	err := s.readStmts[qRequest].QueryRowContext(ctx, requestID).Scan(&r.Account, &r.Action, &r.State, &r.Expected, &r.TerminalCount, &r.LastSeq, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM purged WHERE request_id = ?`, requestID).Scan(&n); err != nil {
+		if err := s.readStmts[qPurged].QueryRowContext(ctx, requestID).Scan(&n); err != nil {
 			return nil, fmt.Errorf("sqlite: request: %w", err)
 		}
 		if n > 0 {
@@ -697,8 +713,12 @@ func (s *Store) Request(ctx context.Context, requestID string, accounts []string
 		return nil, store.ErrNotFound
 	}
 	r.CreatedAt, r.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
-	if r.Devices, err = loadDevices(ctx, tx, requestID); err != nil {
-		return nil, fmt.Errorf("sqlite: request: %w", err)
+	if r.Expected > 0 {
+		if r.Devices, err = loadDevices(ctx, s.readStmts[qDevices], requestID); err != nil {
+			return nil, fmt.Errorf("sqlite: request: %w", err)
+		}
+	} else {
+		r.Devices = []store.DeviceState{}
 	}
 	return r, nil
 }
@@ -708,8 +728,7 @@ func (s *Store) Callbacks(ctx context.Context, requestID string, after int64, li
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, account, received_at, status, terminal, content_hash, devices, body
-		FROM callbacks WHERE request_id = ? AND seq > ? ORDER BY seq LIMIT ?`, requestID, after, limit)
+	rows, err := s.readStmts[qCallbacks].QueryContext(ctx, requestID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: callbacks: %w", err)
 	}
@@ -810,10 +829,38 @@ func (s *Store) purgeBatch(ctx context.Context, cut int64, batch int) (int, erro
 	}
 	now := time.Now().UnixNano()
 	for _, id := range ids {
+		// The request's identifiers, from its callbacks and registered devices.
+		keys := map[store.DeviceKey]bool{}
+		for _, q := range []string{`SELECT devices FROM callbacks WHERE request_id = ?`, `SELECT ids FROM devices WHERE request_id = ?`} {
+			rows, err := tx.QueryContext(ctx, q, id)
+			if err != nil {
+				return 0, fmt.Errorf("sqlite: purge: %w", err)
+			}
+			for rows.Next() {
+				var j string
+				if err := rows.Scan(&j); err != nil {
+					rows.Close()
+					return 0, fmt.Errorf("sqlite: purge: %w", err)
+				}
+				var ks []store.DeviceKey
+				_ = json.Unmarshal([]byte(j), &ks)
+				for _, k := range ks {
+					keys[k] = true
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return 0, fmt.Errorf("sqlite: purge: %w", err)
+			}
+		}
+		for k := range keys {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM device_keys WHERE kind = ? AND id = ? AND request_id = ?`, k.Kind, k.ID, id); err != nil {
+				return 0, fmt.Errorf("sqlite: purge: %w", err)
+			}
+		}
 		for _, q := range []string{
 			`DELETE FROM callbacks WHERE request_id = ?1`,
 			`DELETE FROM devices WHERE request_id = ?1`,
-			`DELETE FROM device_keys WHERE request_id = ?1`,
 			`DELETE FROM requests WHERE request_id = ?1`,
 			`INSERT INTO purged (request_id, purged_at) VALUES (?1, ?2) ON CONFLICT (request_id) DO UPDATE SET purged_at = ?2`,
 		} {

@@ -1,0 +1,234 @@
+package relay_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
+)
+
+// Each benchmark iteration does a fixed amount of work, so -benchtime 1x gives meaningful
+// figures:
+//
+//	go test -run '^$' -bench . -benchtime 1x ./internal/relay/
+
+// singleCommitRate measures durable single-row commits per second on this disk, through the
+// store (one callback per transaction, as without group commit), for up to d or n commits.
+func singleCommitRate(tb testing.TB, d time.Duration, n int) float64 {
+	st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "single.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Now()
+	i := 0
+	for ; i < n && time.Since(start) < d; i++ {
+		cb := store.Callback{RequestID: fmt.Sprintf("R%d", i%16), ReceivedAt: time.Now(), Status: "succeeded", Terminal: true,
+			ContentHash: fmt.Sprintf("%064x", i), Devices: []store.DeviceKey{{Kind: "eid", ID: fmt.Sprint(i)}}, Body: []byte(`{}`)}
+		if _, err := st.Append(context.Background(), []store.Callback{cb}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return float64(i) / time.Since(start).Seconds()
+}
+
+// BenchmarkSingleCommit is this disk's fsync ceiling: single-row commits per second, raw
+// (autocommit INSERTs with the store's pragmas) and through Store.Append with one callback.
+func BenchmarkSingleCommit(b *testing.B) {
+	b.Run("raw", func(b *testing.B) {
+		path := filepath.Join(b.TempDir(), "raw.db")
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(1)
+		if _, err := db.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		total, start := 0, time.Now()
+		for range b.N {
+			for i := 0; i < 2000 && time.Since(start) < 3*time.Second; i++ {
+				if _, err := db.Exec(`INSERT INTO t (v) VALUES (?)`, "x"); err != nil {
+					b.Fatal(err)
+				}
+				total++
+			}
+		}
+		b.ReportMetric(float64(total)/time.Since(start).Seconds(), "commits/s")
+	})
+	b.Run("store", func(b *testing.B) {
+		var rate float64
+		for range b.N {
+			rate = singleCommitRate(b, 3*time.Second, 2000)
+		}
+		b.ReportMetric(rate, "commits/s")
+	})
+}
+
+// BenchmarkIngest: durable ingest through the real HTTP ingest handler on 127.0.0.1 with 32
+// concurrent senders (group commit on SQLite), while one long-poll waiter per request follows
+// every callback. It reports callbacks/s, the ratio to the single-commit ceiling measured in the
+// same run, acknowledgement latency, and the latency from the start of an ingest to the waiter
+// receiving the callback.
+func BenchmarkIngest(b *testing.B) {
+	baseline := singleCommitRate(b, 2*time.Second, 1000)
+	b.Run("waiters=0", func(b *testing.B) { benchIngest(b, baseline, false) })
+	b.Run("waiters=64", func(b *testing.B) { benchIngest(b, baseline, true) })
+}
+
+func benchIngest(b *testing.B, baseline float64, withWaiters bool) {
+	const (
+		senders   = 32
+		requests  = 64
+		perOp     = 20000
+		waitParam = "30s"
+	)
+	e := newEnv(b, func(c *relay.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	var rates, acks, wakes []float64
+	var batches float64
+	b.ResetTimer()
+	for op := range b.N {
+		sent := make([]atomic.Int64, perOp) // UnixNano of each ingest's start
+		got := make([]atomic.Int64, perOp)  // UnixNano of the waiter receiving it
+		ackLat := make([]float64, perOp)
+		prefix := fmt.Sprintf("B%d-", op)
+		ctx, cancel := context.WithCancel(context.Background())
+		var received atomic.Int64
+		var wwg sync.WaitGroup
+		waitClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: requests + 8}}
+		for r := range requests {
+			if !withWaiters {
+				break
+			}
+			wwg.Add(1)
+			go func() {
+				defer wwg.Done()
+				after := int64(0)
+				for ctx.Err() == nil {
+					req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/v1/requests/%s%d/callbacks?after=%d&wait=%s&limit=10000", e.api.URL, prefix, r, after, waitParam), nil)
+					req.Header.Set("Authorization", "Bearer "+apiToken)
+					resp, err := waitClient.Do(req)
+					if err != nil {
+						continue
+					}
+					var out relay.CallbacksJSON
+					err = json.NewDecoder(resp.Body).Decode(&out)
+					resp.Body.Close()
+					now := time.Now().UnixNano()
+					if err != nil {
+						continue
+					}
+					for _, c := range out.Callbacks {
+						var body struct {
+							DeviceIDs []struct{ ID string } `json:"deviceIds"`
+						}
+						json.Unmarshal(c.Body, &body)
+						var n int
+						if len(body.DeviceIDs) > 0 {
+							fmt.Sscanf(body.DeviceIDs[0].ID, "E%d", &n)
+							if got[n].CompareAndSwap(0, now) {
+								received.Add(1)
+							}
+						}
+					}
+					after = out.NextAfter
+				}
+			}()
+		}
+		// Let the waiters start waiting.
+		for i := 0; i < 200 && withWaiters && e.metric("relay_waiters") < requests; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		batchesBefore := e.metric("relay_commit_batch_size_count")
+		var next atomic.Int64
+		var failed atomic.Int64
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders + 8}}
+		start := time.Now()
+		var swg sync.WaitGroup
+		for range senders {
+			swg.Add(1)
+			go func() {
+				defer swg.Done()
+				for {
+					i := next.Add(1) - 1
+					if i >= perOp {
+						return
+					}
+					body := cbBody(fmt.Sprintf("%s%d", prefix, i%requests), "Success", 1, "eid", fmt.Sprintf("E%06d", i))
+					t0 := time.Now()
+					sent[i].Store(t0.UnixNano())
+					resp, err := client.Post(e.ingest.URL+relay.IngestPathPrefix+pathToken, "application/json", strings.NewReader(body))
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						failed.Add(1)
+					}
+					ackLat[i] = float64(time.Since(t0).Microseconds()) / 1000
+				}
+			}()
+		}
+		swg.Wait()
+		elapsed := time.Since(start)
+		if failed.Load() > 0 {
+			b.Fatalf("%d ingests failed", failed.Load())
+		}
+		for i := 0; i < 1000 && withWaiters && received.Load() < perOp; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		wwg.Wait()
+		if withWaiters && received.Load() < perOp {
+			b.Fatalf("waiters received %d of %d callbacks", received.Load(), perOp)
+		}
+		rates = append(rates, perOp/elapsed.Seconds())
+		acks = append(acks, ackLat...)
+		for i := range perOp {
+			if withWaiters {
+				wakes = append(wakes, float64(got[i].Load()-sent[i].Load())/1e6)
+			}
+		}
+		batches += e.metric("relay_commit_batch_size_count") - batchesBefore
+	}
+	b.StopTimer()
+	rate := 0.0
+	for _, r := range rates {
+		rate += r
+	}
+	rate /= float64(len(rates))
+	slices.Sort(acks)
+	slices.Sort(wakes)
+	pct := func(s []float64, p float64) float64 { return s[min(len(s)-1, int(p*float64(len(s))))] }
+	b.ReportMetric(rate, "callbacks/s")
+	b.ReportMetric(baseline, "single-commits/s")
+	b.ReportMetric(rate/baseline, "x-single-commit")
+	b.ReportMetric(float64(perOp*b.N)/batches, "callbacks/commit")
+	b.ReportMetric(1000*e.metric(`relay_store_operation_duration_seconds_sum{op="append"}`)/e.metric(`relay_store_operation_duration_seconds_count{op="append"}`), "commit-mean-ms")
+	b.ReportMetric(pct(acks, 0.5), "ack-p50-ms")
+	b.ReportMetric(pct(acks, 0.99), "ack-p99-ms")
+	if withWaiters {
+		b.ReportMetric(pct(wakes, 0.5), "wake-p50-ms")
+		b.ReportMetric(pct(wakes, 0.99), "wake-p99-ms")
+	}
+}
