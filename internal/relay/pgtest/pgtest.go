@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package pgtest starts throwaway PostgreSQL servers for tests.
 //
 // Start returns a DSN to a fresh, empty database on a server shared by the whole test binary;

@@ -3,6 +3,11 @@
 // detected under the same lock (and by a unique index), schema migrations take an advisory lock,
 // and Append notifies the ids of the requests it changed (pg_notify, delivered at commit) to every
 // instance's Changes.
+//
+// Durability: Append returns after COMMIT, on connections that never run with
+// synchronous_commit=off; the server itself must keep fsync on. Any error from Append means
+// "not acknowledged": a retried callback is then recognised as a duplicate if the first attempt
+// did commit.
 package postgres
 
 import (
