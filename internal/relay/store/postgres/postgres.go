@@ -352,7 +352,7 @@ func (s *Store) Append(ctx context.Context, cbs []store.Callback) ([]store.Appen
 		results, err = s.appendOn(ctx, conn.Conn(), cbs, keys)
 		if err != nil && !conn.Conn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' {
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			conn.Exec(rctx, "ROLLBACK")
+			_, _ = conn.Exec(rctx, "ROLLBACK") // the connection is destroyed on Release if this fails
 			cancel()
 		}
 		return err
