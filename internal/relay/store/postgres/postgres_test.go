@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"sync"
@@ -261,5 +262,57 @@ func TestSynchronousCommitForcedOn(t *testing.T) {
 	var sc string
 	if err := s2.Pool().QueryRow(ctx30(t), `SELECT current_setting('synchronous_commit')`).Scan(&sc); err != nil || sc != "on" {
 		t.Fatalf("synchronous_commit = %q (%v), want on", sc, err)
+	}
+}
+
+// Two instances purging at once purge every old request exactly once, in several batches.
+func TestConcurrentPurge(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := open(t, dsn), open(t, dsn)
+	old := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Second)
+	const n = 2500
+	for i := 0; i < n; i += 250 {
+		var batch []store.Callback
+		for j := i; j < i+250; j++ {
+			batch = append(batch, storetest.CB(fmt.Sprint("old-", j), "1", "succeeded", true, old, storetest.K("eid", fmt.Sprint(j))))
+		}
+		if _, err := a.Append(ctx30(t), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Append(ctx30(t), []store.Callback{storetest.CB("new", "1", "warning", false, time.Now().UTC())}); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now().Add(-24 * time.Hour)
+	counts := make(chan int, 2)
+	errs := make(chan error, 2)
+	for _, s := range []*postgres.Store{a, b} {
+		go func(s *postgres.Store) {
+			c, err := s.Purge(ctx30(t), cut)
+			counts <- c
+			errs <- err
+		}(s)
+	}
+	total := 0
+	for i := 0; i < 2; i++ {
+		total += <-counts
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total != n {
+		t.Fatalf("purged %d, want %d", total, n)
+	}
+	for _, id := range []string{"old-0", "old-1234", fmt.Sprint("old-", n-1)} {
+		if _, err := b.Request(ctx30(t), id, nil); !errors.Is(err, store.ErrGone) {
+			t.Fatalf("Request(%s) = %v, want ErrGone", id, err)
+		}
+	}
+	if _, err := b.Request(ctx30(t), "new", nil); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := a.Pool().QueryRow(ctx30(t), `SELECT (SELECT count(*) FROM relay_callbacks) + (SELECT count(*) FROM relay_callback_keys)`).Scan(&left); err != nil || left != 1 {
+		t.Fatalf("%d callback and key rows left (%v), want 1", left, err)
 	}
 }
