@@ -34,7 +34,13 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
 )
 
+// version is set at build time (-ldflags "-X main.version=v1.2.3", see GNUmakefile).
+var version string
+
 func main() {
+	if version != "" {
+		relay.Version = version
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 
