@@ -94,11 +94,11 @@ func TestAccESIMProfileCreateActiveOtherPlan(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				Config:      env.providerBlock() + profileConfig(env, "p", dev.EID, us[0]),
-				ExpectError: regexp.MustCompile(`(?s)already active.*import \{\s+to = thingspace_esim_profile\.<name>\s+id = "` + dev.EID + `"`),
+				ExpectError: regexp.MustCompile(`(?s)already\s+active.*import \{\s+to = thingspace_esim_profile\.<name>\s+id = "` + dev.EID + `"`),
 			},
 			{
 				Config:      env.providerBlock() + profileConfig(env, "m", missing, us[0]),
-				ExpectError: regexp.MustCompile(`(?s)EID ` + missing + `.*account.*` + regexp.QuoteMeta(env.Sim.Account())),
+				ExpectError: regexp.MustCompile(`(?s)EID\s+` + missing + `.*account.*` + regexp.QuoteMeta(env.Sim.Account())),
 			},
 			{
 				PreConfig: func() {

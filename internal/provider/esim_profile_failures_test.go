@@ -26,7 +26,7 @@ func TestAccESIMProfileFailureCallback(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				Config:      config,
-				ExpectError: regexp.MustCompile(`(?s)EID ` + dev.EID + `.*UnexpectedError.*nothing is stored in state`),
+				ExpectError: regexp.MustCompile(`(?s)EID\s+` + dev.EID + `.*UnexpectedError.*nothing\s+is\s+stored\s+in\s+state`),
 			},
 			{
 				PreConfig: func() {
@@ -104,7 +104,7 @@ func TestAccESIMProfileTimeoutThenApply(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				Config:      cfg("2s"),
-				ExpectError: regexp.MustCompile(`(?s)EID ` + dev.EID + `: activate request [0-9A-Za-z-]{6,} is pending.*tainted`),
+				ExpectError: regexp.MustCompile(`(?s)EID\s+` + dev.EID + `:\s+activate\s+request\s+[0-9A-Za-z-]{6,}\s+is\s+pending.*tainted`),
 			},
 			{
 				PreConfig: func() {

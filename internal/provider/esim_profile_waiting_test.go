@@ -1,0 +1,145 @@
+package provider
+
+import (
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+)
+
+const statusRoute = "GET /api/m2m/v2/accounts/{account}/requests/{requestId}/status"
+
+// The relay's API goes down while the apply waits, the device's callback arrives (the ingest
+// side stores it) during the outage, and the API comes back on the same address: the waiter
+// resumes its long-poll and the apply succeeds with the one activate.
+func TestAccESIMProfileRelayDownAndBack(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 1500 * time.Millisecond})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+	outage := make(chan error, 1)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() {
+					go func() {
+						// Bounded waits, no timing assertions: down once the activate is accepted,
+						// up again once its callback was stored while down.
+						if !waitFor(60*time.Second, func() bool { return env.actionCount("activate") > 0 }) {
+							outage <- fmt.Errorf("the activate was never accepted")
+							return
+						}
+						env.mu.Lock()
+						addr := env.apiAddr
+						env.mu.Unlock()
+						acked := env.Sim.Stats().Callbacks.Acknowledged
+						env.StopRelayAPI()
+						stored := waitFor(30*time.Second, func() bool { return env.Sim.Stats().Callbacks.Acknowledged > acked })
+						time.Sleep(300 * time.Millisecond)
+						env.startRelayAPI(t, addr)
+						if !stored {
+							outage <- fmt.Errorf("no callback reached the relay during the outage")
+							return
+						}
+						outage <- nil
+					}()
+				},
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.p", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					checkSim(func() error {
+						select {
+						case err := <-outage:
+							return err
+						case <-time.After(30 * time.Second):
+							return fmt.Errorf("the outage goroutine did not finish")
+						}
+					}),
+					expectActions(env, map[string][]string{dev.EID: {"activate"}}),
+				),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// Without relay_url the provider waits by polling ThingSpace's v2 request status (no listener
+// is registered: every callback is dropped), for the v1-confirmed activate and deactivate and
+// the status-confirmed download_enable alike.
+func TestAccESIMProfilePollingWithoutRelay(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: false})
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	a, b := env.device(t, 0), env.device(t, 1)
+	config := multiConfig(env, profileConfig(env, "us", a.EID, us[0]),
+		profileConfig(env, "gl", b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.us", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue("thingspace_esim_profile.gl", tfjsonpath.New("global_service_plan"), knownvalue.StringExact(gl[0])),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{a.EID: {"activate"}, b.EID: {"activate", "download_enable"}}),
+					checkSim(func() error {
+						st := env.Sim.Stats()
+						if st.Requests[statusRoute] == 0 || st.Callbacks.NoListener == 0 || st.Callbacks.Acknowledged != 0 {
+							return fmt.Errorf("status polls = %d, callbacks = %+v: want polling with no listener",
+								st.Requests[statusRoute], st.Callbacks)
+						}
+						return nil
+					}),
+				),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			for _, eid := range []string{a.EID, b.EID} {
+				if v := env.deviceByEID(t, eid); v.State != "deactive" {
+					return fmt.Errorf("EID %s is %s after destroy", eid, v.State)
+				}
+			}
+			return nil
+		},
+	})
+}
+
+// Another URL registered for DeviceProfileService: the first action fails fast with the fix in
+// the message, and ThingSpace accepts nothing.
+func TestAccESIMProfileForeignRegistration(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	env.register(t, "https://elsewhere.example/cb")
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: env.providerBlock() + profileConfig(env, "p", dev.EID, us[0]),
+				ExpectError: regexp.MustCompile(`(?s)DeviceProfileService\s+callbacks\s+to\s+https://elsewhere\.example/….*` +
+					`not\s+an\s+ingest\s+URL\s+of\s+the\s+relay.*thingspace_callback_listener`),
+			},
+		},
+	})
+	if n := totalActions(env); n != 0 {
+		t.Errorf("%d actions were accepted with a foreign registration, want 0", n)
+	}
+}
