@@ -1,0 +1,110 @@
+package provider
+
+import (
+	"fmt"
+	"regexp"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+)
+
+// Mistakes caught at plan time, before anything is sent.
+
+// Two thingspace_esim_profile resources claiming one device: a plan-time error naming the EID.
+func TestAccESIMProfileClaimedTwice(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      multiConfig(env, profileConfig(env, "a", dev.EID, us[0]), profileConfig(env, "b", dev.EID, us[1])),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Device claimed twice.*EID\s+` + dev.EID + `.*thingspace_esim_profile`),
+			},
+		},
+	})
+	if n := totalActions(env); n != 0 {
+		t.Errorf("%d actions accepted, want 0", n)
+	}
+}
+
+// Bad configuration, each with a message that says what to fix.
+func TestAccESIMProfileBadConfig(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	eid := env.device(t, 0).EID
+	const oid = `smsr_oid = "1.3.6.1.4.1.31746.1.500.200.101.5"`
+	step := func(cfg, want string) resource.TestStep {
+		return resource.TestStep{Config: env.providerBlock() + cfg, PlanOnly: true, ExpectError: regexp.MustCompile(want)}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			step(profileConfig(env, "p", badCheckDigits(eid), us[0]), `(?s)eid.*check\s+digit`),
+			step(profileConfig(env, "p", eid, "NOSUCHPLAN"),
+				fmt.Sprintf(`(?s)Unknown service plan.*"NOSUCHPLAN".*Valid\s+plans:.*(%[1]s.*%[2]s|%[2]s.*%[1]s)`,
+					regexp.QuoteMeta(us[0]), regexp.QuoteMeta(gl[0]))),
+			step(profileConfig(env, "p", eid, us[0], `profile_type = "global"`), `(?s)Missing global_service_plan`),
+			step(profileConfig(env, "p", eid, us[0], `profile_type = "local"`), `(?s)Missing smsr_oid`),
+			step(profileConfig(env, "p", eid, us[0], "delete_profile = true"), `(?s)delete_profile is for global and local profiles`),
+			step(profileConfig(env, "p", eid, us[0], `profile_type = "local"`, oid, "download = false"),
+				`(?s)download = false needs profile_type = "global"`),
+		},
+	})
+	if n := totalActions(env); n != 0 {
+		t.Errorf("%d actions accepted, want 0", n)
+	}
+}
+
+// deletion_protection refuses a destroy at plan time and sends nothing; turning it off is an
+// in-place change that sends nothing either, and then destroy deactivates.
+func TestAccESIMProfileDeletionProtection(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	addr := "thingspace_esim_profile.p"
+	protected := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0], "deletion_protection = true")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: protected},
+			{
+				Config:      protected,
+				Destroy:     true,
+				ExpectError: regexp.MustCompile(`(?s)Deletion protection is on.*EID\s+` + dev.EID + `.*deletion_protection\s+=\s+false`),
+			},
+			{
+				// Removing the resource from the configuration is refused as well.
+				Config:      env.providerBlock(),
+				ExpectError: regexp.MustCompile(`(?s)Deletion protection is on`),
+			},
+			{
+				PreConfig: func() {
+					if n := env.actionCount("deactivate"); n != 0 {
+						t.Errorf("%d deactivate requests while protected, want 0", n)
+					}
+				},
+				Config: env.providerBlock() + profileConfig(env, "p", dev.EID, us[0]),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("deletion_protection"), knownvalue.Bool(false)),
+				},
+				Check: expectActions(env, map[string][]string{dev.EID: {"activate"}}),
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if got := env.acceptedFor(dev.EID); fmt.Sprint(got) != "[activate deactivate]" {
+				return fmt.Errorf("actions = %v", got)
+			}
+			return nil
+		},
+	})
+}
