@@ -233,6 +233,16 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// quiet drops ctx's cancellation after checking it: with a cancellable context the driver starts
+// a watcher goroutine per statement, which costs more than the short statements themselves.
+// SQLite's busy_timeout bounds every wait for a lock.
+func quiet(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 func normKey(k store.DeviceKey) store.DeviceKey {
 	return store.DeviceKey{Kind: strings.ToLower(strings.TrimSpace(k.Kind)), ID: strings.TrimSpace(k.ID)}
 }
@@ -270,6 +280,10 @@ func requestState(expected, terminalCount int, anyTerminal bool) string {
 
 // Append stores a batch of callbacks in one transaction.
 func (s *Store) Append(ctx context.Context, cbs []store.Callback) ([]store.AppendResult, error) {
+	ctx, err := quiet(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if len(cbs) == 0 {
 		return nil, nil
 	}
@@ -483,6 +497,10 @@ func applyToDevices(w *wtx, requestID string, seq int64, status string, terminal
 
 // Quarantine stores a body that authenticated but is not a callback.
 func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
+	ctx, err := quiet(ctx)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ts := q.ReceivedAt
@@ -529,6 +547,10 @@ func sameDevices(a, b [][]store.DeviceKey) bool {
 // Register records an accepted action and re-derives device states from callbacks that arrived
 // before it.
 func (s *Store) Register(ctx context.Context, reg store.Registration) error {
+	ctx, err := quiet(ctx)
+	if err != nil {
+		return err
+	}
 	if reg.RequestID == "" {
 		return errors.New("sqlite: register: empty request id")
 	}
@@ -693,9 +715,13 @@ var readQueries = []string{qRequest, qPurged, qDevices, qCallbacks}
 
 // Request returns a request's summary.
 func (s *Store) Request(ctx context.Context, requestID string, accounts []string) (*store.Request, error) {
+	ctx, err := quiet(ctx)
+	if err != nil {
+		return nil, err
+	}
 	r := &store.Request{RequestID: requestID}
 	var created, updated int64
-	err := s.readStmts[qRequest].QueryRowContext(ctx, requestID).Scan(&r.Account, &r.Action, &r.State, &r.Expected, &r.TerminalCount, &r.LastSeq, &created, &updated)
+	err = s.readStmts[qRequest].QueryRowContext(ctx, requestID).Scan(&r.Account, &r.Action, &r.State, &r.Expected, &r.TerminalCount, &r.LastSeq, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		var n int
 		if err := s.readStmts[qPurged].QueryRowContext(ctx, requestID).Scan(&n); err != nil {
@@ -725,6 +751,10 @@ func (s *Store) Request(ctx context.Context, requestID string, accounts []string
 
 // Callbacks returns up to limit callbacks with Seq > after, in Seq order.
 func (s *Store) Callbacks(ctx context.Context, requestID string, after int64, limit int) ([]store.Callback, error) {
+	ctx, err := quiet(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -754,6 +784,10 @@ func (s *Store) Callbacks(ctx context.Context, requestID string, after int64, li
 // DeviceRequests lists the requests that registered or received a callback for a device
 // identifier, newest first.
 func (s *Store) DeviceRequests(ctx context.Context, key store.DeviceKey, openOnly bool, accounts []string) ([]store.RequestRef, error) {
+	ctx, err := quiet(ctx)
+	if err != nil {
+		return nil, err
+	}
 	key = normKey(key)
 	rows, err := s.r.QueryContext(ctx, `SELECT r.request_id, r.account, r.action, r.state FROM device_keys k
 		JOIN requests r ON r.request_id = k.request_id
@@ -782,6 +816,10 @@ func (s *Store) DeviceRequests(ctx context.Context, key store.DeviceKey, openOnl
 // Purge deletes requests last updated before the cutoff (with their callbacks, devices and
 // keys) and quarantined bodies received before it, remembering the purged request ids.
 func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
+	ctx, err := quiet(ctx)
+	if err != nil {
+		return 0, err
+	}
 	cut := before.UnixNano()
 	total := 0
 	for {

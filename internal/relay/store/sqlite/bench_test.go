@@ -1,0 +1,45 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
+)
+
+// BenchmarkAppend measures the store alone: transactions of 1, 16 and 64 callbacks spread over
+// 64 requests (go test -run '^$' -bench Append -benchtime 1x ./internal/relay/store/sqlite/).
+func BenchmarkAppend(b *testing.B) {
+	for _, batch := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "b.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			body := []byte(`{"requestId":"R","deviceIds":[{"kind":"eid","id":"E000001"}],"status":"Success","callbackCount":1,"maxCallbackThreshold":4}`)
+			n := 0
+			start := time.Now()
+			for range b.N {
+				for k := 0; k < 10000/batch && time.Since(start) < 5*time.Second; k++ {
+					cbs := make([]store.Callback, batch)
+					for i := range cbs {
+						cbs[i] = store.Callback{RequestID: fmt.Sprintf("R%d", n%64), ReceivedAt: time.Now(), Status: "succeeded", Terminal: true,
+							ContentHash: fmt.Sprintf("%064x", n), Devices: []store.DeviceKey{{Kind: "eid", ID: fmt.Sprintf("E%07d", n)}}, Body: body}
+						n++
+					}
+					if _, err := st.Append(context.Background(), cbs); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			el := time.Since(start)
+			b.ReportMetric(float64(n)/el.Seconds(), "callbacks/s")
+			b.ReportMetric(float64(n/batch)/el.Seconds(), "commits/s")
+		})
+	}
+}
