@@ -3,10 +3,21 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -371,4 +382,68 @@ func TestOptionsFromEnvironment(t *testing.T) {
 	if got := redactStoreURL("postgres://u:secret@h/db"); strings.Contains(got, "secret") {
 		t.Fatal(got)
 	}
+}
+
+// TestServeTLS: with -tls-cert the ingest and API listeners speak TLS, the first line and the
+// default public URL say https.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(t, certFile, keyFile)
+	p := start(t, []string{"RELAY_PATH_TOKEN=tok", "RELAY_API_TOKEN=apitok"},
+		"-store", "sqlite:"+filepath.Join(dir, "r.db"), "-tls-cert", certFile, "-tls-key", keyFile)
+	if !strings.HasPrefix(p.ingest, "https://") || !strings.HasPrefix(p.api, "https://") {
+		t.Fatalf("first line: %s %s", p.ingest, p.api)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := client.Post(p.ingest+"/callbacks/v1/thingspace/tok", "application/json", strings.NewReader(`{"requestId":"R1","status":"Success"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest over TLS: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", p.api+"/v1/info", nil)
+	req.Header.Set("Authorization", "Bearer apitok")
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Hashes []string `json:"ingest_url_sha256"`
+	}
+	json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	sum := sha256.Sum256([]byte(p.ingest + "/callbacks/v1/thingspace/tok"))
+	if len(info.Hashes) != 1 || info.Hashes[0] != hex.EncodeToString(sum[:]) {
+		t.Fatalf("info %v, want the hash of %s", info.Hashes, p.ingest+"/callbacks/v1/thingspace/tok")
+	}
+}
+
+func writeSelfSigned(t *testing.T, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 }
