@@ -388,7 +388,7 @@ plan_to() {
 	shift
 	terraform plan -input=false -no-color -compact-warnings -out="$out" "$@" >"$out.txt" 2>&1 || {
 		sed 's/^/    /' "$out.txt"
-		die "terraform plan $* failed"
+		die "terraform plan${*:+ $*} failed"
 	}
 	grep -E '^(Plan|No changes)' "$out.txt" | sed 's/^/    /'
 }
