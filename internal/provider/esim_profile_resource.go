@@ -395,12 +395,14 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	eid := plan.EID.ValueString()
 	ctx = tflog.SetField(ctx, "eid", eid)
 
+	// Announce the coming action before the registration check, which serialises the first
+	// calls of a run: instances waiting there are counted, so the batch waits for them.
+	part := r.cfg.Coalescer.Begin()
+	defer part.Done()
 	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
 		resp.Diagnostics.AddError("The callback registration does not point at the relay", err.Error())
 		return
 	}
-	part := r.cfg.Coalescer.Begin()
-	defer part.Done()
 
 	if err := r.cfg.awaitOpenRequests(ctx, account, plan.deviceIDs()); err != nil {
 		resp.Diagnostics.AddError("A request for the device is still open", err.Error()+"\nNo action was sent.")
@@ -585,12 +587,14 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 		return
 	}
+	// Announce the coming action before the registration check, which serialises the first
+	// calls of a run: instances waiting there are counted, so the batch waits for them.
+	part := r.cfg.Coalescer.Begin()
+	defer part.Done()
 	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
 		resp.Diagnostics.AddError("The callback registration does not point at the relay", err.Error())
 		return
 	}
-	part := r.cfg.Coalescer.Begin()
-	defer part.Done()
 	if err := r.cfg.awaitOpenRequests(ctx, account, plan.deviceIDs()); err != nil {
 		resp.Diagnostics.AddError("A request for the device is still open", err.Error()+"\nNo action was sent.")
 		return

@@ -15,8 +15,9 @@ import (
 // Each caller gets back the request that carried its own devices.
 //
 // The window is adaptive: callers announce themselves with Begin before their pre-checks, so
-// a batch is sent at once when every announced caller has submitted or left ("nobody else is
-// coming"), and at the latest when the window ends or the batch reaches the bulk size.
+// a batch is sent once every announced caller has submitted or left and no other caller came
+// for a short quiet period ("nobody else is coming"), and at the latest when the window ends or
+// the batch reaches the bulk size.
 type Coalescer struct {
 	c      *Client
 	window time.Duration
@@ -28,7 +29,13 @@ type Coalescer struct {
 	mu      sync.Mutex
 	busy    int // callers between Begin and Submit/Done
 	batches map[string]*batch
+	idle    *time.Timer // sends the open batches once callers stopped coming (see flushIfIdleLocked)
 }
+
+// idleQuiet is how long no caller may have announced, submitted or left before the open
+// batches go out early. Terraform starts its parallel Create calls a few milliseconds apart,
+// so "no announced caller right now" alone sent the first arrivals in batches of one.
+const idleQuiet = 100 * time.Millisecond
 
 // NewCoalescer returns a Coalescer that sends through c and keeps a batch open at most window.
 func (c *Client) NewCoalescer(window time.Duration) *Coalescer {
@@ -144,14 +151,27 @@ func (co *Coalescer) Submit(ctx context.Context, action Action, body ProfileRequ
 	return co.Begin().Submit(ctx, action, body)
 }
 
-// flushIfIdleLocked sends every open batch when no announced caller is still coming.
+// flushIfIdleLocked sends every open batch when no announced caller is still coming and none
+// arrived for a quiet period (min(window, idleQuiet)); every Submit or Done starts the quiet
+// period again, and each batch's window still bounds the wait.
 func (co *Coalescer) flushIfIdleLocked() {
-	if co.busy > 0 {
+	if co.busy > 0 || len(co.batches) == 0 {
 		return
 	}
-	for _, b := range co.batches {
-		co.flushLocked(b)
+	quiet := min(co.window, idleQuiet)
+	if co.idle != nil {
+		co.idle.Stop()
 	}
+	co.idle = time.AfterFunc(quiet, func() {
+		co.mu.Lock()
+		defer co.mu.Unlock()
+		if co.busy > 0 {
+			return // the Submit or Done of the caller that came starts a new quiet period
+		}
+		for _, b := range co.batches {
+			co.flushLocked(b)
+		}
+	})
 }
 
 // flushLocked sends a batch (once) in the background.

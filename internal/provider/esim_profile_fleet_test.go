@@ -1,0 +1,148 @@
+package provider
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfversion"
+)
+
+// fleetConfig is n instances over devices 0..n-1, optionally with import blocks with for_each
+// for each of them. The resource uses count, not for_each: terraform-plugin-testing's legacy
+// state shim (run at destroy even without Check functions) rejects string instance keys
+// ("for_each is not supported"); the import blocks do use for_each.
+func fleetConfig(env *testEnv, n int, plan string, withImport bool) string {
+	var b strings.Builder
+	b.WriteString(env.providerBlock())
+	b.WriteString("locals {\n  devices = [\n")
+	for i := range n {
+		fmt.Fprintf(&b, "    %q,\n", env.Sim.Devices()[i].EID)
+	}
+	b.WriteString("  ]\n}\n")
+	if withImport {
+		b.WriteString(`
+import {
+  for_each = local.devices
+  to       = thingspace_esim_profile.d[each.key]
+  id       = each.value
+}
+`)
+	}
+	fmt.Fprintf(&b, `
+resource "thingspace_esim_profile" "d" {
+  count        = length(local.devices)
+  eid          = local.devices[count.index]
+  service_plan = %q
+}
+`, plan)
+	return b.String()
+}
+
+// Onboarding 50 devices that are already active with import blocks and for_each: 50 imported,
+// zero carrier actions, then an empty plan.
+func TestAccESIMProfileImportForEach50(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 50})
+	plan := env.device(t, 0).ServicePlan
+	config := fleetConfig(env, 50, plan, true)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_7_0)},
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("thingspace_esim_profile.d[0]", plancheck.ResourceActionNoop),
+					plancheck.ExpectResourceAction("thingspace_esim_profile.d[49]", plancheck.ResourceActionNoop),
+				}},
+				Check: func(s *terraform.State) error {
+					if n := len(s.RootModule().Resources); n != 50 {
+						return fmt.Errorf("%d resources in state, want 50", n)
+					}
+					if n := totalActions(env); n != 0 {
+						return fmt.Errorf("%d actions accepted by the import, want 0", n)
+					}
+					return nil
+				},
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			// The 50 destroys are coalesced, too.
+			if n := env.actionCount("deactivate"); n < 1 || n > 5 {
+				return fmt.Errorf("%d deactivate requests for 50 devices", n)
+			}
+			return nil
+		},
+	})
+}
+
+// 20 instances applied at parallelism 20 make one activate request carrying the 20 devices.
+func TestAccESIMProfileCoalescing(t *testing.T) {
+	// terraform-plugin-testing has no parallelism knob, and TF_CLI_ARGS_apply cannot raise it:
+	// terraform-exec always passes -parallelism=10 after it, and the last flag wins. A wrapper
+	// around the Terraform CLI (TF_ACC_TERRAFORM_PATH is read per resource.Test) rewrites it.
+	useParallelism(t, 20)
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	config := fleetConfig(env, 20, us[0], false)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				Check: checkSim(func() error {
+					st := env.Sim.Stats()
+					if n := st.ActionCounts["activate"]; n != 1 {
+						var sizes []int
+						for _, a := range st.Actions {
+							sizes = append(sizes, len(a.Devices))
+						}
+						return fmt.Errorf("%d activate requests (devices per request %v), want 1", n, sizes)
+					}
+					if n := len(st.Actions[0].Devices); n != 20 {
+						return fmt.Errorf("the activate carried %d devices, want 20", n)
+					}
+					return noActionWhileOpen(env)
+				}),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// useParallelism makes the test's `terraform apply` runs use -parallelism=n, through a wrapper
+// script around the CLI named by TF_ACC_TERRAFORM_PATH.
+func useParallelism(t *testing.T, n int) {
+	t.Helper()
+	real := os.Getenv("TF_ACC_TERRAFORM_PATH")
+	if real == "" {
+		t.Skip("TF_ACC_TERRAFORM_PATH is not set: cannot wrap the Terraform CLI to raise -parallelism")
+	}
+	wrapper := filepath.Join(t.TempDir(), "terraform")
+	script := fmt.Sprintf(`#!/bin/sh
+for a do
+  shift
+  case "$a" in
+    -parallelism=*) set -- "$@" "-parallelism=%d" ;;
+    *) set -- "$@" "$a" ;;
+  esac
+done
+exec %q "$@"
+`, n, real)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TF_ACC_TERRAFORM_PATH", wrapper)
+}
