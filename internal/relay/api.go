@@ -134,6 +134,27 @@ func (r *Relay) request(ctx context.Context, id string, accounts []string) (*sto
 	return rq, err
 }
 
+// summarizer is implemented by stores that can read a request's summary without its devices
+// (sqlite.Store.RequestSummary).
+type summarizer interface {
+	RequestSummary(ctx context.Context, requestID string, accounts []string) (*store.Request, error)
+}
+
+// summary is request without the devices when the store can skip them.
+func (r *Relay) summary(ctx context.Context, id string, accounts []string) (*store.Request, error) {
+	sm, ok := r.st.(summarizer)
+	if !ok {
+		return r.request(ctx, id, accounts)
+	}
+	start := time.Now()
+	rq, err := sm.RequestSummary(ctx, id, accounts)
+	r.m.storeDuration.WithLabelValues("request").Observe(time.Since(start).Seconds())
+	if errors.Is(err, store.ErrNotFound) {
+		return &store.Request{RequestID: id, State: store.StateUnknown}, nil
+	}
+	return rq, err
+}
+
 func toRequestJSON(rq *store.Request) RequestJSON {
 	out := RequestJSON{
 		RequestID: rq.RequestID, Account: rq.Account, Action: rq.Action, State: rq.State,
@@ -316,7 +337,7 @@ func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts 
 		}
 		if len(cbs) > 0 || first {
 			// The summary: state, last seq, and whether this token may see the request at all.
-			rq, err := r.request(ctx, id, accounts)
+			rq, err := r.summary(ctx, id, accounts)
 			switch {
 			case errors.Is(err, store.ErrGone):
 				release()
@@ -368,7 +389,7 @@ func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts 
 		case "canceled":
 			return
 		case "timeout", "shutdown":
-			final, err := r.request(context.WithoutCancel(ctx), id, accounts)
+			final, err := r.summary(context.WithoutCancel(ctx), id, accounts)
 			switch {
 			case errors.Is(err, store.ErrGone):
 				gone()

@@ -87,6 +87,15 @@ func (f *faultyStore) Request(ctx context.Context, id string, accounts []string)
 	return f.Store.Request(ctx, id, accounts)
 }
 
+// RequestSummary passes the SQLite store's device-less summary through, so that the relay uses
+// it as in production.
+func (f *faultyStore) RequestSummary(ctx context.Context, id string, accounts []string) (*store.Request, error) {
+	if f.fail.Load() {
+		return nil, errInjected
+	}
+	return f.Store.(*sqlite.Store).RequestSummary(ctx, id, accounts)
+}
+
 func (f *faultyStore) Ping(ctx context.Context) error {
 	if f.fail.Load() {
 		return errInjected

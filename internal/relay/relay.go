@@ -227,9 +227,10 @@ func (r *Relay) lookupAction(ctx context.Context, id string) string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.StoreTimeout)
 	defer cancel()
-	start := time.Now()
-	req, err := r.st.Request(ctx, id, nil)
-	r.m.storeDuration.WithLabelValues("request").Observe(time.Since(start).Seconds())
+	req, err := r.summary(ctx, id, nil)
+	if err == nil && req.State == store.StateUnknown {
+		err = store.ErrNotFound
+	}
 	switch {
 	case err == nil && req.Action != "":
 		r.actions.put(id, req.Action, true)
