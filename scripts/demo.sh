@@ -20,7 +20,8 @@
 set -euo pipefail
 
 started=$SECONDS
-exec 3>&1 # the terminal, for messages from functions whose output is redirected
+# The terminal's stdout and stderr, for messages from functions whose output is redirected.
+exec 3>&1 4>&2
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$repo"
 
@@ -35,11 +36,12 @@ pool=10
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
 die() {
-	printf '\nmake demo: FAILED: %s\n' "$*" >&2
+	printf '\nmake demo: FAILED: %s\n' "$*" >&4
 	exit 1
 }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is not installed; $2"; }
 
+((BASH_VERSINFO[0] >= 4)) || die "needs bash 4 or later (this is bash $BASH_VERSION)"
 need go "install Go (the version in go.mod) and retry"
 need curl "install curl and retry"
 
@@ -57,7 +59,7 @@ stop() {
 		sleep 0.1
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		echo "make demo: $name did not stop within 10s; killing it" >&2
+		echo "make demo: $name did not stop within 10s; killing it" >&4
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	wait "$pid" 2>/dev/null || true
@@ -69,8 +71,8 @@ cleanup() {
 	if ((rc != 0)) && [[ -n "$tmp" && -d "$tmp" ]]; then
 		for log in sim.log relay.log; do
 			if [[ -s "$tmp/$log" ]]; then
-				echo "--- last lines of $log" >&2
-				tail -n 15 "$tmp/$log" >&2
+				echo "--- last lines of $log" >&4
+				tail -n 15 "$tmp/$log" >&4
 			fi
 		done
 	fi
@@ -78,7 +80,7 @@ cleanup() {
 	stop "$sim_pid" thingspace-sim
 	if [[ -n "$tmp" && -d "$tmp" ]]; then
 		if [[ "${DEMO_KEEP:-}" == 1 ]]; then
-			echo "make demo: kept $tmp (DEMO_KEEP=1)" >&2
+			echo "make demo: kept $tmp (DEMO_KEEP=1)" >&4
 		else
 			rm -rf "$tmp"
 		fi
@@ -86,8 +88,8 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'echo; echo "make demo: interrupted" >&2; exit 130' INT
-trap 'echo "make demo: terminated" >&2; exit 143' TERM
+trap 'printf "\nmake demo: interrupted\n" >&4; exit 130' INT
+trap 'echo "make demo: terminated" >&4; exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------
 # JSON: jq, else python3, else awk. Only two shapes are read: a top-level array of objects
@@ -213,6 +215,20 @@ wait_for_line() {
 
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 
+# The servers run in a session of their own where setsid exists, so that Ctrl-C reaches
+# Terraform (which then stops cleanly, the servers still answering) and not them; the trap
+# stops them afterwards.
+detach=()
+if command -v setsid >/dev/null 2>&1; then
+	detach=(setsid)
+fi
+
+# servers_alive: fails when the simulator or the relay has exited.
+servers_alive() {
+	kill -0 "$sim_pid" 2>/dev/null || die "thingspace-sim exited unexpectedly (see its log below)"
+	kill -0 "$relay_pid" 2>/dev/null || die "thingspace-relay exited unexpectedly (see its log below)"
+}
+
 # ---------------------------------------------------------------------------------------------
 step "Building the provider, thingspace-sim and thingspace-relay into ./bin"
 mkdir -p bin
@@ -233,7 +249,7 @@ info "temporary folder $tmp"
 
 # ---------------------------------------------------------------------------------------------
 step "Starting thingspace-sim: $devices devices, the first $preactivated already active"
-bin/thingspace-sim -addr 127.0.0.1:0 -devices "$devices" -preactivated "$preactivated" \
+${detach[@]+"${detach[@]}"} bin/thingspace-sim -addr 127.0.0.1:0 -devices "$devices" -preactivated "$preactivated" \
 	-callback-delay 100ms-600ms >"$tmp/sim.out" 2>"$tmp/sim.log" &
 sim_pid=$!
 line="$(wait_for_line "$tmp/sim.out" "$sim_pid")" ||
@@ -268,7 +284,7 @@ start_relay() {
 	RELAY_PATH_TOKEN_FILE="$tmp/secrets/path-token" \
 		RELAY_CALLBACK_CREDENTIALS_FILE="$tmp/secrets/callback-credentials" \
 		RELAY_API_TOKEN_FILE="$tmp/secrets/api-token" \
-		bin/thingspace-relay serve -ingest-addr "$1" -api-addr 127.0.0.1:0 -admin-addr 127.0.0.1:0 \
+		${detach[@]+"${detach[@]}"} bin/thingspace-relay serve -ingest-addr "$1" -api-addr 127.0.0.1:0 -admin-addr 127.0.0.1:0 \
 		-store "sqlite:$tmp/relay.db" >"$tmp/relay.out" 2>"$tmp/relay.log" &
 	relay_pid=$!
 }
@@ -377,6 +393,7 @@ export THINGSPACE_BASE_URL="$sim" \
 
 # terraform ARGS...: Terraform in the work folder, the command shown first.
 terraform() {
+	servers_alive
 	printf '    \033[2m$ terraform %s\033[0m\n' "$*" >&3
 	"$tf" -chdir="$work" "$@"
 }
