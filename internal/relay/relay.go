@@ -158,7 +158,7 @@ func (r *Relay) listenChanges(ctx context.Context) {
 
 func (r *Relay) purgeLoop(ctx context.Context) {
 	defer r.bgDone.Done()
-	t := time.NewTimer(time.Minute)
+	t := time.NewTimer(min(time.Minute, r.cfg.PurgeInterval))
 	defer t.Stop()
 	for {
 		select {

@@ -672,3 +672,22 @@ func TestConfigParsing(t *testing.T) {
 		t.Fatal("no store accepted")
 	}
 }
+
+func TestRetentionPurge(t *testing.T) {
+	e := newEnv(t, func(c *relay.Config) {
+		c.Retention = time.Nanosecond
+		c.PurgeInterval = 20 * time.Millisecond
+	})
+	e.post(cbBody("R-ret", "Success", 1, "eid", "E1"))
+	waitFor(t, "the purge", func() bool {
+		code, _ := e.apiDo("GET", "/v1/requests/R-ret", apiToken, nil, nil)
+		return code == http.StatusGone
+	})
+	if e.metric("relay_retention_deleted_total") < 1 {
+		t.Fatal("purge not counted")
+	}
+	// A redelivery after the purge starts the request over.
+	if code, out, _ := e.post(cbBody("R-ret", "Success", 2, "eid", "E1")); code != 200 || out["result"] != "stored" {
+		t.Fatalf("%d %v", code, out)
+	}
+}
