@@ -93,7 +93,12 @@ func (f *faultyStore) RequestSummary(ctx context.Context, id string, accounts []
 	if f.fail.Load() {
 		return nil, errInjected
 	}
-	return f.Store.(*sqlite.Store).RequestSummary(ctx, id, accounts)
+	if sm, ok := f.Store.(interface {
+		RequestSummary(context.Context, string, []string) (*store.Request, error)
+	}); ok {
+		return sm.RequestSummary(ctx, id, accounts)
+	}
+	return f.Store.Request(ctx, id, accounts)
 }
 
 func (f *faultyStore) Ping(ctx context.Context) error {
@@ -124,7 +129,16 @@ func newEnv(t testing.TB, mod func(*relay.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, dbPath: dbPath, logs: &syncBuffer{}}
+	t.Cleanup(func() { st.Close() }) // runs after the relay's cleanup (LIFO)
+	e := newEnvWith(t, st, mod)
+	e.store, e.dbPath = st, dbPath
+	return e
+}
+
+// newEnvWith starts a relay over st (which the caller closes).
+func newEnvWith(t testing.TB, st store.Store, mod func(*relay.Config)) *env {
+	t.Helper()
+	e := &env{t: t, logs: &syncBuffer{}}
 	e.faulty = &faultyStore{Store: st, entered: make(chan struct{}, 1)}
 	cfg := relay.Config{
 		Store:      e.faulty,
@@ -156,7 +170,6 @@ func newEnv(t testing.TB, mod func(*relay.Config)) *env {
 		e.ingest.Close()
 		e.api.Close()
 		e.admin.Close()
-		st.Close()
 	})
 	return e
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
 )
 
 // readSpy records whether a body was read.
@@ -689,5 +690,71 @@ func TestRetentionPurge(t *testing.T) {
 	// A redelivery after the purge starts the request over.
 	if code, out, _ := e.post(cbBody("R-ret", "Success", 2, "eid", "E1")); code != 200 || out["result"] != "stored" {
 		t.Fatalf("%d %v", code, out)
+	}
+}
+
+// hintStore replaces a store's change feed with one the test drives.
+type hintStore struct {
+	store.Store
+	hints chan string
+}
+
+func (h *hintStore) Changes(ctx context.Context) (<-chan string, error) {
+	out := make(chan string)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case id := <-h.hints:
+				select {
+				case out <- id:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// TestWaiterWokenByAnotherInstance: two relays share one database; a waiter on the second is
+// woken by a callback ingested by the first, through the store's change hint, or through the
+// periodic re-query when no hint comes.
+func TestWaiterWokenByAnotherInstance(t *testing.T) {
+	a := newEnv(t, nil)
+	for _, viaHint := range []bool{true, false} {
+		st, err := sqlite.Open(context.Background(), a.dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		hs := &hintStore{Store: st, hints: make(chan string, 1)}
+		poll := time.Hour
+		if !viaHint {
+			poll = 50 * time.Millisecond
+		}
+		b := newEnvWith(t, hs, func(c *relay.Config) { c.PollInterval = poll })
+		id := fmt.Sprintf("R-multi-%v", viaHint)
+		done := make(chan relay.CallbacksJSON, 1)
+		go func() {
+			out, _, _ := b.poll(id, 0, "60s", 0)
+			done <- out
+		}()
+		waitFor(t, "the waiter", func() bool { return b.metric("relay_waiters") == 1 })
+		if code, _, _ := a.post(cbBody(id, "Success", 1, "eid", "E1")); code != 200 {
+			t.Fatal(code)
+		}
+		if viaHint {
+			hs.hints <- id
+		}
+		out := <-done
+		if len(out.Callbacks) != 1 || out.NextAfter != 1 {
+			t.Fatalf("hint %v: %+v", viaHint, out)
+		}
+		if viaHint && b.metric("relay_notifications_received_total") < 1 {
+			t.Fatal("hint not counted")
+		}
 	}
 }
