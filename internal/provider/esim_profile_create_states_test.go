@@ -179,3 +179,40 @@ func TestAccESIMProfileCreateWaitsForOpenRequest(t *testing.T) {
 		},
 	})
 }
+
+// An active device adopted as a global or local profile still gets its profile downloaded:
+// "active, same plan" adopts the line, but the Global or local profile the configuration asks
+// for is not there yet, and state must not claim it is.
+func TestAccESIMProfileCreateActiveAdoptsLineAndDownloads(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 2})
+	gl := env.plansOfType("Global")
+	g, l := env.device(t, 0), env.device(t, 1)
+	const oid = "1.3.6.1.4.1.31746.1.500.200.101.5"
+	config := multiConfig(env,
+		profileConfig(env, "g", g.EID, g.ServicePlan, `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])),
+		profileConfig(env, "l", l.EID, l.ServicePlan, `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid)))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{g.EID: {"download_enable"}, l.EID: {"download_enable"}}),
+					checkSim(func() error {
+						if p := env.deviceByEID(t, g.EID).Profiles[1]; p.Status != "ENABLE" || p.ServicePlan != gl[0] {
+							return fmt.Errorf("Global profile = %+v", p)
+						}
+						if p := env.deviceByEID(t, l.EID).Profiles[2]; p.Status != "ENABLE" || p.SmsrOid != oid {
+							return fmt.Errorf("local profile = %+v", p)
+						}
+						return nil
+					}),
+				),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}

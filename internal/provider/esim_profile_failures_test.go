@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
 
 // A failure callback: the error carries ThingSpace's code, the device is unchanged, and no
@@ -132,6 +134,43 @@ func TestAccESIMProfileTimeoutThenApply(t *testing.T) {
 			{
 				Config:           cfg("2m"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// A failure callback leaves no state for every row of the create table that sends an action:
+// a reactivation of a deactive device and the serviceplan of an adopted device, too.
+func TestAccESIMProfileFailureCallbackAdoptAndReactivate(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Faults: "fail=1"})
+	us := env.plansOfType("US")
+	deact, other := env.device(t, 0), env.device(t, 1)
+	setState(t, env, deact.EID, sim.DevicePatch{State: ptr("active")})
+	setState(t, env, deact.EID, sim.DevicePatch{State: ptr("deactive")})
+	setState(t, env, other.EID, sim.DevicePatch{State: ptr("active"), ServicePlan: ptr(us[1])})
+	config := multiConfig(env, profileConfig(env, "deact", deact.EID, us[0]),
+		profileConfig(env, "other", other.EID, us[0], "adopt_existing = true"))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      config,
+				ExpectError: regexp.MustCompile(`(?s)UnexpectedError.*nothing\s+is\s+stored\s+in\s+state`),
+			},
+			{
+				PreConfig: func() {
+					for eid, want := range map[string]string{deact.EID: "[activate]", other.EID: "[serviceplan]"} {
+						if got := fmt.Sprint(env.acceptedFor(eid)); got != want {
+							t.Errorf("EID %s actions = %s, want %s", eid, got, want)
+						}
+					}
+				},
+				Config:             config,
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("thingspace_esim_profile.deact", plancheck.ResourceActionCreate),
+					plancheck.ExpectResourceAction("thingspace_esim_profile.other", plancheck.ResourceActionCreate)}},
 			},
 		},
 	})

@@ -428,7 +428,8 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	plan.LastRequestID = types.StringValue("")
 	plan.ProfileStatus = types.StringValue("")
 	plan.ProfileRole = types.StringValue("")
-	op := &profileOp{r: r, account: account, m: &plan, part: part}
+	op := &profileOp{r: r, account: account, m: &plan, part: part,
+		startState: stateOfDevice(*dev, &plan), startPlan: dev.ServicePlan()}
 
 	switch thingspace.NormalizeState(facts.State) {
 	case thingspace.StatePreActive, thingspace.StateDeactive:
@@ -448,6 +449,20 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 		} else {
 			tflog.Info(ctx, "the device is already active on the plan: adopting it without a request")
 		}
+		if g, ok := globalLine(*dev); err == nil && ok && plan.ProfileType.ValueString() == profileGlobal &&
+			g.ServicePlan != plan.GlobalServicePlan.ValueString() {
+			if !plan.AdoptExisting.ValueBool() {
+				resp.Diagnostics.AddAttributeError(path.Root("global_service_plan"), "Global profile already active on another plan",
+					fmt.Sprintf("EID %s already has a Global profile in account %s on plan %q, not %q. Nothing was sent. To manage it as "+
+						"it is, import it:\n\nimport {\n  to = thingspace_esim_profile.<name>\n  id = %q\n}\n\nor set adopt_existing = true "+
+						"to adopt it and change its Global plan.", eid, account, g.ServicePlan, plan.GlobalServicePlan.ValueString(), eid))
+				return
+			}
+			err = op.changeGlobalPlan(ctx, plan.GlobalServicePlan.ValueString())
+		}
+		if err == nil {
+			err = op.completeAdoption(ctx, *dev)
+		}
 		if err == nil && plan.Suspended.ValueBool() {
 			err = op.suspend(ctx)
 		}
@@ -455,6 +470,9 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 		tflog.Info(ctx, "the device is suspended: adopting it")
 		if !plan.Suspended.ValueBool() {
 			err = op.resume(ctx)
+			if err == nil {
+				err = op.completeAdoption(ctx, *dev)
+			}
 		}
 	default:
 		resp.Diagnostics.AddError("Device in an unexpected state",
@@ -469,6 +487,7 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	if err := op.refresh(ctx); err != nil {
 		resp.Diagnostics.AddError("Cannot read the device after creating the profile", err.Error())
 		setPrivateConfirmed(ctx, resp.Private, false)
+		plan.markUnconfirmed()
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 		return
 	}
@@ -491,7 +510,7 @@ func (r *esimProfileResource) failCreate(ctx context.Context, op *profileOp, err
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
 		defer cancel()
 		if dev, rerr := r.cfg.Client.GetDevice(withLogger(rctx), op.account, op.eidID()); rerr == nil &&
-			stateOfDevice(*dev, op.m) == op.startState {
+			stateOfDevice(*dev, op.m) == op.startState && dev.ServicePlan() == op.startPlan {
 			resp.Diagnostics.AddError("Cannot create the eSIM profile", err.Error()+"\nThe device is unchanged; nothing is stored in state.")
 			return
 		}
@@ -504,10 +523,7 @@ func (r *esimProfileResource) failCreate(ctx context.Context, op *profileOp, err
 	}
 	resp.Diagnostics.AddError("The eSIM profile was not confirmed", msg)
 	setPrivateConfirmed(ctx, resp.Private, false)
-	// A null state marks the unconfirmed create in the state value itself: Terraform does not
-	// hand a tainted object's private state to the plan of its replacement, so the Delete of
-	// the tainted instance cannot see create_confirmed = false (see unconfirmedCreate).
-	op.m.State = types.StringNull()
+	op.m.markUnconfirmed()
 	resp.Diagnostics.Append(resp.State.Set(ctx, op.m)...)
 }
 
@@ -798,6 +814,17 @@ func globalLine(d thingspace.Device) (thingspace.CarrierInformation, bool) {
 	return thingspace.CarrierInformation{}, false
 }
 
+// localLine returns the carrier information of the device's local (SM-SR) profile, if it has
+// one: a carrier line after the Verizon one that is not the Global profile's.
+func localLine(d thingspace.Device) (thingspace.CarrierInformation, bool) {
+	for i, ci := range d.CarrierInformations {
+		if i > 0 && !strings.Contains(strings.ToLower(ci.CarrierName), "global") {
+			return ci, true
+		}
+	}
+	return thingspace.CarrierInformation{}, false
+}
+
 // stateOfDevice is the state that matters for the model's profile type.
 func stateOfDevice(d thingspace.Device, m *esimProfileModel) thingspace.DeviceState {
 	s := thingspace.NormalizeState(flattenDevice(d).State)
@@ -839,6 +866,20 @@ func privateConfirmed(ctx context.Context, p privateGetter) (confirmed, ok bool)
 	return c, ok
 }
 
+// markUnconfirmed prepares the state of an unconfirmed Create. A null state is the marker in
+// the state value itself: Terraform does not hand a tainted object's private state to the plan
+// of its replacement, so the Delete of the tainted instance cannot see create_confirmed =
+// false (see unconfirmedCreate). Values only a read fills in are still unknown, and Terraform
+// refuses unknown values after apply ("Provider returned invalid result object").
+func (m *esimProfileModel) markUnconfirmed() {
+	m.State = types.StringNull()
+	for _, v := range []*types.String{&m.MDN, &m.MSISDN} {
+		if v.IsUnknown() {
+			*v = types.StringNull()
+		}
+	}
+}
+
 // unconfirmedCreate reports whether the instance being deleted comes from a Create that was
 // not confirmed. Private state says so while it reaches Delete, but Terraform plans the
 // replacement of a tainted object as a create from nothing and drops its private state, so the
@@ -866,8 +907,11 @@ type profileOp struct {
 	// part is the coalescer announcement of the operation's first action.
 	part *thingspace.Participant
 	// changed: an action of this operation succeeded, so the device is no longer as it was.
-	changed    bool
+	changed bool
+	// startState and startPlan are the device as Create found it: a failure that leaves it so
+	// writes no state.
 	startState thingspace.DeviceState
+	startPlan  string
 }
 
 func (op *profileOp) eidID() thingspace.DeviceID {
@@ -979,7 +1023,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // activateAll runs Create's actions for a pre-active or deactive device, per profile type.
 func (op *profileOp) activateAll(ctx context.Context) error {
-	op.startState = thingspace.StatePreActive
 	m := op.m
 	body := thingspace.ActivateRequest{
 		Devices: op.entry(thingspace.KindEID, thingspace.KindICCID, thingspace.KindIMEI), ServicePlan: m.ServicePlan.ValueString(),
@@ -1003,12 +1046,7 @@ func (op *profileOp) activateAll(ctx context.Context) error {
 			}
 		}
 	case profileLocal:
-		action := thingspace.ActionDownloadEnable
-		if !m.Enabled.ValueBool() {
-			action = thingspace.ActionDownloadDisable
-		}
-		if err := op.statusStep(ctx, action, thingspace.ProfileRequest{
-			Devices: op.entry(thingspace.KindEID, thingspace.KindICCID), SmsrOid: m.SmsrOid.ValueString()}); err != nil {
+		if err := op.downloadLocal(ctx); err != nil {
 			return err
 		}
 	}
@@ -1016,6 +1054,38 @@ func (op *profileOp) activateAll(ctx context.Context) error {
 		return op.suspend(ctx)
 	}
 	return nil
+}
+
+// completeAdoption runs the download step of a global or local profile whose line Create
+// adopted (active, or suspended and resumed) but whose profile the device does not show yet:
+// adopting the line alone would leave state claiming a profile that is not there. The v1 list
+// has a carrier line for each Global or local profile that is downloaded or active.
+func (op *profileOp) completeAdoption(ctx context.Context, dev thingspace.Device) error {
+	m := op.m
+	switch m.ProfileType.ValueString() {
+	case profileGlobal:
+		if _, ok := globalLine(dev); !ok && m.Download.ValueBool() {
+			tflog.Info(ctx, "the adopted device has no Global profile yet: downloading it")
+			return op.download(ctx)
+		}
+	case profileLocal:
+		if _, ok := localLine(dev); !ok {
+			tflog.Info(ctx, "the adopted device has no local profile yet: downloading it")
+			return op.downloadLocal(ctx)
+		}
+	}
+	return nil
+}
+
+// downloadLocal downloads the local profile through the SM-SR: download_enable, or
+// download_disable when enabled = false (`download` is never used for local profiles).
+func (op *profileOp) downloadLocal(ctx context.Context) error {
+	action := thingspace.ActionDownloadEnable
+	if !op.m.Enabled.ValueBool() {
+		action = thingspace.ActionDownloadDisable
+	}
+	return op.statusStep(ctx, action, thingspace.ProfileRequest{
+		Devices: op.entry(thingspace.KindEID, thingspace.KindICCID), SmsrOid: op.m.SmsrOid.ValueString()})
 }
 
 // download downloads the Global profile: download_enable, or download when enabled = false.
