@@ -533,6 +533,9 @@ func applyToDevices(w *wtx, requestID string, seq int64, status string, terminal
 	return nil
 }
 
+// MaxQuarantined caps the quarantine table (older bodies are dropped first).
+const MaxQuarantined = 10000
+
 // Quarantine stores a body that authenticated but is not a callback.
 func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
 	ctx, err := quiet(ctx)
@@ -545,9 +548,17 @@ func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO quarantine (received_at, account, reason, content_hash, body) VALUES (?, ?, ?, ?, ?)`,
-		ts.UnixNano(), q.Account, q.Reason, q.ContentHash, q.Body); err != nil {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO quarantine (received_at, account, reason, content_hash, body) VALUES (?, ?, ?, ?, ?)`,
+		ts.UnixNano(), q.Account, q.Reason, q.ContentHash, q.Body)
+	if err != nil {
 		return fmt.Errorf("sqlite: quarantine: %w", err)
+	}
+	// Keep the newest MaxQuarantined bodies: whoever holds the path token must not be able to
+	// fill the disk with bodies that are not callbacks.
+	if id, err := res.LastInsertId(); err == nil && id > MaxQuarantined {
+		if _, err := s.w.ExecContext(ctx, `DELETE FROM quarantine WHERE id <= ?`, id-MaxQuarantined); err != nil {
+			return fmt.Errorf("sqlite: quarantine: %w", err)
+		}
 	}
 	return nil
 }
