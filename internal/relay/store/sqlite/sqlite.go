@@ -367,7 +367,6 @@ const (
 	qUnpurge        = `DELETE FROM purged WHERE request_id = ?`
 	qInsertCallback = `INSERT INTO callbacks (request_id, seq, content_hash, account, status, terminal, devices, body, received_at, last_received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qInsertKey      = `INSERT OR IGNORE INTO device_keys (kind, id, request_id) VALUES (?, ?, ?)`
 	qLookupDevice   = `SELECT dev_idx FROM device_keys WHERE kind = ? AND id = ? AND request_id = ? AND dev_idx IS NOT NULL`
 	qAllDevices     = `SELECT idx FROM devices WHERE request_id = ?`
 	qDeviceTerminal = `UPDATE devices SET status = ?, terminal = 1, status_seq = ? WHERE request_id = ? AND idx = ? AND terminal = 0`
@@ -378,8 +377,18 @@ const (
 		WHERE request_id = ?3`
 )
 
-var appendQueries = []string{qDevices, qDuplicate, qUpsertRequest, qUnpurge, qInsertCallback, qInsertKey, qLookupDevice,
-	qAllDevices, qDeviceTerminal, qDeviceLastTerm, qDeviceProgress, qRequestCount}
+// qInsertKeys[n-1] inserts n device keys.
+var qInsertKeys = func() []string {
+	var out []string
+	for n := 1; n <= 8; n++ {
+		out = append(out, `INSERT OR IGNORE INTO device_keys (kind, id, request_id) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", "))
+	}
+	return out
+}()
+
+var appendQueries = append([]string{qDevices, qDuplicate, qUpsertRequest, qUnpurge, qInsertCallback, qLookupDevice,
+	qAllDevices, qDeviceTerminal, qDeviceLastTerm, qDeviceProgress, qRequestCount}, qInsertKeys...)
 
 // wtx is a write transaction with the prepared statements bound to it.
 type wtx struct {
@@ -457,10 +466,18 @@ func appendOne(w *wtx, cb *store.Callback) (store.AppendResult, error) {
 		keysJSON(keys), cb.Body, ts, ts); err != nil {
 		return store.AppendResult{}, err
 	}
-	for _, k := range keys {
-		if _, err := w.exec(qInsertKey, k.Kind, k.ID, cb.RequestID); err != nil {
+	// The identifiers, up to len(qInsertKeys) per statement (a profile callback carries
+	// eid, iccid, imei and mdn, twice).
+	for rest := keys; len(rest) > 0; {
+		n := min(len(rest), len(qInsertKeys))
+		args := make([]any, 0, 3*n)
+		for _, k := range rest[:n] {
+			args = append(args, k.Kind, k.ID, cb.RequestID)
+		}
+		if _, err := w.exec(qInsertKeys[n-1], args...); err != nil {
 			return store.AppendResult{}, err
 		}
+		rest = rest[n:]
 	}
 	if registered == 1 {
 		if err := applyToDevices(w, cb.RequestID, seq, cb.Status, cb.Terminal, keys, expected); err != nil {
