@@ -765,9 +765,13 @@ func flatten(d thingspace.Device, m *esimProfileModel) {
 	m.MSISDN = types.StringValue(f.MSISDN)
 	m.ServicePlan = types.StringValue(f.ServicePlan)
 	if m.ProfileType.IsNull() || m.ProfileType.IsUnknown() {
+		// Import: the profile type is the one the device has (a local profile too, or the
+		// imported instance of a `local` configuration would be planned for replacement).
 		m.ProfileType = types.StringValue(profileVerizonUS)
 		if _, ok := globalLine(d); ok {
 			m.ProfileType = types.StringValue(profileGlobal)
+		} else if _, ok := localLine(d); ok {
+			m.ProfileType = types.StringValue(profileLocal)
 		}
 	}
 	state := thingspace.NormalizeState(f.State)

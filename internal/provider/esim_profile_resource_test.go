@@ -197,6 +197,13 @@ func TestAccESIMProfileGlobalLifecycle(t *testing.T) {
 				ImportStateVerify:       true,
 				ImportStateVerifyIgnore: []string{"profile_status", "profile_role", "last_request_id", "timeouts"},
 			},
+			{
+				ResourceName:            addr,
+				ImportState:             true,
+				ImportStateId:           dev.EID + "/" + dev.ICCID,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"profile_status", "profile_role", "last_request_id", "timeouts"},
+			},
 		},
 		CheckDestroy: func(*terraform.State) error {
 			got := env.acceptedFor(dev.EID)
@@ -297,6 +304,17 @@ func TestAccESIMProfileLocalLifecycle(t *testing.T) {
 			{
 				Config:           cfg("false", "true"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				// Import finds the local profile (profile_type); smsr_oid and delete_profile are
+				// configuration-only, the rest comes from the device read.
+				Config:            cfg("false", "true"),
+				ResourceName:      "thingspace_esim_profile.b",
+				ImportState:       true,
+				ImportStateId:     b.EID,
+				ImportStateVerify: true,
+				ImportStateVerifyIgnore: []string{"profile_status", "profile_role", "last_request_id", "timeouts",
+					"smsr_oid", "delete_profile"},
 			},
 		},
 		CheckDestroy: func(*terraform.State) error {
