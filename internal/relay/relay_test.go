@@ -758,3 +758,33 @@ func TestWaiterWokenByAnotherInstance(t *testing.T) {
 		}
 	}
 }
+
+// FuzzIngest: the whole ingest path (auth, redaction, hash, callback parser, store) never
+// panics and never answers 5xx for a body, whatever it is.
+func FuzzIngest(f *testing.F) {
+	for _, s := range []string{
+		cbBody("R", "Success", 1, "eid", "E1"),
+		`{"username":"tsuser","password":"tspass","requestId":7}`,
+		`{"username":"tsuser","password":"tspass","RequestId":"R2","Device":[{"Kind":"Eid","Identifier":"x"}],"Status":"SUCCESS"}`,
+		`{"username":"tsuser","password":"tspass","requestId":"R3","deviceIds":[[{"kind":"eid","id":"E"}]],"faultResponse":{"faultcode":"x"}}`,
+		`{"username":"tsuser","password":"tspass","requestId":"R4","deviceIds":"oops","callbackCount":"x"}`,
+		`[]`, `null`, `{"username":1,"password":[]}`, "\x00\xff",
+	} {
+		f.Add(s)
+	}
+	e := newEnv(f, nil)
+	h := e.relay.IngestHandler()
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("POST", relay.IngestPathPrefix+pathToken, strings.NewReader(body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 200, 202, 401:
+		default:
+			t.Fatalf("%q: %d %s", body, rec.Code, rec.Body)
+		}
+		if strings.Contains(e.logs.String(), "tspass") {
+			t.Fatal("credential logged")
+		}
+	})
+}
