@@ -175,3 +175,55 @@ func TestAccESIMProfileFailureCallbackAdoptAndReactivate(t *testing.T) {
 		},
 	})
 }
+
+// ThingSpace applies the activate but answers 500 (outcome unknown): the provider does not
+// send it again; the next apply finds the device active and adopts it. One activate in all.
+func TestAccESIMProfileOutcomeUnknownThenApply(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Faults: "5xx-after=1"})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      config,
+				ExpectError: regexp.MustCompile(`(?s)outcome\s+of\s+activate.*unknown.*EID\s+` + dev.EID + `|(?s)EID\s+` + dev.EID + `.*outcome\s+of\s+activate.*unknown`),
+			},
+			{
+				PreConfig: func() {
+					if err := env.Sim.SetFaults(""); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.p", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+				},
+				Check: expectActions(env, map[string][]string{dev.EID: {"activate"}}),
+			},
+		},
+	})
+}
+
+// A confirmed instance tainted by the user (terraform taint) is still replaced for real:
+// deactivate, then activate. Only an unconfirmed create skips the deactivation.
+func TestAccESIMProfileUserTaintReplaces(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				Config: config,
+				Taint:  []string{"thingspace_esim_profile.p"},
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("thingspace_esim_profile.p", plancheck.ResourceActionDestroyBeforeCreate)}},
+				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "deactivate", "activate"}}),
+			},
+		},
+	})
+}
