@@ -95,11 +95,14 @@ func TestAccESIMProfileWarningThenSuccess(t *testing.T) {
 // adopts the device: zero extra carrier actions.
 func TestAccESIMProfileTimeoutThenApply(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 4 * time.Second})
-	us := env.plansOfType("US")
-	dev := env.device(t, 0)
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	dev, gdev := env.device(t, 0), env.device(t, 1)
 	addr := "thingspace_esim_profile.p"
 	cfg := func(timeout string) string {
-		return env.providerBlock() + profileConfig(env, "p", dev.EID, us[0], fmt.Sprintf("timeouts = { create = %q }", timeout))
+		to := fmt.Sprintf("timeouts = { create = %q }", timeout)
+		// A global profile whose activate times out gets its download on the next apply.
+		return multiConfig(env, profileConfig(env, "p", dev.EID, us[0], to),
+			profileConfig(env, "g", gdev.EID, us[0], to, `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -121,15 +124,16 @@ func TestAccESIMProfileTimeoutThenApply(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("active")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("service_plan"), knownvalue.StringExact(us[0])),
 				},
-				Check: checkSim(func() error {
-					if a, d := env.actionCount("activate"), env.actionCount("deactivate"); a != 1 || d != 0 {
-						return fmt.Errorf("after the second apply: %d activate, %d deactivate requests; want 1 and 0", a, d)
-					}
-					if got := env.acceptedFor(dev.EID); fmt.Sprint(got) != "[activate]" {
-						return fmt.Errorf("actions = %v, want the one activate", got)
-					}
-					return noActionWhileOpen(env)
-				}),
+				Check: resource.ComposeTestCheckFunc(
+					checkSim(func() error {
+						// The two activates were coalesced into one request.
+						if a, d := env.actionCount("activate"), env.actionCount("deactivate"); a != 1 || d != 0 {
+							return fmt.Errorf("after the second apply: %d activate, %d deactivate requests; want 1 and 0", a, d)
+						}
+						return noActionWhileOpen(env)
+					}),
+					expectActions(env, map[string][]string{dev.EID: {"activate"}, gdev.EID: {"activate", "download_enable"}}),
+				),
 			},
 			{
 				Config:           cfg("2m"),
