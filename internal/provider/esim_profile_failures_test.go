@@ -231,3 +231,34 @@ func TestAccESIMProfileUserTaintReplaces(t *testing.T) {
 		},
 	})
 }
+
+// An update that times out after ThingSpace accepted the serviceplan: the next apply waits for
+// it (or finds the plan already changed) and sends no second serviceplan.
+func TestAccESIMProfileUpdateTimeoutThenApply(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 3 * time.Second})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	cfg := func(plan, timeout string) string {
+		return env.providerBlock() + profileConfig(env, "p", dev.EID, plan, fmt.Sprintf("timeouts = { update = %q }", timeout))
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg(us[0], "1s")},
+			{
+				Config:      cfg(us[1], "1s"),
+				ExpectError: regexp.MustCompile(`(?s)EID\s+` + dev.EID + `:\s+serviceplan\s+request\s+[0-9A-Za-z-]{6,}\s+is\s+pending`),
+			},
+			{
+				Config: cfg(us[1], "1m"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.p", tfjsonpath.New("service_plan"), knownvalue.StringExact(us[1])),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{dev.EID: {"activate", "serviceplan"}}),
+					checkSim(func() error { return noActionWhileOpen(env) }),
+				),
+			},
+		},
+	})
+}
