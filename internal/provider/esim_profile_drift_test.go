@@ -1,11 +1,13 @@
 package provider
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
@@ -42,6 +44,44 @@ func TestAccESIMProfileDrift(t *testing.T) {
 					planned.EID: {"activate", "serviceplan"},
 					susp.EID:    {"activate", "device_resume"},
 					deact.EID:   {"activate", "activate"},
+				}),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// A global profile whose device was suspended as a whole outside Terraform (device_suspend):
+// the plan shows suspended = false, and applying it resumes the device.
+func TestAccESIMProfileDriftGlobalDeviceSuspended(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	dev := env.device(t, 0)
+	addr := "thingspace_esim_profile.g"
+	config := env.providerBlock() + profileConfig(env, "g", dev.EID, us[0], `profile_type = "global"`,
+		fmt.Sprintf("global_service_plan = %q", gl[0]))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				PreConfig: func() { setState(t, env, dev.EID, sim.DevicePatch{State: ptr("suspended")}) },
+				Config:    config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(addr, tfjsonpath.New("suspended"), knownvalue.Bool(false)),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("active")),
+				},
+				Check: checkSim(func() error {
+					if v := env.deviceByEID(t, dev.EID); v.State != "active" {
+						return fmt.Errorf("device = %s after the apply, want active", v.State)
+					}
+					return nil
 				}),
 			},
 			{

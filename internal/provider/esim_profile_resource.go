@@ -469,7 +469,7 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	case thingspace.StateSuspended:
 		tflog.Info(ctx, "the device is suspended: adopting it")
 		if !plan.Suspended.ValueBool() {
-			err = op.resume(ctx)
+			err = op.resume(ctx, *dev)
 			if err == nil {
 				err = op.completeAdoption(ctx, *dev)
 			}
@@ -1164,17 +1164,34 @@ func (op *profileOp) suspend(ctx context.Context) error {
 	return nil
 }
 
-// resume: profile_resume for a Global profile (seed 004), device_resume where the whole
-// device was suspended (verizon_us and local are suspended with device_suspend).
-func (op *profileOp) resume(ctx context.Context) error {
-	var err error
+// resume: profile_resume for a Global profile that is itself suspended (seed 004), and
+// device_resume where the device as a whole was suspended: verizon_us and local profiles are
+// suspended with device_suspend, and a global one may have been suspended that way outside
+// Terraform (its Global line then reads active under a suspended line, and profile_resume
+// would fail with Profile.AlreadyResumed). dev is the device as last read.
+func (op *profileOp) resume(ctx context.Context, dev thingspace.Device) error {
 	if op.m.ProfileType.ValueString() == profileGlobal {
-		_, err = op.run(ctx, thingspace.ActionProfileResume, thingspace.ProfileRequest{
-			Devices: op.entry(thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()})
-	} else {
-		_, err = op.run(ctx, thingspace.ActionDeviceResume, thingspace.ProfileRequest{Devices: op.entry(thingspace.KindEID)})
+		if g, ok := globalLine(dev); ok && thingspace.NormalizeState(g.State) == thingspace.StateSuspended {
+			if _, err := op.run(ctx, thingspace.ActionProfileResume, thingspace.ProfileRequest{
+				Devices: op.entry(thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()}); err != nil {
+				return err
+			}
+			var after thingspace.Device
+			if err := op.confirmRead(ctx, "the Global profile resumed", func(d thingspace.Device) bool {
+				after = d
+				g, ok := globalLine(d)
+				return ok && thingspace.NormalizeState(g.State) != thingspace.StateSuspended
+			}); err != nil {
+				return err
+			}
+			op.changed = true
+			if stateOfDevice(after, op.m) != thingspace.StateSuspended {
+				return nil
+			}
+			// The line is suspended too (device_suspend suspends every profile): resume it.
+		}
 	}
-	if err != nil {
+	if _, err := op.run(ctx, thingspace.ActionDeviceResume, thingspace.ProfileRequest{Devices: op.entry(thingspace.KindEID)}); err != nil {
 		return err
 	}
 	if err := op.confirmRead(ctx, "active (resumed)", func(d thingspace.Device) bool {
@@ -1227,7 +1244,7 @@ func (op *profileOp) update(ctx context.Context, dev thingspace.Device, prior *e
 	case m.Suspended.ValueBool() && current != thingspace.StateSuspended:
 		return op.suspend(ctx)
 	case !m.Suspended.ValueBool() && current == thingspace.StateSuspended:
-		return op.resume(ctx)
+		return op.resume(ctx, dev)
 	}
 	return nil
 }
