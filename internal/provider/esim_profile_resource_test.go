@@ -220,33 +220,61 @@ func TestAccESIMProfileGlobalLifecycle(t *testing.T) {
 func TestAccESIMProfileGlobalDownloadAndEnabled(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
-	staged, disabled := env.device(t, 0), env.device(t, 1)
-	cfg := func(download string) string {
+	staged, disabled, susp := env.device(t, 0), env.device(t, 1), env.device(t, 2)
+	cfg := func(download, enabled string) string {
 		return multiConfig(env,
 			profileConfig(env, "staged", staged.EID, us[0], `profile_type = "global"`,
-				fmt.Sprintf("global_service_plan = %q", gl[0]), "download = "+download),
+				fmt.Sprintf("global_service_plan = %q", gl[0]), "download = "+download, "delete_profile = true"),
 			profileConfig(env, "disabled", disabled.EID, us[0], `profile_type = "global"`,
-				fmt.Sprintf("global_service_plan = %q", gl[0]), "enabled = false"))
+				fmt.Sprintf("global_service_plan = %q", gl[0]), "enabled = "+enabled, "delete_profile = true"),
+			profileConfig(env, "susp", susp.EID, us[0], `profile_type = "global"`,
+				fmt.Sprintf("global_service_plan = %q", gl[0]), "suspended = true"))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: cfg("false"),
+				Config: cfg("false", "false"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.susp", tfjsonpath.New("state"), knownvalue.StringExact("suspended")),
+				},
 				Check: expectActions(env, map[string][]string{
-					staged.EID: {"activate"}, disabled.EID: {"activate", "download"}}),
+					staged.EID: {"activate"}, disabled.EID: {"activate", "download"},
+					susp.EID: {"activate", "download_enable", "profile_suspend"}}),
 			},
 			{
-				Config:           cfg("false"),
+				Config:           cfg("false", "false"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
-				Config: cfg("true"),
+				// download turned on sends download_enable; enabled false → true sends enable.
+				Config: cfg("true", "true"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction("thingspace_esim_profile.staged", plancheck.ResourceActionUpdate)}},
+					plancheck.ExpectResourceAction("thingspace_esim_profile.staged", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("thingspace_esim_profile.disabled", plancheck.ResourceActionUpdate)}},
 				Check: expectActions(env, map[string][]string{
-					staged.EID: {"activate", "download_enable"}, disabled.EID: {"activate", "download"}}),
+					staged.EID: {"activate", "download_enable"}, disabled.EID: {"activate", "download", "enable"}}),
 			},
+			{
+				Config:           cfg("true", "true"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			// delete_profile: deactivate, confirmed, then delete of the Global profile.
+			for _, d := range []string{staged.EID, disabled.EID} {
+				got := env.acceptedFor(d)
+				if n := len(got); n < 2 || got[n-2] != "deactivate" || got[n-1] != "delete" {
+					return fmt.Errorf("EID %s actions = %v, want deactivate then delete at the end", d, got)
+				}
+				if p := env.deviceByEID(t, d).Profiles[1]; p.Status != "DELETE" {
+					return fmt.Errorf("EID %s Global profile after destroy = %+v", d, p)
+				}
+			}
+			if got := env.acceptedFor(susp.EID); got[len(got)-1] != "deactivate" {
+				return fmt.Errorf("EID %s actions = %v", susp.EID, got)
+			}
+			return nil
 		},
 	})
 }
