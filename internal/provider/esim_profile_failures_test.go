@@ -262,3 +262,42 @@ func TestAccESIMProfileUpdateTimeoutThenApply(t *testing.T) {
 		},
 	})
 }
+
+// A global profile whose download fails (the device is offline) after the activate succeeded:
+// the instance is saved tainted; once the device is back, the next apply sends no deactivate
+// and no second activate, only the download again.
+func TestAccESIMProfileGlobalDownloadFailsThenApply(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Faults: "offline=1"})
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	dev := env.device(t, 0)
+	addr := "thingspace_esim_profile.g"
+	config := env.providerBlock() + profileConfig(env, "g", dev.EID, us[0], `profile_type = "global"`,
+		fmt.Sprintf("global_service_plan = %q", gl[0]))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      config,
+				ExpectError: regexp.MustCompile(`(?s)EID\s+` + dev.EID + `.*NotReachable`),
+			},
+			{
+				PreConfig: func() {
+					if err := env.Sim.SetFaults(""); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate)}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
+				},
+				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "download_enable"}}),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
