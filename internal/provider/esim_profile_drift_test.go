@@ -55,7 +55,8 @@ func TestAccESIMProfileDrift(t *testing.T) {
 }
 
 // A global profile whose device was suspended as a whole outside Terraform (device_suspend):
-// the plan shows suspended = false, and applying it resumes the device.
+// the plan shows suspended = false, and applying it resumes the device. Then its Global plan
+// is changed outside Terraform.
 func TestAccESIMProfileDriftGlobalDeviceSuspended(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
@@ -83,6 +84,16 @@ func TestAccESIMProfileDriftGlobalDeviceSuspended(t *testing.T) {
 					}
 					return nil
 				}),
+			},
+			{
+				// The Global plan changed outside Terraform: an update sending serviceplan.
+				PreConfig: func() { setState(t, env, dev.EID, sim.DevicePatch{ServicePlan: ptr(gl[1])}) },
+				Config:    config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(addr, tfjsonpath.New("global_service_plan"), knownvalue.StringExact(gl[0])),
+				}},
+				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "device_resume", "serviceplan"}}),
 			},
 			{
 				Config:           config,
