@@ -32,6 +32,10 @@ devices=60
 preactivated=10
 profiles=25
 pool=10
+# Terraform's parallelism: every profile and the plan assignment at once (25 + 1, and some
+# room), so that all 25 activations are in flight together and the provider can merge them
+# into one bulk call. At -parallelism=25 one instance waits for a free slot and goes alone.
+parallelism=$((profiles + 5))
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
@@ -414,7 +418,7 @@ plan_to() {
 step "terraform apply (examples/demo: 1 listener, $profiles profiles, 1 plan assignment over $pool devices)"
 plan_to "$tmp/apply.tfplan"
 apply_started=$SECONDS
-terraform apply -input=false -auto-approve -parallelism=25 -compact-warnings "$tmp/apply.tfplan" ||
+terraform apply -input=false -auto-approve -parallelism="$parallelism" -compact-warnings "$tmp/apply.tfplan" ||
 	die "terraform apply failed"
 info "applied in $((SECONDS - apply_started))s"
 
@@ -445,7 +449,7 @@ esac
 step "terraform destroy"
 plan_to "$tmp/destroy.tfplan" -destroy
 destroy_started=$SECONDS
-terraform apply -input=false -auto-approve -parallelism=25 -compact-warnings "$tmp/destroy.tfplan" ||
+terraform apply -input=false -auto-approve -parallelism="$parallelism" -compact-warnings "$tmp/destroy.tfplan" ||
 	die "terraform destroy failed"
 info "destroyed in $((SECONDS - destroy_started))s"
 

@@ -32,7 +32,7 @@ resource "thingspace_callback_listener" "relay" {
   password = var.callback_password
 }
 
-# One profile per device. The 25 creates run in parallel (-parallelism=25), and the provider
+# One profile per device. The 25 creates run in parallel (-parallelism=30), and the provider
 # coalesces their activations into one bulk `activate` call, then waits for each device's
 # callback through the relay and confirms it with a device read before writing state.
 resource "thingspace_esim_profile" "fleet" {
