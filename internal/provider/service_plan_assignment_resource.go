@@ -110,13 +110,15 @@ func (r *servicePlanAssignmentResource) Configure(_ context.Context, req resourc
 }
 
 func (r *servicePlanAssignmentResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m servicePlanAssignmentModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
+	var list types.List
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("devices"), &list)...)
+	devices, known := knownAssignmentDevices(ctx, list, &resp.Diagnostics)
+	if !known {
+		// Devices from a variable or another resource: checked again at plan time.
 		return
 	}
 	seen := map[string]int{}
-	for i, d := range m.Devices {
+	for i, d := range devices {
 		if d.EID.IsUnknown() || d.EID.IsNull() {
 			continue
 		}
@@ -128,45 +130,72 @@ func (r *servicePlanAssignmentResource) ValidateConfig(ctx context.Context, req 
 	}
 }
 
+// knownAssignmentDevices decodes the devices list when it and each of its elements are known.
+// During validation and planning the list may come from a variable or another resource's
+// attribute that is not known yet, which a []assignmentDevice cannot hold.
+func knownAssignmentDevices(ctx context.Context, list types.List, diags *diag.Diagnostics) ([]assignmentDevice, bool) {
+	if list.IsNull() || list.IsUnknown() {
+		return nil, false
+	}
+	for _, el := range list.Elements() {
+		if el.IsUnknown() || el.IsNull() {
+			return nil, false
+		}
+	}
+	var devices []assignmentDevice
+	diags.Append(list.ElementsAs(ctx, &devices, false)...)
+	return devices, !diags.HasError()
+}
+
 func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() || r.cfg == nil {
 		return
 	}
-	var plan servicePlanAssignmentModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	// Attributes one by one: the devices list may not be known yet at plan time.
+	var accountName, servicePlan types.String
+	var list types.List
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("account_name"), &accountName)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("service_plan"), &servicePlan)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("devices"), &list)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if plan.AccountName.IsUnknown() && r.cfg.AccountName != "" {
-		plan.AccountName = types.StringValue(r.cfg.AccountName)
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), plan.AccountName)...)
+	if accountName.IsUnknown() && r.cfg.AccountName != "" {
+		accountName = types.StringValue(r.cfg.AccountName)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), accountName)...)
 	}
-	if !plan.AccountName.IsUnknown() && !plan.ServicePlan.IsUnknown() {
+	if !accountName.IsUnknown() && !servicePlan.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"),
-			types.StringValue(plan.AccountName.ValueString()+"/"+plan.ServicePlan.ValueString()))...)
-		if err := r.cfg.checkServicePlan(ctx, plan.AccountName.ValueString(), plan.ServicePlan.ValueString()); err != nil {
+			types.StringValue(accountName.ValueString()+"/"+servicePlan.ValueString()))...)
+		if err := r.cfg.checkServicePlan(ctx, accountName.ValueString(), servicePlan.ValueString()); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("service_plan"), "Unknown service plan", err.Error())
 		}
 	}
-	eids := make([]string, 0, len(plan.Devices))
-	for _, d := range plan.Devices {
-		if !d.EID.IsUnknown() {
-			eids = append(eids, d.EID.ValueString())
-		}
+	devices, known := knownAssignmentDevices(ctx, list, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
 	}
-	sort.Strings(eids)
-	sum := sha256.Sum256([]byte(plan.ServicePlan.ValueString() + "|" + strings.Join(eids, ",")))
-	fp := "assignment|" + hex.EncodeToString(sum[:8])
-	for _, eid := range eids {
-		if err := r.cfg.claims.claim(eid, "thingspace_service_plan_assignment", fp); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("devices"), "Device claimed twice", err.Error())
-			return
+	if known {
+		eids := make([]string, 0, len(devices))
+		for _, d := range devices {
+			if !d.EID.IsUnknown() {
+				eids = append(eids, d.EID.ValueString())
+			}
+		}
+		sort.Strings(eids)
+		sum := sha256.Sum256([]byte(servicePlan.ValueString() + "|" + strings.Join(eids, ",")))
+		fp := "assignment|" + hex.EncodeToString(sum[:8])
+		for _, eid := range eids {
+			if err := r.cfg.claims.claim(eid, "thingspace_service_plan_assignment", fp); err != nil {
+				resp.Diagnostics.AddAttributeError(path.Root("devices"), "Device claimed twice", err.Error())
+				return
+			}
 		}
 	}
 	if !req.State.Raw.IsNull() {
 		var state servicePlanAssignmentModel
 		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-		if !state.ServicePlan.Equal(plan.ServicePlan) || !sameDevices(state.Devices, plan.Devices) {
+		if !known || !state.ServicePlan.Equal(servicePlan) || !sameDevices(state.Devices, devices) {
 			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("last_request_ids"), types.ListUnknown(types.StringType))...)
 		}
 	}

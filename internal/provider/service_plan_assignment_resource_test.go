@@ -141,3 +141,52 @@ func TestAccServicePlanAssignmentAndProfileClaimOneDevice(t *testing.T) {
 		t.Fatalf("%d actions were accepted for a configuration rejected at plan time", n)
 	}
 }
+
+// Devices often come from a variable or another resource, unknown until apply: validation and
+// planning must wait for them instead of failing, and the apply sets them as usual.
+func TestAccServicePlanAssignmentDevicesKnownAfterApply(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 3})
+	us := env.plansOfType("US")
+	var b strings.Builder
+	b.WriteString("resource \"terraform_data\" \"fleet\" {\n  input = [\n")
+	for i := range 3 {
+		fmt.Fprintf(&b, "    { eid = %q },\n", env.device(t, i).EID)
+	}
+	b.WriteString("  ]\n}\n")
+	cfg := env.providerBlock() + b.String() + fmt.Sprintf(`
+resource "thingspace_service_plan_assignment" "a" {
+  service_plan = %q
+  devices      = [for d in terraform_data.fleet.output : { eid = d.eid }]
+}
+`, us[1])
+	addr := "thingspace_service_plan_assignment.a"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectUnknownValue(addr, tfjsonpath.New("devices")),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("devices"), knownvalue.ListSizeExact(3)),
+				},
+				Check: checkSim(func() error {
+					for i := range 3 {
+						if d := env.deviceByEID(t, env.device(t, i).EID); d.ServicePlan != us[1] {
+							return fmt.Errorf("device %d is on %s, want %s", i, d.ServicePlan, us[1])
+						}
+					}
+					if n := env.actionCount("serviceplan"); n != 1 {
+						return fmt.Errorf("serviceplan requests = %d, want 1", n)
+					}
+					return nil
+				}),
+			},
+			{
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
