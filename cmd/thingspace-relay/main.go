@@ -247,7 +247,7 @@ func openStore(ctx context.Context, spec string) (store.Store, error) {
 	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
 		return openPostgres(ctx, spec)
 	}
-	return nil, fmt.Errorf("-store %q: want sqlite:<path> or postgres://...", redactStoreURL(spec))
+	return nil, fmt.Errorf("-store %q: want sqlite:<path> or postgres://<host>/<db>", redactStoreURL(spec))
 }
 
 func openPostgres(ctx context.Context, url string) (store.Store, error) {
@@ -392,7 +392,9 @@ func serve(o *options, stdout io.Writer, log *slog.Logger) error {
 	fmt.Fprintf(stdout, "thingspace-relay ingest on %s://%s, api on %s://%s, admin on http://%s\n",
 		scheme, ingestL.Addr(), scheme, apiL.Addr(), adminL.Addr())
 	if f, ok := stdout.(*os.File); ok {
-		f.Sync()
+		// A pipe or terminal cannot be synced; the line is only flushed early for scripts
+		// that wait for it, so an error here changes nothing.
+		_ = f.Sync()
 	}
 	log.Info("relay started", "version", relay.Version, "store", redactStoreURL(o.store),
 		"ingest", ingestL.Addr().String(), "api", apiL.Addr().String(), "admin", adminL.Addr().String(),
@@ -452,7 +454,7 @@ func healthcheck(o *options, stderr io.Writer) int {
 		return 1
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body) // only the status matters
 	if resp.StatusCode != http.StatusOK {
 		fmt.Fprintf(stderr, "healthcheck: /readyz answered %s\n", resp.Status)
 		return 1
