@@ -400,12 +400,12 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	part := r.cfg.Coalescer.Begin()
 	defer part.Done()
 	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-		resp.Diagnostics.AddError("The callback registration does not point at the relay", err.Error())
+		addPreflightError(&resp.Diagnostics, "The callback registration does not point at the relay", err)
 		return
 	}
 
 	if err := r.cfg.awaitOpenRequests(ctx, account, plan.deviceIDs()); err != nil {
-		resp.Diagnostics.AddError("A request for the device is still open", err.Error()+"\nNo action was sent.")
+		addPreflightError(&resp.Diagnostics, "A request for the device is still open", err)
 		return
 	}
 	dev, err := r.cfg.awaitSettled(ctx, account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: eid})
@@ -608,11 +608,11 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 	part := r.cfg.Coalescer.Begin()
 	defer part.Done()
 	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-		resp.Diagnostics.AddError("The callback registration does not point at the relay", err.Error())
+		addPreflightError(&resp.Diagnostics, "The callback registration does not point at the relay", err)
 		return
 	}
 	if err := r.cfg.awaitOpenRequests(ctx, account, plan.deviceIDs()); err != nil {
-		resp.Diagnostics.AddError("A request for the device is still open", err.Error()+"\nNo action was sent.")
+		addPreflightError(&resp.Diagnostics, "A request for the device is still open", err)
 		return
 	}
 	dev, err := r.cfg.awaitSettled(ctx, account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: plan.EID.ValueString()})
@@ -661,11 +661,11 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 		return
 	}
 	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-		resp.Diagnostics.AddError("The callback registration does not point at the relay", err.Error())
+		addPreflightError(&resp.Diagnostics, "The callback registration does not point at the relay", err)
 		return
 	}
 	if err := r.cfg.awaitOpenRequests(ctx, account, m.deviceIDs()); err != nil {
-		resp.Diagnostics.AddError("A request for the device is still open", err.Error()+"\nNo action was sent.")
+		addPreflightError(&resp.Diagnostics, "A request for the device is still open", err)
 		return
 	}
 	dev, err := r.cfg.awaitSettled(ctx, account, op.eidID())
