@@ -661,6 +661,10 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 		r.deleteUnconfirmed(ctx, op, resp)
 		return
 	}
+	// Announce the coming deactivate before the pre-checks, as Create and Update do, so that
+	// the deactivates of many instances destroyed together wait for each other.
+	op.part = r.cfg.Coalescer.Begin()
+	defer op.part.Done()
 	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
 		addPreflightError(&resp.Diagnostics, "The callback registration does not point at the relay", err)
 		return
