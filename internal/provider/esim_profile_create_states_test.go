@@ -31,13 +31,15 @@ func setState(t *testing.T, env *testEnv, eid string, p sim.DevicePatch) {
 }
 
 // pre-active → activate; active on the same plan → adopt with no request; suspended → adopt
-// then resume; deactive → activate again (reactivation).
+// then resume (or adopt with no request when suspended = true); deactive → activate again
+// (reactivation).
 func TestAccESIMProfileCreateStates(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
-	pre, same, susp, deact := env.device(t, 0), env.device(t, 1), env.device(t, 2), env.device(t, 3)
+	pre, same, susp, deact, keep := env.device(t, 0), env.device(t, 1), env.device(t, 2), env.device(t, 3), env.device(t, 4)
 	setState(t, env, same.EID, sim.DevicePatch{State: ptr("active"), ServicePlan: ptr(us[0])})
 	setState(t, env, susp.EID, sim.DevicePatch{State: ptr("suspended"), ServicePlan: ptr(us[0])})
+	setState(t, env, keep.EID, sim.DevicePatch{State: ptr("suspended"), ServicePlan: ptr(us[0])})
 	setState(t, env, deact.EID, sim.DevicePatch{State: ptr("active"), ServicePlan: ptr(us[0])})
 	setState(t, env, deact.EID, sim.DevicePatch{State: ptr("deactive")})
 	if v := env.deviceByEID(t, deact.EID); v.State != "deactive" {
@@ -45,7 +47,8 @@ func TestAccESIMProfileCreateStates(t *testing.T) {
 	}
 	config := multiConfig(env,
 		profileConfig(env, "pre", pre.EID, us[0]), profileConfig(env, "same", same.EID, us[0]),
-		profileConfig(env, "susp", susp.EID, us[0]), profileConfig(env, "deact", deact.EID, us[0]))
+		profileConfig(env, "susp", susp.EID, us[0]), profileConfig(env, "deact", deact.EID, us[0]),
+		profileConfig(env, "keep", keep.EID, us[0], "suspended = true"))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -56,10 +59,11 @@ func TestAccESIMProfileCreateStates(t *testing.T) {
 					statecheck.ExpectKnownValue("thingspace_esim_profile.same", tfjsonpath.New("mdn"), knownvalue.StringRegexp(regexp.MustCompile(`^\d{10}$`))),
 					statecheck.ExpectKnownValue("thingspace_esim_profile.susp", tfjsonpath.New("state"), knownvalue.StringExact("active")),
 					statecheck.ExpectKnownValue("thingspace_esim_profile.deact", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue("thingspace_esim_profile.keep", tfjsonpath.New("state"), knownvalue.StringExact("suspended")),
 				},
 				Check: resource.ComposeTestCheckFunc(
 					expectActions(env, map[string][]string{
-						pre.EID: {"activate"}, same.EID: nil, susp.EID: {"device_resume"}, deact.EID: {"activate"}}),
+						pre.EID: {"activate"}, same.EID: nil, susp.EID: {"device_resume"}, deact.EID: {"activate"}, keep.EID: nil}),
 					checkSim(func() error {
 						for _, a := range env.Sim.Stats().Actions {
 							for _, d := range a.Devices {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -400,12 +401,12 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	part := r.cfg.Coalescer.Begin()
 	defer part.Done()
 	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-		resp.Diagnostics.AddError("The callback registration does not point at the relay", err.Error())
+		addPreflightError(&resp.Diagnostics, "The callback registration does not point at the relay", err)
 		return
 	}
 
 	if err := r.cfg.awaitOpenRequests(ctx, account, plan.deviceIDs()); err != nil {
-		resp.Diagnostics.AddError("A request for the device is still open", err.Error()+"\nNo action was sent.")
+		addPreflightError(&resp.Diagnostics, "A request for the device is still open", err)
 		return
 	}
 	dev, err := r.cfg.awaitSettled(ctx, account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: eid})
@@ -458,7 +459,7 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 						"to adopt it and change its Global plan.", eid, account, g.ServicePlan, plan.GlobalServicePlan.ValueString(), eid))
 				return
 			}
-			err = op.changeGlobalPlan(ctx, plan.GlobalServicePlan.ValueString())
+			err = op.changeGlobalPlan(ctx, dev, plan.GlobalServicePlan.ValueString())
 		}
 		if err == nil {
 			err = op.completeAdoption(ctx, *dev)
@@ -608,11 +609,11 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 	part := r.cfg.Coalescer.Begin()
 	defer part.Done()
 	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-		resp.Diagnostics.AddError("The callback registration does not point at the relay", err.Error())
+		addPreflightError(&resp.Diagnostics, "The callback registration does not point at the relay", err)
 		return
 	}
 	if err := r.cfg.awaitOpenRequests(ctx, account, plan.deviceIDs()); err != nil {
-		resp.Diagnostics.AddError("A request for the device is still open", err.Error()+"\nNo action was sent.")
+		addPreflightError(&resp.Diagnostics, "A request for the device is still open", err)
 		return
 	}
 	dev, err := r.cfg.awaitSettled(ctx, account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: plan.EID.ValueString()})
@@ -660,12 +661,16 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 		r.deleteUnconfirmed(ctx, op, resp)
 		return
 	}
+	// Announce the coming deactivate before the pre-checks, as Create and Update do, so that
+	// the deactivates of many instances destroyed together wait for each other.
+	op.part = r.cfg.Coalescer.Begin()
+	defer op.part.Done()
 	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-		resp.Diagnostics.AddError("The callback registration does not point at the relay", err.Error())
+		addPreflightError(&resp.Diagnostics, "The callback registration does not point at the relay", err)
 		return
 	}
 	if err := r.cfg.awaitOpenRequests(ctx, account, m.deviceIDs()); err != nil {
-		resp.Diagnostics.AddError("A request for the device is still open", err.Error()+"\nNo action was sent.")
+		addPreflightError(&resp.Diagnostics, "A request for the device is still open", err)
 		return
 	}
 	dev, err := r.cfg.awaitSettled(ctx, account, op.eidID())
@@ -683,7 +688,8 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 		return
 	}
 	if m.DeleteProfile.ValueBool() {
-		if err := op.deleteProfile(ctx); err != nil {
+		// The device as read before the deactivation: the profile's own ICCID is still listed.
+		if err := op.deleteProfile(ctx, dev); err != nil {
 			resp.Diagnostics.AddError("The profile was deactivated but not deleted", err.Error())
 			return
 		}
@@ -829,6 +835,38 @@ func localLine(d thingspace.Device) (thingspace.CarrierInformation, bool) {
 	return thingspace.CarrierInformation{}, false
 }
 
+// profileICCID is the own ICCID of the device's Global (profileType global) or local profile,
+// or "" when the device does not show one. The v1 list names the lead ICCID first and then the
+// ICCID of each downloaded Global or local profile, in the order of their carrier lines
+// (reference/thingspace-api.md; the simulator answers so).
+func profileICCID(d thingspace.Device, profileType string) string {
+	line := -1
+	for i, ci := range d.CarrierInformations {
+		if i == 0 {
+			continue
+		}
+		global := strings.Contains(strings.ToLower(ci.CarrierName), "global")
+		if (profileType == profileGlobal && global) || (profileType == profileLocal && !global) {
+			line = i
+			break
+		}
+	}
+	if line < 0 {
+		return ""
+	}
+	n := 0
+	for _, id := range d.DeviceIDs {
+		if thingspace.NormalizeKind(id.Kind) != thingspace.KindICCID {
+			continue
+		}
+		if n == line {
+			return id.ID
+		}
+		n++
+	}
+	return ""
+}
+
 // stateOfDevice is the state that matters for the model's profile type.
 func stateOfDevice(d thingspace.Device, m *esimProfileModel) thingspace.DeviceState {
 	s := thingspace.NormalizeState(flattenDevice(d).State)
@@ -944,14 +982,23 @@ func (op *profileOp) run(ctx context.Context, action thingspace.Action, body thi
 	p := op.part
 	op.part = nil
 	body.AccountName = op.account
-	res, err := op.r.cfg.act(ctx, p, action, body, op.m.deviceIDs(), func(rid string) {
+	device := op.m.deviceIDs()
+	for _, e := range body.Devices {
+		// A Global or local profile's own ICCID is not in the model: its callback matches it.
+		for _, id := range e.DeviceIDs {
+			if !slices.ContainsFunc(device, func(x thingspace.DeviceID) bool { return strings.EqualFold(x.Kind, id.Kind) && x.ID == id.ID }) {
+				device = append(device, id)
+			}
+		}
+	}
+	res, err := op.r.cfg.act(ctx, p, action, body, device, func(rid string) {
 		op.m.LastRequestID = types.StringValue(rid)
 	})
 	if err != nil {
 		return res.Outcome, err
 	}
 	if res.Outcome.Status == thingspace.StatusFailed {
-		return res.Outcome, &errFailed{action: action, device: op.m.deviceIDs(), req: res.RequestID, cbErr: res.Outcome.Err}
+		return res.Outcome, &errFailed{action: action, device: device, req: res.RequestID, cbErr: res.Outcome.Err}
 	}
 	if cb := res.Outcome.Callback; cb != nil {
 		if prof := cb.Profile(); prof != nil {
@@ -964,6 +1011,33 @@ func (op *profileOp) run(ctx context.Context, action thingspace.Action, body thi
 		}
 	}
 	return res.Outcome, nil
+}
+
+// profileEntry is the device entry of an action on the downloaded Global or local profile
+// itself (suspend, resume, its plan, enable, disable, delete). ThingSpace finds that profile by
+// its own ICCID (seed 004: "based on ICCID and contracted service plan"), not by the lead
+// profile's ICCID that `iccid` holds; the lead ICCID is sent only when the device does not show
+// the profile's own (a read failed, or nothing is downloaded yet).
+func (op *profileOp) profileEntry(ctx context.Context, dev *thingspace.Device, kinds ...string) []thingspace.DeviceEntry {
+	if dev == nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
+		defer cancel()
+		if d, err := op.r.cfg.Client.GetDevice(withLogger(rctx), op.account, op.eidID()); err == nil {
+			dev = d
+		}
+	}
+	entry := op.entry(kinds...)
+	if dev == nil {
+		return entry
+	}
+	if iccid := profileICCID(*dev, op.m.ProfileType.ValueString()); iccid != "" {
+		for i, id := range entry[0].DeviceIDs {
+			if id.Kind == thingspace.KindICCID {
+				entry[0].DeviceIDs[i].ID = iccid
+			}
+		}
+	}
+	return entry
 }
 
 // confirmRead reads the device until check accepts it (a few tries: the read may lag the
@@ -1128,9 +1202,9 @@ func (op *profileOp) changePlan(ctx context.Context, plan string, _ bool) error 
 }
 
 // changeGlobalPlan sends serviceplan with the Global plan and confirms it on the Global line.
-func (op *profileOp) changeGlobalPlan(ctx context.Context, plan string) error {
+func (op *profileOp) changeGlobalPlan(ctx context.Context, dev *thingspace.Device, plan string) error {
 	if _, err := op.run(ctx, thingspace.ActionServicePlan, thingspace.ProfileRequest{
-		Devices: op.entry(thingspace.KindEID, thingspace.KindICCID), ServicePlan: plan}); err != nil {
+		Devices: op.profileEntry(ctx, dev, thingspace.KindEID, thingspace.KindICCID), ServicePlan: plan}); err != nil {
 		return err
 	}
 	if err := op.confirmRead(ctx, "Global plan "+plan, func(d thingspace.Device) bool {
@@ -1148,7 +1222,7 @@ func (op *profileOp) suspend(ctx context.Context) error {
 	var err error
 	if op.m.ProfileType.ValueString() == profileGlobal {
 		_, err = op.run(ctx, thingspace.ActionProfileSuspend, thingspace.ProfileRequest{
-			Devices: op.entry(thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()})
+			Devices: op.profileEntry(ctx, nil, thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()})
 	} else {
 		_, err = op.run(ctx, thingspace.ActionDeviceSuspend, thingspace.ProfileRequest{Devices: op.entry(thingspace.KindEID)})
 	}
@@ -1173,7 +1247,7 @@ func (op *profileOp) resume(ctx context.Context, dev thingspace.Device) error {
 	if op.m.ProfileType.ValueString() == profileGlobal {
 		if g, ok := globalLine(dev); ok && thingspace.NormalizeState(g.State) == thingspace.StateSuspended {
 			if _, err := op.run(ctx, thingspace.ActionProfileResume, thingspace.ProfileRequest{
-				Devices: op.entry(thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()}); err != nil {
+				Devices: op.profileEntry(ctx, &dev, thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()}); err != nil {
 				return err
 			}
 			var after thingspace.Device
@@ -1214,7 +1288,7 @@ func (op *profileOp) update(ctx context.Context, dev thingspace.Device, prior *e
 	}
 	if m.ProfileType.ValueString() == profileGlobal && !m.GlobalServicePlan.Equal(prior.GlobalServicePlan) {
 		if g, ok := globalLine(dev); ok && g.ServicePlan != m.GlobalServicePlan.ValueString() {
-			if err := op.changeGlobalPlan(ctx, m.GlobalServicePlan.ValueString()); err != nil {
+			if err := op.changeGlobalPlan(ctx, &dev, m.GlobalServicePlan.ValueString()); err != nil {
 				return err
 			}
 		}
@@ -1224,7 +1298,7 @@ func (op *profileOp) update(ctx context.Context, dev thingspace.Device, prior *e
 			return err
 		}
 	} else if m.Enabled.ValueBool() && !prior.Enabled.ValueBool() {
-		body := thingspace.ProfileRequest{Devices: op.entry(thingspace.KindEID, thingspace.KindICCID)}
+		body := thingspace.ProfileRequest{Devices: op.profileEntry(ctx, &dev, thingspace.KindEID, thingspace.KindICCID)}
 		if m.ProfileType.ValueString() == profileLocal {
 			body.SmsrOid = m.SmsrOid.ValueString()
 		} else {
@@ -1235,7 +1309,7 @@ func (op *profileOp) update(ctx context.Context, dev thingspace.Device, prior *e
 		}
 	} else if !m.Enabled.ValueBool() && prior.Enabled.ValueBool() && m.ProfileType.ValueString() == profileLocal {
 		if err := op.statusStep(ctx, thingspace.ActionDisable, thingspace.ProfileRequest{
-			Devices: op.entry(thingspace.KindEID, thingspace.KindICCID), SmsrOid: m.SmsrOid.ValueString()}); err != nil {
+			Devices: op.profileEntry(ctx, &dev, thingspace.KindEID, thingspace.KindICCID), SmsrOid: m.SmsrOid.ValueString()}); err != nil {
 			return err
 		}
 	}
@@ -1263,8 +1337,8 @@ func (op *profileOp) deactivate(ctx context.Context) error {
 }
 
 // deleteProfile deletes a Global or local profile after its deactivation was confirmed.
-func (op *profileOp) deleteProfile(ctx context.Context) error {
-	body := thingspace.ProfileRequest{Devices: op.entry(thingspace.KindEID, thingspace.KindICCID)}
+func (op *profileOp) deleteProfile(ctx context.Context, dev *thingspace.Device) error {
+	body := thingspace.ProfileRequest{Devices: op.profileEntry(ctx, dev, thingspace.KindEID, thingspace.KindICCID)}
 	if op.m.ProfileType.ValueString() == profileLocal {
 		body.SmsrOid = op.m.SmsrOid.ValueString()
 	} else {

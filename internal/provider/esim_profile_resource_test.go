@@ -188,7 +188,22 @@ func TestAccESIMProfileGlobalLifecycle(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("active")),
 				},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan", "profile_suspend", "profile_resume"}}),
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan", "profile_suspend", "profile_resume"}}),
+					checkSim(func() error {
+						// Actions on the Global profile itself name it by its own ICCID (seed 004),
+						// the ones on the line by the lead ICCID.
+						want := map[string]string{"activate": dev.ICCID, "download_enable": dev.ICCID,
+							"serviceplan": dev.Profiles[1].ICCID, "profile_suspend": dev.Profiles[1].ICCID,
+							"profile_resume": dev.Profiles[1].ICCID}
+						for _, a := range env.Sim.Stats().Actions {
+							if got := a.Devices[0].ICCID; got != want[a.Action] {
+								return fmt.Errorf("%s carried ICCID %s, want %s", a.Action, got, want[a.Action])
+							}
+						}
+						return nil
+					}),
+				),
 			},
 			{
 				ResourceName:            addr,
@@ -287,13 +302,28 @@ func TestAccESIMProfileLocalLifecycle(t *testing.T) {
 	us := env.plansOfType("US")
 	a, b := env.device(t, 0), env.device(t, 1)
 	const oid = "1.3.6.1.4.1.31746.1.500.200.101.5"
-	cfg := func(aEnabled, bEnabled string) string {
+	// cfgWith also sets a's plan and whether b is suspended.
+	cfgWith := func(aEnabled, bEnabled, aPlan, bSuspended string) string {
 		return multiConfig(env,
-			profileConfig(env, "a", a.EID, us[0], `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid),
+			profileConfig(env, "a", a.EID, aPlan, `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid),
 				"enabled = "+aEnabled, "delete_profile = true"),
 			profileConfig(env, "b", b.EID, us[0], `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid),
-				"enabled = "+bEnabled, "delete_profile = true"))
+				"enabled = "+bEnabled, "delete_profile = true", "suspended = "+bSuspended))
 	}
+	cfg := func(aEnabled, bEnabled string) string { return cfgWith(aEnabled, bEnabled, us[0], "false") }
+	// localICCIDs checks that the actions on the local profile itself named it by its own ICCID.
+	localICCIDs := checkSim(func() error {
+		own := map[string]string{a.EID: a.Profiles[2].ICCID, b.EID: b.Profiles[2].ICCID}
+		for _, x := range env.Sim.Stats().Actions {
+			switch x.Action {
+			case "enable", "disable", "delete":
+				if d := x.Devices[0]; d.ICCID != own[d.EID] {
+					return fmt.Errorf("%s for EID %s carried ICCID %s, want the local profile's %s", x.Action, d.EID, d.ICCID, own[d.EID])
+				}
+			}
+		}
+		return nil
+	})
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -326,17 +356,43 @@ func TestAccESIMProfileLocalLifecycle(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("thingspace_esim_profile.a", plancheck.ResourceActionUpdate),
 					plancheck.ExpectResourceAction("thingspace_esim_profile.b", plancheck.ResourceActionUpdate)}},
-				Check: expectActions(env, map[string][]string{
-					a.EID: {"activate", "download_enable", "disable"}, b.EID: {"activate", "download_disable", "enable"}}),
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{
+						a.EID: {"activate", "download_enable", "disable"}, b.EID: {"activate", "download_disable", "enable"}}),
+					localICCIDs),
 			},
 			{
 				Config:           cfg("false", "true"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
+				// A plan change (serviceplan on the line) and a suspension (device_suspend by EID).
+				Config: cfgWith("false", "true", us[1], "true"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.a", tfjsonpath.New("service_plan"), knownvalue.StringExact(us[1])),
+					statecheck.ExpectKnownValue("thingspace_esim_profile.b", tfjsonpath.New("state"), knownvalue.StringExact("suspended")),
+				},
+				Check: expectActions(env, map[string][]string{
+					a.EID: {"activate", "download_enable", "disable", "serviceplan"},
+					b.EID: {"activate", "download_disable", "enable", "device_suspend"}}),
+			},
+			{
+				Config: cfgWith("false", "true", us[1], "false"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_esim_profile.b", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue("thingspace_esim_profile.b", tfjsonpath.New("suspended"), knownvalue.Bool(false)),
+				},
+				Check: expectActions(env, map[string][]string{
+					b.EID: {"activate", "download_disable", "enable", "device_suspend", "device_resume"}}),
+			},
+			{
+				Config:           cfgWith("false", "true", us[1], "false"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
 				// Import finds the local profile (profile_type); smsr_oid and delete_profile are
 				// configuration-only, the rest comes from the device read.
-				Config:            cfg("false", "true"),
+				Config:            cfgWith("false", "true", us[1], "false"),
 				ResourceName:      "thingspace_esim_profile.b",
 				ImportState:       true,
 				ImportStateId:     b.EID,
@@ -345,7 +401,10 @@ func TestAccESIMProfileLocalLifecycle(t *testing.T) {
 					"smsr_oid", "delete_profile"},
 			},
 		},
-		CheckDestroy: func(*terraform.State) error {
+		CheckDestroy: func(s *terraform.State) error {
+			if err := localICCIDs(s); err != nil {
+				return err
+			}
 			for _, d := range []string{a.EID, b.EID} {
 				got := env.acceptedFor(d)
 				if n := len(got); n < 2 || got[n-2] != "deactivate" || got[n-1] != "delete" {

@@ -1,17 +1,24 @@
 package provider
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"regexp"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-log/tflogtest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
 const statusRoute = "GET /api/m2m/v2/accounts/{account}/requests/{requestId}/status"
@@ -142,4 +149,48 @@ func TestAccESIMProfileForeignRegistration(t *testing.T) {
 	if n := totalActions(env); n != 0 {
 		t.Errorf("%d actions were accepted with a foreign registration, want 0", n)
 	}
+}
+
+// A long wait reports progress to the logs (tflog) while the device is pending, naming the
+// device and its request id, so that a user running with TF_LOG=INFO sees what Terraform is
+// waiting for.
+func TestWaitProgressInTflog(t *testing.T) {
+	env := newTestEnv(t, envOptions{CallbackDelay: 1500 * time.Millisecond})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	o := sim.DefaultOptions()
+	client, err := thingspace.New(thingspace.Config{BaseURL: env.SimURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		Username: o.Username, Password: o.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: dev.EID}, {Kind: thingspace.KindICCID, ID: dev.ICCID},
+		{Kind: thingspace.KindIMEI, ID: dev.IMEI}}
+	res, err := client.Activate(context.Background(), thingspace.ActivateRequest{AccountName: env.Sim.Account(),
+		ServicePlan: us[0], Devices: thingspace.Devices(ids)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rid := res.Requests[0].RequestID
+	c := &Config{Waiter: wait.New(wait.Options{Status: client, ProgressEvery: 100 * time.Millisecond,
+		PollInterval: 200 * time.Millisecond})}
+	var logs bytes.Buffer
+	ctx, cancel := context.WithTimeout(tflogtest.RootLogger(context.Background(), &logs), time.Minute)
+	defer cancel()
+	out, err := c.waitDevices(ctx, []wait.Target{{Account: env.Sim.Account(), RequestID: rid,
+		Action: thingspace.ActionActivate, Device: ids}}, "activate")
+	if err != nil || out[0].Status != thingspace.StatusSucceeded {
+		t.Fatalf("wait = %+v, %v", out, err)
+	}
+	entries, err := tflogtest.MultilineJSONDecode(&logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "EID " + dev.EID + " (" + rid + ")"
+	for _, e := range entries {
+		if e["@message"] == "waiting for ThingSpace callbacks" && e["pending"] == want && e["total"] == float64(1) {
+			return
+		}
+	}
+	t.Errorf("no progress entry naming %q among %d log entries: %v", want, len(entries), entries)
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
@@ -48,7 +49,8 @@ func (c *Config) ensureRegistration(ctx context.Context, account string) error {
 	}
 	info, err := c.Relay.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the relay's ingest URLs (GET %s/v1/info): %w", c.RelayURL, err)
+		return &relayUnavailableError{relayURL: c.RelayURL, asked: "GET /v1/info",
+			why: fmt.Sprintf("that account %s sends its %s callbacks to the relay", account, thingspace.ServiceDeviceProfile), err: err}
 	}
 	fix := "Register the relay's public ingest URL for DeviceProfileService, for example with a " +
 		"thingspace_callback_listener resource (url = the relay's -public-url), and apply it before the profiles."
@@ -89,7 +91,9 @@ func (c *Config) awaitOpenRequests(ctx context.Context, account string, device t
 		}
 		refs, err := c.Relay.OpenRequests(ctx, id)
 		if err != nil {
-			return fmt.Errorf("asking the relay for open requests of %s %s: %w", id.Kind, id.ID, err)
+			return &relayUnavailableError{relayURL: c.RelayURL,
+				asked: fmt.Sprintf("GET /v1/devices/%s:%s/requests?open=true", id.Kind, id.ID),
+				why:   "that no request is already open for " + describeIDs(device), err: err}
 		}
 		for _, r := range refs {
 			seen[r.RequestID] = r
@@ -110,6 +114,50 @@ func (c *Config) awaitOpenRequests(ctx context.Context, account string, device t
 	}
 	_, err := c.waitDevices(ctx, targets, "open request")
 	return err
+}
+
+// relayUnavailableError is a question the provider must ask the relay before it acts (is a
+// request open for the device? does the callback registration point at the relay?) that the
+// relay did not answer. It is not an open request: nothing is known to be in flight, but
+// without the answer the provider cannot rule it out, so it sends nothing.
+type relayUnavailableError struct {
+	relayURL string
+	asked    string // the relay call, e.g. "GET /v1/info"
+	why      string // what the answer would have confirmed
+	err      error
+}
+
+func (e *relayUnavailableError) Error() string {
+	return fmt.Sprintf("the relay at %s did not answer %s: %v", e.relayURL, e.asked, e.err)
+}
+
+func (e *relayUnavailableError) Unwrap() error { return e.err }
+
+// title names what failed: the relay refused the call (token, permissions) or was not reached.
+func (e *relayUnavailableError) title() string {
+	var re *wait.RelayError
+	if errors.As(e.err, &re) && !re.Temporary() {
+		return "The relay refused the provider's request"
+	}
+	return "Cannot reach the relay"
+}
+
+func (e *relayUnavailableError) detail() string {
+	return fmt.Sprintf("Before it sends a carrier action, the provider asks the relay at %s to confirm %s. "+
+		"That call (%s) failed: %v\n\nNo action was sent to ThingSpace. Check that thingspace-relay is running and "+
+		"reachable from here, that relay_url points at its API listener and that relay_token is one of its API "+
+		"tokens, then apply again.", e.relayURL, e.why, e.asked, e.err)
+}
+
+// addPreflightError reports a failure of the checks made before an action (the registration,
+// open requests), titled by what actually failed: an unreachable relay is not an open request.
+func addPreflightError(diags *diag.Diagnostics, title string, err error) {
+	var ru *relayUnavailableError
+	if errors.As(err, &ru) {
+		diags.AddError(ru.title(), ru.detail())
+		return
+	}
+	diags.AddError(title, err.Error()+"\nNo action was sent.")
 }
 
 // settlePoll is the interval of awaitSettled's device reads.

@@ -1,0 +1,149 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
+)
+
+// objectWith is a value of the object type typ with the given attributes set and every other
+// one null, as Terraform sends a configuration.
+func objectWith(typ tftypes.Type, set map[string]tftypes.Value) tftypes.Value {
+	obj := typ.(tftypes.Object)
+	vals := make(map[string]tftypes.Value, len(obj.AttributeTypes))
+	for name, at := range obj.AttributeTypes {
+		if v, ok := set[name]; ok {
+			vals[name] = v
+		} else {
+			vals[name] = tftypes.NewValue(at, nil)
+		}
+	}
+	return tftypes.NewValue(obj, vals)
+}
+
+func dynamicValue(t *testing.T, v tftypes.Value) *tfprotov6.DynamicValue {
+	t.Helper()
+	dv, err := tfprotov6.NewDynamicValue(v.Type(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dv
+}
+
+func noErrors(t *testing.T, what string, diags []*tfprotov6.Diagnostic) {
+	t.Helper()
+	for _, d := range diags {
+		if d.Severity == tfprotov6.DiagnosticSeverityError {
+			t.Fatalf("%s: %s: %s", what, d.Summary, d.Detail)
+		}
+	}
+}
+
+// Terraform interrupted (Ctrl-C cancels the provider's context) while Create waits for the
+// activate's callback: Create returns the state with the request id and create_confirmed =
+// false in private state, and the Delete of that instance resolves the request and sends no
+// carrier action. This runs the provider through its protocol server, as Terraform does: the
+// testing framework cannot interrupt an apply.
+func TestESIMProfileInterruptedCreate(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 3 * time.Second})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	ctx := context.Background()
+	srv, err := providerserver.NewProtocol6WithError(New("test")())()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := sim.DefaultOptions()
+	str := func(s string) tftypes.Value { return tftypes.NewValue(tftypes.String, s) }
+	pcfg := objectWith(schemas.Provider.ValueType(), map[string]tftypes.Value{
+		"base_url": str(env.SimURL), "client_id": str(o.ClientID), "client_secret": str(o.ClientSecret),
+		"username": str(o.Username), "password": str(o.Password), "account_name": str(env.Sim.Account()),
+		"relay_url": str(env.RelayAPIURL), "relay_token": str(testRelayToken)})
+	cresp, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{TerraformVersion: "1.11.4",
+		Config: dynamicValue(t, pcfg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, "configure", cresp.Diagnostics)
+
+	const typeName = "thingspace_esim_profile"
+	rtype := schemas.ResourceSchemas[typeName].ValueType()
+	null := tftypes.NewValue(rtype, nil)
+	config := objectWith(rtype, map[string]tftypes.Value{"eid": str(dev.EID), "service_plan": str(us[0])})
+	plan, err := srv.PlanResourceChange(ctx, &tfprotov6.PlanResourceChangeRequest{TypeName: typeName,
+		PriorState: dynamicValue(t, null), ProposedNewState: dynamicValue(t, config), Config: dynamicValue(t, config)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, "plan", plan.Diagnostics)
+
+	// Interrupt once ThingSpace accepted the activate (bounded wait).
+	actx, interrupt := context.WithCancel(ctx)
+	defer interrupt()
+	go func() {
+		waitFor(30*time.Second, func() bool { return env.actionCount("activate") > 0 })
+		interrupt()
+	}()
+	created, err := srv.ApplyResourceChange(actx, &tfprotov6.ApplyResourceChangeRequest{TypeName: typeName,
+		PriorState: dynamicValue(t, null), PlannedState: plan.PlannedState, Config: dynamicValue(t, config),
+		PlannedPrivate: plan.PlannedPrivate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created.Diagnostics) == 0 || !strings.Contains(created.Diagnostics[0].Detail, "interrupted") ||
+		!strings.Contains(created.Diagnostics[0].Detail, "EID "+dev.EID) {
+		t.Fatalf("create diagnostics = %+v, want the interrupt naming the EID", created.Diagnostics)
+	}
+	state, err := created.NewState.Unmarshal(rtype)
+	if err != nil || state.IsNull() {
+		t.Fatalf("create returned no state (%v): the accepted request would be forgotten", err)
+	}
+	var attrs map[string]tftypes.Value
+	if err := state.As(&attrs); err != nil {
+		t.Fatal(err)
+	}
+	var rid string
+	if err := attrs["last_request_id"].As(&rid); err != nil || rid == "" || !strings.Contains(created.Diagnostics[0].Detail, rid) {
+		t.Errorf("last_request_id = %q (%v), want the activate's request id, named in the error", rid, err)
+	}
+	var private map[string][]byte
+	if err := json.Unmarshal(created.Private, &private); err != nil || string(private[privateCreateKey]) != `{"confirmed":false}` {
+		t.Fatalf("private state = %s (%v), want create_confirmed = false", created.Private, err)
+	}
+
+	// Destroy the instance: its Delete waits for the request and sends nothing.
+	destroy, err := srv.PlanResourceChange(ctx, &tfprotov6.PlanResourceChangeRequest{TypeName: typeName,
+		PriorState: created.NewState, ProposedNewState: dynamicValue(t, null), Config: dynamicValue(t, null),
+		PriorPrivate: created.Private})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, "plan destroy", destroy.Diagnostics)
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	deleted, err := srv.ApplyResourceChange(dctx, &tfprotov6.ApplyResourceChangeRequest{TypeName: typeName,
+		PriorState: created.NewState, PlannedState: destroy.PlannedState, Config: dynamicValue(t, null),
+		PlannedPrivate: destroy.PlannedPrivate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, "destroy", deleted.Diagnostics)
+	if got := env.acceptedFor(dev.EID); len(got) != 1 || got[0] != "activate" {
+		t.Errorf("actions accepted for EID %s = %v, want only the interrupted activate", dev.EID, got)
+	}
+	if v := env.deviceByEID(t, dev.EID); v.State != "active" {
+		t.Errorf("device state after destroying the unconfirmed instance = %s, want active (left for the replacement to adopt)", v.State)
+	}
+}

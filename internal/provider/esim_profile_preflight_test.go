@@ -1,0 +1,114 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
+)
+
+// closedRelayURL is the URL of a 127.0.0.1 port nobody listens on.
+func closedRelayURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	_ = ln.Close()
+	return url
+}
+
+// A relay that cannot be asked about the device's open requests is reported as what it is,
+// with the call that failed and what to check, not as "a request is still open".
+func TestAwaitOpenRequestsRelayUnavailable(t *testing.T) {
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"error":"bad token"}`, http.StatusUnauthorized)
+	}))
+	defer refusing.Close()
+	const eid = "89049032000000000000000000000099"
+	device := thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: eid}}
+	for _, tc := range []struct {
+		name, url, title, mention string
+	}{
+		{"down", closedRelayURL(t), "Cannot reach the relay", "connection refused"},
+		{"token refused", refusing.URL, "The relay refused the provider's request", "HTTP 401"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Config{RelayURL: tc.url, Relay: wait.NewRelayClient(tc.url, "wrong-token", nil)}
+			err := c.awaitOpenRequests(context.Background(), "acct-1", device)
+			var ru *relayUnavailableError
+			if !errors.As(err, &ru) {
+				t.Fatalf("err = %v (%T), want a relayUnavailableError", err, err)
+			}
+			var diags diag.Diagnostics
+			addPreflightError(&diags, "A request for the device is still open", err)
+			if len(diags) != 1 {
+				t.Fatalf("diagnostics = %v", diags)
+			}
+			if got := diags[0].Summary(); got != tc.title {
+				t.Errorf("title = %q, want %q", got, tc.title)
+			}
+			detail := diags[0].Detail()
+			for _, want := range []string{tc.url, "GET /v1/devices/eid:" + eid + "/requests?open=true", tc.mention,
+				"No action was sent", "relay_url", "relay_token", "EID " + eid} {
+				if !strings.Contains(detail, want) {
+					t.Errorf("detail does not mention %q:\n%s", want, detail)
+				}
+			}
+		})
+	}
+}
+
+// Other pre-action failures keep their own title.
+func TestAddPreflightErrorOpenRequest(t *testing.T) {
+	var diags diag.Diagnostics
+	addPreflightError(&diags, "A request for the device is still open", errors.New("activate request r-1 is pending"))
+	if diags[0].Summary() != "A request for the device is still open" || !strings.Contains(diags[0].Detail(), "No action was sent") {
+		t.Errorf("diagnostic = %q / %q", diags[0].Summary(), diags[0].Detail())
+	}
+}
+
+// The relay's API is down when an apply starts: the first action fails with an accurate error
+// (the relay is not reachable, nothing sent, what to check); once it is back, the apply
+// activates the device with one request.
+func TestAccESIMProfileRelayDownAtStart(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	env.mu.Lock()
+	addr := env.apiAddr
+	env.mu.Unlock()
+	env.StopRelayAPI()
+	config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ExpectError: regexp.MustCompile(`(?s)Cannot reach the relay.*relay at\s+` + regexp.QuoteMeta(env.RelayAPIURL) +
+					`.*GET\s+/v1/info.*No\s+action\s+was\s+sent.*relay_url`),
+			},
+			{
+				PreConfig: func() {
+					if n := totalActions(env); n != 0 {
+						t.Errorf("%d actions accepted while the relay was down, want 0", n)
+					}
+					env.startRelayAPI(t, addr)
+				},
+				Config: config,
+				Check:  expectActions(env, map[string][]string{dev.EID: {"activate"}}),
+			},
+		},
+	})
+}
