@@ -1046,8 +1046,9 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
 
 // Changes delivers the ids of requests changed by any instance sharing the database. It holds
 // a dedicated LISTEN connection, pinged when idle and re-established with backoff when it
-// drops (notifications sent meanwhile are lost: callers also re-query periodically). The LISTEN
-// is in place when Changes returns. The channel closes when ctx ends or the store is closed.
+// drops (notifications sent meanwhile are lost: after a reconnect it sends store.AnyChange, and
+// callers also re-query periodically). The LISTEN is in place when Changes returns. The channel
+// closes when ctx ends or the store is closed.
 func (s *Store) Changes(ctx context.Context) (<-chan string, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -1085,6 +1086,14 @@ func (s *Store) Changes(ctx context.Context) (<-chan string, error) {
 					continue
 				}
 				conn, backoff = c, 50*time.Millisecond
+				// Notifications sent while the connection was down are gone: tell the
+				// subscriber to look at everything again.
+				select {
+				case ch <- store.AnyChange:
+				case <-ctx.Done():
+					conn.Close(context.Background())
+					return
+				}
 			}
 			err := s.pump(ctx, conn, ch)
 			conn.Close(context.Background())
