@@ -850,6 +850,17 @@ func allowed(account string, accounts []string) bool {
 
 // Request returns a request's summary, read in one snapshot.
 func (s *Store) Request(ctx context.Context, requestID string, accounts []string) (*store.Request, error) {
+	return s.request(ctx, requestID, accounts, true)
+}
+
+// RequestSummary is Request without the devices: what a long-poll needs on every wake-up
+// (state, last seq, account), one row even for a request of 10,000 devices. The relay uses it
+// when a store has it (it is not part of store.Store).
+func (s *Store) RequestSummary(ctx context.Context, requestID string, accounts []string) (*store.Request, error) {
+	return s.request(ctx, requestID, accounts, false)
+}
+
+func (s *Store) request(ctx context.Context, requestID string, accounts []string, devices bool) (*store.Request, error) {
 	var out *store.Request
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
 		r := &store.Request{RequestID: requestID}
@@ -878,7 +889,7 @@ func (s *Store) Request(ctx context.Context, requestID string, accounts []string
 		}
 		r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 		r.Devices = []store.DeviceState{}
-		if r.Expected > 0 {
+		if devices && r.Expected > 0 {
 			rows, err := tx.Query(ctx, `SELECT d.idx, d.status, d.terminal, k.kind, k.id
 				FROM relay_devices d LEFT JOIN relay_device_keys k ON k.request_id = d.request_id AND k.idx = d.idx
 				WHERE d.request_id = $1 ORDER BY d.idx, k.pos`, requestID)
