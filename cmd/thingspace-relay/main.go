@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,6 +130,7 @@ type options struct {
 	apiTokens                      multiFlag
 	publicURLs                     multiFlag
 	allowCIDRs                     multiFlag
+	redactFields                   multiFlag
 	maxBodyBytes                   int64
 	maxWait                        time.Duration
 	retention                      time.Duration
@@ -162,6 +164,7 @@ func parseOptions(cmd string, args []string, stderr io.Writer, getenv func(strin
 	fs.Var(&o.apiTokens, "api-token", "API bearer token, token or token=account1,account2 (repeatable; prefer RELAY_API_TOKEN_FILE)")
 	fs.Var(&o.publicURLs, "public-url", "ingest URL registered with ThingSpace (repeatable; default http(s)://<ingest-addr>/callbacks/v1/thingspace/<path-token>)")
 	fs.Var(&o.allowCIDRs, "allow-cidr", "accept callbacks only from these source networks (repeatable)")
+	fs.Var(&o.redactFields, "redact-field", "also remove this field, at any depth and in any case, from callback bodies before hashing and storing (repeatable; username, password and deviceCredential always are)")
 	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 1<<20, "largest callback body accepted (413 above)")
 	fs.DurationVar(&o.maxWait, "max-wait", 5*time.Minute, "longest long-poll wait")
 	fs.DurationVar(&o.retention, "retention", 720*time.Hour, "keep requests this long after their last update (0: forever)")
@@ -277,6 +280,10 @@ func buildConfig(o *options) (relay.Config, error) {
 	}
 	if len(cfg.PathTokens) == 0 {
 		return cfg, errors.New("a path token is required (-path-token, RELAY_PATH_TOKEN or RELAY_PATH_TOKEN_FILE)")
+	}
+	if len(o.redactFields) > 0 {
+		// Added to the defaults, never replacing them: a typo must not un-redact a credential.
+		cfg.RedactFields = append(slices.Clone(relay.DefaultRedactFields), o.redactFields...)
 	}
 	for _, s := range o.credentials {
 		c, err := relay.ParseCredential(s)

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -354,6 +355,7 @@ func TestOptionsFromEnvironment(t *testing.T) {
 		"RELAY_BEHIND_TLS_PROXY":          "true",
 		"RELAY_PUBLIC_URL":                "https://a.example/x https://b.example/y",
 		"RELAY_ALLOW_CIDR":                "10.0.0.0/8",
+		"RELAY_REDACT_FIELD":              "imsi msisdn",
 	}
 	var errb bytes.Buffer
 	o, err := parseOptions("serve", []string{"-api-addr", "127.0.0.1:7000", "-path-token", "fromflag", "-max-wait", "2m"}, &errb, func(k string) string { return env[k] })
@@ -372,6 +374,11 @@ func TestOptionsFromEnvironment(t *testing.T) {
 	cfg, err := buildConfig(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range []string{"deviceCredential", "password", "imsi", "msisdn"} {
+		if !slices.Contains(cfg.RedactFields, f) {
+			t.Fatalf("redact fields %q lack %q", cfg.RedactFields, f)
+		}
 	}
 	if cfg.Credentials[0].Account != "acme" || cfg.Credentials[1].Username != "c" || len(cfg.APITokens[1].Accounts) != 2 || len(cfg.AllowCIDRs) != 1 {
 		t.Fatalf("%+v", cfg)

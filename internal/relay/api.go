@@ -223,6 +223,20 @@ func (r *Relay) putRequest(w http.ResponseWriter, req *http.Request, accounts []
 		writeJSON(w, http.StatusForbidden, apiError{"this token may not register requests of account " + strconv.Quote(body.Account)})
 		return
 	}
+	if len(accounts) > 0 {
+		// Callbacks authenticated by another account's credentials may have created the request
+		// already: registering it would hand that account's callbacks to this token.
+		rq, err := r.summary(req.Context(), id, nil)
+		switch {
+		case errors.Is(err, store.ErrGone):
+		case err != nil:
+			r.storeUnavailable(w, "request", err)
+			return
+		case rq.State != store.StateUnknown && rq.Account != "" && !slices.Contains(accounts, rq.Account):
+			writeJSON(w, http.StatusForbidden, apiError{"request " + strconv.Quote(id) + " belongs to an account this token may not see"})
+			return
+		}
+	}
 	start := time.Now()
 	err := r.st.Register(req.Context(), store.Registration{
 		RequestID: id, Account: body.Account, Action: body.Action, Devices: body.Devices, CreatedAt: time.Now().UTC(),

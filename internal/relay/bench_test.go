@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/pgtest"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/postgres"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
 )
 
@@ -27,13 +29,18 @@ import (
 //	go test -run '^$' -bench . -benchtime 1x ./internal/relay/
 
 // singleCommitRate measures durable single-row commits per second on this disk, through the
-// store (one callback per transaction, as without group commit), for up to d or n commits.
+// SQLite store (one callback per transaction, as without group commit), for up to d or n commits.
 func singleCommitRate(tb testing.TB, d time.Duration, n int) float64 {
 	st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "single.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer st.Close()
+	return storeCommitRate(tb, st, d, n)
+}
+
+// storeCommitRate is singleCommitRate through any store.
+func storeCommitRate(tb testing.TB, st store.Store, d time.Duration, n int) float64 {
 	start := time.Now()
 	i := 0
 	for ; i < n && time.Since(start) < d; i++ {
@@ -88,15 +95,90 @@ func BenchmarkSingleCommit(b *testing.B) {
 // receiving the callback.
 func BenchmarkIngest(b *testing.B) {
 	baseline := singleCommitRate(b, 2*time.Second, 1000)
-	b.Run("waiters=0", func(b *testing.B) { benchIngest(b, baseline, false, 0) })
-	b.Run("waiters=64", func(b *testing.B) { benchIngest(b, baseline, true, 0) })
+	sqliteEnv := func(b *testing.B) benchSetup {
+		e := newEnv(b, quietLogs)
+		return benchSetup{ingest: []*env{e}, waiters: e}
+	}
+	b.Run("waiters=0", func(b *testing.B) { benchIngest(b, baseline, sqliteEnv(b), false, 0) })
+	b.Run("waiters=64", func(b *testing.B) { benchIngest(b, baseline, sqliteEnv(b), true, 0) })
 	// The wake-up latency at a steady 1,000 callbacks/s, below saturation.
-	b.Run("waiters=64,rate=1000", func(b *testing.B) { benchIngest(b, baseline, true, 1000) })
+	b.Run("waiters=64,rate=1000", func(b *testing.B) { benchIngest(b, baseline, sqliteEnv(b), true, 1000) })
+}
+
+// BenchmarkIngestPostgres is BenchmarkIngest on PostgreSQL (fsync on), with one relay instance
+// and with two instances sharing the database: the senders alternate between instances A and B,
+// the 64 long-poll waiters are all on B, so half the callbacks wake a waiter on another instance
+// (LISTEN/NOTIFY). The two-instance runs report their figures as ratios to the one-instance run
+// of the same invocation (x-one-instance-*), which must therefore run first:
+//
+//	go test -run '^$' -bench BenchmarkIngestPostgres -benchtime 1x ./internal/relay/
+func BenchmarkIngestPostgres(b *testing.B) {
+	ceiling := func(b *testing.B, dsn string) float64 {
+		st, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		return storeCommitRate(b, st, 2*time.Second, 1000)
+	}
+	setup := func(b *testing.B, instances int) (benchSetup, float64) {
+		dsn := pgtest.Start(b)
+		var s benchSetup
+		for range instances {
+			e, _ := newPGEnv(b, dsn, quietLogs)
+			s.ingest = append(s.ingest, e)
+		}
+		s.waiters = s.ingest[len(s.ingest)-1]
+		return s, ceiling(b, pgtest.Start(b))
+	}
+	for _, rate := range []int{0, 1000} {
+		var one benchFigures
+		for _, instances := range []int{1, 2} {
+			name := fmt.Sprintf("instances=%d,waiters=64", instances)
+			if rate > 0 {
+				name += fmt.Sprintf(",rate=%d", rate)
+			}
+			b.Run(name, func(b *testing.B) {
+				s, baseline := setup(b, instances)
+				f := benchIngest(b, baseline, s, true, rate)
+				if instances == 1 {
+					one = f
+					return
+				}
+				if one.rate == 0 {
+					b.Log("the one-instance run did not run first: no ratios")
+					return
+				}
+				b.ReportMetric(f.rate/one.rate, "x-one-instance-callbacks/s")
+				b.ReportMetric(f.wakeP50/one.wakeP50, "x-one-instance-wake-p50")
+				b.ReportMetric(f.wakeP99/one.wakeP99, "x-one-instance-wake-p99")
+				b.ReportMetric(f.crossP99/one.wakeP99, "x-one-instance-cross-wake-p99")
+			})
+		}
+	}
+}
+
+// quietLogs keeps the benchmarks' relays from logging every callback.
+func quietLogs(c *relay.Config) {
+	c.Logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// benchSetup is where benchIngest sends callbacks (round robin over ingest) and waits for them.
+type benchSetup struct {
+	ingest  []*env
+	waiters *env
+}
+
+// benchFigures are benchIngest's results (latencies in milliseconds).
+type benchFigures struct {
+	rate, wakeP50, wakeP99, crossP50, crossP99 float64
 }
 
 // benchIngest sends perOp callbacks from 32 senders, as fast as they are acknowledged or, with
-// rate > 0, paced to rate callbacks per second in total.
-func benchIngest(b *testing.B, baseline float64, withWaiters bool, rate int) {
+// rate > 0, paced to rate callbacks per second in total. Callback i goes to s.ingest[i % n];
+// the waiters follow every request on s.waiters. With several instances it also reports the
+// wake-up latency of the callbacks ingested by another instance than the waiters' (cross-wake).
+func benchIngest(b *testing.B, baseline float64, s benchSetup, withWaiters bool, rate int) benchFigures {
 	const (
 		senders   = 32
 		requests  = 64
@@ -106,10 +188,15 @@ func benchIngest(b *testing.B, baseline float64, withWaiters bool, rate int) {
 	if rate > 0 {
 		perOp = 5 * rate
 	}
-	e := newEnv(b, func(c *relay.Config) {
-		c.Logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	})
-	var rates, acks, wakes []float64
+	e := s.waiters
+	batchCount := func() float64 {
+		n := 0.0
+		for _, x := range s.ingest {
+			n += x.metric("relay_commit_batch_size_count")
+		}
+		return n
+	}
+	var rates, acks, wakes, cross []float64
 	var batches float64
 	b.ResetTimer()
 	for op := range b.N {
@@ -164,7 +251,7 @@ func benchIngest(b *testing.B, baseline float64, withWaiters bool, rate int) {
 		for i := 0; i < 200 && withWaiters && e.metric("relay_waiters") < requests; i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
-		batchesBefore := e.metric("relay_commit_batch_size_count")
+		batchesBefore := batchCount()
 		var next atomic.Int64
 		var failed atomic.Int64
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders + 8}}
@@ -186,7 +273,8 @@ func benchIngest(b *testing.B, baseline float64, withWaiters bool, rate int) {
 					body := cbBody(fmt.Sprintf("%s%d", prefix, i%requests), "Success", 1, "eid", fmt.Sprintf("E%06d", i))
 					t0 := time.Now()
 					sent[i].Store(t0.UnixNano())
-					resp, err := client.Post(e.ingest.URL+relay.IngestPathPrefix+pathToken, "application/json", strings.NewReader(body))
+					via := s.ingest[int(i)%len(s.ingest)]
+					resp, err := client.Post(via.ingest.URL+relay.IngestPathPrefix+pathToken, "application/json", strings.NewReader(body))
 					if err != nil {
 						failed.Add(1)
 						continue
@@ -217,10 +305,14 @@ func benchIngest(b *testing.B, baseline float64, withWaiters bool, rate int) {
 		acks = append(acks, ackLat...)
 		for i := range perOp {
 			if withWaiters {
-				wakes = append(wakes, float64(got[i].Load()-sent[i].Load())/1e6)
+				w := float64(got[i].Load()-sent[i].Load()) / 1e6
+				wakes = append(wakes, w)
+				if s.ingest[i%len(s.ingest)] != s.waiters {
+					cross = append(cross, w)
+				}
 			}
 		}
-		batches += e.metric("relay_commit_batch_size_count") - batchesBefore
+		batches += batchCount() - batchesBefore
 	}
 	b.StopTimer()
 	achieved := 0.0
@@ -230,16 +322,37 @@ func benchIngest(b *testing.B, baseline float64, withWaiters bool, rate int) {
 	achieved /= float64(len(rates))
 	slices.Sort(acks)
 	slices.Sort(wakes)
-	pct := func(s []float64, p float64) float64 { return s[min(len(s)-1, int(p*float64(len(s))))] }
+	slices.Sort(cross)
+	pct := func(s []float64, p float64) float64 {
+		if len(s) == 0 {
+			return 0
+		}
+		return s[min(len(s)-1, int(p*float64(len(s))))]
+	}
+	sum := func(name string) float64 {
+		t := 0.0
+		for _, x := range s.ingest {
+			t += x.metric(name)
+		}
+		return t
+	}
 	b.ReportMetric(achieved, "callbacks/s")
 	b.ReportMetric(baseline, "single-commits/s")
 	b.ReportMetric(achieved/baseline, "x-single-commit")
 	b.ReportMetric(float64(perOp*b.N)/batches, "callbacks/commit")
-	b.ReportMetric(1000*e.metric(`relay_store_operation_duration_seconds_sum{op="append"}`)/e.metric(`relay_store_operation_duration_seconds_count{op="append"}`), "commit-mean-ms")
+	b.ReportMetric(1000*sum(`relay_store_operation_duration_seconds_sum{op="append"}`)/sum(`relay_store_operation_duration_seconds_count{op="append"}`), "commit-mean-ms")
 	b.ReportMetric(pct(acks, 0.5), "ack-p50-ms")
 	b.ReportMetric(pct(acks, 0.99), "ack-p99-ms")
+	f := benchFigures{rate: achieved}
 	if withWaiters {
-		b.ReportMetric(pct(wakes, 0.5), "wake-p50-ms")
-		b.ReportMetric(pct(wakes, 0.99), "wake-p99-ms")
+		f.wakeP50, f.wakeP99 = pct(wakes, 0.5), pct(wakes, 0.99)
+		b.ReportMetric(f.wakeP50, "wake-p50-ms")
+		b.ReportMetric(f.wakeP99, "wake-p99-ms")
+		if len(cross) > 0 {
+			f.crossP50, f.crossP99 = pct(cross, 0.5), pct(cross, 0.99)
+			b.ReportMetric(f.crossP50, "cross-wake-p50-ms")
+			b.ReportMetric(f.crossP99, "cross-wake-p99-ms")
+		}
 	}
+	return f
 }

@@ -47,3 +47,13 @@ func (h *hub) notify(id string) {
 		delete(h.entries, id)
 	}
 }
+
+// notifyAll wakes every waiter: used when change hints may have been lost.
+func (h *hub) notifyAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, e := range h.entries {
+		close(e.ch)
+		delete(h.entries, id)
+	}
+}

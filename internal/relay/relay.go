@@ -73,8 +73,14 @@ func New(cfg Config) (*Relay, error) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.bgCancel = cancel
+	// Subscribe before serving: on PostgreSQL the LISTEN is then in place when New returns, so
+	// a callback ingested by another instance right after start wakes this one's waiters.
+	feed, err := r.st.Changes(ctx)
+	if err != nil {
+		r.log.Warn("store change feed unavailable; waiters rely on re-query until it is back", "err", err)
+	}
 	r.bgDone.Add(1)
-	go r.listenChanges(ctx)
+	go r.listenChanges(ctx, feed)
 	if cfg.Retention > 0 {
 		r.bgDone.Add(1)
 		go r.purgeLoop(ctx)
@@ -136,19 +142,30 @@ func (r *Relay) beginIngest() bool {
 }
 
 // listenChanges wakes local waiters on the store's change hints (other instances' ingests on
-// PostgreSQL). The waiters' own periodic re-query covers lost hints.
-func (r *Relay) listenChanges(ctx context.Context) {
+// PostgreSQL), starting with feed (nil: subscribe first). The waiters' own periodic re-query
+// covers lost hints; when the feed had to be subscribed again, or the store says hints were lost
+// (store.AnyChange), every waiter looks again at once.
+func (r *Relay) listenChanges(ctx context.Context, feed <-chan string) {
 	defer r.bgDone.Done()
 	for ctx.Err() == nil {
-		ch, err := r.st.Changes(ctx)
-		if err != nil {
-			r.log.Warn("store change feed unavailable; waiters rely on re-query", "err", err)
-		} else {
-			for id := range ch {
-				r.m.changes.Inc()
+		if feed == nil {
+			ch, err := r.st.Changes(ctx)
+			if err != nil {
+				r.log.Warn("store change feed unavailable; waiters rely on re-query", "err", err)
+			} else {
+				feed = ch
+				r.hub.notifyAll() // hints sent while there was no feed are lost
+			}
+		}
+		for id := range feed {
+			r.m.changes.Inc()
+			if id == store.AnyChange {
+				r.hub.notifyAll()
+			} else {
 				r.hub.notify(id)
 			}
 		}
+		feed = nil
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

@@ -447,6 +447,14 @@ func TestScopedTokensAndAPIAuth(t *testing.T) {
 	if code, _ := e.apiDo("PUT", "/v1/requests/R-new", scopedToken, reg, nil); code != 200 {
 		t.Fatalf("scoped token registering its account: %d", code)
 	}
+	// A request created by another account's callbacks cannot be claimed by registering it.
+	if code, _ := e.apiDo("PUT", "/v1/requests/R-globex", scopedToken, reg, nil); code != 403 {
+		t.Fatalf("scoped token registering another account's request: %d", code)
+	}
+	r = relay.RequestJSON{}
+	if code, _ := e.apiDo("GET", "/v1/requests/R-globex", scopedToken, nil, &r); code != 200 || r.State != "unknown" {
+		t.Fatalf("other account's request after the refused registration: %d %+v", code, r)
+	}
 	var info relay.InfoJSON
 	if code, _ := e.apiDo("GET", "/v1/info", scopedToken, nil, &info); code != 200 || len(info.IngestURLSHA256) != 1 ||
 		info.IngestURLSHA256[0] != relay.URLHash("https://relay.example.com/callbacks/v1/thingspace/"+pathToken) {

@@ -19,6 +19,11 @@ var (
 	ErrConflict = errors.New("store: conflicting registration")
 )
 
+// AnyChange is sent on a Changes channel when hints may have been lost (a PostgreSQL LISTEN
+// connection was re-established): any request may have changed meanwhile. No request id is
+// empty, so it cannot be mistaken for one.
+const AnyChange = ""
+
 // DeviceKey is one device identifier. Kind is lower case ("eid", "iccid", "imei", "mdn", ...).
 type DeviceKey struct {
 	Kind string `json:"kind"`
@@ -127,7 +132,8 @@ type Store interface {
 	Purge(ctx context.Context, before time.Time) (int, error)
 	// Changes delivers the ids of requests that received callbacks, including those appended
 	// through other relay instances sharing the store (PostgreSQL LISTEN/NOTIFY). It is a hint:
-	// waiters also re-query periodically. The channel closes when ctx ends.
+	// waiters also re-query periodically. AnyChange ("") means hints may have been lost (the
+	// feed reconnected): every waiter should look again. The channel closes when ctx ends.
 	Changes(ctx context.Context) (<-chan string, error)
 	// Ping checks that the store is reachable (for /readyz).
 	Ping(ctx context.Context) error

@@ -850,6 +850,17 @@ func allowed(account string, accounts []string) bool {
 
 // Request returns a request's summary, read in one snapshot.
 func (s *Store) Request(ctx context.Context, requestID string, accounts []string) (*store.Request, error) {
+	return s.request(ctx, requestID, accounts, true)
+}
+
+// RequestSummary is Request without the devices: what a long-poll needs on every wake-up
+// (state, last seq, account), one row even for a request of 10,000 devices. The relay uses it
+// when a store has it (it is not part of store.Store).
+func (s *Store) RequestSummary(ctx context.Context, requestID string, accounts []string) (*store.Request, error) {
+	return s.request(ctx, requestID, accounts, false)
+}
+
+func (s *Store) request(ctx context.Context, requestID string, accounts []string, devices bool) (*store.Request, error) {
 	var out *store.Request
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
 		r := &store.Request{RequestID: requestID}
@@ -878,7 +889,7 @@ func (s *Store) Request(ctx context.Context, requestID string, accounts []string
 		}
 		r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 		r.Devices = []store.DeviceState{}
-		if r.Expected > 0 {
+		if devices && r.Expected > 0 {
 			rows, err := tx.Query(ctx, `SELECT d.idx, d.status, d.terminal, k.kind, k.id
 				FROM relay_devices d LEFT JOIN relay_device_keys k ON k.request_id = d.request_id AND k.idx = d.idx
 				WHERE d.request_id = $1 ORDER BY d.idx, k.pos`, requestID)
@@ -1046,8 +1057,9 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
 
 // Changes delivers the ids of requests changed by any instance sharing the database. It holds
 // a dedicated LISTEN connection, pinged when idle and re-established with backoff when it
-// drops (notifications sent meanwhile are lost: callers also re-query periodically). The LISTEN
-// is in place when Changes returns. The channel closes when ctx ends or the store is closed.
+// drops (notifications sent meanwhile are lost: after a reconnect it sends store.AnyChange, and
+// callers also re-query periodically). The LISTEN is in place when Changes returns. The channel
+// closes when ctx ends or the store is closed.
 func (s *Store) Changes(ctx context.Context) (<-chan string, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -1085,6 +1097,14 @@ func (s *Store) Changes(ctx context.Context) (<-chan string, error) {
 					continue
 				}
 				conn, backoff = c, 50*time.Millisecond
+				// Notifications sent while the connection was down are gone: tell the
+				// subscriber to look at everything again.
+				select {
+				case ch <- store.AnyChange:
+				case <-ctx.Done():
+					conn.Close(context.Background())
+					return
+				}
 			}
 			err := s.pump(ctx, conn, ch)
 			conn.Close(context.Background())

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Changes", testChanges},
 		{"PingAndMigrate", testPingMigrate},
 		{"Bulk10000Devices", testBulk},
+		{"RequestSummary", testRequestSummary},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -954,4 +955,45 @@ func testBulk(t *testing.T, s store.Store) {
 		}
 	}
 	checkGapFree(t, allCallbacks(t, s, "BULK"), len(cbs)+3)
+}
+
+// Summarizer is the optional Store extension the relay uses for long-polls: Request without the
+// devices (see store/INTERFACE-CHANGES.md).
+type Summarizer interface {
+	RequestSummary(ctx context.Context, requestID string, accounts []string) (*store.Request, error)
+}
+
+// testRequestSummary: where a store has RequestSummary, it answers what Request answers (state,
+// counts, last seq, account, errors and scoping), without the devices.
+func testRequestSummary(t *testing.T, s store.Store) {
+	sm, ok := s.(Summarizer)
+	if !ok {
+		t.Skip("the store has no RequestSummary (optional)")
+	}
+	register(t, s, threeDevices("R"))
+	appendOK(t, s, CB("R", "w1", "warning", false, at(1), K("eid", "e1")), CB("R", "t2", "succeeded", true, at(2), K("eid", "e2")))
+	full := request(t, s, "R")
+	sum, err := sm.RequestSummary(ctxT(t), "R", []string{"acct"})
+	if err != nil {
+		t.Fatalf("RequestSummary: %v", err)
+	}
+	if len(sum.Devices) != 0 {
+		t.Fatalf("RequestSummary returned %d devices", len(sum.Devices))
+	}
+	full.Devices, sum.Devices = nil, nil
+	if !reflect.DeepEqual(sum, full) {
+		t.Fatalf("RequestSummary = %+v, Request = %+v", sum, full)
+	}
+	if _, err := sm.RequestSummary(ctxT(t), "R", []string{"other"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RequestSummary of another account = %v, want ErrNotFound", err)
+	}
+	if _, err := sm.RequestSummary(ctxT(t), "nope", nil); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RequestSummary(unknown) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Purge(ctxT(t), at(3600)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sm.RequestSummary(ctxT(t), "R", nil); !errors.Is(err, store.ErrGone) {
+		t.Fatalf("RequestSummary(purged) = %v, want ErrGone", err)
+	}
 }
