@@ -391,3 +391,107 @@ func TestParseAssignmentImportID(t *testing.T) {
 		}
 	}
 }
+
+// serviceplanSent counts the devices sent with serviceplan, over every request.
+func serviceplanSent(env *testEnv) int {
+	n := 0
+	for _, a := range env.Sim.Stats().Actions {
+		if a.Action == "serviceplan" {
+			n += len(a.Devices)
+		}
+	}
+	return n
+}
+
+// Failure callbacks: the apply fails with ThingSpace's reason, the failed devices stay out of
+// the state, and the next apply sends them again, once.
+func TestAccServicePlanAssignmentFailureCallbacks(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 3})
+	us := env.plansOfType("US")
+	target := us[1]
+	if target == env.device(t, 0).ServicePlan {
+		target = us[0]
+	}
+	eids := []string{env.device(t, 0).EID, env.device(t, 1).EID, env.device(t, 2).EID}
+	cfg := env.providerBlock() + assignmentConfig(target, eids)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() {
+					if err := env.Sim.SetFaults("fail=1"); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:      cfg,
+				ExpectError: regexp.MustCompile(`(?s)did not take the plan.*0 of the listed devices.*EID ` + eids[0] + `.*REQUEST_FAILED\.UnexpectedError`),
+			},
+			{
+				PreConfig: func() {
+					if err := env.Sim.SetFaults(""); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_service_plan_assignment.a", tfjsonpath.New("devices"), knownvalue.ListSizeExact(3)),
+				},
+				Check: checkSim(func() error {
+					if n := serviceplanSent(env); n != 6 {
+						return fmt.Errorf("devices sent with serviceplan = %d, want 3 that failed + the same 3 again", n)
+					}
+					for _, e := range eids {
+						if d := env.deviceByEID(t, e); d.ServicePlan != target {
+							return fmt.Errorf("%s is on %s, want %s", e, d.ServicePlan, target)
+						}
+					}
+					return noActionWhileOpen(env)
+				}),
+			},
+			{
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// A timeout names the pending devices and request; the next apply waits for that request
+// instead of sending the plan change again.
+func TestAccServicePlanAssignmentTimeoutThenApply(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 2, CallbackDelay: 8 * time.Second})
+	us := env.plansOfType("US")
+	target := us[1]
+	if target == env.device(t, 0).ServicePlan {
+		target = us[0]
+	}
+	eids := []string{env.device(t, 0).EID, env.device(t, 1).EID}
+	withTimeout := func(d string) string {
+		return strings.Replace(assignmentConfig(target, eids), "  devices = [", fmt.Sprintf("  timeouts = { create = %q }\n  devices = [", d), 1)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      env.providerBlock() + withTimeout("1s"),
+				ExpectError: regexp.MustCompile(`(?s)no\s+final\s+result\s+from\s+ThingSpace\s+when\s+the\s+timeout\s+ran\s+out.*EID ` + eids[0] + `: serviceplan request \S+ is pending`),
+			},
+			{
+				Config: env.providerBlock() + withTimeout("5m"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_service_plan_assignment.a", tfjsonpath.New("devices"), knownvalue.ListSizeExact(2)),
+				},
+				Check: checkSim(func() error {
+					if n := env.actionCount("serviceplan"); n != 1 {
+						return fmt.Errorf("serviceplan requests = %d, want the 1 sent before the timeout", n)
+					}
+					return noActionWhileOpen(env)
+				}),
+			},
+			{
+				Config:           env.providerBlock() + withTimeout("5m"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
