@@ -162,9 +162,18 @@ func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req reso
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if accountName.IsUnknown() && r.cfg.AccountName != "" {
-		accountName = types.StringValue(r.cfg.AccountName)
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), accountName)...)
+	if accountName.IsUnknown() {
+		var configured types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("account_name"), &configured)...)
+		switch {
+		case r.cfg.AccountName != "" && configured.IsNull():
+			accountName = types.StringValue(r.cfg.AccountName)
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), accountName)...)
+		case configured.IsNull():
+			_, err := r.cfg.accountOr(configured)
+			resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
+			return
+		}
 	}
 	if !accountName.IsUnknown() && !servicePlan.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"),

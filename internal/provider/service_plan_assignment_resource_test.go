@@ -352,6 +352,13 @@ func TestAccServicePlanAssignmentPlanTimeErrors(t *testing.T) {
 				ExpectError: regexp.MustCompile(`(?s)devices.*at least 1`),
 			},
 			{
+				// Neither the resource nor the provider names an account.
+				Config: regexp.MustCompile(`(?m)^\s*account_name\s*=.*\n`).ReplaceAllString(env.providerBlock(), "") +
+					assignmentConfig(us[1], []string{a}),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)No ThingSpace account.*account_name`),
+			},
+			{
 				Config:      env.providerBlock() + assignmentConfig("x", []string{a}),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Invalid service plan code.*"x"`),
