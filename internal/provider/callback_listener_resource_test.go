@@ -229,6 +229,12 @@ func TestAccCallbackListener_foreignRegistration(t *testing.T) {
 				Check:  e.expectRegistration(t, relayURL, "", "ours"),
 			},
 			{
+				Config: listenerConfig(e, "  password = \"ours\"\n  overwrite_existing = true"),
+				ConfigPlanChecks: acc.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+			},
+			{
 				// Taken over again by someone else: refresh lets go of it (the next plan would
 				// create it), and removing it from the configuration deletes nothing.
 				PreConfig: func() { e.register(t, foreignURL, "them", "their-secret") },

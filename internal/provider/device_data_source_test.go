@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
@@ -20,6 +21,15 @@ func TestAccDeviceDataSource(t *testing.T) {
 	plan := env.Sim.Plans()[0].Code
 	at := func(key string) tfjsonpath.Path { return tfjsonpath.New(key) }
 	const byEID, byICCID = "data.thingspace_device.by_eid", "data.thingspace_device.by_iccid"
+	lookups := env.providerBlock() + fmt.Sprintf(`
+data "thingspace_device" "by_eid" {
+  eid = %q
+}
+
+data "thingspace_device" "by_iccid" {
+  iccid = %q
+}
+`, active.EID, fresh.ICCID)
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -56,15 +66,7 @@ data "thingspace_device" "missing" {
 				ExpectError: regexp.MustCompile(`(?s)Device not found.*` + env.Sim.Account() + `.*EID\s+89049032000000000000000000000001`),
 			},
 			{
-				Config: env.providerBlock() + fmt.Sprintf(`
-data "thingspace_device" "by_eid" {
-  eid = %q
-}
-
-data "thingspace_device" "by_iccid" {
-  iccid = %q
-}
-`, active.EID, fresh.ICCID),
+				Config: lookups,
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(byEID, at("id"), knownvalue.StringExact(active.EID)),
 					statecheck.ExpectKnownValue(byEID, at("account_name"), knownvalue.StringExact(env.Sim.Account())),
@@ -85,6 +87,10 @@ data "thingspace_device" "by_iccid" {
 					statecheck.ExpectKnownValue(byICCID, at("mdn"), knownvalue.Null()),
 					statecheck.ExpectKnownValue(byICCID, at("connected"), knownvalue.Bool(false)),
 				},
+			},
+			{
+				Config:           lookups,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
 	})

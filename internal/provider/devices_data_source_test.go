@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
@@ -39,20 +40,7 @@ func TestAccDevicesDataSource(t *testing.T) {
 		return p
 	}
 
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config: env.providerBlock() + `
-data "thingspace_devices" "bad_state" {
-  state = "activated"
-}
-`,
-				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)state.*value must be one of`),
-			},
-			{
-				Config: env.providerBlock() + fmt.Sprintf(`
+	filters := env.providerBlock() + fmt.Sprintf(`
 data "thingspace_devices" "active" {
   state = "active"
 }
@@ -84,7 +72,22 @@ data "thingspace_devices" "group" {
 data "thingspace_devices" "no_group" {
   group_name = "No such group"
 }
-`, plans[0].Code, devs[7].EID[10:], env.Sim.Account()),
+`, plans[0].Code, devs[7].EID[10:], env.Sim.Account())
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: env.providerBlock() + `
+data "thingspace_devices" "bad_state" {
+  state = "activated"
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)state.*value must be one of`),
+			},
+			{
+				Config: filters,
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("data.thingspace_devices.active", at("eids"), knownvalue.ListExact(activeEIDs)),
 					statecheck.ExpectKnownValue("data.thingspace_devices.active", at("devices"), knownvalue.ListSizeExact(5)),
@@ -104,6 +107,10 @@ data "thingspace_devices" "no_group" {
 					statecheck.ExpectKnownValue("data.thingspace_devices.group", at("eids"), knownvalue.ListSizeExact(5)),
 					statecheck.ExpectKnownValue("data.thingspace_devices.no_group", at("eids"), knownvalue.ListSizeExact(0)),
 				},
+			},
+			{
+				Config:           filters,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
 	})

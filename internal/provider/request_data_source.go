@@ -55,7 +55,8 @@ func (d *requestDataSource) Metadata(_ context.Context, req datasource.MetadataR
 func (d *requestDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The per-device status of an asynchronous ThingSpace request (for example a profile's " +
-			"`last_request_id`): from the relay when `relay_url` is configured, else from ThingSpace's request-status endpoint.",
+			"`last_request_id`): from the relay when `relay_url` is configured and the relay knows the request, else from " +
+			"ThingSpace's request-status endpoint (`source` says which).",
 		Attributes: map[string]schema.Attribute{
 			"id":         schema.StringAttribute{Computed: true, MarkdownDescription: "The request id."},
 			"request_id": schema.StringAttribute{Required: true, MarkdownDescription: "The request id ThingSpace answered.", Validators: []validator.String{nonBlank{}}},
@@ -106,7 +107,9 @@ func (d *requestDataSource) Read(ctx context.Context, req datasource.ReadRequest
 			resp.Diagnostics.AddError("Cannot read the request from the relay", err.Error())
 			return
 		}
-		if err == nil {
+		// "unknown" with no devices: the relay never heard of the request (sent outside
+		// Terraform, or its callbacks went elsewhere); ThingSpace may still know it.
+		if err == nil && (sum.State != "unknown" || len(sum.Devices) > 0) {
 			m.Source, m.Action, m.State = types.StringValue("relay"), types.StringValue(sum.Action), types.StringValue(sum.State)
 			m.Expected, m.TerminalCount = types.Int64Value(int64(sum.Expected)), types.Int64Value(int64(sum.TerminalCount))
 			for _, dev := range sum.Devices {
@@ -115,7 +118,7 @@ func (d *requestDataSource) Read(ctx context.Context, req datasource.ReadRequest
 			resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 			return
 		}
-		// Purged by the relay's retention: ThingSpace may still know it.
+		// Purged by the relay's retention, or never seen by it: ask ThingSpace.
 	}
 	st, err := d.cfg.Client.RequestStatus(withLogger(ctx), account, rid)
 	if err != nil {

@@ -1,12 +1,18 @@
 package provider
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 )
 
 const requestDataSourceConfig = `
@@ -28,16 +34,66 @@ func TestAccRequestDataSource(t *testing.T) {
 			ds := "data.thingspace_request.last"
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-				Steps: []resource.TestStep{{
-					Config: cfg,
-					ConfigStateChecks: []statecheck.StateCheck{
-						statecheck.ExpectKnownValue(ds, tfjsonpath.New("source"), knownvalue.StringExact(source)),
-						statecheck.ExpectKnownValue(ds, tfjsonpath.New("terminal_count"), knownvalue.Int64Exact(1)),
-						statecheck.ExpectKnownValue(ds, tfjsonpath.New("devices").AtSliceIndex(0).AtMapKey("eid"), knownvalue.StringExact(dev.EID)),
-						statecheck.ExpectKnownValue(ds, tfjsonpath.New("devices").AtSliceIndex(0).AtMapKey("terminal"), knownvalue.Bool(true)),
+				Steps: []resource.TestStep{
+					{
+						Config: cfg,
+						ConfigStateChecks: []statecheck.StateCheck{
+							statecheck.ExpectKnownValue(ds, tfjsonpath.New("source"), knownvalue.StringExact(source)),
+							statecheck.ExpectKnownValue(ds, tfjsonpath.New("terminal_count"), knownvalue.Int64Exact(1)),
+							statecheck.ExpectKnownValue(ds, tfjsonpath.New("devices").AtSliceIndex(0).AtMapKey("eid"), knownvalue.StringExact(dev.EID)),
+							statecheck.ExpectKnownValue(ds, tfjsonpath.New("devices").AtSliceIndex(0).AtMapKey("terminal"), knownvalue.Bool(true)),
+						},
 					},
-				}},
+					{
+						Config:           cfg,
+						ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+					},
+				},
 			})
 		})
 	}
+}
+
+// A request the relay never heard of (sent outside Terraform, its callbacks going elsewhere)
+// is looked up at ThingSpace instead of being shown as an empty "unknown" request.
+func TestAccRequestDataSourceUnknownToRelay(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	// The callbacks go to a listener that is not the relay.
+	env.register(t, "http://127.0.0.1:1/callbacks/elsewhere")
+	dev := env.device(t, 0)
+	o := sim.DefaultOptions()
+	client, err := thingspace.New(thingspace.Config{BaseURL: env.SimURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		Username: o.Username, Password: o.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.Activate(context.Background(), thingspace.ActivateRequest{AccountName: env.Sim.Account(),
+		ServicePlan: env.plansOfType("US")[0], Devices: thingspace.Devices(thingspace.DeviceIDs{
+			{Kind: thingspace.KindEID, ID: dev.EID}, {Kind: thingspace.KindICCID, ID: dev.ICCID}, {Kind: thingspace.KindIMEI, ID: dev.IMEI}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := env.providerBlock() + fmt.Sprintf(`
+data "thingspace_request" "outside" {
+  request_id = %q
+}
+`, res.Requests[0].RequestID)
+	ds := "data.thingspace_request.outside"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(ds, tfjsonpath.New("source"), knownvalue.StringExact("thingspace")),
+					statecheck.ExpectKnownValue(ds, tfjsonpath.New("devices"), knownvalue.ListSizeExact(1)),
+					statecheck.ExpectKnownValue(ds, tfjsonpath.New("devices").AtSliceIndex(0).AtMapKey("eid"), knownvalue.StringExact(dev.EID)),
+				},
+			},
+			{
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
@@ -32,6 +33,7 @@ var (
 	_ resource.ResourceWithConfigure      = &servicePlanAssignmentResource{}
 	_ resource.ResourceWithModifyPlan     = &servicePlanAssignmentResource{}
 	_ resource.ResourceWithValidateConfig = &servicePlanAssignmentResource{}
+	_ resource.ResourceWithImportState    = &servicePlanAssignmentResource{}
 )
 
 // NewServicePlanAssignmentResource returns the thingspace_service_plan_assignment resource.
@@ -160,9 +162,18 @@ func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req reso
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if accountName.IsUnknown() && r.cfg.AccountName != "" {
-		accountName = types.StringValue(r.cfg.AccountName)
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), accountName)...)
+	if accountName.IsUnknown() {
+		var configured types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("account_name"), &configured)...)
+		switch {
+		case r.cfg.AccountName != "" && configured.IsNull():
+			accountName = types.StringValue(r.cfg.AccountName)
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), accountName)...)
+		case configured.IsNull():
+			_, err := r.cfg.accountOr(configured)
+			resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
+			return
+		}
 	}
 	if !accountName.IsUnknown() && !servicePlan.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"),
@@ -270,6 +281,81 @@ func (r *servicePlanAssignmentResource) Delete(ctx context.Context, req resource
 	tflog.Info(ctx, "thingspace_service_plan_assignment removed from state; no carrier action is sent")
 }
 
+// ImportState takes `<account>/<service_plan>/<eid>[,<eid>...]`, or
+// `<service_plan>/<eid>[,<eid>...]` for the provider's account. The devices must be listed:
+// importing every device the account has on the plan would take devices that other resources
+// own. Read then keeps the listed devices that are on the plan, so a device on another plan
+// shows in the next plan as being set, and nothing is sent by the import itself.
+func (r *servicePlanAssignmentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	account, plan, eids, err := parseAssignmentImportID(req.ID, r.defaultAccount())
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", err.Error())
+		return
+	}
+	devices := make([]assignmentDevice, len(eids))
+	for i, eid := range eids {
+		devices[i] = assignmentDevice{EID: types.StringValue(eid), ICCID: types.StringNull(), IMEI: types.StringNull()}
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), account+"/"+plan)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("account_name"), account)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("service_plan"), plan)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("devices"), devices)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("last_request_ids"), types.ListValueMust(types.StringType, nil))...)
+}
+
+func (r *servicePlanAssignmentResource) defaultAccount() string {
+	if r.cfg == nil {
+		return ""
+	}
+	return r.cfg.AccountName
+}
+
+// assignmentImportExample is shown with every import ID error.
+const assignmentImportExample = "expected `<account>/<service_plan>/<eid>[,<eid>...]` or `<service_plan>/<eid>[,<eid>...]`, " +
+	"e.g. `0000123456-00001/M2M10GB/89049032995470350104029245073231,89049032995470350104029245073328`"
+
+// parseAssignmentImportID splits a plan assignment's import ID; defaultAccount is used when
+// the ID names no account.
+func parseAssignmentImportID(id, defaultAccount string) (account, plan string, eids []string, err error) {
+	parts := strings.Split(id, "/")
+	switch len(parts) {
+	case 3:
+		account, plan = parts[0], parts[1]
+		if err := ids.ValidateAccountName(account); err != nil {
+			return "", "", nil, fmt.Errorf("import ID %q: %v; %s", id, err, assignmentImportExample)
+		}
+	case 2:
+		if ids.ValidateAccountName(parts[0]) == nil && planCodeRE.MatchString(parts[1]) {
+			// The resource's own id, which does not say which devices to import.
+			return "", "", nil, fmt.Errorf("import ID %q names no devices: list the EIDs to import, %s", id, assignmentImportExample)
+		}
+		account, plan = defaultAccount, parts[0]
+		if account == "" {
+			return "", "", nil, fmt.Errorf("import ID %q names no account and the provider has no `account_name`: %s",
+				id, assignmentImportExample)
+		}
+	default:
+		return "", "", nil, fmt.Errorf("import ID %q: %s", id, assignmentImportExample)
+	}
+	if !planCodeRE.MatchString(plan) {
+		return "", "", nil, fmt.Errorf("import ID %q: %q is not a plan code (3 to 32 letters, digits or spaces); %s",
+			id, plan, assignmentImportExample)
+	}
+	seen := map[string]bool{}
+	for _, eid := range strings.Split(parts[len(parts)-1], ",") {
+		eid = strings.TrimSpace(eid)
+		if err := ids.ValidateDeviceID(thingspace.KindEID, eid, true); err != nil {
+			return "", "", nil, fmt.Errorf("import ID %q: %v", id, err)
+		}
+		if seen[eid] {
+			return "", "", nil, fmt.Errorf("import ID %q lists EID %s twice", id, eid)
+		}
+		seen[eid] = true
+		eids = append(eids, eid)
+	}
+	return account, plan, eids, nil
+}
+
 // apply sets every listed device to the plan: reads them, waits for open requests, sends one
 // bulk serviceplan for those whose plan differs, waits for each device's callback, and
 // confirms by reading. State lists the devices confirmed on the plan, so a device that failed
@@ -336,7 +422,20 @@ func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *service
 				return
 			}
 		}
-		// Re-read: a request that just closed may have set the plan already.
+		// A PENDING_* state is a request in flight that the relay may not know (sent outside
+		// Terraform): wait for it to settle too.
+		for _, ids := range change {
+			eid := ids.Get(thingspace.KindEID)
+			if !devs[eid].State().Pending() {
+				continue
+			}
+			if _, err := r.cfg.awaitSettled(ctx, account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: eid}); err != nil {
+				diags.AddError("A request for a device is still open", err.Error()+"\nNothing was sent.")
+				return
+			}
+		}
+		// Re-read: a request that just closed may have set the plan already, or left the line
+		// in a state that has no plan to change.
 		devs, err = r.readDevices(ctx, account, plan.Devices)
 		if err != nil {
 			diags.AddError("Cannot read the devices", err.Error())
@@ -344,12 +443,30 @@ func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *service
 		}
 		var send []thingspace.DeviceEntry
 		for _, ids := range change {
-			dev := devs[ids.Get(thingspace.KindEID)]
-			if dev.ServicePlan() == target && !dev.State().Pending() {
+			eid := ids.Get(thingspace.KindEID)
+			dev, ok := devs[eid]
+			switch s := dev.State(); {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("EID %s is no longer a device of account %s", eid, account))
+				continue
+			case s == thingspace.StateActive || s == thingspace.StateSuspended:
+			case s.Pending():
+				problems = append(problems, fmt.Sprintf("EID %s is %s again: another request is in flight", eid, s))
+				continue
+			default:
+				problems = append(problems, fmt.Sprintf("EID %s became %s while its open request settled: only active "+
+					"devices have a plan to change", eid, s))
+				continue
+			}
+			if dev.ServicePlan() == target {
 				continue
 			}
 			send = append(send, thingspace.DeviceEntry{DeviceIDs: thingspace.DeviceIDs{
-				{Kind: thingspace.KindEID, ID: ids.Get(thingspace.KindEID)}, {Kind: thingspace.KindICCID, ID: ids.Get(thingspace.KindICCID)}}})
+				{Kind: thingspace.KindEID, ID: eid}, {Kind: thingspace.KindICCID, ID: ids.Get(thingspace.KindICCID)}}})
+		}
+		if len(problems) > 0 {
+			diags.AddError("Some devices cannot take the plan", strings.Join(problems, "\n")+"\n\nNothing was sent.")
+			return
 		}
 		tflog.Info(ctx, "changing the service plan of devices", map[string]any{"devices": len(send), "plan": target})
 		var accepted []thingspace.AcceptedRequest

@@ -1,10 +1,12 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -14,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 )
 
 func assignmentConfig(plan string, eids []string) string {
@@ -73,6 +76,23 @@ func TestAccServicePlanAssignment(t *testing.T) {
 			{
 				Config:           env.providerBlock() + assignmentConfig(us[1], few),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				// Import by account, plan and EIDs gives back the same state (the request ids
+				// belong to the applies, not to the devices).
+				ResourceName:            addr,
+				ImportState:             true,
+				ImportStateId:           env.Sim.Account() + "/" + us[1] + "/" + strings.Join(few, ","),
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"last_request_ids"},
+			},
+			{
+				// The short form takes the provider's account.
+				ResourceName:            addr,
+				ImportState:             true,
+				ImportStateId:           us[1] + "/" + strings.Join(few, ","),
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"last_request_ids"},
 			},
 			{
 				// Drift: one device's plan changed outside Terraform shows as an update, and only
@@ -185,6 +205,298 @@ resource "thingspace_service_plan_assignment" "a" {
 			},
 			{
 				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// Devices already on a plan are taken under an assignment with an import block: nothing is
+// sent for them. A listed device on another plan is dropped by the import's read, so the
+// plan shows it being set, and only that device is sent.
+func TestAccServicePlanAssignmentImportBlock(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 4})
+	us := env.plansOfType("US")
+	var eids []string
+	for i := range 4 {
+		eids = append(eids, env.device(t, i).EID)
+	}
+	onPlan := env.device(t, 0).ServicePlan
+	other := us[0]
+	if other == onPlan {
+		other = us[1]
+	}
+	if err := env.Sim.UpdateDevice(eids[3], sim.DevicePatch{ServicePlan: &other}); err != nil {
+		t.Fatal(err)
+	}
+	addr := "thingspace_service_plan_assignment.a"
+	cfg := env.providerBlock() + assignmentConfig(onPlan, eids) + fmt.Sprintf(`
+import {
+  to = %s
+  id = "%s/%s/%s"
+}
+`, addr, env.Sim.Account(), onPlan, strings.Join(eids, ","))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(addr, tfjsonpath.New("devices"), knownvalue.ListSizeExact(4)),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("devices"), knownvalue.ListSizeExact(4)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact(env.Sim.Account()+"/"+onPlan)),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{eids[0]: nil, eids[1]: nil, eids[2]: nil, eids[3]: {"serviceplan"}}),
+					checkSim(func() error {
+						if d := env.deviceByEID(t, eids[3]); d.ServicePlan != onPlan {
+							return fmt.Errorf("%s is on %s, want %s", eids[3], d.ServicePlan, onPlan)
+						}
+						return nil
+					}),
+				),
+			},
+			{
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// A device whose line has a request in flight that the relay does not know (sent outside
+// Terraform; its PENDING_ACTIVATION state is the only sign) is waited for, never sent to.
+func TestAccServicePlanAssignmentWaitsForPendingDevice(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 1, CallbackDelay: 3 * time.Second})
+	us := env.plansOfType("US")
+	active, fresh := env.device(t, 0), env.device(t, 1)
+	target := us[1]
+	if target == active.ServicePlan {
+		target = us[0]
+	}
+	activatedOn := us[0]
+	if activatedOn == target {
+		activatedOn = us[1]
+	}
+	o := sim.DefaultOptions()
+	client, err := thingspace.New(thingspace.Config{BaseURL: env.SimURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		Username: o.Username, Password: o.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := env.providerBlock() + assignmentConfig(target, []string{active.EID, fresh.EID})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() {
+					if _, err := client.Activate(context.Background(), thingspace.ActivateRequest{AccountName: env.Sim.Account(),
+						ServicePlan: activatedOn, Devices: thingspace.Devices(thingspace.DeviceIDs{
+							{Kind: thingspace.KindEID, ID: fresh.EID}, {Kind: thingspace.KindICCID, ID: fresh.ICCID},
+							{Kind: thingspace.KindIMEI, ID: fresh.IMEI}})}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_service_plan_assignment.a", tfjsonpath.New("devices"), knownvalue.ListSizeExact(2)),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{active.EID: {"serviceplan"}, fresh.EID: {"activate", "serviceplan"}}),
+					checkSim(func() error {
+						if d := env.deviceByEID(t, fresh.EID); d.ServicePlan != target {
+							return fmt.Errorf("%s is on %s, want %s", fresh.EID, d.ServicePlan, target)
+						}
+						return noActionWhileOpen(env)
+					}),
+				),
+			},
+			{
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// Bad configuration fails at plan time with messages that say what to fix, and nothing is sent.
+func TestAccServicePlanAssignmentPlanTimeErrors(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 2})
+	us := env.plansOfType("US")
+	a, b := env.device(t, 0).EID, env.device(t, 1).EID
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:   env.providerBlock() + assignmentConfig("NOSUCHPLAN", []string{a}),
+				PlanOnly: true,
+				ExpectError: regexp.MustCompile(fmt.Sprintf(`(?s)Unknown service plan.*"NOSUCHPLAN".*%s.*Valid\s+plans:.*%s`,
+					env.Sim.Account(), regexp.QuoteMeta(us[0]))),
+			},
+			{
+				Config:      env.providerBlock() + assignmentConfig(us[1], []string{a, b, a}),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Device listed twice.*EID ` + a + `.*positions 1 and 3`),
+			},
+			{
+				Config:      env.providerBlock() + assignmentConfig(us[1], []string{a, "8904903200000000"}),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid EID.*8904903200000000.*32`),
+			},
+			{
+				Config:      env.providerBlock() + assignmentConfig(us[1], nil),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)devices.*at least 1`),
+			},
+			{
+				// Neither the resource nor the provider names an account.
+				Config: regexp.MustCompile(`(?m)^\s*account_name\s*=.*\n`).ReplaceAllString(env.providerBlock(), "") +
+					assignmentConfig(us[1], []string{a}),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)No ThingSpace account.*account_name`),
+			},
+			{
+				Config:      env.providerBlock() + assignmentConfig("x", []string{a}),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid service plan code.*"x"`),
+			},
+		},
+	})
+	if n := len(env.Sim.Stats().Actions); n != 0 {
+		t.Fatalf("%d actions were accepted for configurations rejected at plan time", n)
+	}
+}
+
+func TestParseAssignmentImportID(t *testing.T) {
+	const (
+		eid1 = "89049032995470350104029245073231"
+		acct = "0000123456-00001"
+	)
+	account, plan, eids, err := parseAssignmentImportID(acct+"/M2M10GB/"+eid1, "")
+	if err != nil || account != acct || plan != "M2M10GB" || len(eids) != 1 || eids[0] != eid1 {
+		t.Fatalf("full form: %q %q %v %v", account, plan, eids, err)
+	}
+	account, _, _, err = parseAssignmentImportID("M2M10GB/"+eid1, "0000999999-00002")
+	if err != nil || account != "0000999999-00002" {
+		t.Fatalf("short form: account %q, %v", account, err)
+	}
+	for id, want := range map[string]string{
+		acct + "/M2M10GB":                      "names no devices",
+		"M2M10GB/" + eid1:                      "no `account_name`",
+		acct + "/M2M10GB/" + eid1 + "," + eid1: "twice",
+		acct + "/M2M10GB/123":                  "has 3 digits",
+		acct + "/x/" + eid1:                    `"x" is not a plan code`,
+		"a/b/c/d":                              "expected",
+		"bad account/M2M10GB/" + eid1:          "account name",
+	} {
+		_, _, _, err := parseAssignmentImportID(id, "")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want one containing %q", id, err, want)
+		}
+	}
+}
+
+// serviceplanSent counts the devices sent with serviceplan, over every request.
+func serviceplanSent(env *testEnv) int {
+	n := 0
+	for _, a := range env.Sim.Stats().Actions {
+		if a.Action == "serviceplan" {
+			n += len(a.Devices)
+		}
+	}
+	return n
+}
+
+// Failure callbacks: the apply fails with ThingSpace's reason, the failed devices stay out of
+// the state, and the next apply sends them again, once.
+func TestAccServicePlanAssignmentFailureCallbacks(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 3})
+	us := env.plansOfType("US")
+	target := us[1]
+	if target == env.device(t, 0).ServicePlan {
+		target = us[0]
+	}
+	eids := []string{env.device(t, 0).EID, env.device(t, 1).EID, env.device(t, 2).EID}
+	cfg := env.providerBlock() + assignmentConfig(target, eids)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() {
+					if err := env.Sim.SetFaults("fail=1"); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:      cfg,
+				ExpectError: regexp.MustCompile(`(?s)did not take the plan.*0 of the listed devices.*EID ` + eids[0] + `.*REQUEST_FAILED\.UnexpectedError`),
+			},
+			{
+				PreConfig: func() {
+					if err := env.Sim.SetFaults(""); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_service_plan_assignment.a", tfjsonpath.New("devices"), knownvalue.ListSizeExact(3)),
+				},
+				Check: checkSim(func() error {
+					if n := serviceplanSent(env); n != 6 {
+						return fmt.Errorf("devices sent with serviceplan = %d, want 3 that failed + the same 3 again", n)
+					}
+					for _, e := range eids {
+						if d := env.deviceByEID(t, e); d.ServicePlan != target {
+							return fmt.Errorf("%s is on %s, want %s", e, d.ServicePlan, target)
+						}
+					}
+					return noActionWhileOpen(env)
+				}),
+			},
+			{
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// A timeout names the pending devices and request; the next apply waits for that request
+// instead of sending the plan change again.
+func TestAccServicePlanAssignmentTimeoutThenApply(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 2, CallbackDelay: 8 * time.Second})
+	us := env.plansOfType("US")
+	target := us[1]
+	if target == env.device(t, 0).ServicePlan {
+		target = us[0]
+	}
+	eids := []string{env.device(t, 0).EID, env.device(t, 1).EID}
+	withTimeout := func(d string) string {
+		return strings.Replace(assignmentConfig(target, eids), "  devices = [", fmt.Sprintf("  timeouts = { create = %q }\n  devices = [", d), 1)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      env.providerBlock() + withTimeout("1s"),
+				ExpectError: regexp.MustCompile(`(?s)no\s+final\s+result\s+from\s+ThingSpace\s+when\s+the\s+timeout\s+ran\s+out.*EID ` + eids[0] + `: serviceplan request \S+ is pending`),
+			},
+			{
+				Config: env.providerBlock() + withTimeout("5m"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("thingspace_service_plan_assignment.a", tfjsonpath.New("devices"), knownvalue.ListSizeExact(2)),
+				},
+				Check: checkSim(func() error {
+					if n := env.actionCount("serviceplan"); n != 1 {
+						return fmt.Errorf("serviceplan requests = %d, want the 1 sent before the timeout", n)
+					}
+					return noActionWhileOpen(env)
+				}),
+			},
+			{
+				Config:           env.providerBlock() + withTimeout("5m"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},

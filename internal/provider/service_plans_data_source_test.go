@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 )
@@ -27,6 +28,10 @@ func TestAccServicePlansDataSource(t *testing.T) {
 					statecheck.ExpectKnownValue("data.thingspace_service_plans.all", tfjsonpath.New("codes"), knownvalue.ListExact(codes)),
 					statecheck.ExpectKnownValue("data.thingspace_service_plans.all", tfjsonpath.New("plans").AtSliceIndex(0).AtMapKey("code"), knownvalue.StringExact(plans[0].Code)),
 				},
+			},
+			{
+				Config:           env.providerBlock() + plansDataSource,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
 				// An account ThingSpace does not know is an error that names it.
