@@ -408,7 +408,7 @@ func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *service
 	}
 	if len(change) > 0 {
 		if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-			diags.AddError("The callback registration does not point at the relay", err.Error())
+			addPreflightError(diags, "The callback registration does not point at the relay", err)
 			return
 		}
 	}
@@ -418,7 +418,7 @@ func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *service
 		// An open request for a device is waited on, never repeated.
 		for _, ids := range change {
 			if err := r.cfg.awaitOpenRequests(ctx, account, ids); err != nil {
-				diags.AddError("A request for a device is still open", err.Error()+"\nNothing was sent.")
+				addPreflightError(diags, "A request for a device is still open", err)
 				return
 			}
 		}
@@ -430,7 +430,7 @@ func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *service
 				continue
 			}
 			if _, err := r.cfg.awaitSettled(ctx, account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: eid}); err != nil {
-				diags.AddError("A request for a device is still open", err.Error()+"\nNothing was sent.")
+				addPreflightError(diags, "A request for a device is still open", err)
 				return
 			}
 		}
