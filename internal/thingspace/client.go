@@ -447,3 +447,20 @@ func requireAccount(account string) error {
 	}
 	return nil
 }
+
+// LogValue keeps the secrets out of a Config logged with slog: the client secret and the
+// password show only whether they are set.
+func (cfg Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("base_url", cfg.BaseURL), slog.String("client_id", cfg.ClientID),
+		slog.String("client_secret", redacted(cfg.ClientSecret)), slog.String("username", cfg.Username),
+		slog.String("password", redacted(cfg.Password)), slog.Float64("requests_per_second", cfg.RequestsPerSecond),
+		slog.Int("bulk_size", cfg.BulkSize))
+}
+
+func redacted(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "(redacted)"
+}

@@ -966,3 +966,28 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A Config or a callback logged by a caller shows no secret.
+func TestLoggedConfigAndCallbackHideSecrets(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	log.Info("config", "cfg", Config{BaseURL: "https://x", ClientID: "cid", ClientSecret: "csecret", Username: "user", Password: "hunter2"})
+	cb, err := ParseCallback(loadSeed(t, "callback_enable_local.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb.Password = "listener-pw"
+	cb.Profile().DeviceCredential.Password = "device-secret"
+	log.Info("callback", "cb", cb)
+	out := buf.String()
+	for _, secret := range []string{"csecret", "hunter2", "listener-pw", "device-secret"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("log shows %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"client_id=cid", "password=(redacted)", "request_id=" + cb.RequestID} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
