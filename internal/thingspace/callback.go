@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 )
@@ -427,4 +428,18 @@ func ResolveDevices(action Action, devices []DeviceIDs, callbacks []*Callback) [
 		}
 	}
 	return out
+}
+
+// LogValue keeps the secrets out of a Callback logged with slog: ThingSpace copies the
+// listener's username and password into every callback, and some carry a device credential.
+func (c *Callback) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("request_id", c.RequestID), slog.String("status", c.Status),
+		slog.String("password", redacted(c.Password)), slog.Int("callback_count", int(c.CallbackCount))}
+	for _, id := range c.Identifiers() {
+		attrs = append(attrs, slog.String(strings.ToLower(id.Kind), id.ID))
+	}
+	if c.FaultResponse != nil {
+		attrs = append(attrs, slog.String("fault", c.FaultResponse.FaultCode))
+	}
+	return slog.GroupValue(attrs...)
 }

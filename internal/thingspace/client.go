@@ -78,6 +78,8 @@ type Client struct {
 	retries   int
 	baseDelay time.Duration
 	maxDelay  time.Duration
+	// pause waits between retries; tests replace it to see the waits without spending them.
+	pause func(ctx context.Context, d time.Duration) error
 
 	auth *authenticator
 }
@@ -137,6 +139,7 @@ func New(cfg Config) (*Client, error) {
 		retries:   cfg.MaxRetries,
 		baseDelay: cfg.RetryBaseDelay,
 		maxDelay:  cfg.RetryMaxDelay,
+		pause:     sleepContext,
 	}
 	c.bulkSize.Store(int64(cfg.BulkSize))
 	c.auth = newAuthenticator(c, cfg)
@@ -374,7 +377,10 @@ func retryAfter(h string, def time.Duration) time.Duration {
 	return def
 }
 
-func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+func (c *Client) sleep(ctx context.Context, d time.Duration) error { return c.pause(ctx, d) }
+
+// sleepContext waits d, or until ctx ends.
+func sleepContext(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -440,4 +446,21 @@ func requireAccount(account string) error {
 		return errors.New("thingspace: account name is required")
 	}
 	return nil
+}
+
+// LogValue keeps the secrets out of a Config logged with slog: the client secret and the
+// password show only whether they are set.
+func (cfg Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("base_url", cfg.BaseURL), slog.String("client_id", cfg.ClientID),
+		slog.String("client_secret", redacted(cfg.ClientSecret)), slog.String("username", cfg.Username),
+		slog.String("password", redacted(cfg.Password)), slog.Float64("requests_per_second", cfg.RequestsPerSecond),
+		slog.Int("bulk_size", cfg.BulkSize))
+}
+
+func redacted(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "(redacted)"
 }

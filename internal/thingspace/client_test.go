@@ -35,6 +35,13 @@ type fakeThingSpace struct {
 	onAction  func(n int, action string, body ProfileRequest, w http.ResponseWriter) bool
 	onList    func(body DeviceListRequest, w http.ResponseWriter) bool
 	loginHook func(w http.ResponseWriter) bool
+	// tokenHook answers a token call instead of the default when it returns true.
+	tokenHook func(n int, w http.ResponseWriter) bool
+	// expiresIn is the expires_in of the tokens handed out (default 3600).
+	expiresIn atomic.Int32
+	// issued holds the tokens handed out, each one new ("oauth-token", then
+	// "oauth-token-2", ...): the fake accepts every token it issued.
+	issued map[string]bool
 }
 
 type recordedAction struct {
@@ -46,7 +53,8 @@ type recordedAction struct {
 }
 
 func newFake(t *testing.T) *fakeThingSpace {
-	f := &fakeThingSpace{t: t, sessions: map[string]bool{}, password: "pw"}
+	f := &fakeThingSpace{t: t, sessions: map[string]bool{}, password: "pw", issued: map[string]bool{}}
+	f.expiresIn.Store(3600)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathToken, f.token)
 	mux.HandleFunc("POST "+PathLogin, f.login)
@@ -97,7 +105,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (f *fakeThingSpace) token(w http.ResponseWriter, r *http.Request) {
-	f.tokenCalls.Add(1)
+	n := int(f.tokenCalls.Add(1))
+	if f.tokenHook != nil && f.tokenHook(n, w) {
+		return
+	}
 	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("cid:csecret"))
 	if r.Header.Get("Authorization") != want {
 		writeJSON(w, 401, map[string]any{"error": "invalid_client", "error_description": "bad client credentials"})
@@ -108,12 +119,27 @@ func (f *fakeThingSpace) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]any{"error": "unsupported_grant_type"})
 		return
 	}
-	writeJSON(w, 200, TokenResponse{AccessToken: "oauth-token", TokenType: "Bearer", ExpiresIn: 3600})
+	tok := "oauth-token"
+	f.mu.Lock()
+	if len(f.issued) > 0 {
+		tok = fmt.Sprintf("oauth-token-%d", len(f.issued)+1)
+	}
+	f.issued[tok] = true
+	f.mu.Unlock()
+	writeJSON(w, 200, TokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(f.expiresIn.Load())})
+}
+
+// bearerValid reports whether r carries an OAuth token this fake issued.
+func (f *fakeThingSpace) bearerValid(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return ok && f.issued[tok]
 }
 
 func (f *fakeThingSpace) login(w http.ResponseWriter, r *http.Request) {
 	f.loginCalls.Add(1)
-	if r.Header.Get("Authorization") != "Bearer oauth-token" {
+	if !f.bearerValid(r) {
 		writeJSON(w, 401, map[string]any{"fault": map[string]any{"code": 900901, "message": "Invalid Credentials"}})
 		return
 	}
@@ -135,7 +161,7 @@ func (f *fakeThingSpace) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeThingSpace) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if r.Header.Get("Authorization") != "Bearer oauth-token" {
+	if !f.bearerValid(r) {
 		writeJSON(w, 401, map[string]any{"fault": map[string]any{"code": "900902", "message": "Missing Credentials"}})
 		return false
 	}
@@ -455,16 +481,35 @@ func TestBadClientCredentials(t *testing.T) {
 	}
 }
 
+// recordWaits makes c record its retry waits instead of spending them.
+func recordWaits(c *Client) *[]time.Duration {
+	var mu sync.Mutex
+	waits := []time.Duration{}
+	c.pause = func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		defer mu.Unlock()
+		waits = append(waits, d)
+		return ctx.Err()
+	}
+	return &waits
+}
+
 func TestRateLimited429IsRetriedHonouringRetryAfter(t *testing.T) {
 	f := newFake(t)
-	c := f.client(t)
+	// A backoff of its own would wait at least 30 minutes: every wait seen below is the server's.
+	c := f.client(t, func(c *Config) { c.RetryBaseDelay, c.RetryMaxDelay = time.Hour, time.Hour })
+	waits := recordWaits(c)
 	f.onAction = func(n int, _ string, _ ProfileRequest, w http.ResponseWriter) bool {
-		if n <= 2 {
+		switch n {
+		case 1:
+			w.Header().Set("Retry-After", "7")
+		case 2:
 			w.Header().Set("Retry-After", "0")
-			writeJSON(w, 429, ErrorResponse{ErrorCode: "UnifiedWebService.REQUEST_FAILED.TooManyRequests", ErrorMessage: "slow down"})
-			return true
+		default:
+			return false
 		}
-		return false
+		writeJSON(w, 429, ErrorResponse{ErrorCode: "UnifiedWebService.REQUEST_FAILED.TooManyRequests", ErrorMessage: "slow down"})
+		return true
 	}
 	res, err := c.Activate(context.Background(), ActivateRequest{Devices: Devices(testDevice()), AccountName: testAccount, ServicePlan: "M2M4GB"})
 	if err != nil {
@@ -475,6 +520,104 @@ func TestRateLimited429IsRetriedHonouringRetryAfter(t *testing.T) {
 	}
 	if res.Requests[0].RequestID != "req-3" {
 		t.Fatalf("request id = %q", res.Requests[0].RequestID)
+	}
+	if fmt.Sprint(*waits) != "[7s 0s]" {
+		t.Fatalf("waits = %v, want [7s 0s] as the Retry-After headers said", *waits)
+	}
+}
+
+func TestTokenCallRetriesHonourRetryAfter(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t, func(c *Config) { c.RetryBaseDelay, c.RetryMaxDelay = time.Hour, time.Hour })
+	waits := recordWaits(c)
+	f.tokenHook = func(n int, w http.ResponseWriter) bool {
+		switch n {
+		case 1:
+			w.Header().Set("Retry-After", "3")
+			writeJSON(w, 429, map[string]string{"error": "slow_down"})
+		case 2:
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, 503, map[string]string{"error": "unavailable"})
+		default:
+			return false
+		}
+		return true
+	}
+	if _, err := c.ServicePlans(context.Background(), testAccount); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.tokenCalls.Load(); got != 3 {
+		t.Fatalf("token calls = %d, want 3 (a 429, a 503, then a token)", got)
+	}
+	if fmt.Sprint(*waits) != "[3s 1s]" {
+		t.Fatalf("waits = %v, want [3s 1s] as the Retry-After headers said", *waits)
+	}
+}
+
+// The OAuth token is reused until a minute before its expires_in: a token that lives less
+// than that minute is fetched again for every call, one that lives longer is fetched once.
+func TestTokenCachedUntilAMinuteBeforeExpiry(t *testing.T) {
+	for _, tc := range []struct {
+		expiresIn int32
+		want      int32
+	}{
+		{3600, 0},
+		{120, 0},
+		{59, 3},
+	} {
+		t.Run(fmt.Sprint(tc.expiresIn), func(t *testing.T) {
+			f := newFake(t)
+			f.expiresIn.Store(tc.expiresIn)
+			c := f.client(t)
+			ctx := context.Background()
+			// The first call fetches a token and logs in; the next three only use the token.
+			if _, err := c.ServicePlans(ctx, testAccount); err != nil {
+				t.Fatal(err)
+			}
+			first := f.tokenCalls.Load()
+			for range 3 {
+				if _, err := c.ServicePlans(ctx, testAccount); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := f.tokenCalls.Load() - first; got != tc.want {
+				t.Fatalf("expires_in %d: %d new tokens for 3 more calls, want %d", tc.expiresIn, got, tc.want)
+			}
+		})
+	}
+}
+
+// A gateway that no longer accepts the cached token (revoked early) gets a new one, once.
+func TestRevokedTokenIsFetchedAgainOnce(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	ctx := context.Background()
+	if _, err := c.ServicePlans(ctx, testAccount); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	delete(f.issued, "oauth-token")
+	f.mu.Unlock()
+	if _, err := c.ServicePlans(ctx, testAccount); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.tokenCalls.Load(); got != 2 {
+		t.Fatalf("token calls = %d, want 2", got)
+	}
+	// A gateway that refuses every token is an error, not a loop.
+	f.mu.Lock()
+	f.issued = map[string]bool{"unused": true}
+	f.mu.Unlock()
+	f.tokenHook = func(_ int, w http.ResponseWriter) bool {
+		writeJSON(w, 200, TokenResponse{AccessToken: "refused", TokenType: "Bearer", ExpiresIn: 3600})
+		return true
+	}
+	_, err := c.ServicePlans(ctx, testAccount)
+	if !IsCode(err, CodeMissingCredentials) && !IsCode(err, CodeInvalidCredentials) {
+		t.Fatalf("err = %v, want the gateway's refusal", err)
+	}
+	if got := f.tokenCalls.Load(); got != 3 {
+		t.Fatalf("token calls = %d, want 3 (one more fetch, then the refusal is reported)", got)
 	}
 }
 
@@ -823,3 +966,28 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A Config or a callback logged by a caller shows no secret.
+func TestLoggedConfigAndCallbackHideSecrets(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	log.Info("config", "cfg", Config{BaseURL: "https://x", ClientID: "cid", ClientSecret: "csecret", Username: "user", Password: "hunter2"})
+	cb, err := ParseCallback(loadSeed(t, "callback_enable_local.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb.Password = "listener-pw"
+	cb.Profile().DeviceCredential.Password = "device-secret"
+	log.Info("callback", "cb", cb)
+	out := buf.String()
+	for _, secret := range []string{"csecret", "hunter2", "listener-pw", "device-secret"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("log shows %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"client_id=cid", "password=(redacted)", "request_id=" + cb.RequestID} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("log lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// The point of this program: the schema it writes marks write-only attributes (Terraform older
+// than 1.11 leaves write_only out of `terraform providers schema -json`), and keeps what
+// tfplugindocs renders: types, nested attributes, sensitivity and descriptions.
+func TestSchemaMarksWriteOnlyAndKeepsTypes(t *testing.T) {
+	schemas, err := readSchemas("thingspace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := schemas.Schemas["thingspace"]
+	if ps == nil || ps.Provider == nil || len(ps.ResourceSchemas) == 0 || len(ps.DataSourceSchemas) == 0 {
+		t.Fatalf("schemas = %+v", schemas)
+	}
+	listener := ps.ResourceSchemas["thingspace_callback_listener"]
+	if listener == nil {
+		t.Fatal("no thingspace_callback_listener schema")
+	}
+	pw := listener.Block.Attributes["password_wo"]
+	if pw == nil || !pw.WriteOnly || !pw.Sensitive || !pw.Optional || pw.Description == "" {
+		t.Fatalf("password_wo = %+v, want optional, sensitive and write-only with a description", pw)
+	}
+	if got := string(pw.AttributeType); got != `"string"` {
+		t.Fatalf("password_wo type = %s", got)
+	}
+	secret := ps.Provider.Block.Attributes["client_secret"]
+	if secret == nil || !secret.Sensitive || secret.WriteOnly {
+		t.Fatalf("provider client_secret = %+v, want sensitive and not write-only", secret)
+	}
+	b, err := json.Marshal(schemas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(b, &back); err != nil || back["format_version"] != "1.0" {
+		t.Fatalf("format_version = %v (%v)", back["format_version"], err)
+	}
+}
