@@ -403,15 +403,25 @@ func (s *Simulator) UpdateDevice(id string, patch DevicePatch) error {
 		l := d.lead()
 		switch thingspace.NormalizeState(*patch.State) {
 		case thingspace.StateActive:
+			// Resumed outside: every profile, or an enabled Global profile suspended on its own
+			// would keep the device showing suspended.
 			if l.state != stateActive {
 				s.activateLead(d, l.plan)
 			}
-			l.suspended, l.devSuspended = false, false
+			for k := range d.profiles {
+				d.profiles[k].suspended, d.profiles[k].devSuspended = false, false
+			}
 		case thingspace.StateSuspended:
+			// Suspended outside, as a device_suspend does it: every active profile, so that a
+			// device_resume brings the whole device back.
 			if l.state != stateActive {
 				s.activateLead(d, l.plan)
 			}
-			l.devSuspended = true
+			for k := range d.profiles {
+				if d.profiles[k].state == stateActive {
+					d.profiles[k].devSuspended = true
+				}
+			}
 		case thingspace.StateDeactive:
 			for k := range d.profiles {
 				p := &d.profiles[k]
