@@ -225,7 +225,7 @@ func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request, c *call)
 		return
 	}
 	s.mu.Lock()
-	now := time.Now()
+	now := s.now()
 	life := s.tokenLifetime()
 	if s.token.value == "" || now.Sub(s.token.issued) >= life {
 		s.token = accessToken{value: newOpaque(), issued: now}
@@ -272,7 +272,7 @@ func (s *Simulator) checkBearer(w http.ResponseWriter, r *http.Request) bool {
 	}
 	s.mu.Lock()
 	valid := s.token.value != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.token.value)) == 1 &&
-		time.Since(s.token.issued) < s.tokenLifetime()
+		s.now().Sub(s.token.issued) < s.tokenLifetime()
 	s.mu.Unlock()
 	if !valid {
 		writeGatewayFault(w, http.StatusUnauthorized, "900901", "Invalid Credentials",
@@ -297,7 +297,7 @@ func (s *Simulator) checkSession(w http.ResponseWriter, r *http.Request) (string
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	sess, ok := s.sessions[tok]
 	if ok && s.sessionExpired(sess, now) {
 		delete(s.sessions, tok)
@@ -345,7 +345,7 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request, c *call)
 		return
 	}
 	s.loginFails[req.Username] = 0
-	now := time.Now()
+	now := s.now()
 	tok := newOpaque()
 	s.sessions[tok] = &session{user: req.Username, created: now, lastUsed: now}
 	writeJSON(w, http.StatusOK, thingspace.LoginResponse{SessionToken: tok})

@@ -57,6 +57,11 @@ type Options struct {
 	// CallbackInsecureTLS skips the verification of https listeners' certificates (a local
 	// relay with a self-signed certificate). ThingSpace itself verifies them.
 	CallbackInsecureTLS bool
+
+	// clock reads the time of token and session expiry (time.Now when nil). The package's
+	// tests move it forward instead of sleeping, so that expiry tests do not depend on how
+	// fast a shared machine runs.
+	clock func() time.Time
 }
 
 // DefaultOptions returns the defaults of the thingspace-sim command.
@@ -103,6 +108,7 @@ func ParseDelayRange(s string) (lo, hi time.Duration, err error) {
 // Simulator is one simulated ThingSpace. Its methods are safe for concurrent use.
 type Simulator struct {
 	opts   Options
+	now    func() time.Time // Options.clock, or time.Now
 	log    *slog.Logger
 	mux    *http.ServeMux
 	client *http.Client
@@ -188,7 +194,10 @@ func New(o Options) (*Simulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	s := &Simulator{opts: o, log: o.Logger, faults: fs}
+	s := &Simulator{opts: o, now: o.clock, log: o.Logger, faults: fs}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
