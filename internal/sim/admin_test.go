@@ -294,3 +294,26 @@ func TestAdminPatchSuspensionWithGlobalEnabled(t *testing.T) {
 		t.Fatalf("v1 list state %s", st)
 	}
 }
+
+// -preactivated above -devices is refused with an error that says why, rather than clamped.
+func TestPreactivatedMoreThanDevices(t *testing.T) {
+	o := testOptions()
+	o.Devices, o.Preactivated = 3, 4
+	if s, err := New(o); err == nil || !strings.Contains(err.Error(), "only 3 devices") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("New accepted 4 preactivated of 3 devices: %v", err)
+	}
+	o.Preactivated = 3
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, d := range s.Devices() {
+		if d.State != "active" || d.ServicePlan != "M2M4GB" || d.MDN == "" {
+			t.Fatalf("preactivated device %+v", d)
+		}
+	}
+}

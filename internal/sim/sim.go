@@ -188,7 +188,8 @@ func New(o Options) (*Simulator, error) {
 		o.Workers = d.Workers
 	}
 	if o.Preactivated > o.Devices {
-		o.Preactivated = o.Devices
+		// Clamping would hand a script fewer active devices than it asked for, silently.
+		return nil, fmt.Errorf("sim: %d preactivated devices asked for, but the inventory has only %d devices", o.Preactivated, o.Devices)
 	}
 	fs, err := parseFaults(o.Faults)
 	if err != nil {
