@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -161,6 +162,27 @@ func TestContractServicePlan(t *testing.T) {
 	}
 	if h.dev(0).ServicePlan != "M2M10GB" {
 		t.Fatal("plan not changed")
+	}
+	// The seed's own URL has a doubled slash (".../v1//devices/..."); it is served, not
+	// redirected (curl, as the docs use it, does not follow redirects).
+	body, _ := json.Marshal(thingspace.ProfileRequest{AccountName: h.s.opts.Account,
+		Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "M2M50GB"})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, herr := noRedirect.Do(h.newReq("POST", "/api/m2m/v1//devices/profile/actions/serviceplan", body))
+	if herr != nil {
+		t.Fatal(herr)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	code := resp.StatusCode
+	var rr thingspace.RequestResponse
+	mustJSON(t, b, &rr)
+	if code != 200 || rr.RequestID == "" {
+		t.Fatalf("doubled slash: %d %s", code, b)
+	}
+	h.idle()
+	if h.dev(0).ServicePlan != "M2M50GB" {
+		t.Fatal("plan not changed through the seed's URL")
 	}
 }
 

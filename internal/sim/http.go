@@ -54,6 +54,7 @@ const (
 func (s *Simulator) routes() {
 	m := http.NewServeMux()
 	s.mux = m
+	s.handler = joinSlashes(m)
 	api := func(pattern string, auth apiAuth, h func(http.ResponseWriter, *http.Request, *call)) {
 		m.Handle(pattern, s.apiHandler(pattern, auth, h))
 	}
@@ -82,6 +83,24 @@ func (s *Simulator) routes() {
 	admin("PUT /sim/v1/faults", s.adminPutFaults)
 	admin("POST /sim/v1/reset", s.adminReset)
 	admin("GET /sim/v1/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+}
+
+// joinSlashes serves ".../v1//devices/..." as ".../v1/devices/...". ThingSpace's own pages give
+// such URLs (seeds 003 and 004), and ServeMux would answer them with a redirect, which a client
+// following the docs with curl does not follow.
+func joinSlashes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "//") {
+			r2 := r.Clone(r.Context())
+			p := r.URL.Path
+			for strings.Contains(p, "//") {
+				p = strings.ReplaceAll(p, "//", "/")
+			}
+			r2.URL.Path, r2.URL.RawPath = p, ""
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Simulator) counted(pattern string, h http.Handler) http.Handler {

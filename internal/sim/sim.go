@@ -107,11 +107,12 @@ func ParseDelayRange(s string) (lo, hi time.Duration, err error) {
 
 // Simulator is one simulated ThingSpace. Its methods are safe for concurrent use.
 type Simulator struct {
-	opts   Options
-	now    func() time.Time // Options.clock, or time.Now
-	log    *slog.Logger
-	mux    *http.ServeMux
-	client *http.Client
+	opts    Options
+	now     func() time.Time // Options.clock, or time.Now
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler // mux behind joinSlashes
+	client  *http.Client
 
 	mu           sync.Mutex
 	gen          uint64 // bumped by Reset: work of an older generation is discarded
@@ -256,7 +257,7 @@ func (s *Simulator) resetLocked(all bool) {
 }
 
 // Handler serves the ThingSpace API and the admin API.
-func (s *Simulator) Handler() http.Handler { return s.mux }
+func (s *Simulator) Handler() http.Handler { return s.handler }
 
 // Start listens on Options.Addr and serves Handler; it returns the base URL
 // ("http://127.0.0.1:PORT"). Callbacks go wherever the account registered them.
@@ -275,7 +276,7 @@ func (s *Simulator) Start() (string, error) {
 	}
 	s.ln = ln
 	s.baseURL = "http://" + ln.Addr().String()
-	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
