@@ -412,16 +412,12 @@ func (s *Simulator) UpdateDevice(id string, patch DevicePatch) error {
 				d.profiles[k].suspended, d.profiles[k].devSuspended = false, false
 			}
 		case thingspace.StateSuspended:
-			// Suspended outside, as a device_suspend does it: every active profile, so that a
-			// device_resume brings the whole device back.
+			// The line only (a device_suspend would suspend every active profile): the
+			// provider's tests of drift rely on the Global profile showing active.
 			if l.state != stateActive {
 				s.activateLead(d, l.plan)
 			}
-			for k := range d.profiles {
-				if d.profiles[k].state == stateActive {
-					d.profiles[k].devSuspended = true
-				}
-			}
+			l.devSuspended = true
 		case thingspace.StateDeactive:
 			for k := range d.profiles {
 				p := &d.profiles[k]
