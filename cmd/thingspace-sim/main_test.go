@@ -58,7 +58,8 @@ func TestRunListensAndStops(t *testing.T) {
 }
 
 func TestRunBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-callback-delay", "soon"}, {"-faults", "nope=1"}, {"-log-format", "xml"}, {"-nosuchflag"}} {
+	for _, args := range [][]string{{"-callback-delay", "soon"}, {"-faults", "nope=1"}, {"-log-format", "xml"}, {"-nosuchflag"},
+		{"-addr", "127.0.0.1:0", "-devices", "3", "-preactivated", "4"}} {
 		if c := run(args, io.Discard, io.Discard, nil); c == 0 {
 			t.Errorf("%v: exit 0", args)
 		}

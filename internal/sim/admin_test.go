@@ -255,3 +255,65 @@ func TestOddBodies(t *testing.T) {
 		t.Fatalf("%d failed", failed)
 	}
 }
+
+// Drift on a device whose Global profile is enabled: "suspended" made outside suspends the line
+// (a device_resume brings it back), and "active" made outside resumes a Global profile that
+// profile_suspend had suspended on its own.
+func TestAdminPatchSuspensionWithGlobalEnabled(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
+	d := h.dev(0)
+	global := d.Profiles[profGlobal].ICCID
+	h.run("download_enable", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
+
+	if err := h.s.UpdateDevice(d.EID, DevicePatch{State: ptr("suspended")}); err != nil {
+		t.Fatal(err)
+	}
+	if v := h.dev(0); v.State != "suspended" || v.Profiles[profLead].State != "suspended" {
+		t.Fatalf("after PATCH suspended: %+v", v)
+	}
+	_, cbs := h.run("device_resume", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID))})
+	if _, st, err := final(t, thingspace.ActionDeviceResume, cbs); st != thingspace.StatusSucceeded {
+		t.Fatalf("device_resume: %s %v", st, err)
+	}
+	if v := h.dev(0); v.State != "active" || v.Profiles[profGlobal].State != "active" {
+		t.Fatalf("after device_resume: %+v", v)
+	}
+
+	h.run("profile_suspend", thingspace.ProfileRequest{Devices: entry(ids("iccid", global)), ServicePlan: "GLOBAL1GB"})
+	if v := h.dev(0); v.State != "suspended" {
+		t.Fatalf("after profile_suspend: %s", v.State)
+	}
+	if err := h.s.UpdateDevice(d.EID, DevicePatch{State: ptr("active")}); err != nil {
+		t.Fatal(err)
+	}
+	if v := h.dev(0); v.State != "active" || v.Profiles[profGlobal].State != "active" || v.ICCID != global {
+		t.Fatalf("after PATCH active: %+v", v)
+	}
+	_, lr, _ := h.listV1(thingspace.DeviceListRequest{DeviceID: &thingspace.DeviceID{Kind: "eid", ID: d.EID}})
+	if st := lr.Devices[0].State(); st != thingspace.StateActive {
+		t.Fatalf("v1 list state %s", st)
+	}
+}
+
+// -preactivated above -devices is refused with an error that says why, rather than clamped.
+func TestPreactivatedMoreThanDevices(t *testing.T) {
+	o := testOptions()
+	o.Devices, o.Preactivated = 3, 4
+	if s, err := New(o); err == nil || !strings.Contains(err.Error(), "only 3 devices") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("New accepted 4 preactivated of 3 devices: %v", err)
+	}
+	o.Preactivated = 3
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, d := range s.Devices() {
+		if d.State != "active" || d.ServicePlan != "M2M4GB" || d.MDN == "" {
+			t.Fatalf("preactivated device %+v", d)
+		}
+	}
+}

@@ -9,10 +9,23 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 )
 
+// A token lives one hour from its first issue: asked again within the hour, the token endpoint
+// answers the same token with the time it has left; after the hour the token is refused and a
+// new one is issued.
 func TestTokenReusedWithinTheHour(t *testing.T) {
-	h := newHarness(t, nil)
-	if again := h.getToken(); again != h.token {
-		t.Fatalf("second token %q differs from %q", again, h.token)
+	var clock *fakeClock
+	h := newHarness(t, func(o *Options) { clock = withFakeClock(o) })
+	clock.advance(59 * time.Minute)
+	again, left := h.tokenWithExpiry()
+	if again != h.token || left != 60 {
+		t.Fatalf("within the hour: token %q (first %q), expires_in %d, want the same token and 60", again, h.token, left)
+	}
+	clock.advance(time.Minute)
+	if code, b := h.call("GET", "/api/m2m/v1/plans/"+h.s.opts.Account, nil, true); code != 401 || !strings.Contains(string(b), "900901") {
+		t.Fatalf("token used after its hour: %d %s", code, b)
+	}
+	if fresh, left := h.tokenWithExpiry(); fresh == h.token || left != 3600 {
+		t.Fatalf("after the hour: token %q (first %q), expires_in %d", fresh, h.token, left)
 	}
 }
 
@@ -58,8 +71,13 @@ func TestBearerRequired(t *testing.T) {
 }
 
 func TestTokenExpiryFault(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.Faults = "token-expiry=400ms" })
-	time.Sleep(450 * time.Millisecond)
+	var clock *fakeClock
+	h := newHarness(t, func(o *Options) { clock = withFakeClock(o); o.Faults = "token-expiry=10m" })
+	clock.advance(10*time.Minute - time.Second)
+	if code, b := h.call("GET", "/api/m2m/v1/plans/"+h.s.opts.Account, nil, true); code != 200 {
+		t.Fatalf("token refused before its expiry: %d %s", code, b)
+	}
+	clock.advance(time.Second)
 	code, b := h.call("GET", "/api/m2m/v1/plans/"+h.s.opts.Account, nil, true)
 	if code != 401 || !strings.Contains(string(b), "900901") {
 		t.Fatalf("expired token accepted: %d %s", code, b)
@@ -89,9 +107,19 @@ func TestSessionHeaders(t *testing.T) {
 }
 
 func TestSessionIdleExpiryAndLogout(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.SessionIdleTimeout = 400 * time.Millisecond })
+	var clock *fakeClock
+	h := newHarness(t, func(o *Options) { clock = withFakeClock(o) })
 	path := "/api/m2m/v1/plans/" + h.s.opts.Account
-	time.Sleep(450 * time.Millisecond)
+	// Each use restarts the 20-minute idle timer.
+	clock.advance(19 * time.Minute)
+	if code, b := h.call("GET", path, nil, true); code != 200 {
+		t.Fatalf("session used within 20 minutes: %d %s", code, b)
+	}
+	clock.advance(19 * time.Minute)
+	if code, b := h.call("GET", path, nil, true); code != 200 {
+		t.Fatalf("session used within 20 minutes of its last use: %d %s", code, b)
+	}
+	clock.advance(20 * time.Minute)
 	code, b := h.call("GET", path, nil, true)
 	var e thingspace.ErrorResponse
 	mustJSON(t, b, &e)
@@ -112,12 +140,17 @@ func TestSessionIdleExpiryAndLogout(t *testing.T) {
 }
 
 func TestSessionExpiryFault(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.Faults = "session-expiry=400ms" })
+	var clock *fakeClock
+	h := newHarness(t, func(o *Options) { clock = withFakeClock(o); o.Faults = "session-expiry=60s" })
 	path := "/api/m2m/v1/plans/" + h.s.opts.Account
-	if code, _ := h.call("GET", path, nil, true); code != 200 {
-		t.Fatalf("fresh session refused: %d", code)
+	// Used all along, the session still expires 60 s after the login.
+	for i := 0; i < 3; i++ {
+		clock.advance(19 * time.Second)
+		if code, _ := h.call("GET", path, nil, true); code != 200 {
+			t.Fatalf("session refused %v after login", time.Duration(i+1)*19*time.Second)
+		}
 	}
-	time.Sleep(450 * time.Millisecond)
+	clock.advance(3 * time.Second)
 	code, b := h.call("GET", path, nil, true)
 	if code != 400 || !strings.Contains(string(b), "SessionToken.Expired") {
 		t.Fatalf("forced expiry: %d %s", code, b)

@@ -12,7 +12,8 @@ import (
 // re-login on an expired session, retries of 429, actions, the v1 list with paging, request
 // status, plans and callback registration.
 func TestWithThingSpaceClient(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.Preactivated = 3; o.BulkLimit = 4 })
+	var clock *fakeClock
+	h := newHarness(t, func(o *Options) { clock = withFakeClock(o); o.Preactivated = 3; o.BulkLimit = 4 })
 	c, err := thingspace.New(thingspace.Config{BaseURL: h.base, ClientID: "sim-client", ClientSecret: "sim-secret",
 		Username: "sim-user", Password: "sim-pass", RequestsPerSecond: 1000, RetryBaseDelay: time.Millisecond, RetryMaxDelay: 5 * time.Millisecond})
 	if err != nil {
@@ -52,10 +53,10 @@ func TestWithThingSpaceClient(t *testing.T) {
 		t.Fatalf("callbacks %+v %v", regs, err)
 	}
 	// An expired session and 429s are handled by the client.
-	if err := h.s.SetFaults("session-expiry=500ms,429=0.3,retry-after=0s"); err != nil {
+	if err := h.s.SetFaults("session-expiry=60s,429=0.3,retry-after=0s"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(550 * time.Millisecond)
+	clock.advance(61 * time.Second)
 	if _, err := c.GetDevice(ctx, acct, thingspace.DeviceID{Kind: "eid", ID: d.EID}); err != nil {
 		t.Fatalf("after session expiry: %v", err)
 	}

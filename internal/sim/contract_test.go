@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -161,6 +162,27 @@ func TestContractServicePlan(t *testing.T) {
 	}
 	if h.dev(0).ServicePlan != "M2M10GB" {
 		t.Fatal("plan not changed")
+	}
+	// The seed's own URL has a doubled slash (".../v1//devices/..."); it is served, not
+	// redirected (curl, as the docs use it, does not follow redirects).
+	body, _ := json.Marshal(thingspace.ProfileRequest{AccountName: h.s.opts.Account,
+		Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "M2M50GB"})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, herr := noRedirect.Do(h.newReq("POST", "/api/m2m/v1//devices/profile/actions/serviceplan", body))
+	if herr != nil {
+		t.Fatal(herr)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	code := resp.StatusCode
+	var rr thingspace.RequestResponse
+	mustJSON(t, b, &rr)
+	if code != 200 || rr.RequestID == "" {
+		t.Fatalf("doubled slash: %d %s", code, b)
+	}
+	h.idle()
+	if h.dev(0).ServicePlan != "M2M50GB" {
+		t.Fatal("plan not changed through the seed's URL")
 	}
 }
 
@@ -358,5 +380,56 @@ func TestContractListV2(t *testing.T) {
 	mustJSON(t, b, &rs)
 	if code != 200 || len(rs.SubRequests) != 3 || rs.Status != "Success" {
 		t.Fatalf("%d %s", code, b)
+	}
+}
+
+// The v2 list's profileStatusFilter and carrierNameFilter choose the profiles reported; a device
+// of the deviceFilter that is not in the account gets a DeviceNotFound callback and fails its
+// sub-request.
+func TestContractListV2Filters(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Preactivated = 3 })
+	d := h.dev(0)
+	h.run("download_enable", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
+	list := func(body map[string]any) (string, []*thingspace.Callback) {
+		t.Helper()
+		body["accountName"] = h.s.opts.Account
+		code, b := h.call("POST", "/api/m2m/v2/devices/actions/list", body, true)
+		var rr thingspace.RequestResponse
+		mustJSON(t, b, &rr)
+		if code != 200 || rr.RequestID == "" {
+			t.Fatalf("%d %s", code, b)
+		}
+		h.idle()
+		return rr.RequestID, h.lis.forRequest(t, rr.RequestID)
+	}
+	// ENABLE: one profile per active device (the Global one of device 0, the LEAD of the others).
+	_, cbs := list(map[string]any{"profileStatusFilter": "ENABLE"})
+	roles := map[string]string{}
+	for _, cb := range cbs {
+		if cb.Profile().ProfileStatus != "ENABLE" {
+			t.Fatalf("filtered on ENABLE, got %+v", cb.Profile())
+		}
+		roles[cb.DeviceIDs.Get("eid")] = cb.Profile().ProfileRole
+	}
+	if len(cbs) != 3 || roles[d.EID] != "LOCAL" || roles[h.dev(1).EID] != "LEAD" {
+		t.Fatalf("ENABLE: %d callbacks, roles %v", len(cbs), roles)
+	}
+	// Verizon Global: the one downloaded Global profile.
+	_, cbs = list(map[string]any{"carrierNameFilter": "Verizon Global"})
+	if len(cbs) != 1 || cbs[0].DeviceIDs.Get("iccid") != d.Profiles[profGlobal].ICCID {
+		t.Fatalf("carrier filter: %d callbacks", len(cbs))
+	}
+	// An unknown device in the filter.
+	unknown := "89049032000000000000000000000000"
+	id, cbs := list(map[string]any{"deviceFilter": []any{map[string]any{"deviceIds": []any{map[string]string{"kind": "eid", "id": unknown}}}}})
+	if len(cbs) != 1 || cbs[0].Status != "Failed" || cbs[0].FaultResponse == nil ||
+		cbs[0].FaultResponse.FaultCode != "DeviceProfileService.REQUEST_FAILED.DeviceNotFound" || cbs[0].DeviceIDs.Get("eid") != unknown {
+		t.Fatalf("unknown device: %+v", cbs)
+	}
+	_, b := h.call("GET", "/api/m2m/v2/accounts/"+h.s.opts.Account+"/requests/"+id+"/status", nil, true)
+	var rs thingspace.RequestStatusResponse
+	mustJSON(t, b, &rs)
+	if rs.Status != "Failed" || len(rs.SubRequests) != 1 || rs.SubRequests[0].Status != "Failed" || rs.SubRequests[0].IDs.Get("eid") != unknown {
+		t.Fatalf("status %s", b)
 	}
 }

@@ -3,9 +3,13 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
@@ -321,6 +325,46 @@ func TestCallbackRetry(t *testing.T) {
 	h3.register("http://"+addr+"/cb", "u", "p")
 	h3.run("activate", activateBody(h3.dev(0), "M2M4GB"))
 	if st := h3.s.Stats().Callbacks; st.FailedAttempts != 4 || st.Dropped != 1 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+// A listener that does not answer in time has not acknowledged: the simulator gives up on the
+// attempt (its client time-out, at least a second) and sends the callback again with
+// callbackCount 2.
+func TestCallbackRetryAfterTimeout(t *testing.T) {
+	h := newHarness(t, nil)
+	var mu sync.Mutex
+	var counts []int
+	hung := false
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		cb, err := thingspace.ParseCallback(b)
+		if err != nil {
+			t.Errorf("callback %s: %v", b, err)
+			return
+		}
+		mu.Lock()
+		first := !hung
+		hung = true
+		counts = append(counts, int(cb.CallbackCount))
+		mu.Unlock()
+		if first {
+			<-r.Context().Done() // hang until the simulator gives up on this attempt
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer slow.Close()
+	h.register(slow.URL+"/cb", "u", "p")
+	h.action("activate", activateBody(h.dev(0), "M2M4GB"))
+	h.idle()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(counts) != 2 || counts[0] != 1 || counts[1] != 2 {
+		t.Fatalf("callbackCounts %v, want [1 2]", counts)
+	}
+	if st := h.s.Stats().Callbacks; st.FailedAttempts != 1 || st.Retried != 1 || st.Acknowledged != 1 || st.Dropped != 0 {
 		t.Fatalf("%+v", st)
 	}
 }

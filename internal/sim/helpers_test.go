@@ -62,6 +62,13 @@ func newHarness(t *testing.T, mod func(*Options)) *harness {
 
 func (h *harness) getToken() string {
 	h.t.Helper()
+	tok, _ := h.tokenWithExpiry()
+	return tok
+}
+
+// tokenWithExpiry asks the token endpoint for a token and returns it with its expires_in.
+func (h *harness) tokenWithExpiry() (string, int64) {
+	h.t.Helper()
 	req, _ := http.NewRequest("POST", h.base+"/api/ts/v1/oauth2/token", strings.NewReader("grant_type=client_credentials"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(h.s.opts.ClientID, h.s.opts.ClientSecret)
@@ -71,7 +78,7 @@ func (h *harness) getToken() string {
 	}
 	var tr thingspace.TokenResponse
 	mustJSON(h.t, body, &tr)
-	return tr.AccessToken
+	return tr.AccessToken, tr.ExpiresIn
 }
 
 func (h *harness) login(user, pass string) string {
@@ -268,3 +275,28 @@ func (h *harness) newReq(method, path string, body []byte) *http.Request {
 }
 
 func (h *harness) client() *http.Client { return http.DefaultClient }
+
+// fakeClock is the time of token and session expiry in tests: it moves only when told to.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// withFakeClock makes a harness's simulator read its expiry times from the returned clock.
+func withFakeClock(o *Options) *fakeClock {
+	c := &fakeClock{t: time.Date(2026, 11, 23, 19, 0, 0, 0, time.UTC)}
+	o.clock = c.now
+	return c
+}

@@ -54,6 +54,7 @@ const (
 func (s *Simulator) routes() {
 	m := http.NewServeMux()
 	s.mux = m
+	s.handler = joinSlashes(m)
 	api := func(pattern string, auth apiAuth, h func(http.ResponseWriter, *http.Request, *call)) {
 		m.Handle(pattern, s.apiHandler(pattern, auth, h))
 	}
@@ -82,6 +83,24 @@ func (s *Simulator) routes() {
 	admin("PUT /sim/v1/faults", s.adminPutFaults)
 	admin("POST /sim/v1/reset", s.adminReset)
 	admin("GET /sim/v1/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+}
+
+// joinSlashes serves ".../v1//devices/..." as ".../v1/devices/...". ThingSpace's own pages give
+// such URLs (seeds 003 and 004), and ServeMux would answer them with a redirect, which a client
+// following the docs with curl does not follow.
+func joinSlashes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "//") {
+			r2 := r.Clone(r.Context())
+			p := r.URL.Path
+			for strings.Contains(p, "//") {
+				p = strings.ReplaceAll(p, "//", "/")
+			}
+			r2.URL.Path, r2.URL.RawPath = p, ""
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Simulator) counted(pattern string, h http.Handler) http.Handler {
@@ -225,7 +244,7 @@ func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request, c *call)
 		return
 	}
 	s.mu.Lock()
-	now := time.Now()
+	now := s.now()
 	life := s.tokenLifetime()
 	if s.token.value == "" || now.Sub(s.token.issued) >= life {
 		s.token = accessToken{value: newOpaque(), issued: now}
@@ -272,7 +291,7 @@ func (s *Simulator) checkBearer(w http.ResponseWriter, r *http.Request) bool {
 	}
 	s.mu.Lock()
 	valid := s.token.value != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.token.value)) == 1 &&
-		time.Since(s.token.issued) < s.tokenLifetime()
+		s.now().Sub(s.token.issued) < s.tokenLifetime()
 	s.mu.Unlock()
 	if !valid {
 		writeGatewayFault(w, http.StatusUnauthorized, "900901", "Invalid Credentials",
@@ -297,7 +316,7 @@ func (s *Simulator) checkSession(w http.ResponseWriter, r *http.Request) (string
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	sess, ok := s.sessions[tok]
 	if ok && s.sessionExpired(sess, now) {
 		delete(s.sessions, tok)
@@ -345,7 +364,7 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request, c *call)
 		return
 	}
 	s.loginFails[req.Username] = 0
-	now := time.Now()
+	now := s.now()
 	tok := newOpaque()
 	s.sessions[tok] = &session{user: req.Username, created: now, lastUsed: now}
 	writeJSON(w, http.StatusOK, thingspace.LoginResponse{SessionToken: tok})

@@ -403,11 +403,17 @@ func (s *Simulator) UpdateDevice(id string, patch DevicePatch) error {
 		l := d.lead()
 		switch thingspace.NormalizeState(*patch.State) {
 		case thingspace.StateActive:
+			// Resumed outside: every profile, or an enabled Global profile suspended on its own
+			// would keep the device showing suspended.
 			if l.state != stateActive {
 				s.activateLead(d, l.plan)
 			}
-			l.suspended, l.devSuspended = false, false
+			for k := range d.profiles {
+				d.profiles[k].suspended, d.profiles[k].devSuspended = false, false
+			}
 		case thingspace.StateSuspended:
+			// The line only (a device_suspend would suspend every active profile): the
+			// provider's tests of drift rely on the Global profile showing active.
 			if l.state != stateActive {
 				s.activateLead(d, l.plan)
 			}

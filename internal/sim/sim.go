@@ -57,6 +57,11 @@ type Options struct {
 	// CallbackInsecureTLS skips the verification of https listeners' certificates (a local
 	// relay with a self-signed certificate). ThingSpace itself verifies them.
 	CallbackInsecureTLS bool
+
+	// clock reads the time of token and session expiry (time.Now when nil). The package's
+	// tests move it forward instead of sleeping, so that expiry tests do not depend on how
+	// fast a shared machine runs.
+	clock func() time.Time
 }
 
 // DefaultOptions returns the defaults of the thingspace-sim command.
@@ -102,10 +107,12 @@ func ParseDelayRange(s string) (lo, hi time.Duration, err error) {
 
 // Simulator is one simulated ThingSpace. Its methods are safe for concurrent use.
 type Simulator struct {
-	opts   Options
-	log    *slog.Logger
-	mux    *http.ServeMux
-	client *http.Client
+	opts    Options
+	now     func() time.Time // Options.clock, or time.Now
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler // mux behind joinSlashes
+	client  *http.Client
 
 	mu           sync.Mutex
 	gen          uint64 // bumped by Reset: work of an older generation is discarded
@@ -182,13 +189,17 @@ func New(o Options) (*Simulator, error) {
 		o.Workers = d.Workers
 	}
 	if o.Preactivated > o.Devices {
-		o.Preactivated = o.Devices
+		// Clamping would hand a script fewer active devices than it asked for, silently.
+		return nil, fmt.Errorf("sim: %d preactivated devices asked for, but the inventory has only %d devices", o.Preactivated, o.Devices)
 	}
 	fs, err := parseFaults(o.Faults)
 	if err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	s := &Simulator{opts: o, log: o.Logger, faults: fs}
+	s := &Simulator{opts: o, now: o.clock, log: o.Logger, faults: fs}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -246,7 +257,7 @@ func (s *Simulator) resetLocked(all bool) {
 }
 
 // Handler serves the ThingSpace API and the admin API.
-func (s *Simulator) Handler() http.Handler { return s.mux }
+func (s *Simulator) Handler() http.Handler { return s.handler }
 
 // Start listens on Options.Addr and serves Handler; it returns the base URL
 // ("http://127.0.0.1:PORT"). Callbacks go wherever the account registered them.
@@ -265,7 +276,7 @@ func (s *Simulator) Start() (string, error) {
 	}
 	s.ln = ln
 	s.baseURL = "http://" + ln.Addr().String()
-	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
