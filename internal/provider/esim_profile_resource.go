@@ -1110,7 +1110,9 @@ func (op *profileOp) activateAll(ctx context.Context) error {
 		return err
 	}
 	plan := m.ServicePlan.ValueString()
+	var after thingspace.Device
 	if err := op.confirmRead(ctx, "active on "+plan, func(d thingspace.Device) bool {
+		after = d
 		return thingspace.NormalizeState(flattenDevice(d).State) == thingspace.StateActive && d.ServicePlan() == plan
 	}); err != nil {
 		return err
@@ -1118,7 +1120,17 @@ func (op *profileOp) activateAll(ctx context.Context) error {
 	op.changed = true
 	switch m.ProfileType.ValueString() {
 	case profileGlobal:
-		if m.Download.ValueBool() {
+		_, downloaded := globalLine(after)
+		switch {
+		case !m.Download.ValueBool():
+			// Staged: the Global profile is left as it is.
+		case downloaded:
+			// A reactivated line whose Global profile was never deleted: it is still on the
+			// device, and ThingSpace refuses a second download (Profile.AlreadyDownloaded).
+			if err := op.reactivateGlobal(ctx, &after); err != nil {
+				return err
+			}
+		default:
 			if err := op.download(ctx); err != nil {
 				return err
 			}
@@ -1132,6 +1144,44 @@ func (op *profileOp) activateAll(ctx context.Context) error {
 		return op.suspend(ctx)
 	}
 	return nil
+}
+
+// reactivateGlobal brings a Global profile that is still on a reactivated line (destroyed
+// without delete_profile) to the configuration: ThingSpace refuses to download it again
+// (Profile.AlreadyDownloaded), and its deactivation outlives the line's reactivation. It is
+// activated by its own ICCID with global_service_plan (or only moved to that plan if it is
+// active), then enabled when `enabled` is true; after the line's activate the lead profile is
+// the enabled one.
+func (op *profileOp) reactivateGlobal(ctx context.Context, dev *thingspace.Device) error {
+	m := op.m
+	want := m.GlobalServicePlan.ValueString()
+	g, _ := globalLine(*dev)
+	tflog.Info(ctx, "the reactivated device still has its Global profile: activating and enabling it instead of downloading it again",
+		map[string]any{"eid": m.EID.ValueString(), "global_state": g.State, "global_service_plan": g.ServicePlan})
+	switch {
+	case thingspace.NormalizeState(g.State) == thingspace.StateDeactive:
+		if _, err := op.run(ctx, thingspace.ActionActivate, thingspace.ActivateRequest{
+			Devices:     op.profileEntry(ctx, dev, thingspace.KindEID, thingspace.KindICCID, thingspace.KindIMEI),
+			ServicePlan: want, MdnZipCode: m.MdnZipCode.ValueString(), PrimaryPlaceOfUse: m.PrimaryPlaceOfUse.wire(),
+		}.Body()); err != nil {
+			return err
+		}
+		if err := op.confirmRead(ctx, "the Global profile active on "+want, func(d thingspace.Device) bool {
+			g, ok := globalLine(d)
+			return ok && thingspace.NormalizeState(g.State) == thingspace.StateActive && g.ServicePlan == want
+		}); err != nil {
+			return err
+		}
+	case g.ServicePlan != want:
+		if err := op.changeGlobalPlan(ctx, dev, want); err != nil {
+			return err
+		}
+	}
+	if !m.Enabled.ValueBool() {
+		return nil
+	}
+	return op.statusStep(ctx, thingspace.ActionEnable, thingspace.ProfileRequest{
+		Devices: op.profileEntry(ctx, dev, thingspace.KindEID, thingspace.KindICCID), ServicePlan: want})
 }
 
 // completeAdoption runs the download step of a global or local profile whose line Create

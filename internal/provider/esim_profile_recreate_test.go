@@ -1,0 +1,62 @@
+package provider
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+)
+
+// A Global profile destroyed without delete_profile stays on the deactivated line. Declaring
+// it again reactivates the line, then activates (by its own ICCID) and enables the profile that
+// is already there, instead of failing on a download ThingSpace refuses (AlreadyDownloaded).
+func TestAccESIMProfileGlobalRecreatedAfterDestroy(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	dev := env.device(t, 0)
+	addr := "thingspace_esim_profile.g"
+	cfg := env.providerBlock() + profileConfig(env, "g", dev.EID, us[0],
+		`profile_type = "global"`, `global_service_plan = "`+gl[0]+`"`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg},
+			{Config: env.providerBlock()},
+			{
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "deactivate", "activate", "activate", "enable"}}),
+					checkSim(func() error {
+						acts := env.Sim.Stats().Actions
+						want := []struct{ action, iccid, plan string }{
+							{"activate", dev.ICCID, us[0]}, {"activate", dev.Profiles[1].ICCID, gl[0]}, {"enable", dev.Profiles[1].ICCID, gl[0]}}
+						got := acts[len(acts)-3:]
+						for i, w := range want {
+							if got[i].Action != w.action || got[i].Devices[0].ICCID != w.iccid || got[i].ServicePlan != w.plan {
+								return fmt.Errorf("action %d after the destroy = %s %s on %s, want %s %s on %s", i+1,
+									got[i].Action, got[i].Devices[0].ICCID, got[i].ServicePlan, w.action, w.iccid, w.plan)
+							}
+						}
+						// The simulator's view describes the enabled profile: the Global one now.
+						if d := env.deviceByEID(t, dev.EID); d.ProfileStatus != "ENABLE" || d.ProfileRole == "LEAD" {
+							return fmt.Errorf("enabled profile in the simulator: %s, role %s; want the Global profile enabled", d.ProfileStatus, d.ProfileRole)
+						}
+						return nil
+					}),
+				),
+			},
+			{
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
