@@ -155,7 +155,9 @@ func (e *testEnv) StopRelayAPI() {
 }
 
 // register registers url as the account's DeviceProfileService listener.
-func (e *testEnv) register(t *testing.T, url string) {
+// simClient is a ThingSpace client of the simulator, for what a test does outside Terraform
+// (a request sent by someone else, a foreign callback registration).
+func (e *testEnv) simClient(t *testing.T) *thingspace.Client {
 	t.Helper()
 	o := sim.DefaultOptions()
 	c, err := thingspace.New(thingspace.Config{BaseURL: e.SimURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
@@ -163,6 +165,18 @@ func (e *testEnv) register(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// activateIDs are the identifiers activate sends for a simulator device: EID, lead ICCID, IMEI.
+func activateIDs(d sim.DeviceView) thingspace.DeviceIDs {
+	return thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: d.EID}, {Kind: thingspace.KindICCID, ID: d.ICCID},
+		{Kind: thingspace.KindIMEI, ID: d.IMEI}}
+}
+
+func (e *testEnv) register(t *testing.T, url string) {
+	t.Helper()
+	c := e.simClient(t)
 	if _, err := c.RegisterCallback(context.Background(), e.Sim.Account(), thingspace.RegisterCallbackRequest{
 		Name: thingspace.ServiceDeviceProfile, URL: url, Username: testCBUser, Password: testCBPass}); err != nil {
 		t.Fatal(err)

@@ -131,27 +131,19 @@ func TestAccESIMProfileCreateWaitsForOpenRequest(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 5 * time.Second})
 	us := env.plansOfType("US")
 	known, pending := env.device(t, 0), env.device(t, 1)
-	o := sim.DefaultOptions()
-	client, err := thingspace.New(thingspace.Config{BaseURL: env.SimURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		Username: o.Username, Password: o.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := env.simClient(t)
 	relayClient := wait.NewRelayClient(env.RelayAPIURL, testRelayToken, nil)
-	ids := func(d sim.DeviceView) thingspace.DeviceIDs {
-		return thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: d.EID}, {Kind: thingspace.KindICCID, ID: d.ICCID},
-			{Kind: thingspace.KindIMEI, ID: d.IMEI}}
-	}
+
 	startActivate := func(d sim.DeviceView, register bool) {
 		ctx := context.Background()
 		res, err := client.Activate(ctx, thingspace.ActivateRequest{AccountName: env.Sim.Account(), ServicePlan: us[0],
-			Devices: thingspace.Devices(ids(d))})
+			Devices: thingspace.Devices(activateIDs(d))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if register {
 			if err := relayClient.Register(ctx, res.Requests[0].RequestID, env.Sim.Account(), thingspace.ActionActivate,
-				[]thingspace.DeviceIDs{ids(d)}); err != nil {
+				[]thingspace.DeviceIDs{activateIDs(d)}); err != nil {
 				t.Fatal(err)
 			}
 		}

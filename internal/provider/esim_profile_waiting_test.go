@@ -16,7 +16,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
@@ -158,14 +157,8 @@ func TestWaitProgressInTflog(t *testing.T) {
 	env := newTestEnv(t, envOptions{CallbackDelay: 1500 * time.Millisecond})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
-	o := sim.DefaultOptions()
-	client, err := thingspace.New(thingspace.Config{BaseURL: env.SimURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		Username: o.Username, Password: o.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: dev.EID}, {Kind: thingspace.KindICCID, ID: dev.ICCID},
-		{Kind: thingspace.KindIMEI, ID: dev.IMEI}}
+	client := env.simClient(t)
+	ids := activateIDs(dev)
 	res, err := client.Activate(context.Background(), thingspace.ActivateRequest{AccountName: env.Sim.Account(),
 		ServicePlan: us[0], Devices: thingspace.Devices(ids)})
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 )
 
@@ -61,15 +60,9 @@ func TestAccRequestDataSourceUnknownToRelay(t *testing.T) {
 	// The callbacks go to a listener that is not the relay.
 	env.register(t, "http://127.0.0.1:1/callbacks/elsewhere")
 	dev := env.device(t, 0)
-	o := sim.DefaultOptions()
-	client, err := thingspace.New(thingspace.Config{BaseURL: env.SimURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		Username: o.Username, Password: o.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := env.simClient(t)
 	res, err := client.Activate(context.Background(), thingspace.ActivateRequest{AccountName: env.Sim.Account(),
-		ServicePlan: env.plansOfType("US")[0], Devices: thingspace.Devices(thingspace.DeviceIDs{
-			{Kind: thingspace.KindEID, ID: dev.EID}, {Kind: thingspace.KindICCID, ID: dev.ICCID}, {Kind: thingspace.KindIMEI, ID: dev.IMEI}})})
+		ServicePlan: env.plansOfType("US")[0], Devices: thingspace.Devices(activateIDs(dev))})
 	if err != nil {
 		t.Fatal(err)
 	}

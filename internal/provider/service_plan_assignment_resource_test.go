@@ -281,12 +281,7 @@ func TestAccServicePlanAssignmentWaitsForPendingDevice(t *testing.T) {
 	if activatedOn == target {
 		activatedOn = us[1]
 	}
-	o := sim.DefaultOptions()
-	client, err := thingspace.New(thingspace.Config{BaseURL: env.SimURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		Username: o.Username, Password: o.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := env.simClient(t)
 	cfg := env.providerBlock() + assignmentConfig(target, []string{active.EID, fresh.EID})
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
