@@ -154,7 +154,6 @@ func (e *testEnv) StopRelayAPI() {
 	}
 }
 
-// register registers url as the account's DeviceProfileService listener.
 // simClient is a ThingSpace client of the simulator, for what a test does outside Terraform
 // (a request sent by someone else, a foreign callback registration).
 func (e *testEnv) simClient(t *testing.T) *thingspace.Client {
@@ -174,6 +173,7 @@ func activateIDs(d sim.DeviceView) thingspace.DeviceIDs {
 		{Kind: thingspace.KindIMEI, ID: d.IMEI}}
 }
 
+// register registers url as the account's DeviceProfileService listener.
 func (e *testEnv) register(t *testing.T, url string) {
 	t.Helper()
 	c := e.simClient(t)

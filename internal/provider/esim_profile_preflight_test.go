@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -111,4 +112,41 @@ func TestAccESIMProfileRelayDownAtStart(t *testing.T) {
 			},
 		},
 	})
+}
+
+// The open-request checks of a bulk resource run several devices at once: a device with an
+// open request among many is still waited on until its callback, and an unreachable relay
+// still stops everything with its own error.
+func TestAwaitOpenRequestsAll(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Devices: 40, CallbackDelay: 2 * time.Second})
+	client := env.simClient(t)
+	busy := env.device(t, 17)
+	res, err := client.Activate(context.Background(), thingspace.ActivateRequest{AccountName: env.Sim.Account(),
+		ServicePlan: env.plansOfType("US")[0], Devices: thingspace.Devices(activateIDs(busy))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.NewRelayClient(env.RelayAPIURL, testRelayToken, nil).Register(context.Background(), res.Requests[0].RequestID,
+		env.Sim.Account(), thingspace.ActionActivate, []thingspace.DeviceIDs{activateIDs(busy)}); err != nil {
+		t.Fatal(err)
+	}
+	devices := make([]thingspace.DeviceIDs, 40)
+	for i := range devices {
+		devices[i] = activateIDs(env.device(t, i))
+	}
+	cfg := &Config{Client: client, RelayURL: env.RelayAPIURL, RelayToken: testRelayToken}
+	cfg.start()
+	if err := cfg.awaitOpenRequestsAll(context.Background(), env.Sim.Account(), devices, openRequestWorkers); err != nil {
+		t.Fatal(err)
+	}
+	if d := env.deviceByEID(t, busy.EID); d.State != "active" {
+		t.Fatalf("the checks returned while the activate of device 17 was still open (state %s)", d.State)
+	}
+
+	env.StopRelayAPI()
+	err = cfg.awaitOpenRequestsAll(context.Background(), env.Sim.Account(), devices, openRequestWorkers)
+	var ru *relayUnavailableError
+	if !errors.As(err, &ru) {
+		t.Fatalf("relay down: err = %v (%T), want a relayUnavailableError", err, err)
+	}
 }

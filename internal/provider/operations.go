@@ -116,6 +116,44 @@ func (c *Config) awaitOpenRequests(ctx context.Context, account string, device t
 	return err
 }
 
+// openRequestWorkers bounds the relay questions a bulk resource asks at once before it acts:
+// with a relay a round trip away, asking about 10,000 devices one by one takes minutes.
+const openRequestWorkers = 8
+
+// awaitOpenRequestsAll is awaitOpenRequests for many devices, with up to workers of them
+// asked and waited on at once. The first error stops the rest; nothing has been sent then.
+func (c *Config) awaitOpenRequestsAll(ctx context.Context, account string, devices []thingspace.DeviceIDs, workers int) error {
+	if c.Relay == nil || len(devices) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan thingspace.DeviceIDs)
+	var wg sync.WaitGroup
+	for range max(1, min(workers, len(devices))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for device := range next {
+				if err := c.awaitOpenRequests(ctx, account, device); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
+	for _, device := range devices {
+		select {
+		case next <- device:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
 // relayUnavailableError is a question the provider must ask the relay before it acts (is a
 // request open for the device? does the callback registration point at the relay?) that the
 // relay did not answer. It is not an open request: nothing is known to be in flight, but

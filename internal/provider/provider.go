@@ -375,8 +375,12 @@ func (c *Config) accountOr(v types.String) (string, error) {
 // start builds the relay client, the waiter and the coalescer of a configured provider.
 func (c *Config) start() {
 	if c.RelayURL != "" {
-		// No global timeout: each long-poll bounds itself.
-		c.Relay = wait.NewRelayClient(c.RelayURL, c.RelayToken, &http.Client{})
+		// No global timeout: each long-poll bounds itself. The default transport keeps two idle
+		// connections per host, fewer than the long-polls (one per request id) and the
+		// open-request checks running at once: the rest would reconnect on every call.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		c.Relay = wait.NewRelayClient(c.RelayURL, c.RelayToken, &http.Client{Transport: t})
 	}
 	c.Waiter = wait.New(wait.Options{Relay: c.Relay, Status: c.Client, StatusPollAfter: c.StatusPollAfter})
 	c.Coalescer = c.Client.NewCoalescer(c.BatchWindow)

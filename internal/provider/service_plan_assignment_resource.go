@@ -416,11 +416,9 @@ func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *service
 	requestIDs := map[string]bool{}
 	if len(change) > 0 {
 		// An open request for a device is waited on, never repeated.
-		for _, ids := range change {
-			if err := r.cfg.awaitOpenRequests(ctx, account, ids); err != nil {
-				addPreflightError(diags, "A request for a device is still open", err)
-				return
-			}
+		if err := r.cfg.awaitOpenRequestsAll(ctx, account, change, openRequestWorkers); err != nil {
+			addPreflightError(diags, "A request for a device is still open", err)
+			return
 		}
 		// A PENDING_* state is a request in flight that the relay may not know (sent outside
 		// Terraform): wait for it to settle too.
