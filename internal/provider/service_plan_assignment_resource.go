@@ -234,7 +234,7 @@ func (r *servicePlanAssignmentResource) Create(ctx context.Context, req resource
 	resp.Diagnostics.Append(diags...)
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics)
+	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, true)
 }
 
 func (r *servicePlanAssignmentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -247,7 +247,7 @@ func (r *servicePlanAssignmentResource) Update(ctx context.Context, req resource
 	resp.Diagnostics.Append(diags...)
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics)
+	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, false)
 }
 
 func (r *servicePlanAssignmentResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -359,8 +359,8 @@ func parseAssignmentImportID(id, defaultAccount string) (account, plan string, e
 // apply sets every listed device to the plan: reads them, waits for open requests, sends one
 // bulk serviceplan for those whose plan differs, waits for each device's callback, and
 // confirms by reading. State lists the devices confirmed on the plan, so a device that failed
-// shows again in the next plan.
-func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *servicePlanAssignmentModel, st *tfsdk.State, diags *diag.Diagnostics) {
+// shows again in the next plan; a Create that confirmed none leaves no state at all.
+func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *servicePlanAssignmentModel, st *tfsdk.State, diags *diag.Diagnostics, creating bool) {
 	account, err := r.cfg.accountOr(plan.AccountName)
 	if err != nil {
 		diags.AddError("No ThingSpace account", err.Error())
@@ -520,6 +520,11 @@ func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *service
 		diags.AddError("Some devices did not take the plan",
 			fmt.Sprintf("%d of the listed devices are on %s. The others stay out of state, so the next plan shows them again:\n%s",
 				len(confirmed), target, strings.Join(failed, "\n")))
+		if creating && len(confirmed) == 0 {
+			// Nothing to own yet: no state, as for a failed create of any resource. A request
+			// still open is found at the relay by the next apply and waited on, not repeated.
+			return
+		}
 	}
 	diags.Append(st.Set(ctx, plan)...)
 }

@@ -435,6 +435,10 @@ func TestAccServicePlanAssignmentFailureCallbacks(t *testing.T) {
 					}
 				},
 				Config: cfg,
+				// The failed create left no state (no device was on the plan): a plain create,
+				// not the replacement of a tainted, empty instance.
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("thingspace_service_plan_assignment.a", plancheck.ResourceActionCreate)}},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("thingspace_service_plan_assignment.a", tfjsonpath.New("devices"), knownvalue.ListSizeExact(3)),
 				},
@@ -480,6 +484,8 @@ func TestAccServicePlanAssignmentTimeoutThenApply(t *testing.T) {
 			},
 			{
 				Config: env.providerBlock() + withTimeout("5m"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("thingspace_service_plan_assignment.a", plancheck.ResourceActionCreate)}},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("thingspace_service_plan_assignment.a", tfjsonpath.New("devices"), knownvalue.ListSizeExact(2)),
 				},
