@@ -158,3 +158,68 @@ exec %q "$@"
 	}
 	t.Setenv("TF_ACC_TERRAFORM_PATH", wrapper)
 }
+
+// The onboarding guide's promise: a `removed` block with destroy = false forgets the profiles
+// (and the listener) and sends nothing; the devices stay active on their plans.
+func TestAccESIMProfileRemovedBlockSendsNothing(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 3})
+	us := env.plansOfType("US")
+	var eids []string
+	for i := range 3 {
+		eids = append(eids, env.device(t, i).EID)
+	}
+	profiles := fmt.Sprintf(`
+resource "thingspace_esim_profile" "fleet" {
+  for_each       = toset(["%s"])
+  eid            = each.value
+  service_plan   = %q
+  adopt_existing = true
+}
+`, strings.Join(eids, `", "`), us[0])
+	removed := `
+removed {
+  from = thingspace_esim_profile.fleet
+  lifecycle {
+    destroy = false
+  }
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_7_0)},
+		Steps: []resource.TestStep{
+			{Config: env.providerBlock() + profiles},
+			{
+				Config: env.providerBlock() + removed,
+				Check: resource.ComposeTestCheckFunc(func(s *terraform.State) error {
+					for addr := range s.RootModule().Resources {
+						if strings.HasPrefix(addr, "thingspace_esim_profile.") {
+							return fmt.Errorf("%s is still in the state", addr)
+						}
+					}
+					return nil
+				}, checkSim(func() error {
+					if n := env.actionCount("deactivate"); n != 0 {
+						return fmt.Errorf("removing the profiles from the state sent %d deactivate requests", n)
+					}
+					for _, e := range eids {
+						if d := env.deviceByEID(t, e); d.State != "active" || d.ServicePlan != us[0] {
+							return fmt.Errorf("after the removed block %s is %s on %s", e, d.State, d.ServicePlan)
+						}
+					}
+					return nil
+				})),
+			},
+			{
+				Config:           env.providerBlock() + removed,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if n := totalActions(env); n != env.actionCount("serviceplan") {
+				return fmt.Errorf("%d actions were sent for devices Terraform no longer manages", n-env.actionCount("serviceplan"))
+			}
+			return nil
+		},
+	})
+}
