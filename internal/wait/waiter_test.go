@@ -26,6 +26,8 @@ import (
 type relayEnv struct {
 	ingest, api *httptest.Server
 	apiCalls    atomic.Int64 // long-poll requests seen by the API server
+	// purge runs the relay's retention as if everything older than before had expired.
+	purge func(before time.Time) (int, error)
 }
 
 func newRelayEnv(t *testing.T) *relayEnv {
@@ -41,7 +43,7 @@ func newRelayEnv(t *testing.T) *relayEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &relayEnv{}
+	e := &relayEnv{purge: func(before time.Time) (int, error) { return st.Purge(context.Background(), before) }}
 	e.ingest = httptest.NewServer(r.IngestHandler())
 	apiHandler := r.APIHandler()
 	e.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -337,6 +339,41 @@ func TestWaitFallsBackToStatusWhenCallbackNeverCame(t *testing.T) {
 	out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "lost", Action: thingspace.ActionActivate, Device: dev("E1", "I1")}}, nil)
 	if err != nil || out[0].Status != thingspace.StatusSucceeded {
 		t.Fatalf("out = %+v, err = %v", out, err)
+	}
+}
+
+// A request purged by the relay's retention while a waiter follows it (410) is finished from
+// ThingSpace's request status at once, not after status_poll_after.
+func TestWaitAfterRetentionPurgedTheRequest(t *testing.T) {
+	e := newRelayEnv(t)
+	e.send(t, callback("old", "warning", "eid", "E1"))
+	st := &statusStub{}
+	w := New(Options{Relay: NewRelayClient(e.api.URL, "api-token", nil), Status: st,
+		StatusPollAfter: time.Hour, PollInterval: 50 * time.Millisecond, LongPollWait: 300 * time.Millisecond})
+	done := make(chan []thingspace.DeviceOutcome, 1)
+	go func() {
+		out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "old", Action: thingspace.ActionActivate, Device: dev("E1", "I1")}}, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- out
+	}()
+	waitFor(t, "the first long-poll", func() bool { return e.apiCalls.Load() > 0 })
+	if n, err := e.purge(time.Now().Add(time.Minute)); err != nil || n == 0 {
+		t.Fatalf("purge = %d, %v", n, err)
+	}
+	st.set(&thingspace.RequestStatusResponse{RequestID: "old", Status: "Success", SubRequests: []thingspace.SubRequest{
+		{IDs: thingspace.DeviceIDs{{Kind: "eid", ID: "E1"}}, Status: "Success"}}})
+	select {
+	case out := <-done:
+		if out[0].Status != thingspace.StatusSucceeded {
+			t.Fatalf("outcome = %+v", out[0])
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the wait did not fall back to the request status after the relay purged the request")
+	}
+	if st.count() == 0 {
+		t.Fatal("the request status was never read")
 	}
 }
 
