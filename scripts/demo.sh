@@ -10,9 +10,10 @@
 #      shows the carrier actions the simulator accepted (one bulk call per action);
 #   5. stops both servers and removes the temporary folder, also on failure or Ctrl-C.
 #
-# Needs Go, curl and a Terraform (scripts/terraform-path.sh finds one or builds v1.5.7 into
-# ./bin). Works offline once the Go modules are in the module cache. jq or python3 are used
-# when present, and awk otherwise.
+# Needs Go and a Terraform (scripts/terraform-path.sh finds one or builds v1.5.7 into ./bin);
+# HTTP GETs go through scripts/httpget, built with the rest, so curl is not needed. Works
+# offline once the Go modules are in the module cache. jq or python3 are used for JSON when
+# present, and awk otherwise.
 #
 # Environment: DEMO_KEEP=1 keeps the temporary folder (logs, state, relay.db);
 # DEMO_JSON=jq|python3|awk forces a JSON tool; DEMO_CONFIG=<dir> applies another configuration
@@ -47,7 +48,6 @@ need() { command -v "$1" >/dev/null 2>&1 || die "$1 is not installed; $2"; }
 
 ((BASH_VERSINFO[0] >= 4)) || die "needs bash 4 or later (this is bash $BASH_VERSION)"
 need go "install Go (the version in go.mod) and retry"
-need curl "install curl and retry"
 
 tmp=""
 sim_pid=""
@@ -237,12 +237,12 @@ servers_alive() {
 step "Building the provider, thingspace-sim and thingspace-relay into ./bin"
 mkdir -p bin
 version="$(git describe --tags --always --dirty 2>/dev/null || echo dev)"
-for target in .:terraform-provider-thingspace ./cmd/thingspace-sim:thingspace-sim ./cmd/thingspace-relay:thingspace-relay; do
+for target in .:terraform-provider-thingspace ./cmd/thingspace-sim:thingspace-sim ./cmd/thingspace-relay:thingspace-relay ./scripts/httpget:httpget; do
 	pkg="${target%%:*}" out="${target#*:}"
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "bin/$out" "$pkg" ||
 		die "go build $pkg failed (offline? the Go modules must be in the module cache: run 'go mod download' once online)"
 done
-info "built bin/terraform-provider-thingspace, bin/thingspace-sim, bin/thingspace-relay ($version)"
+info "built bin/terraform-provider-thingspace, bin/thingspace-sim, bin/thingspace-relay, bin/httpget ($version)"
 
 tf="$(scripts/terraform-path.sh)" || die "no Terraform CLI found or built (scripts/terraform-path.sh)"
 export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
@@ -317,7 +317,7 @@ info "ingest $ingest, api $relay_api, admin $relay_admin"
 
 ready=""
 for ((i = 0; i < 150; i++)); do
-	if curl -fsS -o /dev/null --max-time 2 "$relay_admin/readyz" 2>/dev/null; then
+	if bin/httpget -max-time 2s "$relay_admin/readyz" >/dev/null 2>&1; then
 		ready=1
 		break
 	fi
@@ -327,7 +327,7 @@ done
 [[ -n "$ready" ]] || die "thingspace-relay was not ready within 30s ($relay_admin/readyz)"
 info "ready ($relay_admin/readyz)"
 
-info_json="$(curl -fsS --max-time 5 -H "Authorization: Bearer $api_token" "$relay_api/v1/info")" ||
+info_json="$(bin/httpget -max-time 5s -H "Authorization: Bearer $api_token" "$relay_api/v1/info")" ||
 	die "GET $relay_api/v1/info failed"
 if command -v sha256sum >/dev/null 2>&1; then
 	url_hash="$(printf '%s' "$public_url" | sha256sum | cut -d' ' -f1)"
@@ -338,8 +338,8 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 step "Picking devices and plans from the simulator"
-curl -fsS --max-time 10 "$sim/sim/v1/devices" >"$tmp/devices.json" || die "GET $sim/sim/v1/devices failed"
-curl -fsS --max-time 10 "$sim/sim/v1/plans" >"$tmp/plans.json" || die "GET $sim/sim/v1/plans failed"
+bin/httpget -max-time 10s "$sim/sim/v1/devices" >"$tmp/devices.json" || die "GET $sim/sim/v1/devices failed"
+bin/httpget -max-time 10s "$sim/sim/v1/plans" >"$tmp/plans.json" || die "GET $sim/sim/v1/plans failed"
 json_rows eid state <"$tmp/devices.json" >"$tmp/devices.tsv" || die "could not read the device list ($json_tool)"
 json_rows code type <"$tmp/plans.json" >"$tmp/plans.tsv" || die "could not read the plan list ($json_tool)"
 
@@ -455,10 +455,10 @@ info "destroyed in $((SECONDS - destroy_started))s"
 
 # ---------------------------------------------------------------------------------------------
 step "What the simulated ThingSpace saw ($sim/sim/v1/stats)"
-curl -fsS --max-time 10 "$sim/sim/v1/stats" >"$tmp/stats.json" || die "GET $sim/sim/v1/stats failed"
+bin/httpget -max-time 10s "$sim/sim/v1/stats" >"$tmp/stats.json" || die "GET $sim/sim/v1/stats failed"
 stats_summary <"$tmp/stats.json" | sed 's/^/    /'
 info "(concurrent instances with the same action share bulk requests; each device got each action once)"
-if metrics="$(curl -fsS --max-time 5 "$relay_admin/metrics" 2>/dev/null)"; then
+if metrics="$(bin/httpget -max-time 5s "$relay_admin/metrics" 2>/dev/null)"; then
 	# The relay's view: callbacks stored durably (and any duplicates or refusals).
 	grep '^relay_callbacks_received_total' <<<"$metrics" | grep -v ' 0$' | sed 's/^/    relay: /' || true
 fi
