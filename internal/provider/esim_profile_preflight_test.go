@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -148,5 +149,56 @@ func TestAwaitOpenRequestsAll(t *testing.T) {
 	var ru *relayUnavailableError
 	if !errors.As(err, &ru) {
 		t.Fatalf("relay down: err = %v (%T), want a relayUnavailableError", err, err)
+	}
+}
+
+// When the caller's context ends (timeout, interrupt) while a device's open request is still
+// pending, the bulk check says which device and request it was waiting for, as the waiter
+// does, instead of a bare "context canceled" / "context deadline exceeded".
+func TestAwaitOpenRequestsAllContextEndNamesPending(t *testing.T) {
+	const (
+		busyEID = "89049032000000000000000000000017"
+		rid     = "open-request-17"
+	)
+	polled := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/v1/devices/"):
+			if strings.Contains(r.URL.Path, busyEID) {
+				_, _ = w.Write([]byte(`{"requests":[{"request_id":"` + rid + `","account":"acct-1","action":"activate","state":"open"}]}`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"requests":[]}`))
+		case strings.HasSuffix(r.URL.Path, "/callbacks"):
+			select {
+			case polled <- struct{}{}:
+			default:
+			}
+			<-r.Context().Done() // a long-poll with no callback yet
+		default:
+			_, _ = w.Write([]byte(`{"request_id":"` + rid + `","state":"open","expected":1,"devices":[]}`))
+		}
+	}))
+	defer srv.Close()
+	devices := make([]thingspace.DeviceIDs, 20)
+	for i := range devices {
+		devices[i] = thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: fmt.Sprintf("890490320000000000000000000000%02d", i)}}
+	}
+	cfg := &Config{RelayURL: srv.URL, RelayToken: testRelayToken, Client: &thingspace.Client{}}
+	cfg.start()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-polled // the device's request is being waited on: Terraform is interrupted now
+		cancel()
+	}()
+	err := cfg.awaitOpenRequestsAll(ctx, "acct-1", devices, openRequestWorkers)
+	cancel()
+	var pe *wait.PendingError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err = %v (%T), want a *wait.PendingError", err, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "EID "+busyEID) || !strings.Contains(msg, rid) {
+		t.Fatalf("the error does not name the pending device and request:\n%s", msg)
 	}
 }
