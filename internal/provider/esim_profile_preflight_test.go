@@ -9,10 +9,12 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
@@ -200,5 +202,49 @@ func TestAwaitOpenRequestsAllContextEndNamesPending(t *testing.T) {
 	}
 	if msg := err.Error(); !strings.Contains(msg, "EID "+busyEID) || !strings.Contains(msg, rid) {
 		t.Fatalf("the error does not name the pending device and request:\n%s", msg)
+	}
+}
+
+// profile_suspend of a Global profile names the profile's own ICCID, which only a device read
+// gives: when that read fails, nothing is sent (before, the lead profile's ICCID went out with
+// the Global plan).
+func TestGlobalSuspendReadFailureSendsNothing(t *testing.T) {
+	var actions atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch p := r.URL.Path; {
+		case strings.HasSuffix(p, "/oauth2/token"):
+			_, _ = w.Write([]byte(`{"access_token":"tok","token_type":"bearer","expires_in":3600}`))
+		case strings.HasSuffix(p, "/session/login"):
+			_, _ = w.Write([]byte(`{"sessionToken":"3f6a9a1c-7b1e-4f5e-9d7e-1c2b3a4d5e6f"}`))
+		case strings.Contains(p, "/devices/profile/actions/"):
+			actions.Add(1)
+			cancel() // nothing would answer the wait for its callback
+			_, _ = w.Write([]byte(`{"requestId":"d1f08526-5443-4054-9a29-4456490ea9f8"}`))
+		default: // the device read
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"errorCode":"REQUEST_FAILED.UnexpectedError","errorMessage":"read refused"}`))
+		}
+	}))
+	defer srv.Close()
+	client, err := thingspace.New(thingspace.Config{BaseURL: srv.URL, ClientID: "id", ClientSecret: "secret",
+		Username: "user", Password: "pass", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Client: client}
+	cfg.start()
+	m := &esimProfileModel{EID: types.StringValue("89049032000000000000000000000042"),
+		ICCID: types.StringValue("89148000000000000042"), IMEI: types.StringNull(), MDN: types.StringNull(),
+		ProfileType: types.StringValue(profileGlobal), GlobalServicePlan: types.StringValue("GLOBAL1")}
+	op := &profileOp{r: &esimProfileResource{cfg: cfg}, account: "0000123456-00001", m: m}
+	err = op.suspend(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no profile_suspend was sent") {
+		t.Errorf("suspend with a failed read: err = %v, want the read's error and nothing sent", err)
+	}
+	if n := actions.Load(); n != 0 {
+		t.Errorf("%d action(s) sent although the profile's own ICCID was not known", n)
 	}
 }
