@@ -161,12 +161,21 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	switch {
-	case len(errs) == 0:
+	if len(errs) == 0 {
 		return context.Cause(ctx)
-	case parent.Err() != nil:
+	}
+	if parent.Err() != nil && (errors.Is(errs[0], context.Canceled) || errors.Is(errs[0], context.DeadlineExceeded)) {
 		// The caller's timeout or interrupt: every device still waiting names its request.
-		return errors.Join(errs...)
+		var pending []error
+		for _, err := range errs {
+			var pe *wait.PendingError
+			if errors.As(err, &pe) {
+				pending = append(pending, err)
+			}
+		}
+		if len(pending) > 0 {
+			return errors.Join(pending...)
+		}
 	}
 	return errs[0]
 }
