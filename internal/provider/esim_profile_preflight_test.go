@@ -3,15 +3,18 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
@@ -148,5 +151,100 @@ func TestAwaitOpenRequestsAll(t *testing.T) {
 	var ru *relayUnavailableError
 	if !errors.As(err, &ru) {
 		t.Fatalf("relay down: err = %v (%T), want a relayUnavailableError", err, err)
+	}
+}
+
+// When the caller's context ends (timeout, interrupt) while a device's open request is still
+// pending, the bulk check says which device and request it was waiting for, as the waiter
+// does, instead of a bare "context canceled" / "context deadline exceeded".
+func TestAwaitOpenRequestsAllContextEndNamesPending(t *testing.T) {
+	const (
+		busyEID = "89049032000000000000000000000017"
+		rid     = "open-request-17"
+	)
+	polled := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/v1/devices/"):
+			if strings.Contains(r.URL.Path, busyEID) {
+				_, _ = w.Write([]byte(`{"requests":[{"request_id":"` + rid + `","account":"acct-1","action":"activate","state":"open"}]}`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"requests":[]}`))
+		case strings.HasSuffix(r.URL.Path, "/callbacks"):
+			select {
+			case polled <- struct{}{}:
+			default:
+			}
+			<-r.Context().Done() // a long-poll with no callback yet
+		default:
+			_, _ = w.Write([]byte(`{"request_id":"` + rid + `","state":"open","expected":1,"devices":[]}`))
+		}
+	}))
+	defer srv.Close()
+	devices := make([]thingspace.DeviceIDs, 20)
+	for i := range devices {
+		devices[i] = thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: fmt.Sprintf("890490320000000000000000000000%02d", i)}}
+	}
+	cfg := &Config{RelayURL: srv.URL, RelayToken: testRelayToken, Client: &thingspace.Client{}}
+	cfg.start()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-polled // the device's request is being waited on: Terraform is interrupted now
+		cancel()
+	}()
+	err := cfg.awaitOpenRequestsAll(ctx, "acct-1", devices, openRequestWorkers)
+	cancel()
+	var pe *wait.PendingError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err = %v (%T), want a *wait.PendingError", err, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "EID "+busyEID) || !strings.Contains(msg, rid) {
+		t.Fatalf("the error does not name the pending device and request:\n%s", msg)
+	}
+}
+
+// profile_suspend of a Global profile names the profile's own ICCID, which only a device read
+// gives: when that read fails, nothing is sent (before, the lead profile's ICCID went out with
+// the Global plan).
+func TestGlobalSuspendReadFailureSendsNothing(t *testing.T) {
+	var actions atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch p := r.URL.Path; {
+		case strings.HasSuffix(p, "/oauth2/token"):
+			_, _ = w.Write([]byte(`{"access_token":"tok","token_type":"bearer","expires_in":3600}`))
+		case strings.HasSuffix(p, "/session/login"):
+			_, _ = w.Write([]byte(`{"sessionToken":"3f6a9a1c-7b1e-4f5e-9d7e-1c2b3a4d5e6f"}`))
+		case strings.Contains(p, "/devices/profile/actions/"):
+			actions.Add(1)
+			cancel() // nothing would answer the wait for its callback
+			_, _ = w.Write([]byte(`{"requestId":"d1f08526-5443-4054-9a29-4456490ea9f8"}`))
+		default: // the device read
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"errorCode":"REQUEST_FAILED.UnexpectedError","errorMessage":"read refused"}`))
+		}
+	}))
+	defer srv.Close()
+	client, err := thingspace.New(thingspace.Config{BaseURL: srv.URL, ClientID: "id", ClientSecret: "secret",
+		Username: "user", Password: "pass", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Client: client}
+	cfg.start()
+	m := &esimProfileModel{EID: types.StringValue("89049032000000000000000000000042"),
+		ICCID: types.StringValue("89148000000000000042"), IMEI: types.StringNull(), MDN: types.StringNull(),
+		ProfileType: types.StringValue(profileGlobal), GlobalServicePlan: types.StringValue("GLOBAL1")}
+	op := &profileOp{r: &esimProfileResource{cfg: cfg}, account: "0000123456-00001", m: m}
+	err = op.suspend(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no profile_suspend was sent") {
+		t.Errorf("suspend with a failed read: err = %v, want the read's error and nothing sent", err)
+	}
+	if n := actions.Load(); n != 0 {
+		t.Errorf("%d action(s) sent although the profile's own ICCID was not known", n)
 	}
 }

@@ -1016,16 +1016,9 @@ func (op *profileOp) run(ctx context.Context, action thingspace.Action, body thi
 // profileEntry is the device entry of an action on the downloaded Global or local profile
 // itself (suspend, resume, its plan, enable, disable, delete). ThingSpace finds that profile by
 // its own ICCID (seed 004: "based on ICCID and contracted service plan"), not by the lead
-// profile's ICCID that `iccid` holds; the lead ICCID is sent only when the device does not show
-// the profile's own (a read failed, or nothing is downloaded yet).
-func (op *profileOp) profileEntry(ctx context.Context, dev *thingspace.Device, kinds ...string) []thingspace.DeviceEntry {
-	if dev == nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
-		defer cancel()
-		if d, err := op.r.cfg.Client.GetDevice(withLogger(rctx), op.account, op.eidID()); err == nil {
-			dev = d
-		}
-	}
+// profile's ICCID that `iccid` holds; the lead ICCID is sent only when the device, as read,
+// does not show the profile's own (nothing is downloaded yet). dev is the device as last read.
+func (op *profileOp) profileEntry(dev *thingspace.Device, kinds ...string) []thingspace.DeviceEntry {
 	entry := op.entry(kinds...)
 	if dev == nil {
 		return entry
@@ -1161,7 +1154,7 @@ func (op *profileOp) reactivateGlobal(ctx context.Context, dev *thingspace.Devic
 	switch {
 	case thingspace.NormalizeState(g.State) == thingspace.StateDeactive:
 		if _, err := op.run(ctx, thingspace.ActionActivate, thingspace.ActivateRequest{
-			Devices:     op.profileEntry(ctx, dev, thingspace.KindEID, thingspace.KindICCID, thingspace.KindIMEI),
+			Devices:     op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID, thingspace.KindIMEI),
 			ServicePlan: want, MdnZipCode: m.MdnZipCode.ValueString(), PrimaryPlaceOfUse: m.PrimaryPlaceOfUse.wire(),
 		}.Body()); err != nil {
 			return err
@@ -1181,7 +1174,7 @@ func (op *profileOp) reactivateGlobal(ctx context.Context, dev *thingspace.Devic
 		return nil
 	}
 	return op.statusStep(ctx, thingspace.ActionEnable, thingspace.ProfileRequest{
-		Devices: op.profileEntry(ctx, dev, thingspace.KindEID, thingspace.KindICCID), ServicePlan: want})
+		Devices: op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID), ServicePlan: want})
 }
 
 // completeAdoption runs the download step of a global or local profile whose line Create
@@ -1254,7 +1247,7 @@ func (op *profileOp) changePlan(ctx context.Context, plan string, _ bool) error 
 // changeGlobalPlan sends serviceplan with the Global plan and confirms it on the Global line.
 func (op *profileOp) changeGlobalPlan(ctx context.Context, dev *thingspace.Device, plan string) error {
 	if _, err := op.run(ctx, thingspace.ActionServicePlan, thingspace.ProfileRequest{
-		Devices: op.profileEntry(ctx, dev, thingspace.KindEID, thingspace.KindICCID), ServicePlan: plan}); err != nil {
+		Devices: op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID), ServicePlan: plan}); err != nil {
 		return err
 	}
 	if err := op.confirmRead(ctx, "Global plan "+plan, func(d thingspace.Device) bool {
@@ -1271,8 +1264,17 @@ func (op *profileOp) changeGlobalPlan(ctx context.Context, dev *thingspace.Devic
 func (op *profileOp) suspend(ctx context.Context) error {
 	var err error
 	if op.m.ProfileType.ValueString() == profileGlobal {
+		// A fresh read: the profile may have been downloaded since the device was last read.
+		// Without it the action would name the lead profile's ICCID: nothing is sent then.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
+		dev, rerr := op.r.cfg.Client.GetDevice(withLogger(rctx), op.account, op.eidID())
+		cancel()
+		if rerr != nil {
+			return fmt.Errorf("no profile_suspend was sent: reading EID %s for its Global profile's own ICCID, "+
+				"which profile_suspend names, failed: %w", op.m.EID.ValueString(), rerr)
+		}
 		_, err = op.run(ctx, thingspace.ActionProfileSuspend, thingspace.ProfileRequest{
-			Devices: op.profileEntry(ctx, nil, thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()})
+			Devices: op.profileEntry(dev, thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()})
 	} else {
 		_, err = op.run(ctx, thingspace.ActionDeviceSuspend, thingspace.ProfileRequest{Devices: op.entry(thingspace.KindEID)})
 	}
@@ -1297,7 +1299,7 @@ func (op *profileOp) resume(ctx context.Context, dev thingspace.Device) error {
 	if op.m.ProfileType.ValueString() == profileGlobal {
 		if g, ok := globalLine(dev); ok && thingspace.NormalizeState(g.State) == thingspace.StateSuspended {
 			if _, err := op.run(ctx, thingspace.ActionProfileResume, thingspace.ProfileRequest{
-				Devices: op.profileEntry(ctx, &dev, thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()}); err != nil {
+				Devices: op.profileEntry(&dev, thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()}); err != nil {
 				return err
 			}
 			var after thingspace.Device
@@ -1348,7 +1350,7 @@ func (op *profileOp) update(ctx context.Context, dev thingspace.Device, prior *e
 			return err
 		}
 	} else if m.Enabled.ValueBool() && !prior.Enabled.ValueBool() {
-		body := thingspace.ProfileRequest{Devices: op.profileEntry(ctx, &dev, thingspace.KindEID, thingspace.KindICCID)}
+		body := thingspace.ProfileRequest{Devices: op.profileEntry(&dev, thingspace.KindEID, thingspace.KindICCID)}
 		if m.ProfileType.ValueString() == profileLocal {
 			body.SmsrOid = m.SmsrOid.ValueString()
 		} else {
@@ -1359,7 +1361,7 @@ func (op *profileOp) update(ctx context.Context, dev thingspace.Device, prior *e
 		}
 	} else if !m.Enabled.ValueBool() && prior.Enabled.ValueBool() && m.ProfileType.ValueString() == profileLocal {
 		if err := op.statusStep(ctx, thingspace.ActionDisable, thingspace.ProfileRequest{
-			Devices: op.profileEntry(ctx, &dev, thingspace.KindEID, thingspace.KindICCID), SmsrOid: m.SmsrOid.ValueString()}); err != nil {
+			Devices: op.profileEntry(&dev, thingspace.KindEID, thingspace.KindICCID), SmsrOid: m.SmsrOid.ValueString()}); err != nil {
 			return err
 		}
 	}
@@ -1388,7 +1390,7 @@ func (op *profileOp) deactivate(ctx context.Context) error {
 
 // deleteProfile deletes a Global or local profile after its deactivation was confirmed.
 func (op *profileOp) deleteProfile(ctx context.Context, dev *thingspace.Device) error {
-	body := thingspace.ProfileRequest{Devices: op.profileEntry(ctx, dev, thingspace.KindEID, thingspace.KindICCID)}
+	body := thingspace.ProfileRequest{Devices: op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID)}
 	if op.m.ProfileType.ValueString() == profileLocal {
 		body.SmsrOid = op.m.SmsrOid.ValueString()
 	} else {

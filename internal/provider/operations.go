@@ -122,12 +122,19 @@ const openRequestWorkers = 8
 
 // awaitOpenRequestsAll is awaitOpenRequests for many devices, with up to workers of them
 // asked and waited on at once. The first error stops the rest; nothing has been sent then.
-func (c *Config) awaitOpenRequestsAll(ctx context.Context, account string, devices []thingspace.DeviceIDs, workers int) error {
+// The workers' own errors are returned, not the context's: when the caller's context ends
+// (timeout, interrupt), each worker still waiting returns a *wait.PendingError naming its
+// device and request, which "context deadline exceeded" would hide.
+func (c *Config) awaitOpenRequestsAll(parent context.Context, account string, devices []thingspace.DeviceIDs, workers int) error {
 	if c.Relay == nil || len(devices) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
+	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
+	var (
+		mu   sync.Mutex
+		errs []error // in the order they happened; errs[0] stopped the others
+	)
 	next := make(chan thingspace.DeviceIDs)
 	var wg sync.WaitGroup
 	for range max(1, min(workers, len(devices))) {
@@ -136,6 +143,9 @@ func (c *Config) awaitOpenRequestsAll(ctx context.Context, account string, devic
 			defer wg.Done()
 			for device := range next {
 				if err := c.awaitOpenRequests(ctx, account, device); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
 					cancel(err)
 				}
 			}
@@ -151,7 +161,23 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	return context.Cause(ctx)
+	if len(errs) == 0 {
+		return context.Cause(ctx)
+	}
+	if parent.Err() != nil && (errors.Is(errs[0], context.Canceled) || errors.Is(errs[0], context.DeadlineExceeded)) {
+		// The caller's timeout or interrupt: every device still waiting names its request.
+		var pending []error
+		for _, err := range errs {
+			var pe *wait.PendingError
+			if errors.As(err, &pe) {
+				pending = append(pending, err)
+			}
+		}
+		if len(pending) > 0 {
+			return errors.Join(pending...)
+		}
+	}
+	return errs[0]
 }
 
 // relayUnavailableError is a question the provider must ask the relay before it acts (is a

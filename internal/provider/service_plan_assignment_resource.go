@@ -325,8 +325,11 @@ func parseAssignmentImportID(id, defaultAccount string) (account, plan string, e
 			return "", "", nil, fmt.Errorf("import ID %q: %v; %s", id, err, assignmentImportExample)
 		}
 	case 2:
-		if ids.ValidateAccountName(parts[0]) == nil && planCodeRE.MatchString(parts[1]) {
-			// The resource's own id, which does not say which devices to import.
+		if ids.ValidateAccountName(parts[0]) == nil && planCodeRE.MatchString(parts[1]) &&
+			ids.ValidateDeviceID(thingspace.KindEID, parts[1], true) != nil {
+			// The resource's own id, which does not say which devices to import. (A numeric
+			// plan code followed by one EID also looks like an account and a plan code: an EID
+			// is 32 digits, which the plan code pattern accepts.)
 			return "", "", nil, fmt.Errorf("import ID %q names no devices: list the EIDs to import, %s", id, assignmentImportExample)
 		}
 		account, plan = defaultAccount, parts[0]

@@ -378,6 +378,12 @@ func TestParseAssignmentImportID(t *testing.T) {
 	if err != nil || account != "0000999999-00002" {
 		t.Fatalf("short form: account %q, %v", account, err)
 	}
+	// Verizon plan codes may be all digits, like an account name: one EID after one is still
+	// the short form, not the resource's own id.
+	account, plan, eids, err = parseAssignmentImportID("84777/"+eid1, "0000999999-00002")
+	if err != nil || account != "0000999999-00002" || plan != "84777" || len(eids) != 1 || eids[0] != eid1 {
+		t.Fatalf("short form with a numeric plan code: %q %q %v %v", account, plan, eids, err)
+	}
 	for id, want := range map[string]string{
 		acct + "/M2M10GB":                      "names no devices",
 		"M2M10GB/" + eid1:                      "no `account_name`",
