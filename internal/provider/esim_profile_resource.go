@@ -836,10 +836,13 @@ func localLine(d thingspace.Device) (thingspace.CarrierInformation, bool) {
 }
 
 // profileICCID is the own ICCID of the device's Global (profileType global) or local profile,
-// or "" when the device does not show one. The v1 list names the lead ICCID first and then the
-// ICCID of each downloaded Global or local profile, in the order of their carrier lines
-// (reference/thingspace-api.md; the simulator answers so).
-func profileICCID(d thingspace.Device, profileType string) string {
+// or "" when the device shows no such profile. The v1 list gives a carrier line per profile
+// (the lead first) and the device's ICCIDs, but documents no link between the two; the
+// simulator, and the examples we have, list one ICCID per carrier line in the same order, the
+// lead's first. That pairing is trusted only when the counts agree: otherwise the profile's
+// ICCID cannot be told apart from another profile's, and acting on a guess could suspend or
+// delete the wrong profile, so it is an error and nothing is sent.
+func profileICCID(d thingspace.Device, profileType string) (string, error) {
 	line := -1
 	for i, ci := range d.CarrierInformations {
 		if i == 0 {
@@ -852,19 +855,20 @@ func profileICCID(d thingspace.Device, profileType string) string {
 		}
 	}
 	if line < 0 {
-		return ""
+		return "", nil
 	}
-	n := 0
+	var iccids []string
 	for _, id := range d.DeviceIDs {
-		if thingspace.NormalizeKind(id.Kind) != thingspace.KindICCID {
-			continue
+		if thingspace.NormalizeKind(id.Kind) == thingspace.KindICCID {
+			iccids = append(iccids, id.ID)
 		}
-		if n == line {
-			return id.ID
-		}
-		n++
 	}
-	return ""
+	if len(iccids) != len(d.CarrierInformations) {
+		return "", fmt.Errorf("cannot tell the ICCID of the device's %s profile: ThingSpace lists %d ICCIDs for %d carrier lines "+
+			"(one per profile was expected), so no action was sent to a profile that might be another one", profileType,
+			len(iccids), len(d.CarrierInformations))
+	}
+	return iccids[line], nil
 }
 
 // stateOfDevice is the state that matters for the model's profile type.
@@ -1018,19 +1022,23 @@ func (op *profileOp) run(ctx context.Context, action thingspace.Action, body thi
 // its own ICCID (seed 004: "based on ICCID and contracted service plan"), not by the lead
 // profile's ICCID that `iccid` holds; the lead ICCID is sent only when the device, as read,
 // does not show the profile's own (nothing is downloaded yet). dev is the device as last read.
-func (op *profileOp) profileEntry(dev *thingspace.Device, kinds ...string) []thingspace.DeviceEntry {
+func (op *profileOp) profileEntry(dev *thingspace.Device, kinds ...string) ([]thingspace.DeviceEntry, error) {
 	entry := op.entry(kinds...)
 	if dev == nil {
-		return entry
+		return entry, nil
 	}
-	if iccid := profileICCID(*dev, op.m.ProfileType.ValueString()); iccid != "" {
+	iccid, err := profileICCID(*dev, op.m.ProfileType.ValueString())
+	if err != nil {
+		return nil, fmt.Errorf("EID %s: %w", op.m.EID.ValueString(), err)
+	}
+	if iccid != "" {
 		for i, id := range entry[0].DeviceIDs {
 			if id.Kind == thingspace.KindICCID {
 				entry[0].DeviceIDs[i].ID = iccid
 			}
 		}
 	}
-	return entry
+	return entry, nil
 }
 
 // confirmRead reads the device until check accepts it (a few tries: the read may lag the
@@ -1153,8 +1161,12 @@ func (op *profileOp) reactivateGlobal(ctx context.Context, dev *thingspace.Devic
 		map[string]any{"eid": m.EID.ValueString(), "global_state": g.State, "global_service_plan": g.ServicePlan})
 	switch {
 	case thingspace.NormalizeState(g.State) == thingspace.StateDeactive:
+		entry, err := op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID, thingspace.KindIMEI)
+		if err != nil {
+			return err
+		}
 		if _, err := op.run(ctx, thingspace.ActionActivate, thingspace.ActivateRequest{
-			Devices:     op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID, thingspace.KindIMEI),
+			Devices:     entry,
 			ServicePlan: want, MdnZipCode: m.MdnZipCode.ValueString(), PrimaryPlaceOfUse: m.PrimaryPlaceOfUse.wire(),
 		}.Body()); err != nil {
 			return err
@@ -1173,8 +1185,11 @@ func (op *profileOp) reactivateGlobal(ctx context.Context, dev *thingspace.Devic
 	if !m.Enabled.ValueBool() {
 		return nil
 	}
-	return op.statusStep(ctx, thingspace.ActionEnable, thingspace.ProfileRequest{
-		Devices: op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID), ServicePlan: want})
+	entry, err := op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID)
+	if err != nil {
+		return err
+	}
+	return op.statusStep(ctx, thingspace.ActionEnable, thingspace.ProfileRequest{Devices: entry, ServicePlan: want})
 }
 
 // completeAdoption runs the download step of a global or local profile whose line Create
@@ -1246,8 +1261,11 @@ func (op *profileOp) changePlan(ctx context.Context, plan string, _ bool) error 
 
 // changeGlobalPlan sends serviceplan with the Global plan and confirms it on the Global line.
 func (op *profileOp) changeGlobalPlan(ctx context.Context, dev *thingspace.Device, plan string) error {
-	if _, err := op.run(ctx, thingspace.ActionServicePlan, thingspace.ProfileRequest{
-		Devices: op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID), ServicePlan: plan}); err != nil {
+	entry, err := op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID)
+	if err != nil {
+		return err
+	}
+	if _, err := op.run(ctx, thingspace.ActionServicePlan, thingspace.ProfileRequest{Devices: entry, ServicePlan: plan}); err != nil {
 		return err
 	}
 	if err := op.confirmRead(ctx, "Global plan "+plan, func(d thingspace.Device) bool {
@@ -1273,8 +1291,12 @@ func (op *profileOp) suspend(ctx context.Context) error {
 			return fmt.Errorf("no profile_suspend was sent: reading EID %s for its Global profile's own ICCID, "+
 				"which profile_suspend names, failed: %w", op.m.EID.ValueString(), rerr)
 		}
+		entry, eerr := op.profileEntry(dev, thingspace.KindICCID)
+		if eerr != nil {
+			return eerr
+		}
 		_, err = op.run(ctx, thingspace.ActionProfileSuspend, thingspace.ProfileRequest{
-			Devices: op.profileEntry(dev, thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()})
+			Devices: entry, ServicePlan: op.m.GlobalServicePlan.ValueString()})
 	} else {
 		_, err = op.run(ctx, thingspace.ActionDeviceSuspend, thingspace.ProfileRequest{Devices: op.entry(thingspace.KindEID)})
 	}
@@ -1298,8 +1320,12 @@ func (op *profileOp) suspend(ctx context.Context) error {
 func (op *profileOp) resume(ctx context.Context, dev thingspace.Device) error {
 	if op.m.ProfileType.ValueString() == profileGlobal {
 		if g, ok := globalLine(dev); ok && thingspace.NormalizeState(g.State) == thingspace.StateSuspended {
+			entry, err := op.profileEntry(&dev, thingspace.KindICCID)
+			if err != nil {
+				return err
+			}
 			if _, err := op.run(ctx, thingspace.ActionProfileResume, thingspace.ProfileRequest{
-				Devices: op.profileEntry(&dev, thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()}); err != nil {
+				Devices: entry, ServicePlan: op.m.GlobalServicePlan.ValueString()}); err != nil {
 				return err
 			}
 			var after thingspace.Device
@@ -1350,7 +1376,11 @@ func (op *profileOp) update(ctx context.Context, dev thingspace.Device, prior *e
 			return err
 		}
 	} else if m.Enabled.ValueBool() && !prior.Enabled.ValueBool() {
-		body := thingspace.ProfileRequest{Devices: op.profileEntry(&dev, thingspace.KindEID, thingspace.KindICCID)}
+		entry, err := op.profileEntry(&dev, thingspace.KindEID, thingspace.KindICCID)
+		if err != nil {
+			return err
+		}
+		body := thingspace.ProfileRequest{Devices: entry}
 		if m.ProfileType.ValueString() == profileLocal {
 			body.SmsrOid = m.SmsrOid.ValueString()
 		} else {
@@ -1360,8 +1390,12 @@ func (op *profileOp) update(ctx context.Context, dev thingspace.Device, prior *e
 			return err
 		}
 	} else if !m.Enabled.ValueBool() && prior.Enabled.ValueBool() && m.ProfileType.ValueString() == profileLocal {
+		entry, err := op.profileEntry(&dev, thingspace.KindEID, thingspace.KindICCID)
+		if err != nil {
+			return err
+		}
 		if err := op.statusStep(ctx, thingspace.ActionDisable, thingspace.ProfileRequest{
-			Devices: op.profileEntry(&dev, thingspace.KindEID, thingspace.KindICCID), SmsrOid: m.SmsrOid.ValueString()}); err != nil {
+			Devices: entry, SmsrOid: m.SmsrOid.ValueString()}); err != nil {
 			return err
 		}
 	}
@@ -1390,7 +1424,11 @@ func (op *profileOp) deactivate(ctx context.Context) error {
 
 // deleteProfile deletes a Global or local profile after its deactivation was confirmed.
 func (op *profileOp) deleteProfile(ctx context.Context, dev *thingspace.Device) error {
-	body := thingspace.ProfileRequest{Devices: op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID)}
+	entry, err := op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID)
+	if err != nil {
+		return err
+	}
+	body := thingspace.ProfileRequest{Devices: entry}
 	if op.m.ProfileType.ValueString() == profileLocal {
 		body.SmsrOid = op.m.SmsrOid.ValueString()
 	} else {
