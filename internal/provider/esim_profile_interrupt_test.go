@@ -53,7 +53,9 @@ func noErrors(t *testing.T, what string, diags []*tfprotov6.Diagnostic) {
 // carrier action. This runs the provider through its protocol server, as Terraform does: the
 // testing framework cannot interrupt an apply.
 func TestESIMProfileInterruptedCreate(t *testing.T) {
-	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 3 * time.Second})
+	// The interrupt must land before the callback: a wide margin, since a loaded machine can
+	// starve the interrupting goroutine for a while (the Delete below then waits it out).
+	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 10 * time.Second})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
 	ctx := context.Background()
