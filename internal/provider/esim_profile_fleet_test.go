@@ -223,3 +223,80 @@ removed {
 		},
 	})
 }
+
+// A fleet applied while ThingSpace misbehaves in every way that does not fail a device: 429s
+// with Retry-After, callbacks delivered twice, "warning" callbacks before the final one,
+// attempts lost (some callbacks never arrive, so the request status finishes them), and the
+// identifier and status spellings of older callbacks. The apply still succeeds in one go, the
+// next plan is empty, and each device got exactly one activate, then one deactivate.
+func TestAccESIMProfileFleetUnderFaults(t *testing.T) {
+	const n = 30
+	env := newTestEnv(t, envOptions{Relay: true, Devices: n,
+		Faults: "429=0.2,retry-after=200ms,dup=0.3,warning=0.3,drop=0.5,kind-case=0.5,status-case=0.5"})
+	us := env.plansOfType("US")
+	var b strings.Builder
+	b.WriteString(env.providerBlock(`status_poll_after = "3s"`))
+	b.WriteString("locals {\n  devices = [\n")
+	for i := range n {
+		fmt.Fprintf(&b, "    %q,\n", env.device(t, i).EID)
+	}
+	fmt.Fprintf(&b, `  ]
+}
+
+resource "thingspace_esim_profile" "d" {
+  count        = length(local.devices) # terraform-plugin-testing reads no for_each state
+  eid          = local.devices[count.index]
+  service_plan = %q
+}
+`, us[0])
+	config := b.String()
+	onePerDevice := func(action string) error {
+		for i := range n {
+			eid := env.device(t, i).EID
+			count := 0
+			for _, a := range env.acceptedFor(eid) {
+				if a == action {
+					count++
+				}
+			}
+			if count != 1 {
+				return fmt.Errorf("EID %s: %d %s actions accepted, want exactly 1 (all: %v)", eid, count, action, env.acceptedFor(eid))
+			}
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				Check: checkSim(func() error {
+					if err := onePerDevice("activate"); err != nil {
+						return err
+					}
+					st := env.Sim.Stats()
+					if st.Callbacks.Duplicates == 0 || st.Callbacks.Dropped == 0 {
+						return fmt.Errorf("the faults did not fire (duplicates %d, dropped %d): the test proves nothing",
+							st.Callbacks.Duplicates, st.Callbacks.Dropped)
+					}
+					for i := range n {
+						if d := env.device(t, i); d.State != "active" || d.ServicePlan != us[0] {
+							return fmt.Errorf("EID %s is %s on %s", d.EID, d.State, d.ServicePlan)
+						}
+					}
+					return nil
+				}),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if err := onePerDevice("deactivate"); err != nil {
+				return err
+			}
+			return onePerDevice("activate")
+		},
+	})
+}
