@@ -1,14 +1,18 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 )
 
 // A Global profile destroyed without delete_profile stays on the deactivated line. Declaring
@@ -55,6 +59,53 @@ func TestAccESIMProfileGlobalRecreatedAfterDestroy(t *testing.T) {
 			},
 			{
 				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// A Global profile enabled outside Terraform, then `enabled = true` in the configuration: the
+// provider cannot see profile status in the device list, so it sends enable, and ThingSpace's
+// Profile.AlreadyEnabled is the target state, not a failure (a failure would taint the
+// instance, and its replacement would deactivate a working line).
+func TestAccESIMProfileEnableWhenAlreadyEnabled(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true})
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	dev := env.device(t, 0)
+	addr := "thingspace_esim_profile.g"
+	cfg := func(enabled string) string {
+		return env.providerBlock() + profileConfig(env, "g", dev.EID, us[0],
+			`profile_type = "global"`, `global_service_plan = "`+gl[0]+`"`, "enabled = "+enabled)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg("false")},
+			{
+				PreConfig: func() {
+					res, err := env.simClient(t).PostAction(context.Background(), thingspace.ActionEnable, thingspace.ProfileRequest{
+						AccountName: env.Sim.Account(), ServicePlan: gl[0],
+						Devices: thingspace.Devices(thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: dev.EID},
+							{Kind: thingspace.KindICCID, ID: dev.Profiles[1].ICCID}})})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !waitFor(30*time.Second, func() bool { return env.deviceByEID(t, dev.EID).ProfileRole != "LEAD" }) {
+						t.Fatalf("the enable made outside Terraform (%s) did not complete", res.Requests[0].RequestID)
+					}
+				},
+				Config: cfg("true"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("enabled"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
+				},
+				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download", "enable", "enable"}}),
+			},
+			{
+				Config:           cfg("true"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},

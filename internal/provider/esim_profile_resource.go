@@ -1189,7 +1189,35 @@ func (op *profileOp) reactivateGlobal(ctx context.Context, dev *thingspace.Devic
 	if err != nil {
 		return err
 	}
-	return op.statusStep(ctx, thingspace.ActionEnable, thingspace.ProfileRequest{Devices: entry, ServicePlan: want})
+	return op.enable(ctx, thingspace.ProfileRequest{Devices: entry, ServicePlan: want})
+}
+
+// enable sends enable for the profile. ThingSpace's answer that the profile is enabled already
+// (enabled outside Terraform, or by the carrier itself) is the target state, not a failure:
+// failing would taint the instance, and its replacement would deactivate a working line.
+func (op *profileOp) enable(ctx context.Context, body thingspace.ProfileRequest) error {
+	err := op.statusStep(ctx, thingspace.ActionEnable, body)
+	if !isAlreadyEnabled(err) {
+		return err
+	}
+	tflog.Info(ctx, "ThingSpace reports the profile enabled already: nothing else to do",
+		map[string]any{"eid": op.m.EID.ValueString(), "request_id": op.m.LastRequestID.ValueString()})
+	op.m.ProfileStatus = types.StringValue(string(thingspace.NormalizeProfileStatus("ENABLE")))
+	return nil
+}
+
+// codeAlreadyEnabled is ThingSpace's answer to enable for a profile that is enabled.
+const codeAlreadyEnabled = "Profile.AlreadyEnabled"
+
+// isAlreadyEnabled reports whether err is ThingSpace's Profile.AlreadyEnabled, synchronous or
+// in the device's failure callback.
+func isAlreadyEnabled(err error) bool {
+	var f *errFailed
+	if errors.As(err, &f) && f.cbErr != nil {
+		code := strings.ToLower(f.cbErr.Code)
+		return strings.HasSuffix(code, "."+strings.ToLower(codeAlreadyEnabled))
+	}
+	return thingspace.IsCode(err, codeAlreadyEnabled)
 }
 
 // completeAdoption runs the download step of a global or local profile whose line Create
@@ -1386,7 +1414,7 @@ func (op *profileOp) update(ctx context.Context, dev thingspace.Device, prior *e
 		} else {
 			body.ServicePlan = m.GlobalServicePlan.ValueString()
 		}
-		if err := op.statusStep(ctx, thingspace.ActionEnable, body); err != nil {
+		if err := op.enable(ctx, body); err != nil {
 			return err
 		}
 	} else if !m.Enabled.ValueBool() && prior.Enabled.ValueBool() && m.ProfileType.ValueString() == profileLocal {
