@@ -67,8 +67,8 @@ func TestAccESIMProfileGlobalRecreatedAfterDestroy(t *testing.T) {
 
 // A Global profile enabled outside Terraform, then `enabled = true` in the configuration: the
 // provider cannot see profile status in the device list, so it sends enable, and ThingSpace's
-// Profile.AlreadyEnabled is the target state, not a failure (a failure would taint the
-// instance, and its replacement would deactivate a working line).
+// Profile.AlreadyEnabled is the target state, not a failure (the update would otherwise fail
+// at every apply).
 func TestAccESIMProfileEnableWhenAlreadyEnabled(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")

@@ -1194,7 +1194,8 @@ func (op *profileOp) reactivateGlobal(ctx context.Context, dev *thingspace.Devic
 
 // enable sends enable for the profile. ThingSpace's answer that the profile is enabled already
 // (enabled outside Terraform, or by the carrier itself) is the target state, not a failure:
-// failing would taint the instance, and its replacement would deactivate a working line.
+// an update failing on it would fail again at every apply, and a create failing on it would be
+// tainted, and its replacement would deactivate a working line.
 func (op *profileOp) enable(ctx context.Context, body thingspace.ProfileRequest) error {
 	err := op.statusStep(ctx, thingspace.ActionEnable, body)
 	if !isAlreadyEnabled(err) {
