@@ -160,7 +160,7 @@ exec %q "$@"
 }
 
 // The onboarding guide's promise: a `removed` block with destroy = false forgets the profiles
-// (and the listener) and sends nothing; the devices stay active on their plans.
+// and sends nothing; the devices stay active on their plans.
 func TestAccESIMProfileRemovedBlockSendsNothing(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 3})
 	us := env.plansOfType("US")
