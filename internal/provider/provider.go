@@ -385,19 +385,6 @@ func (c *Config) start() {
 	c.Waiter = wait.New(wait.Options{Relay: c.Relay, Status: c.Client, StatusPollAfter: c.StatusPollAfter})
 	c.Coalescer = c.Client.NewCoalescer(c.BatchWindow)
 	if c.Relay != nil {
-		relay := c.Relay
-		c.Coalescer.OnAccepted = func(ctx context.Context, action thingspace.Action, account string, r thingspace.AcceptedRequest) {
-			devices := make([]thingspace.DeviceIDs, len(r.Devices))
-			for i, d := range r.Devices {
-				devices[i] = d.DeviceIDs
-			}
-			// Registration is what lets a later apply find this request by any identifier of
-			// its devices, even if Terraform is killed now. A failure is logged, not fatal: the
-			// callbacks still reach the relay under the request id, and the wait works.
-			if err := relay.Register(ctx, r.RequestID, account, action, devices); err != nil {
-				tflog.Warn(ctx, "could not register the accepted request at the relay", map[string]any{
-					"request_id": r.RequestID, "action": string(action), "error": err.Error()})
-			}
-		}
+		c.Client.SetJournal(relayJournal{relay: c.Relay})
 	}
 }

@@ -156,9 +156,13 @@ func describeDevice(ids DeviceIDs) string {
 // NumberofDevices: a synchronous refusal, so nothing was applied) the bulk size halves, for
 // this and every later call, and the chunk is sent again in halves.
 //
+// With a Journal, every chunk is recorded before it is sent and its fate after (accepted with
+// its request id, refused, or left open when the outcome is unknown); a chunk the journal
+// cannot record is not sent (*NotSentError).
+//
 // On error, the returned result still lists the chunks already accepted: the caller must
-// track (and wait on) them. A 5xx or a connection lost after sending is an
-// *OutcomeUnknownError and is never sent again.
+// track (and wait on) them. A 5xx, a connection lost after sending, or a 2xx answer that
+// cannot be read is an *OutcomeUnknownError and is never sent again.
 func (c *Client) PostAction(ctx context.Context, action Action, body ProfileRequest) (*ActionResult, error) {
 	if err := ValidateActionBody(action, body); err != nil {
 		return nil, err
@@ -170,12 +174,28 @@ func (c *Client) PostAction(ctx context.Context, action Action, body ProfileRequ
 		chunk := pending[:n]
 		b := body
 		b.Devices = chunk
+		var intent string
+		if c.journal != nil {
+			var err error
+			if intent, err = c.journal.Intend(ctx, action, b); err != nil {
+				return res, &NotSentError{Action: action, Devices: pending,
+					Cause: fmt.Errorf("the intent could not be recorded before sending: %w", err)}
+			}
+		}
 		var out RequestResponse
 		_, err := c.do(ctx, call{
 			method: http.MethodPost, path: PathActions + string(action), body: b, kind: kindAction,
 			session: true, out: &out, action: action, devices: chunk,
 		})
+		if err == nil && out.RequestID == "" {
+			err = &OutcomeUnknownError{Action: action, Devices: chunk,
+				Cause: errors.New("ThingSpace accepted the call but answered no requestId")}
+		}
 		if err != nil {
+			if c.journal != nil && !IsOutcomeUnknown(err) {
+				// Refused synchronously, or never sent: nothing was applied.
+				c.journal.Refused(ctx, intent, err)
+			}
 			if bulkTooLarge(err) && n > 1 {
 				c.shrinkBulk(n)
 				logger(ctx).Info("ThingSpace refused the bulk size; halving it", "action", string(action), "devices", n, "new_bulk_size", c.BulkSize())
@@ -183,10 +203,10 @@ func (c *Client) PostAction(ctx context.Context, action Action, body ProfileRequ
 			}
 			return res, err
 		}
-		if out.RequestID == "" {
-			return res, &OutcomeUnknownError{Action: action, Devices: chunk,
-				Cause: errors.New("ThingSpace accepted the call but answered no requestId")}
+		if c.journal != nil {
+			c.journal.Accepted(ctx, intent, action, b, out.RequestID)
 		}
+		logger(ctx).Info("ThingSpace accepted the action", "action", string(action), "request_id", out.RequestID, "devices", n)
 		res.Requests = append(res.Requests, AcceptedRequest{RequestID: out.RequestID, Devices: chunk})
 		pending = pending[n:]
 	}

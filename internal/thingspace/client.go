@@ -80,6 +80,8 @@ type Client struct {
 	maxDelay  time.Duration
 	// pause waits between retries; tests replace it to see the waits without spending them.
 	pause func(ctx context.Context, d time.Duration) error
+	// journal records each action chunk before it is sent (see Journal); nil: none.
+	journal Journal
 
 	auth *authenticator
 }
@@ -270,6 +272,12 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			if cl.out != nil {
 				err := decodeBody(resp, cl.out)
+				if err != nil && cl.kind == kindAction {
+					// ThingSpace answered 2xx, so it may well have applied the action: an answer
+					// that cannot be read is not a refusal.
+					return resp, &OutcomeUnknownError{Action: cl.action, Devices: cl.devices,
+						Cause: fmt.Errorf("the answer to %s %s could not be decoded: %w", cl.method, cl.path, err)}
+				}
 				if err != nil {
 					return resp, fmt.Errorf("%s %s: decoding the answer: %w", cl.method, cl.path, err)
 				}

@@ -2,8 +2,9 @@ package thingspace
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,10 +22,6 @@ import (
 type Coalescer struct {
 	c      *Client
 	window time.Duration
-	// OnAccepted, when set, runs once for every request ThingSpace accepted, before any caller
-	// hears of it: the provider registers the request and its devices at the relay there, so
-	// every accepted action is indexed exactly once, with all its devices.
-	OnAccepted func(ctx context.Context, action Action, account string, req AcceptedRequest)
 
 	mu      sync.Mutex
 	busy    int // callers between Begin and Submit/Done
@@ -52,10 +49,14 @@ type batch struct {
 }
 
 type entry struct {
-	devices []DeviceEntry
-	done    chan struct{}
-	res     []AcceptedRequest
-	err     error
+	// ctx is the caller's: the batch's POST logs through the first caller's logger, on a
+	// context of its own (see send).
+	ctx      context.Context
+	devices  []DeviceEntry
+	done     chan struct{}
+	finished bool // done is closed (guarded by the single sender of the batch)
+	res      []AcceptedRequest
+	err      error
 }
 
 // Participant is one caller's announced intention to submit.
@@ -93,7 +94,7 @@ func (p *Participant) Submit(ctx context.Context, action Action, body ProfileReq
 		return nil, err
 	}
 	co := p.co
-	e := &entry{devices: body.Devices, done: make(chan struct{})}
+	e := &entry{ctx: ctx, devices: body.Devices, done: make(chan struct{})}
 	key := batchKey(action, body)
 	co.mu.Lock()
 	b := co.batches[key]
@@ -137,7 +138,7 @@ func (p *Participant) Submit(ctx context.Context, action Action, body ProfileReq
 			delete(co.batches, b.key)
 		}
 		co.mu.Unlock()
-		return nil, ctx.Err()
+		return nil, &NotSentError{Action: action, Devices: body.Devices, Cause: context.Cause(ctx)}
 	}
 	co.mu.Unlock()
 	// Already on the wire: wait for the answer (bounded by the HTTP timeout), so the caller
@@ -190,33 +191,41 @@ func (co *Coalescer) flushLocked(b *batch) {
 // sendTimeout bounds one batch's POSTs, which run on a context of their own.
 const sendTimeout = 5 * time.Minute
 
-// send posts the entries' devices in one call and fans the results out. When ThingSpace
-// refuses the call with an error that names devices of the batch, those callers get the error
-// and the rest are sent again without them: one bad device never fails its batch-mates.
+// slot is one device of one caller in a batch being sent.
+type slot struct {
+	e *entry
+	d DeviceEntry
+}
+
+// send posts the entries' devices in one call and fans the results out. The POSTs run on a
+// context of their own (a caller that gives up must not cancel its batch-mates' call) that
+// keeps the first caller's values, so the client's logs reach Terraform's log.
+//
+// When ThingSpace refuses a chunk with an error that names devices of the batch, those callers
+// get the error and the devices not accepted yet are sent again without them: one bad device
+// never fails its batch-mates, and a device accepted in an earlier chunk is never sent twice.
 func (co *Coalescer) send(action Action, body ProfileRequest, entries []*entry) {
-	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(entries[0].ctx), sendTimeout)
 	defer cancel()
-	for len(entries) > 0 {
+	todo := make([]slot, 0, len(entries))
+	for _, e := range entries {
+		for _, d := range e.devices {
+			todo = append(todo, slot{e, d})
+		}
+	}
+	for len(todo) > 0 {
 		merged := body
-		merged.Devices = nil
-		owner := make([]*entry, 0, len(entries))
-		for _, e := range entries {
-			for range e.devices {
-				owner = append(owner, e)
-			}
-			merged.Devices = append(merged.Devices, e.devices...)
+		merged.Devices = make([]DeviceEntry, len(todo))
+		for i, s := range todo {
+			merged.Devices[i] = s.d
 		}
 		res, err := co.c.PostAction(ctx, action, merged)
-		// Hand every accepted chunk to its callers (after OnAccepted), error or not.
 		covered := 0
 		if res != nil {
 			for _, r := range res.Requests {
-				if co.OnAccepted != nil {
-					co.OnAccepted(ctx, action, body.AccountName, r)
-				}
 				for i, d := range r.Devices {
 					// Each caller hears of its own devices only.
-					e := owner[covered+i]
+					e := todo[covered+i].e
 					if n := len(e.res); n == 0 || e.res[n-1].RequestID != r.RequestID {
 						e.res = append(e.res, AcceptedRequest{RequestID: r.RequestID})
 					}
@@ -226,66 +235,52 @@ func (co *Coalescer) send(action Action, body ProfileRequest, entries []*entry) 
 				covered += len(r.Devices)
 			}
 		}
+		todo = todo[covered:]
 		if err == nil {
 			finish(entries, nil)
 			return
 		}
-		// The chunks not accepted start at device index `covered`.
-		rest := uniqueEntries(owner[covered:])
+		// The devices not accepted start at todo[0]; their callers failed or are retried.
+		failed := uniqueEntries(todo)
 		var apiErr *Error
-		if len(rest) > 1 && errors.As(err, &apiErr) && apiErr.HTTPStatus < 500 && !IsOutcomeUnknown(err) {
-			named, others := splitNamed(rest, apiErr.Message+" "+apiErr.Code)
+		if len(failed) > 1 && errors.As(err, &apiErr) && apiErr.HTTPStatus < 500 && !IsOutcomeUnknown(err) {
+			named, others := splitNamed(failed, apiErr.Message+" "+apiErr.Code)
 			if len(named) > 0 && len(others) > 0 {
 				finish(named, err)
-				finishAccepted(entries, rest)
-				entries = others
+				keep := make(map[*entry]bool, len(others))
+				for _, e := range others {
+					keep[e] = true
+				}
+				todo = slices.DeleteFunc(todo, func(s slot) bool { return !keep[s.e] })
 				continue
 			}
 		}
-		finish(rest, err)
-		finishAccepted(entries, rest)
+		finish(failed, err)
+		finish(entries, nil) // the others: every device accepted
 		return
 	}
+	finish(entries, nil)
 }
 
-// finish completes entries with err (nil: their accepted requests stand).
+// finish completes the entries not completed yet with err (nil: their accepted requests stand).
 func finish(entries []*entry, err error) {
 	for _, e := range entries {
+		if e.finished {
+			continue
+		}
+		e.finished = true
 		e.err = err
 		close(e.done)
 	}
 }
 
-// finishAccepted completes the entries of all that are not in failed (their devices were
-// accepted in an earlier chunk).
-func finishAccepted(all, failed []*entry) {
-	skip := make(map[*entry]bool, len(failed))
-	for _, e := range failed {
-		skip[e] = true
-	}
-	for _, e := range all {
-		if !skip[e] && !closed(e.done) {
-			close(e.done)
-		}
-	}
-}
-
-func closed(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-func uniqueEntries(owner []*entry) []*entry {
+func uniqueEntries(todo []slot) []*entry {
 	var out []*entry
 	seen := map[*entry]bool{}
-	for _, e := range owner {
-		if !seen[e] {
-			seen[e] = true
-			out = append(out, e)
+	for _, s := range todo {
+		if !seen[s.e] {
+			seen[s.e] = true
+			out = append(out, s.e)
 		}
 	}
 	return out
@@ -312,9 +307,7 @@ func splitNamed(entries []*entry, msg string) (named, others []*entry) {
 }
 
 // batchKey identifies calls that may share a POST: the same action and the same body apart
-// from the devices.
+// from the devices. A repeated attempt (Attempt > 1) never shares a POST with first attempts.
 func batchKey(action Action, body ProfileRequest) string {
-	body.Devices = nil
-	b, _ := json.Marshal(body)
-	return string(action) + " " + string(b)
+	return fmt.Sprintf("%s #%d", BodyHash(action, body), body.Attempt)
 }

@@ -44,16 +44,8 @@ func runParticipants(t *testing.T, co *Coalescer, n int, body func(i int) Profil
 func TestCoalescerMergesConcurrentCallersIntoOneCall(t *testing.T) {
 	f := newFake(t)
 	co := f.client(t).NewCoalescer(time.Minute) // the window never fires: the batch goes when all 20 submitted
-	var mu sync.Mutex
-	var accepted []AcceptedRequest
-	co.OnAccepted = func(_ context.Context, a Action, account string, r AcceptedRequest) {
-		mu.Lock()
-		defer mu.Unlock()
-		if a != ActionActivate || account != testAccount {
-			t.Errorf("OnAccepted(%s, %s)", a, account)
-		}
-		accepted = append(accepted, r)
-	}
+	j := &recordingJournal{}
+	co.c.SetJournal(j)
 	res, errs := runParticipants(t, co, 20, func(i int) ProfileRequest { return activateBody("M2M4GB", eidDevice(i)) })
 	calls := f.recorded()
 	if len(calls) != 1 || len(calls[0].Body.Devices) != 20 {
@@ -68,8 +60,8 @@ func TestCoalescerMergesConcurrentCallersIntoOneCall(t *testing.T) {
 			t.Fatalf("caller %d got %+v", i, res[i])
 		}
 	}
-	if len(accepted) != 1 || len(accepted[0].Devices) != 20 {
-		t.Fatalf("OnAccepted saw %+v, want one request with all 20 devices", accepted)
+	if ev := j.log(); len(ev) != 2 || ev[0] != "intend activate 20" || ev[1] != "accepted req-1 20" {
+		t.Fatalf("journal = %q, want one intent for the 20 devices, then its acceptance", ev)
 	}
 }
 
@@ -201,8 +193,10 @@ func TestCoalescerCancelledCallerLeavesAnUnsentBatch(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v", err)
+	err := <-errc
+	if !errors.Is(err, context.Canceled) || !IsNotSent(err) || !strings.Contains(err.Error(), eidDevice(1).Get(KindEID)) ||
+		strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("err = %v, want a NotSentError naming the device, not %q", err, context.Canceled)
 	}
 	holder.Done()
 	if got := len(f.recorded()); got != 0 {
@@ -230,5 +224,170 @@ func TestCoalescerSplitsAtBulkSize(t *testing.T) {
 	}
 	if total != 10 {
 		t.Fatalf("devices sent = %d, want 10 (each exactly once)", total)
+	}
+}
+
+// recordingJournal records the journal calls of a client as short strings.
+type recordingJournal struct {
+	mu     sync.Mutex
+	events []string
+	n      int
+	// failIntend makes Intend fail.
+	failIntend bool
+}
+
+func (j *recordingJournal) Intend(_ context.Context, a Action, b ProfileRequest) (string, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.failIntend {
+		return "", errors.New("relay unreachable")
+	}
+	j.n++
+	j.events = append(j.events, fmt.Sprintf("intend %s %d", a, len(b.Devices)))
+	return fmt.Sprintf("intent-%d", j.n), nil
+}
+
+func (j *recordingJournal) Accepted(_ context.Context, _ string, _ Action, b ProfileRequest, rid string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.events = append(j.events, fmt.Sprintf("accepted %s %d", rid, len(b.Devices)))
+}
+
+func (j *recordingJournal) Refused(_ context.Context, id string, _ error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.events = append(j.events, "refused "+id)
+}
+
+func (j *recordingJournal) log() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.events...)
+}
+
+// A caller with several devices (the plan assignment, a fleet) whose devices straddle chunks:
+// when a later chunk is refused for naming a batch-mate's device, only the devices not yet
+// accepted are sent again. Before, every device of the surviving callers was sent again, so the
+// devices of the first accepted chunk got the action twice.
+func TestCoalescerNeverResendsDevicesAcceptedInAnEarlierChunk(t *testing.T) {
+	f := newFake(t)
+	bad := eidDevice(4).Get(KindICCID)
+	f.onAction = func(_ int, _ string, body ProfileRequest, w http.ResponseWriter) bool {
+		if len(body.Devices) > 2 {
+			writeJSON(w, 400, ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.NumberofDevices", ErrorMessage: "too many devices"})
+			return true
+		}
+		for _, d := range body.Devices {
+			if d.DeviceIDs.Get(KindICCID) == bad {
+				writeJSON(w, 400, ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.Device.Identifier.Invalid", ErrorMessage: "Invalid ICCID " + bad})
+				return true
+			}
+		}
+		return false
+	}
+	c := f.client(t, func(c *Config) { c.BulkSize = 4 })
+	j := &recordingJournal{}
+	c.SetJournal(j)
+	co := c.NewCoalescer(time.Minute)
+	a, b := co.Begin(), co.Begin()
+	var wg sync.WaitGroup
+	var resA []AcceptedRequest
+	var errA, errB error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		resA, errA = a.Submit(context.Background(), ActionActivate, ActivateRequest{
+			Devices: Devices(eidDevice(1), eidDevice(2), eidDevice(3)), AccountName: testAccount, ServicePlan: "M2M4GB"}.Body())
+	}()
+	go func() {
+		defer wg.Done()
+		_, errB = b.Submit(context.Background(), ActionActivate, activateBody("M2M4GB", eidDevice(4)))
+	}()
+	wg.Wait()
+	if errB == nil || !strings.Contains(errB.Error(), bad) {
+		t.Fatalf("the bad device's caller got %v", errB)
+	}
+	sent := map[string]int{}
+	for _, call := range f.recorded() {
+		if len(call.Body.Devices) > 2 {
+			continue // refused for its size: nothing applied
+		}
+		refused := false
+		for _, d := range call.Body.Devices {
+			refused = refused || d.DeviceIDs.Get(KindICCID) == bad
+		}
+		if refused {
+			continue
+		}
+		for _, d := range call.Body.Devices {
+			sent[d.DeviceIDs.Get(KindEID)]++
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		if n := sent[eidDevice(i).Get(KindEID)]; n != 1 {
+			t.Errorf("device %d accepted %d times, want exactly once (accepted: %v)", i, n, sent)
+		}
+	}
+	if errA != nil {
+		t.Fatalf("the good caller failed: %v", errA)
+	}
+	got := 0
+	for _, r := range resA {
+		got += len(r.Devices)
+	}
+	if got != 3 {
+		t.Fatalf("the good caller heard of %d accepted devices, want 3: %+v", got, resA)
+	}
+	// Every POST was journaled first; the refused ones were closed, the accepted ones carry ids.
+	var intents, accepted, refused int
+	for _, e := range j.log() {
+		switch {
+		case strings.HasPrefix(e, "intend"):
+			intents++
+		case strings.HasPrefix(e, "accepted"):
+			accepted++
+		case strings.HasPrefix(e, "refused"):
+			refused++
+		}
+	}
+	if posts := len(f.recorded()); intents != posts || accepted+refused != posts {
+		t.Fatalf("journal %q for %d POSTs: want one intent per POST, each accepted or refused", j.log(), posts)
+	}
+}
+
+// An intent that cannot be written stops the POST: an action is never sent unrecorded.
+func TestPostActionSendsNothingWhenTheIntentCannotBeRecorded(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	c.SetJournal(&recordingJournal{failIntend: true})
+	_, err := c.PostAction(context.Background(), ActionActivate, activateBody("M2M4GB", eidDevice(1)))
+	if !IsNotSent(err) || !strings.Contains(err.Error(), "relay unreachable") {
+		t.Fatalf("err = %v, want NotSentError with the journal's cause", err)
+	}
+	if n := len(f.recorded()); n != 0 {
+		t.Fatalf("%d POSTs, want none", n)
+	}
+}
+
+// A 200 whose body cannot be read may have been applied: it is an outcome-unknown error, and
+// its intent stays open (neither accepted nor refused).
+func TestPostActionUndecodableAnswerIsOutcomeUnknown(t *testing.T) {
+	f := newFake(t)
+	f.onAction = func(_ int, _ string, _ ProfileRequest, w http.ResponseWriter) bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		_, _ = w.Write([]byte(`{"requestId": "req-`))
+		return true
+	}
+	c := f.client(t)
+	j := &recordingJournal{}
+	c.SetJournal(j)
+	_, err := c.PostAction(context.Background(), ActionServicePlan, ServicePlanRequest{
+		Devices: Devices(eidDevice(1)), AccountName: testAccount, ServicePlan: "M2M4GB"}.Body())
+	if !IsOutcomeUnknown(err) {
+		t.Fatalf("err = %v, want outcome unknown", err)
+	}
+	if ev := j.log(); len(ev) != 1 || !strings.HasPrefix(ev[0], "intend") {
+		t.Fatalf("journal = %q, want only the intent (left open)", ev)
 	}
 }

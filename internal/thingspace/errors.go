@@ -109,20 +109,8 @@ type OutcomeUnknownError struct {
 }
 
 func (e *OutcomeUnknownError) Error() string {
-	eids := make([]string, 0, len(e.Devices))
-	for _, d := range e.Devices {
-		if id := d.DeviceIDs.Get(KindEID); id != "" {
-			eids = append(eids, id)
-		} else if len(d.DeviceIDs) > 0 {
-			eids = append(eids, d.DeviceIDs[0].Kind+":"+d.DeviceIDs[0].ID)
-		}
-	}
-	shown := eids
-	if len(shown) > 5 {
-		shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(eids)-5))
-	}
 	return fmt.Sprintf("the outcome of %s for %d device(s) (%s) is unknown: ThingSpace may have applied it; "+
-		"it was not sent again (%v)", e.Action, len(e.Devices), strings.Join(shown, ", "), e.Cause)
+		"it was not sent again (%v)", e.Action, len(e.Devices), describeEntries(e.Devices), e.Cause)
 }
 
 func (e *OutcomeUnknownError) Unwrap() error { return e.Cause }

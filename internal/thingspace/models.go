@@ -119,6 +119,10 @@ func (ids DeviceIDs) Matches(other DeviceIDs) bool {
 // DeviceEntry is one element of a request's "devices" array.
 type DeviceEntry struct {
 	DeviceIDs DeviceIDs `json:"deviceIds"`
+	// Also lists identifiers of the same device that the action does not send (profile_suspend
+	// names only an ICCID): never on the wire, but the journal indexes the device by them too,
+	// so that a later check by EID, IMEI or MDN finds the action.
+	Also DeviceIDs `json:"-"`
 }
 
 // UnmarshalJSON accepts "ids" (the SDK's deactivate model) as a synonym of "deviceIds".
@@ -177,6 +181,10 @@ type ProfileRequest struct {
 	CarrierName       string        `json:"carrierName,omitempty"`
 	EtfWaiver         *bool         `json:"etfWaiver,omitempty"`
 	ReasonCode        string        `json:"reasonCode,omitempty"`
+	// Attempt is 2 or more when the same change is sent again because an earlier attempt's
+	// outcome stayed unknown past the horizon (never on the wire; the journal records it, and
+	// such a call is never coalesced with first attempts).
+	Attempt int `json:"-"`
 }
 
 // UnmarshalJSON accepts "smrsOid", the misspelling of the 2026 TypeScript SDK, as "smsrOid".
