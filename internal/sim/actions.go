@@ -63,8 +63,13 @@ type ActionDevice struct {
 	IMEI                string `json:"imei"`
 	StateBefore         string `json:"stateBefore"`
 	ProfileStatusBefore string `json:"profileStatusBefore"`
-	OpenRequestBefore   bool   `json:"openRequestBefore"`
-	Found               bool   `json:"found"`
+	// ProfileStateBefore and PlanBefore are the targeted profile's own service state
+	// (active, suspended, deactive, pre-active) and plan, so that a test can tell an action sent
+	// to a profile already in its target state.
+	ProfileStateBefore string `json:"profileStateBefore"`
+	PlanBefore         string `json:"planBefore"`
+	OpenRequestBefore  bool   `json:"openRequestBefore"`
+	Found              bool   `json:"found"`
 }
 
 var (
@@ -213,6 +218,8 @@ func (s *Simulator) handleAction(w http.ResponseWriter, r *http.Request, c *call
 			}
 			ad.StateBefore = string(d.deviceState())
 			ad.ProfileStatusBefore = d.profiles[k].status.String()
+			ad.ProfileStateBefore = string(normState(d.profiles[k].effState()))
+			ad.PlanBefore = d.profiles[k].plan
 			ad.OpenRequestBefore = d.inflight > 0
 			d.inflight++
 			if ps, ok := pendingStates[action]; ok && s.wouldChange(action, d, k) {
@@ -233,7 +240,7 @@ func (s *Simulator) handleAction(w http.ResponseWriter, r *http.Request, c *call
 	s.mu.Unlock()
 	s.sched.pushAll(tasks)
 	s.log.Info("action accepted", "action", action, "requestId", rq.id, "devices", len(req.Devices))
-	if c.failAfter {
+	if s.fired(FaultServerAfter, c.failAfter) {
 		writeM2MError(w, http.StatusInternalServerError, svc+"REQUEST_FAILED.UnexpectedError", "Internal server error (simulated, request applied)")
 		return
 	}
@@ -587,7 +594,7 @@ func (s *Simulator) handleListV2(w http.ResponseWriter, r *http.Request, c *call
 	s.requests[rq.id] = rq
 	s.mu.Unlock()
 	s.sched.pushAll(tasks)
-	if c.failAfter {
+	if s.fired(FaultServerAfter, c.failAfter) {
 		writeM2MError(w, http.StatusInternalServerError, svc+"REQUEST_FAILED.UnexpectedError", "Internal server error (simulated, request applied)")
 		return
 	}
@@ -667,4 +674,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// ActionOutcome is the outcome of an accepted action for one device, by EID: Pending, Success
+// or Failed ("" when the request or the device is unknown).
+func (s *Simulator) ActionOutcome(requestID, eid string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rq := s.requests[requestID]
+	if rq == nil {
+		return ""
+	}
+	for _, j := range rq.jobs {
+		if j.dev >= 0 && s.devices[j.dev].eid == eid {
+			return j.status
+		}
+	}
+	return ""
 }

@@ -18,6 +18,8 @@ type Stats struct {
 	Actions []ActionRecord `json:"actions"`
 	// Callbacks counts callback deliveries.
 	Callbacks CallbackStats `json:"callbacks"`
+	// FaultsFired counts, per fault name, the draws that injected the fault.
+	FaultsFired map[string]int64 `json:"faultsFired"`
 }
 
 // CallbackStats counts callback deliveries. Sent counts delivery attempts POSTed (duplicates
@@ -52,6 +54,7 @@ func (s *Simulator) Stats() Stats {
 	copy(st.Actions, s.actionLog) // records are never modified after acceptance
 	s.mu.Unlock()
 	c := &s.cb
+	st.FaultsFired = s.faultsFired()
 	st.Callbacks = CallbackStats{Sent: c.sent.Load(), Retried: c.retried.Load(), Acknowledged: c.acknowledged.Load(),
 		Dropped: c.dropped.Load(), FailedAttempts: c.failedAttempts.Load(), NoListener: c.noListener.Load(),
 		Messages: c.messages.Load(), Duplicates: c.duplicates.Load(),

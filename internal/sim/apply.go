@@ -23,10 +23,10 @@ type variants struct {
 func (s *Simulator) variantsFor(fs faultSet, key string, attempt int) variants {
 	seed := s.opts.Seed
 	return variants{
-		lowerKinds:  draw(seed, fs.rates[FaultKindCase], FaultKindCase, key, attempt),
-		mixedStatus: draw(seed, fs.rates[FaultStatusCase], FaultStatusCase, key, attempt),
-		noDevices:   draw(seed, fs.rates[FaultNoDevices], FaultNoDevices, key, attempt),
-		inline:      draw(seed, fs.rates[FaultInline], FaultInline, key, attempt),
+		lowerKinds:  s.fired(FaultKindCase, draw(seed, fs.rates[FaultKindCase], FaultKindCase, key, attempt)),
+		mixedStatus: s.fired(FaultStatusCase, draw(seed, fs.rates[FaultStatusCase], FaultStatusCase, key, attempt)),
+		noDevices:   s.fired(FaultNoDevices, draw(seed, fs.rates[FaultNoDevices], FaultNoDevices, key, attempt)),
+		inline:      s.fired(FaultInline, draw(seed, fs.rates[FaultInline], FaultInline, key, attempt)),
 	}
 }
 
@@ -75,8 +75,8 @@ func (s *Simulator) applyJob(j *job) (msgs []*message, again time.Time) {
 	}
 
 	offline := d != nil && needsDevice(action) &&
-		(!d.online || draw(seed, fs.rates[FaultOffline], FaultOffline, fkey, j.attempt))
-	if !j.warned && d != nil && (offline || draw(seed, fs.rates[FaultWarning], FaultWarning, fkey, j.attempt)) {
+		(!d.online || s.fired(FaultOffline, draw(seed, fs.rates[FaultOffline], FaultOffline, fkey, j.attempt)))
+	if !j.warned && d != nil && (offline || s.fired(FaultWarning, draw(seed, fs.rates[FaultWarning], FaultWarning, fkey, j.attempt))) {
 		j.warned = true
 		k := s.target(action, d, j.ids, rq.plan, rq.smsrOid)
 		return []*message{s.warning(rq, d, k, v)}, time.Now().Add(s.delay(fkey+"|warning", j.attempt))
@@ -96,7 +96,7 @@ func (s *Simulator) applyJob(j *job) (msgs []*message, again time.Time) {
 	case d == nil:
 		return []*message{s.failure(rq, j.ids, nil, -1, "REQUEST_FAILED.DeviceNotFound",
 			"The device was not found in account "+rq.account+".", v)}, time.Time{}
-	case draw(seed, fs.rates[FaultFail], FaultFail, fkey, j.attempt):
+	case s.fired(FaultFail, draw(seed, fs.rates[FaultFail], FaultFail, fkey, j.attempt)):
 		k := s.failTarget(action, d, j)
 		return []*message{s.failure(rq, j.ids, d, k, "REQUEST_FAILED.UnexpectedError",
 			"The request failed for this device (simulated failure).", v)}, time.Time{}
@@ -113,7 +113,7 @@ func (s *Simulator) applyJob(j *job) (msgs []*message, again time.Time) {
 		return msgs, time.Time{}
 	}
 	enableFailed := action == thingspace.ActionDownloadEnable &&
-		draw(seed, fs.rates[FaultEnableFailed], FaultEnableFailed, fkey, j.attempt)
+		s.fired(FaultEnableFailed, draw(seed, fs.rates[FaultEnableFailed], FaultEnableFailed, fkey, j.attempt))
 	o := s.transition(action, d, j, enableFailed)
 	if o.code != "" {
 		return []*message{s.failure(rq, j.ids, d, o.k, o.code, o.msg, v)}, time.Time{}

@@ -241,7 +241,7 @@ func (s *Simulator) deliver(m *message, attempt int) {
 		s.log.Debug("callback dropped: no listener registered", "account", m.account, "requestId", m.cb.RequestID)
 		return
 	}
-	if draw(seed, fs.rates[FaultDrop], FaultDrop, m.key, attempt) {
+	if s.fired(FaultDrop, draw(seed, fs.rates[FaultDrop], FaultDrop, m.key, attempt)) {
 		s.cb.failedAttempts.Add(1)
 		s.retryOrDrop(m, attempt)
 		return
@@ -256,7 +256,7 @@ func (s *Simulator) deliver(m *message, attempt int) {
 	}
 	s.cb.sent.Add(1)
 	acked := s.post(reg.URL, b)
-	if draw(seed, fs.rates[FaultDup], FaultDup, m.key, attempt) {
+	if s.fired(FaultDup, draw(seed, fs.rates[FaultDup], FaultDup, m.key, attempt)) {
 		s.cb.duplicates.Add(1)
 		s.post(reg.URL, b)
 	}

@@ -144,3 +144,27 @@ func mix64(z uint64) uint64 {
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
 }
+
+// fired counts an injected fault when hit, and returns hit.
+func (s *Simulator) fired(name string, hit bool) bool {
+	if hit {
+		s.faultMu.Lock()
+		if s.faultHits == nil {
+			s.faultHits = map[string]int64{}
+		}
+		s.faultHits[name]++
+		s.faultMu.Unlock()
+	}
+	return hit
+}
+
+// faultsFired returns a copy of the counts of injected faults.
+func (s *Simulator) faultsFired() map[string]int64 {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	out := make(map[string]int64, len(s.faultHits))
+	for k, v := range s.faultHits {
+		out[k] = v
+	}
+	return out
+}

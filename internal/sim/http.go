@@ -140,7 +140,7 @@ func (s *Simulator) apiHandler(pattern string, auth apiAuth, h func(http.Respons
 		seed := s.opts.Seed
 		s.mu.Unlock()
 
-		if draw(seed, fs.rates[FaultRateLimit], FaultRateLimit, key, attempt) {
+		if s.fired(FaultRateLimit, draw(seed, fs.rates[FaultRateLimit], FaultRateLimit, key, attempt)) {
 			ra := defaultRetryAfter
 			if d, ok := fs.durations[FaultRetryAfter]; ok {
 				ra = d
@@ -171,7 +171,7 @@ func (s *Simulator) apiHandler(pattern string, auth apiAuth, h func(http.Respons
 			}
 			c.sessionUser = user
 		}
-		if draw(seed, fs.rates[FaultServerError], FaultServerError, key, attempt) {
+		if s.fired(FaultServerError, draw(seed, fs.rates[FaultServerError], FaultServerError, key, attempt)) {
 			writeM2MError(w, http.StatusInternalServerError, svc+"REQUEST_FAILED.UnexpectedError", "Internal server error (simulated)")
 			return
 		}
@@ -290,9 +290,13 @@ func (s *Simulator) checkBearer(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	s.mu.Lock()
-	valid := s.token.value != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.token.value)) == 1 &&
-		s.now().Sub(s.token.issued) < s.tokenLifetime()
+	known := s.token.value != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.token.value)) == 1
+	valid := known && s.now().Sub(s.token.issued) < s.tokenLifetime()
+	_, short := s.faults.durations[FaultTokenExpiry]
 	s.mu.Unlock()
+	if known && !valid && short {
+		s.fired(FaultTokenExpiry, true)
+	}
 	if !valid {
 		writeGatewayFault(w, http.StatusUnauthorized, "900901", "Invalid Credentials",
 			"Access failure for API: /api, version: v1 status: (900901) - Invalid Credentials. Make sure you have given the correct access token")
@@ -335,7 +339,7 @@ func (s *Simulator) sessionExpired(sess *session, now time.Time) bool {
 		return true
 	}
 	if d, ok := s.faults.durations[FaultSessionExpiry]; ok && d > 0 && now.Sub(sess.created) >= d {
-		return true
+		return s.fired(FaultSessionExpiry, true)
 	}
 	return false
 }

@@ -114,6 +114,10 @@ type Simulator struct {
 	handler http.Handler // mux behind joinSlashes
 	client  *http.Client
 
+	// faultMu guards faultHits, the counts of injected faults (see fired).
+	faultMu   sync.Mutex
+	faultHits map[string]int64
+
 	mu           sync.Mutex
 	gen          uint64 // bumped by Reset: work of an older generation is discarded
 	devices      []device
