@@ -181,6 +181,9 @@ func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
 
 var discard = slog.New(slog.DiscardHandler)
 
+// Logger returns the logger WithLogger put into ctx, or one that discards.
+func Logger(ctx context.Context) *slog.Logger { return logger(ctx) }
+
 func logger(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok && l != nil {
 		return l

@@ -1,0 +1,128 @@
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+)
+
+// ProfileType is the kind of eSIM profile a device is managed for.
+type ProfileType string
+
+// The profile types of thingspace_esim_profile.
+const (
+	// VerizonUS is the lead profile: activate with a US plan.
+	VerizonUS ProfileType = "verizon_us"
+	// Global is a Global IoT profile: the line is activated with a US plan, then the Global
+	// profile is downloaded (and enabled) with a Global plan.
+	Global ProfileType = "global"
+	// Local is a local (SM-SR) profile: downloaded through the SM-SR system (smsrOid).
+	Local ProfileType = "local"
+)
+
+// LineState is the device's service state as the v1 list shows it on its first (Verizon)
+// carrier line, normalised: active, suspended, deactive, pre-active, pending_*, unknown.
+func LineState(d thingspace.Device) thingspace.DeviceState { return d.State() }
+
+// GlobalLine returns the carrier information of the device's Global profile, if the device
+// shows one: the v1 list has a carrier line for each Global or local profile that is
+// downloaded or was activated, after the Verizon line.
+func GlobalLine(d thingspace.Device) (thingspace.CarrierInformation, bool) {
+	for i, ci := range d.CarrierInformations {
+		if i > 0 && isGlobalCarrier(ci) {
+			return ci, true
+		}
+	}
+	return thingspace.CarrierInformation{}, false
+}
+
+// LocalLine returns the carrier information of the device's local (SM-SR) profile, if it has
+// one: a carrier line after the Verizon one that is not the Global profile's.
+func LocalLine(d thingspace.Device) (thingspace.CarrierInformation, bool) {
+	for i, ci := range d.CarrierInformations {
+		if i > 0 && !isGlobalCarrier(ci) {
+			return ci, true
+		}
+	}
+	return thingspace.CarrierInformation{}, false
+}
+
+func isGlobalCarrier(ci thingspace.CarrierInformation) bool {
+	return strings.Contains(strings.ToLower(ci.CarrierName), "global")
+}
+
+// ProfileLine returns the carrier line of the profile of type t (Global or local), if shown.
+func ProfileLine(d thingspace.Device, t ProfileType) (thingspace.CarrierInformation, bool) {
+	switch t {
+	case Global:
+		return GlobalLine(d)
+	case Local:
+		return LocalLine(d)
+	}
+	return thingspace.CarrierInformation{}, false
+}
+
+// LeadICCID is the ICCID of the device's lead (Verizon) profile: the first ICCID listed.
+func LeadICCID(d thingspace.Device) string { return d.DeviceIDs.Get(thingspace.KindICCID) }
+
+// ProfileICCID is the own ICCID of the device's Global or local profile, or "" when the device
+// shows no such profile. The v1 list gives a carrier line per profile (the lead first) and the
+// device's ICCIDs, but documents no link between the two; the examples we have list one ICCID
+// per carrier line in the same order, the lead's first. That pairing is trusted only when the
+// counts agree: otherwise the profile's ICCID cannot be told apart from another profile's, and
+// acting on a guess could suspend or delete the wrong profile, so it is an error.
+func ProfileICCID(d thingspace.Device, t ProfileType) (string, error) {
+	line := -1
+	for i, ci := range d.CarrierInformations {
+		if i == 0 {
+			continue
+		}
+		if g := isGlobalCarrier(ci); (t == Global && g) || (t == Local && !g) {
+			line = i
+			break
+		}
+	}
+	if line < 0 {
+		return "", nil
+	}
+	var iccids []string
+	for _, id := range d.DeviceIDs {
+		if thingspace.NormalizeKind(id.Kind) == thingspace.KindICCID {
+			iccids = append(iccids, id.ID)
+		}
+	}
+	if len(iccids) != len(d.CarrierInformations) {
+		return "", fmt.Errorf("cannot tell the ICCID of the device's %s profile: ThingSpace lists %d ICCIDs for %d carrier lines "+
+			"(one per profile was expected), so no action was sent to a profile that might be another one", t,
+			len(iccids), len(d.CarrierInformations))
+	}
+	return iccids[line], nil
+}
+
+// StateFor is the state that matters for a profile of type t: the line's, except that a
+// Global profile suspended by itself (profile_suspend) makes the device suspended too.
+func StateFor(d thingspace.Device, t ProfileType) thingspace.DeviceState {
+	s := LineState(d)
+	if t == Global {
+		if g, ok := GlobalLine(d); ok && thingspace.NormalizeState(g.State) == thingspace.StateSuspended {
+			return thingspace.StateSuspended
+		}
+	}
+	return s
+}
+
+// deviceIdentifiers is the device's own identifiers as the read shows them: EID, the lead
+// ICCID, IMEI, MDN and MSISDN, never the ICCID of a Global or local profile (an entry that
+// names one of those is about that profile, and only the identifiers sent should say so).
+func deviceIdentifiers(d thingspace.Device) thingspace.DeviceIDs {
+	lead := LeadICCID(d)
+	var ids thingspace.DeviceIDs
+	for _, id := range d.DeviceIDs {
+		if thingspace.NormalizeKind(id.Kind) == thingspace.KindICCID && id.ID != lead {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	return thingspace.JournalIDs(thingspace.DeviceEntry{DeviceIDs: ids})
+}

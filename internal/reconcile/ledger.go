@@ -1,0 +1,213 @@
+package reconcile
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+)
+
+// Observed is what is known of one device right now.
+type Observed struct {
+	// Device is the v1 device read; nil when the device is not in the account.
+	Device *thingspace.Device
+	// Ledger is what the relay (or the provider's own journal) records for any of the
+	// device's identifiers.
+	Ledger Ledger
+	// Now is the ledger's clock (the relay's), against which intents' ages are measured.
+	Now time.Time
+}
+
+// Ledger is the record of a device's requests and their callbacks.
+type Ledger struct {
+	// OpenRequests are requests that carry the device and have no final callback for it yet.
+	OpenRequests []OpenRequest
+	// OpenIntents are actions written ahead of their POST whose outcome is still unknown.
+	OpenIntents []Intent
+	// Events are final callbacks for the device (at least the latest one per action).
+	Events []Event
+}
+
+// OpenRequest is a request still open for a device.
+type OpenRequest struct {
+	RequestID string
+	Account   string
+	Action    thingspace.Action // "" when the ledger does not know it
+}
+
+// Intent is an action recorded before its POST whose outcome nobody learned.
+type Intent struct {
+	ID        string
+	Action    thingspace.Action
+	BodyHash  string // thingspace.BodyHash of the change it carried
+	Attempt   int
+	CreatedAt time.Time
+	// Sent is the identifiers the intent recorded for this device (sent and known).
+	Sent thingspace.DeviceIDs
+}
+
+// Event is one final callback (or request-status entry) for a device.
+type Event struct {
+	Action    thingspace.Action // "" when the request was never registered
+	RequestID string
+	At        time.Time
+	Seq       int64
+	Status    thingspace.CallbackStatus // succeeded or failed
+	// Callback is the callback's body; nil when the event comes from ThingSpace's request
+	// status, which carries no profile facts.
+	Callback *thingspace.Callback
+	// Sent is the identifiers the request sent for the device, when known (request-status
+	// events: they tell which profile an enable or download was about).
+	Sent thingspace.DeviceIDs
+	// Code is the failure's code, when it failed.
+	Code string
+}
+
+// newer orders events newest first: by time, then by sequence.
+func newer(a, b Event) int {
+	if c := b.At.Compare(a.At); c != 0 {
+		return c
+	}
+	switch {
+	case a.Seq > b.Seq:
+		return -1
+	case a.Seq < b.Seq:
+		return 1
+	}
+	return 0
+}
+
+// Enablement is what the ledger says about whether a profile is enabled.
+type Enablement int
+
+// The answers of ProfileEnablement.
+const (
+	EnablementUnknown Enablement = iota
+	Enabled
+	NotEnabled
+)
+
+// codeAlreadyEnabled is ThingSpace's answer to enable for a profile that is enabled already.
+const codeAlreadyEnabled = "Profile.AlreadyEnabled"
+
+// ProfileEnablement says whether the profile with the given ICCID is enabled, from the newest
+// event that tells: a callback about that profile that carries its profileStatus (ENABLE, or a
+// download or disable status, or a download whose enable failed), ThingSpace's
+// Profile.AlreadyEnabled answer, or a callback enabling another profile of the device (only
+// one profile is enabled at a time). Events from the request status (no callback body) tell by
+// their action and the ICCID they sent. Unknown when no event tells: the device list cannot.
+func ProfileEnablement(events []Event, iccid string) Enablement {
+	if iccid == "" {
+		return EnablementUnknown
+	}
+	sorted := slices.Clone(events)
+	slices.SortStableFunc(sorted, newer)
+	for _, ev := range sorted {
+		if ev.Status == thingspace.StatusFailed && hasCodeSuffix(ev.Code, codeAlreadyEnabled) && aboutICCID(ev, iccid) {
+			return Enabled
+		}
+		if ev.Callback == nil {
+			if e, ok := enablementByAction(ev, iccid); ok {
+				return e
+			}
+			continue
+		}
+		p := ev.Callback.Profile()
+		if p == nil || p.ProfileStatus == "" {
+			continue
+		}
+		ps := thingspace.NormalizeProfileStatus(p.ProfileStatus)
+		if aboutICCID(ev, iccid) {
+			switch ps {
+			case thingspace.ProfileEnabled:
+				if ev.Status == thingspace.StatusSucceeded {
+					return Enabled
+				}
+			case thingspace.ProfileDownloaded, thingspace.ProfileDisabled, thingspace.ProfileFailed,
+				thingspace.ProfileDeleted, thingspace.ProfileNotDownloaded:
+				return NotEnabled
+			}
+			continue
+		}
+		if ps == thingspace.ProfileEnabled && ev.Status == thingspace.StatusSucceeded && callbackICCID(ev.Callback) != "" {
+			return NotEnabled // another profile of the device was enabled after
+		}
+	}
+	return EnablementUnknown
+}
+
+// enablementByAction reads a request-status event, which has no profile status. A download
+// names the device by its lead ICCID (ThingSpace finds the profile by its plan or SM-SR), so
+// a successful download_enable enables the profile being downloaded, and download or
+// download_disable leaves it not enabled. enable and disable name the profile's own ICCID; an
+// enable of another profile, or an activation of the line (which enables the lead), leaves
+// this one not enabled.
+func enablementByAction(ev Event, iccid string) (Enablement, bool) {
+	if ev.Status != thingspace.StatusSucceeded {
+		return EnablementUnknown, false
+	}
+	about := ev.Sent.Get(thingspace.KindICCID) == iccid
+	switch ev.Action {
+	case thingspace.ActionDownloadEnable:
+		return Enabled, true
+	case thingspace.ActionDownload, thingspace.ActionDownloadDisable:
+		return NotEnabled, true
+	case thingspace.ActionEnable:
+		if about {
+			return Enabled, true
+		}
+		return NotEnabled, true
+	case thingspace.ActionDisable:
+		if about {
+			return NotEnabled, true
+		}
+	case thingspace.ActionActivate:
+		if !about {
+			return NotEnabled, true
+		}
+	}
+	return EnablementUnknown, false
+}
+
+// aboutICCID reports whether the event concerns the profile with that ICCID.
+func aboutICCID(ev Event, iccid string) bool {
+	if ev.Callback != nil {
+		return callbackICCID(ev.Callback) == iccid
+	}
+	return ev.Sent.Get(thingspace.KindICCID) == iccid
+}
+
+// callbackICCID is the ICCID of the profile a callback is about ("" for device-level ones).
+func callbackICCID(cb *thingspace.Callback) string {
+	if p := cb.Profile(); p != nil {
+		if id := p.DeviceIdentifierCollection.Get(thingspace.KindICCID); id != "" {
+			return id
+		}
+	}
+	return cb.DeviceIDs.Get(thingspace.KindICCID)
+}
+
+func hasCodeSuffix(code, suffix string) bool {
+	c, s := strings.ToLower(code), strings.ToLower(suffix)
+	return c == s || strings.HasSuffix(c, "."+s)
+}
+
+// latestProfileFacts returns the profile status and role of the newest callback about the
+// profile with the given ICCID ("" when none tells).
+func latestProfileFacts(events []Event, iccid string) (status, role string) {
+	sorted := slices.Clone(events)
+	slices.SortStableFunc(sorted, newer)
+	for _, ev := range sorted {
+		if ev.Callback == nil || (iccid != "" && callbackICCID(ev.Callback) != iccid) {
+			continue
+		}
+		if p := ev.Callback.Profile(); p != nil && (p.ProfileStatus != "" || p.ProfileRole != "") {
+			if p.ProfileStatus != "" {
+				status = string(thingspace.NormalizeProfileStatus(p.ProfileStatus))
+			}
+			return status, strings.ToUpper(p.ProfileRole)
+		}
+	}
+	return "", ""
+}
