@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,8 +23,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
+	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
-	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
 var (
@@ -320,9 +319,10 @@ func (r *esimProfileResource) ModifyPlan(ctx context.Context, req resource.Modif
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), plan.AccountName)...)
 	}
 	account := plan.AccountName.ValueString()
-	if !plan.EID.IsUnknown() {
-		fp := "esim_profile|" + plan.EID.ValueString() + "|" + plan.ServicePlan.ValueString() + "|" + plan.ProfileType.ValueString()
-		if err := r.cfg.claims.claim(plan.EID.ValueString(), "thingspace_esim_profile", fp); err != nil {
+	replacing := !req.State.Raw.IsNull() && replacedBy(!plan.EID.Equal(state.EID), !plan.ProfileType.Equal(state.ProfileType),
+		changedIfKnown(plan.ICCID, state.ICCID), changedIfKnown(plan.AccountName, state.AccountName))
+	if !plan.EID.IsUnknown() && !replacing {
+		if err := r.cfg.claims.claim(plan.EID.ValueString(), "thingspace_esim_profile"); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("eid"), "Device claimed twice", err.Error())
 		}
 	}
@@ -396,136 +396,78 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	eid := plan.EID.ValueString()
 	ctx = tflog.SetField(ctx, "eid", eid)
 
-	// Announce the coming action before the registration check, which serialises the first
-	// calls of a run: instances waiting there are counted, so the batch waits for them.
-	part := r.cfg.Coalescer.Begin()
-	defer part.Done()
-	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-		addPreflightError(&resp.Diagnostics, "The callback registration does not point at the relay", err)
+	// Announce the coming action before the engine's first observation, so that the batch of
+	// instances created together waits for this one.
+	w := r.cfg.newWorld(r.cfg.Coalescer.Begin())
+	defer w.done()
+	res := r.cfg.run(ctx, w, plan.desired(reconcile.GoalCreate, account))
+	addWarnings(&resp.Diagnostics, res)
+	resp.Diagnostics.Append(setPrivateJournal(ctx, resp.Private, w.journalFor(eid))...)
+	plan.LastRequestID = types.StringValue(res.LastRequestID())
+	plan.ProfileStatus = types.StringValue(res.ProfileStatus)
+	plan.ProfileRole = types.StringValue(res.ProfileRole)
+	if res.Err != nil {
+		r.failCreate(ctx, &plan, res, resp)
 		return
 	}
-
-	if err := r.cfg.awaitOpenRequests(ctx, account, plan.deviceIDs()); err != nil {
-		addPreflightError(&resp.Diagnostics, "A request for the device is still open", err)
-		return
-	}
-	dev, err := r.cfg.awaitSettled(ctx, account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: eid})
-	if err != nil {
-		if thingspace.IsDeviceNotFound(err) {
-			resp.Diagnostics.AddAttributeError(path.Root("eid"), "Device not found",
-				fmt.Sprintf("EID %s is not a device of account %s. Check the EID and account_name.", eid, account))
-			return
-		}
-		resp.Diagnostics.AddError("Cannot read the device", err.Error())
-		return
-	}
-	facts := flattenDevice(*dev)
-	if plan.ICCID.IsUnknown() || plan.ICCID.IsNull() {
-		plan.ICCID = types.StringValue(facts.ICCID)
-	}
-	if plan.IMEI.IsUnknown() || plan.IMEI.IsNull() {
-		plan.IMEI = types.StringValue(facts.IMEI)
-	}
-	plan.LastRequestID = types.StringValue("")
-	plan.ProfileStatus = types.StringValue("")
-	plan.ProfileRole = types.StringValue("")
-	op := &profileOp{r: r, account: account, m: &plan, part: part,
-		startState: stateOfDevice(*dev, &plan), startPlan: dev.ServicePlan()}
-
-	switch thingspace.NormalizeState(facts.State) {
-	case thingspace.StatePreActive, thingspace.StateDeactive:
-		err = op.activateAll(ctx)
-	case thingspace.StateActive:
-		if facts.ServicePlan != plan.ServicePlan.ValueString() {
-			if !plan.AdoptExisting.ValueBool() {
-				resp.Diagnostics.AddAttributeError(path.Root("service_plan"), "Device already active on another plan",
-					fmt.Sprintf("EID %s is already active in account %s on plan %q, not %q. Nothing was sent. To manage it as it is, "+
-						"import it:\n\nimport {\n  to = thingspace_esim_profile.<name>\n  id = %q\n}\n\nor set adopt_existing = true "+
-						"to adopt it and change its plan to %q.", eid, account, facts.ServicePlan, plan.ServicePlan.ValueString(),
-						eid, plan.ServicePlan.ValueString()))
-				return
-			}
-			tflog.Info(ctx, "adopting an active device and changing its plan (adopt_existing)", map[string]any{"from": facts.ServicePlan})
-			err = op.changePlan(ctx, plan.ServicePlan.ValueString(), true)
-		} else {
-			tflog.Info(ctx, "the device is already active on the plan: adopting it without a request")
-		}
-		if g, ok := globalLine(*dev); err == nil && ok && plan.ProfileType.ValueString() == profileGlobal &&
-			g.ServicePlan != plan.GlobalServicePlan.ValueString() {
-			if !plan.AdoptExisting.ValueBool() {
-				resp.Diagnostics.AddAttributeError(path.Root("global_service_plan"), "Global profile already active on another plan",
-					fmt.Sprintf("EID %s already has a Global profile in account %s on plan %q, not %q. Nothing was sent. To manage it as "+
-						"it is, import it:\n\nimport {\n  to = thingspace_esim_profile.<name>\n  id = %q\n}\n\nor set adopt_existing = true "+
-						"to adopt it and change its Global plan.", eid, account, g.ServicePlan, plan.GlobalServicePlan.ValueString(), eid))
-				return
-			}
-			err = op.changeGlobalPlan(ctx, dev, plan.GlobalServicePlan.ValueString())
-		}
-		if err == nil {
-			err = op.completeAdoption(ctx, *dev)
-		}
-		if err == nil && plan.Suspended.ValueBool() {
-			err = op.suspend(ctx)
-		}
-	case thingspace.StateSuspended:
-		tflog.Info(ctx, "the device is suspended: adopting it")
-		if !plan.Suspended.ValueBool() {
-			err = op.resume(ctx, *dev)
-			if err == nil {
-				err = op.completeAdoption(ctx, *dev)
-			}
-		}
-	default:
-		resp.Diagnostics.AddError("Device in an unexpected state",
-			fmt.Sprintf("EID %s is in state %q; the provider acts only on pre-active, active, suspended or deactive devices. Nothing was sent.", eid, facts.State))
-		return
-	}
-	if err != nil {
-		r.failCreate(ctx, op, err, resp)
-		return
-	}
-	// Success is confirmed before state is written.
-	if err := op.refresh(ctx); err != nil {
-		resp.Diagnostics.AddError("Cannot read the device after creating the profile", err.Error())
-		setPrivateConfirmed(ctx, resp.Private, false)
-		plan.markUnconfirmed()
-		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-		return
-	}
+	// The engine found the device as configured on this read: success is confirmed before
+	// state is written.
+	flatten(*res.Last, &plan)
 	setPrivateConfirmed(ctx, resp.Private, true)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// failCreate reports a failed Create. When nothing changed at the carrier (the device reads as
-// before), no state is returned. When an action was accepted (its outcome pending, or a later
-// step failed), the state with the request id is returned with create_confirmed = false:
-// Terraform taints the instance, its Delete sends no carrier action, and the replacement
-// Create adopts the device. The net effect of "time out, apply again" is no extra action.
-func (r *esimProfileResource) failCreate(ctx context.Context, op *profileOp, err error, resp *resource.CreateResponse) {
-	if !op.changed && !isPending(err) && op.m.LastRequestID.ValueString() == "" {
-		resp.Diagnostics.AddError("Cannot create the eSIM profile", err.Error())
-		return
-	}
-	if !op.changed && !isPending(err) {
+// failCreate reports a failed Create. When nothing changed at the carrier (nothing accepted,
+// or a failure callback and the device reads as before), no state is returned. When an action
+// was accepted (its outcome pending or unknown, or a later step failed), the state with the
+// request id is returned with create_confirmed = false: Terraform taints the instance, its
+// Delete sends no carrier action, and the replacement Create adopts the device. The net effect
+// of "time out, apply again" is no extra action.
+func (r *esimProfileResource) failCreate(ctx context.Context, m *esimProfileModel, res reconcile.Result, resp *resource.CreateResponse) {
+	title := "Cannot create the eSIM profile"
+	if !res.Changed && !res.Pending() {
+		if len(res.RequestIDs) == 0 {
+			addRunError(&resp.Diagnostics, title, res.Err)
+			return
+		}
 		// A failure callback: check that the device is unchanged before dropping it.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
 		defer cancel()
-		if dev, rerr := r.cfg.Client.GetDevice(withLogger(rctx), op.account, op.eidID()); rerr == nil &&
-			stateOfDevice(*dev, op.m) == op.startState && dev.ServicePlan() == op.startPlan {
-			resp.Diagnostics.AddError("Cannot create the eSIM profile", err.Error()+"\nThe device is unchanged; nothing is stored in state.")
+		t := reconcile.ProfileType(m.ProfileType.ValueString())
+		dev, err := r.cfg.Client.GetDevice(withLogger(rctx), m.AccountName.ValueString(),
+			thingspace.DeviceID{Kind: thingspace.KindEID, ID: m.EID.ValueString()})
+		if err == nil && res.First != nil && reconcile.StateFor(*dev, t) == reconcile.StateFor(*res.First, t) &&
+			dev.ServicePlan() == res.First.ServicePlan() {
+			resp.Diagnostics.AddError(title, res.Err.Error()+"\nThe device is unchanged; nothing is stored in state.")
 			return
 		}
 	}
-	msg := err.Error()
-	if isPending(err) {
+	msg := res.Err.Error()
+	if res.Pending() && len(res.RequestIDs) > 0 {
 		msg += fmt.Sprintf("\n\nThingSpace accepted the request (last request id %s) and may still complete it. The instance is "+
 			"saved as tainted: the next apply waits for that request instead of sending it again, sends no deactivation for "+
-			"it, and adopts the device.", op.m.LastRequestID.ValueString())
+			"it, and adopts the device.", res.LastRequestID())
+	} else if res.Pending() {
+		msg += "\n\nThe instance is saved as tainted: the next apply waits for the outcome instead of sending the action " +
+			"again, sends no deactivation for it, and adopts the device."
 	}
 	resp.Diagnostics.AddError("The eSIM profile was not confirmed", msg)
 	setPrivateConfirmed(ctx, resp.Private, false)
-	op.m.markUnconfirmed()
-	resp.Diagnostics.Append(resp.State.Set(ctx, op.m)...)
+	seen := res.Last
+	if seen == nil {
+		seen = res.First
+	}
+	if seen != nil {
+		f := flattenDevice(*seen)
+		if m.ICCID.IsUnknown() || m.ICCID.IsNull() {
+			m.ICCID = types.StringValue(f.ICCID)
+		}
+		if m.IMEI.IsUnknown() || m.IMEI.IsNull() {
+			m.IMEI = types.StringValue(f.IMEI)
+		}
+	}
+	m.markUnconfirmed()
+	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }
 
 func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -554,7 +496,7 @@ func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest
 		resp.Diagnostics.AddError("Cannot read the device", err.Error())
 		return
 	}
-	if thingspace.NormalizeState(flattenDevice(*dev).State) == thingspace.StateDeactive {
+	if reconcile.LineState(*dev) == thingspace.StateDeactive {
 		// Deactivated outside Terraform: the next plan shows a create (a reactivation).
 		tflog.Warn(ctx, "the device was deactivated outside Terraform; removing it from state", map[string]any{"eid": m.EID.ValueString()})
 		resp.State.RemoveResource(ctx)
@@ -580,59 +522,50 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	account := state.AccountName.ValueString()
+	eid := plan.EID.ValueString()
 	plan.AccountName = state.AccountName
 	plan.ID = state.ID
-	ctx = tflog.SetField(ctx, "eid", plan.EID.ValueString())
-	// Carry computed values forward; actions below replace them.
+	ctx = tflog.SetField(ctx, "eid", eid)
+	// Carry computed values forward; a run below replaces them.
 	for _, p := range []struct{ dst, src *types.String }{
 		{&plan.ProfileStatus, &state.ProfileStatus}, {&plan.ProfileRole, &state.ProfileRole},
 		{&plan.LastRequestID, &state.LastRequestID}, {&plan.MDN, &state.MDN}, {&plan.MSISDN, &state.MSISDN},
-		{&plan.State, &state.State},
+		{&plan.State, &state.State}, {&plan.ICCID, &state.ICCID}, {&plan.IMEI, &state.IMEI},
 	} {
 		if p.dst.IsUnknown() {
 			*p.dst = *p.src
 		}
 	}
-	if plan.ICCID.IsUnknown() {
-		plan.ICCID = state.ICCID
-	}
-	if plan.IMEI.IsUnknown() {
-		plan.IMEI = state.IMEI
-	}
 	if !carrierChange(&plan, &state) {
-		// Only local settings changed (imei, etf_waiver, reason_code, deletion_protection, ...).
+		// Only settings that ThingSpace does not hold changed (imei, etf_waiver, reason_code,
+		// deletion_protection, ...): the plan promised no carrier action.
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 		return
 	}
-	// Announce the coming action before the registration check, which serialises the first
-	// calls of a run: instances waiting there are counted, so the batch waits for them.
-	part := r.cfg.Coalescer.Begin()
-	defer part.Done()
-	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-		addPreflightError(&resp.Diagnostics, "The callback registration does not point at the relay", err)
-		return
+	w := r.cfg.newWorld(r.cfg.Coalescer.Begin())
+	defer w.done()
+	w.carry(eid, privateJournal(ctx, req.Private))
+	res := r.cfg.run(ctx, w, plan.desired(reconcile.GoalUpdate, account))
+	addWarnings(&resp.Diagnostics, res)
+	resp.Diagnostics.Append(setPrivateJournal(ctx, resp.Private, w.journalFor(eid))...)
+	if rid := res.LastRequestID(); rid != "" {
+		plan.LastRequestID = types.StringValue(rid)
 	}
-	if err := r.cfg.awaitOpenRequests(ctx, account, plan.deviceIDs()); err != nil {
-		addPreflightError(&resp.Diagnostics, "A request for the device is still open", err)
-		return
+	if res.ProfileStatus != "" || res.ProfileRole != "" {
+		plan.ProfileStatus, plan.ProfileRole = types.StringValue(res.ProfileStatus), types.StringValue(res.ProfileRole)
 	}
-	dev, err := r.cfg.awaitSettled(ctx, account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: plan.EID.ValueString()})
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the device", err.Error())
-		return
-	}
-	op := &profileOp{r: r, account: account, m: &plan, part: part}
-	err = op.update(ctx, *dev, &state)
-	if err == nil {
-		err = op.refresh(ctx)
-	}
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot update the eSIM profile", err.Error())
-		// Keep the prior state but remember the request; the next refresh reads the truth.
+	if res.Err != nil {
+		addRunError(&resp.Diagnostics, "Cannot update the eSIM profile", res.Err)
+		// Keep the prior settings, so that the next plan shows the change again and the next
+		// apply decides it afresh from the device and the relay; remember the request.
 		state.LastRequestID = plan.LastRequestID
 		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 		return
 	}
+	flatten(*res.Last, &plan)
+	// A successful update confirms the instance, also one whose create was not confirmed and
+	// that was untainted since: its destroy deactivates the line again.
+	setPrivateConfirmed(ctx, resp.Private, true)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -654,68 +587,42 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 	defer cancel()
 	ctx = tflog.SetField(ctx, "eid", eid)
 	account := m.AccountName.ValueString()
-	op := &profileOp{r: r, account: account, m: &m}
 
 	if unconfirmedCreate(ctx, req.Private, &m) {
-		// A Create that was not confirmed: resolve its request and send no carrier action.
-		r.deleteUnconfirmed(ctx, op, resp)
-		return
-	}
-	// Announce the coming deactivate before the pre-checks, as Create and Update do, so that
-	// the deactivates of many instances destroyed together wait for each other.
-	op.part = r.cfg.Coalescer.Begin()
-	defer op.part.Done()
-	if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-		addPreflightError(&resp.Diagnostics, "The callback registration does not point at the relay", err)
-		return
-	}
-	if err := r.cfg.awaitOpenRequests(ctx, account, m.deviceIDs()); err != nil {
-		addPreflightError(&resp.Diagnostics, "A request for the device is still open", err)
-		return
-	}
-	dev, err := r.cfg.awaitSettled(ctx, account, op.eidID())
-	if thingspace.IsDeviceNotFound(err) {
-		return
-	}
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the device", err.Error())
-		return
-	}
-	if thingspace.NormalizeState(flattenDevice(*dev).State) == thingspace.StateDeactive {
-		tflog.Info(ctx, "the device is already deactive; nothing to send")
-	} else if err := op.deactivate(ctx); err != nil {
-		resp.Diagnostics.AddError("Cannot deactivate the eSIM profile", err.Error())
-		return
-	}
-	if m.DeleteProfile.ValueBool() {
-		// The device as read before the deactivation: the profile's own ICCID is still listed.
-		if err := op.deleteProfile(ctx, dev); err != nil {
-			resp.Diagnostics.AddError("The profile was deactivated but not deleted", err.Error())
+		// A Create that was not confirmed: settle what is in flight and send no carrier action;
+		// the replacement adopts the device.
+		w := r.cfg.newWorld(nil)
+		w.carry(eid, privateJournal(ctx, req.Private))
+		tflog.Info(ctx, "the create of this instance was not confirmed: settling its request; no carrier action is sent",
+			map[string]any{"request_id": m.LastRequestID.ValueString()})
+		res := r.cfg.run(ctx, w, m.desired(reconcile.GoalSettle, account))
+		if res.Err != nil {
+			addRunError(&resp.Diagnostics, "The unconfirmed request is still pending", fmt.Errorf("%w\n\nNo carrier action was sent. "+
+				"Apply again later: the instance stays in state until its request settles", res.Err))
 			return
 		}
-	}
-}
-
-// deleteUnconfirmed ends an instance whose Create was not confirmed (tainted): it waits for the
-// pending request and sends nothing to ThingSpace.
-func (r *esimProfileResource) deleteUnconfirmed(ctx context.Context, op *profileOp, resp *resource.DeleteResponse) {
-	rid := op.m.LastRequestID.ValueString()
-	eid := op.m.EID.ValueString()
-	if rid == "" {
+		if res.Last != nil {
+			if s := reconcile.LineState(*res.Last); s == thingspace.StateActive || s == thingspace.StateSuspended {
+				resp.Diagnostics.AddWarning("The device stays active",
+					fmt.Sprintf("EID %s is %s after request %s, which the earlier apply did not see complete. This tainted "+
+						"instance is removed without deactivating the device: the replacement adopts it.", eid, s,
+						orDash(m.LastRequestID.ValueString())))
+			}
+		}
 		return
 	}
-	tflog.Info(ctx, "the create of this instance was not confirmed: resolving its request; no carrier action is sent",
-		map[string]any{"request_id": rid})
-	out, err := r.cfg.waitDevices(ctx, []waitTarget{op.target(rid, "")}, "unconfirmed create")
-	if err != nil {
-		resp.Diagnostics.AddError("The unconfirmed request is still pending",
-			fmt.Sprintf("%v\n\nNo carrier action was sent. Apply again later: the instance stays in state until request %s resolves.", err, rid))
-		return
-	}
-	if out[0].Status == thingspace.StatusSucceeded {
-		resp.Diagnostics.AddWarning("The device stays active",
-			fmt.Sprintf("Request %s for EID %s succeeded after the earlier apply gave up. This tainted instance is removed "+
-				"without deactivating the device: the replacement adopts it.", rid, eid))
+	w := r.cfg.newWorld(r.cfg.Coalescer.Begin())
+	defer w.done()
+	w.carry(eid, privateJournal(ctx, req.Private))
+	res := r.cfg.run(ctx, w, m.desired(reconcile.GoalDestroy, account))
+	addWarnings(&resp.Diagnostics, res)
+	if res.Err != nil {
+		title := "Cannot deactivate the eSIM profile"
+		if slices.Contains(res.Actions, thingspace.ActionDeactivate) || (res.First != nil && reconcile.LineState(*res.First) == thingspace.StateDeactive) {
+			title = "The profile was deactivated but not deleted"
+		}
+		addRunError(&resp.Diagnostics, title, res.Err)
+		resp.Diagnostics.Append(setPrivateJournal(ctx, resp.Private, w.journalFor(eid))...)
 	}
 }
 
@@ -739,18 +646,33 @@ func (r *esimProfileResource) ImportState(ctx context.Context, req resource.Impo
 
 // ---- helpers ----
 
-// deviceIDs is every identifier known for the device.
-func (m *esimProfileModel) deviceIDs() thingspace.DeviceIDs {
-	ids := thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: m.EID.ValueString()}}
-	for _, x := range []struct {
-		kind string
-		v    types.String
-	}{{thingspace.KindICCID, m.ICCID}, {thingspace.KindIMEI, m.IMEI}, {thingspace.KindMDN, m.MDN}} {
-		if !x.v.IsNull() && !x.v.IsUnknown() && x.v.ValueString() != "" {
-			ids = append(ids, thingspace.DeviceID{Kind: x.kind, ID: x.v.ValueString()})
-		}
+// desired translates the model into the engine's terms. ICCID and IMEI are the configured (or
+// last known) ones; everything about what is already sent or enabled comes from the engine's
+// own observations, never from here.
+func (m *esimProfileModel) desired(goal reconcile.Goal, account string) reconcile.Desired {
+	return reconcile.Desired{
+		Goal: goal, Account: account, EID: m.EID.ValueString(), ICCID: knownString(m.ICCID), IMEI: knownString(m.IMEI),
+		Type: reconcile.ProfileType(m.ProfileType.ValueString()), ServicePlan: m.ServicePlan.ValueString(),
+		GlobalServicePlan: m.GlobalServicePlan.ValueString(), Download: m.Download.ValueBool(), Enabled: m.Enabled.ValueBool(),
+		Suspended: m.Suspended.ValueBool(), SmsrOid: m.SmsrOid.ValueString(), MdnZipCode: m.MdnZipCode.ValueString(),
+		PlaceOfUse: m.PrimaryPlaceOfUse.wire(), AdoptExisting: m.AdoptExisting.ValueBool(), EtfWaiver: m.EtfWaiver.ValueBool(),
+		ReasonCode: m.ReasonCode.ValueString(), DeleteProfile: m.DeleteProfile.ValueBool(),
 	}
-	return ids
+}
+
+// knownString is v's value, or "" when it is null or unknown.
+func knownString(v types.String) string {
+	if v.IsNull() || v.IsUnknown() {
+		return ""
+	}
+	return v.ValueString()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // flatten maps a v1 device onto the model; shared by Read, Import and Create/Update's final
@@ -774,15 +696,15 @@ func flatten(d thingspace.Device, m *esimProfileModel) {
 		// Import: the profile type is the one the device has (a local profile too, or the
 		// imported instance of a `local` configuration would be planned for replacement).
 		m.ProfileType = types.StringValue(profileVerizonUS)
-		if _, ok := globalLine(d); ok {
+		if _, ok := reconcile.GlobalLine(d); ok {
 			m.ProfileType = types.StringValue(profileGlobal)
-		} else if _, ok := localLine(d); ok {
+		} else if _, ok := reconcile.LocalLine(d); ok {
 			m.ProfileType = types.StringValue(profileLocal)
 		}
 	}
 	state := thingspace.NormalizeState(f.State)
 	if m.ProfileType.ValueString() == profileGlobal {
-		if g, ok := globalLine(d); ok {
+		if g, ok := reconcile.GlobalLine(d); ok {
 			m.GlobalServicePlan = types.StringValue(g.ServicePlan)
 			if gs := thingspace.NormalizeState(g.State); gs == thingspace.StateSuspended {
 				state = gs
@@ -812,74 +734,6 @@ func flatten(d thingspace.Device, m *esimProfileModel) {
 	if m.Timeouts.IsNull() || m.Timeouts.IsUnknown() {
 		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.Object.AttributeTypes(context.Background()))}
 	}
-}
-
-// globalLine returns the carrier information of the device's Global profile, if it has one.
-func globalLine(d thingspace.Device) (thingspace.CarrierInformation, bool) {
-	for i, ci := range d.CarrierInformations {
-		if i > 0 && strings.Contains(strings.ToLower(ci.CarrierName), "global") {
-			return ci, true
-		}
-	}
-	return thingspace.CarrierInformation{}, false
-}
-
-// localLine returns the carrier information of the device's local (SM-SR) profile, if it has
-// one: a carrier line after the Verizon one that is not the Global profile's.
-func localLine(d thingspace.Device) (thingspace.CarrierInformation, bool) {
-	for i, ci := range d.CarrierInformations {
-		if i > 0 && !strings.Contains(strings.ToLower(ci.CarrierName), "global") {
-			return ci, true
-		}
-	}
-	return thingspace.CarrierInformation{}, false
-}
-
-// profileICCID is the own ICCID of the device's Global (profileType global) or local profile,
-// or "" when the device shows no such profile. The v1 list gives a carrier line per profile
-// (the lead first) and the device's ICCIDs, but documents no link between the two; the
-// simulator, and the examples we have, list one ICCID per carrier line in the same order, the
-// lead's first. That pairing is trusted only when the counts agree: otherwise the profile's
-// ICCID cannot be told apart from another profile's, and acting on a guess could suspend or
-// delete the wrong profile, so it is an error and nothing is sent.
-func profileICCID(d thingspace.Device, profileType string) (string, error) {
-	line := -1
-	for i, ci := range d.CarrierInformations {
-		if i == 0 {
-			continue
-		}
-		global := strings.Contains(strings.ToLower(ci.CarrierName), "global")
-		if (profileType == profileGlobal && global) || (profileType == profileLocal && !global) {
-			line = i
-			break
-		}
-	}
-	if line < 0 {
-		return "", nil
-	}
-	var iccids []string
-	for _, id := range d.DeviceIDs {
-		if thingspace.NormalizeKind(id.Kind) == thingspace.KindICCID {
-			iccids = append(iccids, id.ID)
-		}
-	}
-	if len(iccids) != len(d.CarrierInformations) {
-		return "", fmt.Errorf("cannot tell the ICCID of the device's %s profile: ThingSpace lists %d ICCIDs for %d carrier lines "+
-			"(one per profile was expected), so no action was sent to a profile that might be another one", profileType,
-			len(iccids), len(d.CarrierInformations))
-	}
-	return iccids[line], nil
-}
-
-// stateOfDevice is the state that matters for the model's profile type.
-func stateOfDevice(d thingspace.Device, m *esimProfileModel) thingspace.DeviceState {
-	s := thingspace.NormalizeState(flattenDevice(d).State)
-	if m.ProfileType.ValueString() == profileGlobal {
-		if g, ok := globalLine(d); ok && thingspace.NormalizeState(g.State) == thingspace.StateSuspended {
-			return thingspace.StateSuspended
-		}
-	}
-	return s
 }
 
 // Private state: whether Create was confirmed.
@@ -937,545 +791,6 @@ func unconfirmedCreate(ctx context.Context, p privateGetter, m *esimProfileModel
 		return !confirmed
 	}
 	return m.State.IsNull()
-}
-
-var errUnconfirmed = errors.New("the result could not be confirmed by reading the device")
-
-// waitTarget is one device of one request to wait for.
-type waitTarget = wait.Target
-
-// profileOp runs the carrier actions of one Create, Update or Delete, each confirmed before
-// the model is changed.
-type profileOp struct {
-	r       *esimProfileResource
-	account string
-	m       *esimProfileModel
-	// part is the coalescer announcement of the operation's first action.
-	part *thingspace.Participant
-	// changed: an action of this operation succeeded, so the device is no longer as it was.
-	changed bool
-	// startState and startPlan are the device as Create found it: a failure that leaves it so
-	// writes no state.
-	startState thingspace.DeviceState
-	startPlan  string
-}
-
-func (op *profileOp) eidID() thingspace.DeviceID {
-	return thingspace.DeviceID{Kind: thingspace.KindEID, ID: op.m.EID.ValueString()}
-}
-
-func (op *profileOp) target(rid string, action thingspace.Action) waitTarget {
-	return waitTarget{Account: op.account, RequestID: rid, Action: action, Device: op.m.deviceIDs()}
-}
-
-// entry builds the device entry of a request with the given identifier kinds.
-func (op *profileOp) entry(kinds ...string) []thingspace.DeviceEntry {
-	all := op.m.deviceIDs()
-	var ids thingspace.DeviceIDs
-	for _, k := range kinds {
-		if v := all.Get(k); v != "" {
-			ids = append(ids, thingspace.DeviceID{Kind: k, ID: v})
-		}
-	}
-	return thingspace.Devices(ids)
-}
-
-// run sends one action for the device and waits for its outcome; a failure callback is an
-// *errFailed. The request id goes into the model as soon as ThingSpace accepts it.
-func (op *profileOp) run(ctx context.Context, action thingspace.Action, body thingspace.ProfileRequest) (thingspace.DeviceOutcome, error) {
-	p := op.part
-	op.part = nil
-	body.AccountName = op.account
-	device := op.m.deviceIDs()
-	for _, e := range body.Devices {
-		// A Global or local profile's own ICCID is not in the model: its callback matches it.
-		for _, id := range e.DeviceIDs {
-			if !slices.ContainsFunc(device, func(x thingspace.DeviceID) bool { return strings.EqualFold(x.Kind, id.Kind) && x.ID == id.ID }) {
-				device = append(device, id)
-			}
-		}
-	}
-	res, err := op.r.cfg.act(ctx, p, action, body, device, func(rid string) {
-		op.m.LastRequestID = types.StringValue(rid)
-	})
-	if err != nil {
-		return res.Outcome, err
-	}
-	if res.Outcome.Status == thingspace.StatusFailed {
-		return res.Outcome, &errFailed{action: action, device: device, req: res.RequestID, cbErr: res.Outcome.Err}
-	}
-	if cb := res.Outcome.Callback; cb != nil {
-		if prof := cb.Profile(); prof != nil {
-			if prof.ProfileStatus != "" {
-				op.m.ProfileStatus = types.StringValue(string(thingspace.NormalizeProfileStatus(prof.ProfileStatus)))
-			}
-			if prof.ProfileRole != "" {
-				op.m.ProfileRole = types.StringValue(strings.ToUpper(prof.ProfileRole))
-			}
-		}
-	}
-	return res.Outcome, nil
-}
-
-// profileEntry is the device entry of an action on the downloaded Global or local profile
-// itself (suspend, resume, its plan, enable, disable, delete). ThingSpace finds that profile by
-// its own ICCID (seed 004: "based on ICCID and contracted service plan"), not by the lead
-// profile's ICCID that `iccid` holds; the lead ICCID is sent only when the device, as read,
-// does not show the profile's own (nothing is downloaded yet). dev is the device as last read.
-func (op *profileOp) profileEntry(dev *thingspace.Device, kinds ...string) ([]thingspace.DeviceEntry, error) {
-	entry := op.entry(kinds...)
-	if dev == nil {
-		return entry, nil
-	}
-	iccid, err := profileICCID(*dev, op.m.ProfileType.ValueString())
-	if err != nil {
-		return nil, fmt.Errorf("EID %s: %w", op.m.EID.ValueString(), err)
-	}
-	if iccid != "" {
-		for i, id := range entry[0].DeviceIDs {
-			if id.Kind == thingspace.KindICCID {
-				entry[0].DeviceIDs[i].ID = iccid
-			}
-		}
-	}
-	return entry, nil
-}
-
-// confirmRead reads the device until check accepts it (a few tries: the read may lag the
-// callback by a moment), so that a stray or forged callback can never make state lie.
-func (op *profileOp) confirmRead(ctx context.Context, what string, check func(thingspace.Device) bool) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
-	defer cancel()
-	var last thingspace.Device
-	for attempt := 0; attempt < 5; attempt++ {
-		d, err := op.r.cfg.Client.GetDevice(withLogger(rctx), op.account, op.eidID())
-		if err == nil {
-			if check(*d) {
-				return nil
-			}
-			last = *d
-		}
-		if sleepErr := sleepCtx(rctx, time.Duration(attempt+1)*500*time.Millisecond); sleepErr != nil {
-			break
-		}
-	}
-	f := flattenDevice(last)
-	return fmt.Errorf("%w: ThingSpace reported success (request %s), but the device reads as state %q, plan %q instead of %s",
-		errUnconfirmed, op.m.LastRequestID.ValueString(), f.State, f.ServicePlan, what)
-}
-
-// confirmStatus checks the device's entry of the v2 request status: the only confirmation of
-// download and enable steps, which the v1 device list cannot see.
-func (op *profileOp) confirmStatus(ctx context.Context, rid string) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
-	defer cancel()
-	var last string
-	for attempt := 0; attempt < 5; attempt++ {
-		st, err := op.r.cfg.Client.RequestStatus(withLogger(rctx), op.account, rid)
-		if err == nil {
-			for _, sub := range st.SubRequests {
-				if sub.IDs.Matches(op.m.deviceIDs()) {
-					last = sub.Status
-					if thingspace.NormalizeStatus(sub.Status) == thingspace.StatusSucceeded {
-						return nil
-					}
-				}
-			}
-		}
-		if sleepErr := sleepCtx(rctx, time.Duration(attempt+1)*500*time.Millisecond); sleepErr != nil {
-			break
-		}
-	}
-	return fmt.Errorf("%w: ThingSpace's request status for %s shows %q for the device, not Success", errUnconfirmed, rid, last)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// activateAll runs Create's actions for a pre-active or deactive device, per profile type.
-func (op *profileOp) activateAll(ctx context.Context) error {
-	m := op.m
-	body := thingspace.ActivateRequest{
-		Devices: op.entry(thingspace.KindEID, thingspace.KindICCID, thingspace.KindIMEI), ServicePlan: m.ServicePlan.ValueString(),
-		MdnZipCode: m.MdnZipCode.ValueString(), PrimaryPlaceOfUse: m.PrimaryPlaceOfUse.wire(),
-	}.Body()
-	if _, err := op.run(ctx, thingspace.ActionActivate, body); err != nil {
-		return err
-	}
-	plan := m.ServicePlan.ValueString()
-	var after thingspace.Device
-	if err := op.confirmRead(ctx, "active on "+plan, func(d thingspace.Device) bool {
-		after = d
-		return thingspace.NormalizeState(flattenDevice(d).State) == thingspace.StateActive && d.ServicePlan() == plan
-	}); err != nil {
-		return err
-	}
-	op.changed = true
-	switch m.ProfileType.ValueString() {
-	case profileGlobal:
-		_, downloaded := globalLine(after)
-		switch {
-		case !m.Download.ValueBool():
-			// Staged: the Global profile is left as it is.
-		case downloaded:
-			// A reactivated line whose Global profile was never deleted: it is still on the
-			// device, and ThingSpace refuses a second download (Profile.AlreadyDownloaded).
-			if err := op.reactivateGlobal(ctx, &after); err != nil {
-				return err
-			}
-		default:
-			if err := op.download(ctx); err != nil {
-				return err
-			}
-		}
-	case profileLocal:
-		if err := op.downloadLocal(ctx); err != nil {
-			return err
-		}
-	}
-	if m.Suspended.ValueBool() {
-		return op.suspend(ctx)
-	}
-	return nil
-}
-
-// reactivateGlobal brings a Global profile that is still on a reactivated line (destroyed
-// without delete_profile) to the configuration: ThingSpace refuses to download it again
-// (Profile.AlreadyDownloaded), and its deactivation outlives the line's reactivation. It is
-// activated by its own ICCID with global_service_plan (or only moved to that plan if it is
-// active), then enabled when `enabled` is true; after the line's activate the lead profile is
-// the enabled one.
-func (op *profileOp) reactivateGlobal(ctx context.Context, dev *thingspace.Device) error {
-	m := op.m
-	want := m.GlobalServicePlan.ValueString()
-	g, _ := globalLine(*dev)
-	tflog.Info(ctx, "the reactivated device still has its Global profile: activating and enabling it instead of downloading it again",
-		map[string]any{"eid": m.EID.ValueString(), "global_state": g.State, "global_service_plan": g.ServicePlan})
-	switch {
-	case thingspace.NormalizeState(g.State) == thingspace.StateDeactive:
-		entry, err := op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID, thingspace.KindIMEI)
-		if err != nil {
-			return err
-		}
-		if _, err := op.run(ctx, thingspace.ActionActivate, thingspace.ActivateRequest{
-			Devices:     entry,
-			ServicePlan: want, MdnZipCode: m.MdnZipCode.ValueString(), PrimaryPlaceOfUse: m.PrimaryPlaceOfUse.wire(),
-		}.Body()); err != nil {
-			return err
-		}
-		if err := op.confirmRead(ctx, "the Global profile active on "+want, func(d thingspace.Device) bool {
-			g, ok := globalLine(d)
-			return ok && thingspace.NormalizeState(g.State) == thingspace.StateActive && g.ServicePlan == want
-		}); err != nil {
-			return err
-		}
-	case g.ServicePlan != want:
-		if err := op.changeGlobalPlan(ctx, dev, want); err != nil {
-			return err
-		}
-	}
-	if !m.Enabled.ValueBool() {
-		return nil
-	}
-	entry, err := op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID)
-	if err != nil {
-		return err
-	}
-	return op.enable(ctx, thingspace.ProfileRequest{Devices: entry, ServicePlan: want})
-}
-
-// enable sends enable for the profile. ThingSpace's answer that the profile is enabled already
-// (enabled outside Terraform, or by the carrier itself) is the target state, not a failure:
-// an update failing on it would fail again at every apply, and a create failing on it would be
-// tainted, and its replacement would deactivate a working line.
-func (op *profileOp) enable(ctx context.Context, body thingspace.ProfileRequest) error {
-	err := op.statusStep(ctx, thingspace.ActionEnable, body)
-	if !isAlreadyEnabled(err) {
-		return err
-	}
-	tflog.Info(ctx, "ThingSpace reports the profile enabled already: nothing else to do",
-		map[string]any{"eid": op.m.EID.ValueString(), "request_id": op.m.LastRequestID.ValueString()})
-	op.m.ProfileStatus = types.StringValue(string(thingspace.NormalizeProfileStatus("ENABLE")))
-	return nil
-}
-
-// codeAlreadyEnabled is ThingSpace's answer to enable for a profile that is enabled.
-const codeAlreadyEnabled = "Profile.AlreadyEnabled"
-
-// isAlreadyEnabled reports whether err is ThingSpace's Profile.AlreadyEnabled, synchronous or
-// in the device's failure callback.
-func isAlreadyEnabled(err error) bool {
-	var f *errFailed
-	if errors.As(err, &f) && f.cbErr != nil {
-		code := strings.ToLower(f.cbErr.Code)
-		return strings.HasSuffix(code, "."+strings.ToLower(codeAlreadyEnabled))
-	}
-	return thingspace.IsCode(err, codeAlreadyEnabled)
-}
-
-// completeAdoption runs the download step of a global or local profile whose line Create
-// adopted (active, or suspended and resumed) but whose profile the device does not show yet:
-// adopting the line alone would leave state claiming a profile that is not there. The v1 list
-// has a carrier line for each Global or local profile that is downloaded or active.
-func (op *profileOp) completeAdoption(ctx context.Context, dev thingspace.Device) error {
-	m := op.m
-	switch m.ProfileType.ValueString() {
-	case profileGlobal:
-		if _, ok := globalLine(dev); !ok && m.Download.ValueBool() {
-			tflog.Info(ctx, "the adopted device has no Global profile yet: downloading it")
-			return op.download(ctx)
-		}
-	case profileLocal:
-		if _, ok := localLine(dev); !ok {
-			tflog.Info(ctx, "the adopted device has no local profile yet: downloading it")
-			return op.downloadLocal(ctx)
-		}
-	}
-	return nil
-}
-
-// downloadLocal downloads the local profile through the SM-SR: download_enable, or
-// download_disable when enabled = false (`download` is never used for local profiles).
-func (op *profileOp) downloadLocal(ctx context.Context) error {
-	action := thingspace.ActionDownloadEnable
-	if !op.m.Enabled.ValueBool() {
-		action = thingspace.ActionDownloadDisable
-	}
-	return op.statusStep(ctx, action, thingspace.ProfileRequest{
-		Devices: op.entry(thingspace.KindEID, thingspace.KindICCID), SmsrOid: op.m.SmsrOid.ValueString()})
-}
-
-// download downloads the Global profile: download_enable, or download when enabled = false.
-func (op *profileOp) download(ctx context.Context) error {
-	action := thingspace.ActionDownloadEnable
-	if !op.m.Enabled.ValueBool() {
-		action = thingspace.ActionDownload
-	}
-	return op.statusStep(ctx, action, thingspace.ProfileRequest{
-		Devices: op.entry(thingspace.KindEID, thingspace.KindICCID), ServicePlan: op.m.GlobalServicePlan.ValueString()})
-}
-
-// statusStep runs an action that only the v2 request status can confirm.
-func (op *profileOp) statusStep(ctx context.Context, action thingspace.Action, body thingspace.ProfileRequest) error {
-	if _, err := op.run(ctx, action, body); err != nil {
-		return err
-	}
-	if err := op.confirmStatus(ctx, op.m.LastRequestID.ValueString()); err != nil {
-		return err
-	}
-	op.changed = true
-	return nil
-}
-
-// changePlan sends serviceplan for the US line and confirms the new plan by a read.
-func (op *profileOp) changePlan(ctx context.Context, plan string, _ bool) error {
-	if _, err := op.run(ctx, thingspace.ActionServicePlan, thingspace.ProfileRequest{
-		Devices: op.entry(thingspace.KindEID, thingspace.KindICCID), ServicePlan: plan}); err != nil {
-		return err
-	}
-	if err := op.confirmRead(ctx, "plan "+plan, func(d thingspace.Device) bool { return d.ServicePlan() == plan }); err != nil {
-		return err
-	}
-	op.changed = true
-	return nil
-}
-
-// changeGlobalPlan sends serviceplan with the Global plan and confirms it on the Global line.
-func (op *profileOp) changeGlobalPlan(ctx context.Context, dev *thingspace.Device, plan string) error {
-	entry, err := op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID)
-	if err != nil {
-		return err
-	}
-	if _, err := op.run(ctx, thingspace.ActionServicePlan, thingspace.ProfileRequest{Devices: entry, ServicePlan: plan}); err != nil {
-		return err
-	}
-	if err := op.confirmRead(ctx, "Global plan "+plan, func(d thingspace.Device) bool {
-		g, ok := globalLine(d)
-		return ok && g.ServicePlan == plan
-	}); err != nil {
-		return err
-	}
-	op.changed = true
-	return nil
-}
-
-// suspend: profile_suspend for a Global profile, device_suspend (by EID) otherwise.
-func (op *profileOp) suspend(ctx context.Context) error {
-	var err error
-	if op.m.ProfileType.ValueString() == profileGlobal {
-		// A fresh read: the profile may have been downloaded since the device was last read.
-		// Without it the action would name the lead profile's ICCID: nothing is sent then.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
-		dev, rerr := op.r.cfg.Client.GetDevice(withLogger(rctx), op.account, op.eidID())
-		cancel()
-		if rerr != nil {
-			return fmt.Errorf("no profile_suspend was sent: reading EID %s for its Global profile's own ICCID, "+
-				"which profile_suspend names, failed: %w", op.m.EID.ValueString(), rerr)
-		}
-		entry, eerr := op.profileEntry(dev, thingspace.KindICCID)
-		if eerr != nil {
-			return eerr
-		}
-		_, err = op.run(ctx, thingspace.ActionProfileSuspend, thingspace.ProfileRequest{
-			Devices: entry, ServicePlan: op.m.GlobalServicePlan.ValueString()})
-	} else {
-		_, err = op.run(ctx, thingspace.ActionDeviceSuspend, thingspace.ProfileRequest{Devices: op.entry(thingspace.KindEID)})
-	}
-	if err != nil {
-		return err
-	}
-	if err := op.confirmRead(ctx, "suspended", func(d thingspace.Device) bool {
-		return stateOfDevice(d, op.m) == thingspace.StateSuspended
-	}); err != nil {
-		return err
-	}
-	op.changed = true
-	return nil
-}
-
-// resume: profile_resume for a Global profile that is itself suspended (seed 004), and
-// device_resume where the device as a whole was suspended: verizon_us and local profiles are
-// suspended with device_suspend, and a global one may have been suspended that way outside
-// Terraform (its Global line then reads active under a suspended line, and profile_resume
-// would fail with Profile.AlreadyResumed). dev is the device as last read.
-func (op *profileOp) resume(ctx context.Context, dev thingspace.Device) error {
-	if op.m.ProfileType.ValueString() == profileGlobal {
-		if g, ok := globalLine(dev); ok && thingspace.NormalizeState(g.State) == thingspace.StateSuspended {
-			entry, err := op.profileEntry(&dev, thingspace.KindICCID)
-			if err != nil {
-				return err
-			}
-			if _, err := op.run(ctx, thingspace.ActionProfileResume, thingspace.ProfileRequest{
-				Devices: entry, ServicePlan: op.m.GlobalServicePlan.ValueString()}); err != nil {
-				return err
-			}
-			var after thingspace.Device
-			if err := op.confirmRead(ctx, "the Global profile resumed", func(d thingspace.Device) bool {
-				after = d
-				g, ok := globalLine(d)
-				return ok && thingspace.NormalizeState(g.State) != thingspace.StateSuspended
-			}); err != nil {
-				return err
-			}
-			op.changed = true
-			if stateOfDevice(after, op.m) != thingspace.StateSuspended {
-				return nil
-			}
-			// The line is suspended too (device_suspend suspends every profile): resume it.
-		}
-	}
-	if _, err := op.run(ctx, thingspace.ActionDeviceResume, thingspace.ProfileRequest{Devices: op.entry(thingspace.KindEID)}); err != nil {
-		return err
-	}
-	if err := op.confirmRead(ctx, "active (resumed)", func(d thingspace.Device) bool {
-		return stateOfDevice(d, op.m) == thingspace.StateActive
-	}); err != nil {
-		return err
-	}
-	op.changed = true
-	return nil
-}
-
-// update sends what the plan changes, skipping what the device already shows: an action is
-// never sent for a device already in the target state.
-func (op *profileOp) update(ctx context.Context, dev thingspace.Device, prior *esimProfileModel) error {
-	m := op.m
-	if want := m.ServicePlan.ValueString(); dev.ServicePlan() != want {
-		if err := op.changePlan(ctx, want, true); err != nil {
-			return err
-		}
-	}
-	if m.ProfileType.ValueString() == profileGlobal && !m.GlobalServicePlan.Equal(prior.GlobalServicePlan) {
-		if g, ok := globalLine(dev); ok && g.ServicePlan != m.GlobalServicePlan.ValueString() {
-			if err := op.changeGlobalPlan(ctx, &dev, m.GlobalServicePlan.ValueString()); err != nil {
-				return err
-			}
-		}
-	}
-	if m.ProfileType.ValueString() == profileGlobal && m.Download.ValueBool() && !prior.Download.ValueBool() {
-		if err := op.download(ctx); err != nil {
-			return err
-		}
-	} else if m.Enabled.ValueBool() && !prior.Enabled.ValueBool() {
-		entry, err := op.profileEntry(&dev, thingspace.KindEID, thingspace.KindICCID)
-		if err != nil {
-			return err
-		}
-		body := thingspace.ProfileRequest{Devices: entry}
-		if m.ProfileType.ValueString() == profileLocal {
-			body.SmsrOid = m.SmsrOid.ValueString()
-		} else {
-			body.ServicePlan = m.GlobalServicePlan.ValueString()
-		}
-		if err := op.enable(ctx, body); err != nil {
-			return err
-		}
-	} else if !m.Enabled.ValueBool() && prior.Enabled.ValueBool() && m.ProfileType.ValueString() == profileLocal {
-		entry, err := op.profileEntry(&dev, thingspace.KindEID, thingspace.KindICCID)
-		if err != nil {
-			return err
-		}
-		if err := op.statusStep(ctx, thingspace.ActionDisable, thingspace.ProfileRequest{
-			Devices: entry, SmsrOid: m.SmsrOid.ValueString()}); err != nil {
-			return err
-		}
-	}
-	current := stateOfDevice(dev, m)
-	switch {
-	case m.Suspended.ValueBool() && current != thingspace.StateSuspended:
-		return op.suspend(ctx)
-	case !m.Suspended.ValueBool() && current == thingspace.StateSuspended:
-		return op.resume(ctx, dev)
-	}
-	return nil
-}
-
-// deactivate sends deactivate with the explicit ETF waiver and reason code, and confirms it.
-func (op *profileOp) deactivate(ctx context.Context) error {
-	m := op.m
-	body := thingspace.DeactivateRequest{Devices: op.entry(thingspace.KindEID, thingspace.KindICCID),
-		EtfWaiver: m.EtfWaiver.ValueBool(), ReasonCode: m.ReasonCode.ValueString()}.Body()
-	if _, err := op.run(ctx, thingspace.ActionDeactivate, body); err != nil {
-		return err
-	}
-	return op.confirmRead(ctx, "deactive", func(d thingspace.Device) bool {
-		return thingspace.NormalizeState(flattenDevice(d).State) == thingspace.StateDeactive
-	})
-}
-
-// deleteProfile deletes a Global or local profile after its deactivation was confirmed.
-func (op *profileOp) deleteProfile(ctx context.Context, dev *thingspace.Device) error {
-	entry, err := op.profileEntry(dev, thingspace.KindEID, thingspace.KindICCID)
-	if err != nil {
-		return err
-	}
-	body := thingspace.ProfileRequest{Devices: entry}
-	if op.m.ProfileType.ValueString() == profileLocal {
-		body.SmsrOid = op.m.SmsrOid.ValueString()
-	} else {
-		body.ServicePlan = op.m.GlobalServicePlan.ValueString()
-	}
-	return op.statusStep(ctx, thingspace.ActionDelete, body)
-}
-
-// refresh reads the device into the model after the actions were confirmed.
-func (op *profileOp) refresh(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
-	defer cancel()
-	d, err := op.r.cfg.Client.GetDevice(withLogger(rctx), op.account, op.eidID())
-	if err != nil {
-		return err
-	}
-	flatten(*d, op.m)
-	return nil
 }
 
 // wire converts the place of use for the activate body.

@@ -2,33 +2,203 @@ package provider
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
-// relayJournal records the provider's carrier actions at the relay (see thingspace.Journal).
-// Each accepted chunk is registered at once, with every identifier of its devices, so that a
-// later apply finds the request by any of them even if Terraform is killed right after.
-type relayJournal struct {
+// journal is the provider's write-ahead record of carrier actions (thingspace.Journal): before
+// each chunk is POSTed it writes an intent with every identifier of every device; after the
+// POST it records the request id ThingSpace answered (which registers the request), or that
+// the chunk was refused. An answer that never came leaves the intent open, and the decision
+// engine waits for evidence instead of sending the action again.
+//
+// With a relay the record is the relay's: durable, shared by every provider process, and
+// outliving a SIGKILL of Terraform. Without one, the journal keeps it in memory, and each
+// resource instance copies its devices' entries into its private state, which Terraform saves
+// with the state (but not when Terraform itself is killed: a relay is what survives that).
+type journal struct {
 	relay *wait.RelayClient
+
+	mu    sync.Mutex
+	local map[string][]journalEntry // by EID, without a relay
 }
 
-func (j relayJournal) Intend(context.Context, thingspace.Action, thingspace.ProfileRequest) (string, error) {
-	return "", nil
+// journalEntry is one intent as the provider remembers it without a relay (private state).
+type journalEntry struct {
+	IntentID  string               `json:"intent"`
+	Account   string               `json:"account"`
+	Action    thingspace.Action    `json:"action"`
+	BodyHash  string               `json:"body_sha256"`
+	Attempt   int                  `json:"attempt"`
+	At        time.Time            `json:"at"`
+	RequestID string               `json:"request_id,omitempty"`
+	State     string               `json:"state"`
+	Sent      thingspace.DeviceIDs `json:"sent"`
 }
 
-func (j relayJournal) Accepted(ctx context.Context, _ string, action thingspace.Action, body thingspace.ProfileRequest, requestID string) {
+// maxLocalEntries bounds what an instance keeps in its private state: the last few actions
+// are all a later decision needs.
+const maxLocalEntries = 8
+
+func newIntentID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "tf-" + hex.EncodeToString(b[:])
+}
+
+func (j *journal) Intend(ctx context.Context, action thingspace.Action, body thingspace.ProfileRequest) (string, error) {
+	id := newIntentID()
 	devices := make([]thingspace.DeviceIDs, len(body.Devices))
 	for i, d := range body.Devices {
 		devices[i] = thingspace.JournalIDs(d)
 	}
-	if err := j.relay.Register(ctx, requestID, body.AccountName, action, devices); err != nil {
-		tflog.Warn(ctx, "could not register the accepted request at the relay", map[string]any{
-			"request_id": requestID, "action": string(action), "error": err.Error()})
+	hash := thingspace.BodyHash(action, body)
+	if j.relay != nil {
+		_, err := j.relay.PutIntent(ctx, wait.Intent{IntentID: id, Account: body.AccountName, Action: string(action),
+			Devices: devices, BodySHA256: hash, Attempt: max(1, body.Attempt)})
+		if err != nil {
+			return "", err
+		}
+		return id, nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	now := time.Now()
+	for _, ids := range devices {
+		eid := ids.Get(thingspace.KindEID)
+		if eid == "" {
+			continue
+		}
+		j.local[eid] = appendEntry(j.local[eid], journalEntry{IntentID: id, Account: body.AccountName, Action: action,
+			BodyHash: hash, Attempt: max(1, body.Attempt), At: now, State: wait.IntentOpen, Sent: ids})
+	}
+	return id, nil
+}
+
+func (j *journal) Accepted(ctx context.Context, intentID string, action thingspace.Action, body thingspace.ProfileRequest, requestID string) {
+	j.update(ctx, intentID, wait.IntentAccepted, requestID, "")
+	tflog.Debug(ctx, "recorded an accepted request", map[string]any{"request_id": requestID, "action": string(action), "intent": intentID})
+}
+
+func (j *journal) Refused(ctx context.Context, intentID string, cause error) {
+	j.update(ctx, intentID, wait.IntentRefused, "", cause.Error())
+}
+
+// update moves an intent to state. A relay that does not answer leaves the intent open: its
+// devices then wait for evidence, the safe side.
+func (j *journal) update(ctx context.Context, intentID, state, requestID, reason string) {
+	if j.relay != nil {
+		if _, err := j.relay.UpdateIntent(ctx, intentID, state, requestID, reason); err != nil {
+			tflog.Warn(ctx, "could not record the intent's outcome at the relay; it stays open until evidence settles it", map[string]any{
+				"intent": intentID, "state": state, "request_id": requestID, "error": err.Error()})
+		}
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for eid, entries := range j.local {
+		for i := range entries {
+			if entries[i].IntentID == intentID && entries[i].State == wait.IntentOpen {
+				entries[i].State, entries[i].RequestID = state, requestID
+			}
+		}
+		j.local[eid] = entries
 	}
 }
 
-func (j relayJournal) Refused(context.Context, string, error) {}
+// resolve records that evidence settled an open intent.
+func (j *journal) resolve(ctx context.Context, in reconcile.Intent, requestID, reason string) error {
+	if j.relay != nil {
+		_, err := j.relay.UpdateIntent(ctx, in.ID, wait.IntentResolved, requestID, reason)
+		return err
+	}
+	j.update(ctx, in.ID, wait.IntentResolved, requestID, reason)
+	return nil
+}
+
+// entries returns what the journal holds for a device (without a relay), merged with the
+// entries the instance brought from its private state.
+func (j *journal) entries(eid string, carried []journalEntry) []journalEntry {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := slices.Clone(carried)
+	for _, e := range j.local[eid] {
+		k := slices.IndexFunc(out, func(o journalEntry) bool { return o.IntentID == e.IntentID })
+		if k >= 0 {
+			out[k] = e
+		} else {
+			out = append(out, e)
+		}
+	}
+	return trimEntries(out)
+}
+
+// adopt puts an instance's carried entries into the process's memory, so that later updates
+// of them (an intent accepted or resolved in this process) are seen.
+func (j *journal) adopt(eid string, carried []journalEntry) {
+	if j.relay != nil || len(carried) == 0 {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, e := range carried {
+		if !slices.ContainsFunc(j.local[eid], func(o journalEntry) bool { return o.IntentID == e.IntentID }) {
+			j.local[eid] = appendEntry(j.local[eid], e)
+		}
+	}
+}
+
+func appendEntry(list []journalEntry, e journalEntry) []journalEntry {
+	return trimEntries(append(list, e))
+}
+
+// trimEntries keeps the newest entries, and every open one.
+func trimEntries(list []journalEntry) []journalEntry {
+	slices.SortStableFunc(list, func(a, b journalEntry) int { return a.At.Compare(b.At) })
+	for len(list) > maxLocalEntries {
+		k := slices.IndexFunc(list, func(e journalEntry) bool { return e.State != wait.IntentOpen })
+		if k < 0 {
+			break
+		}
+		list = slices.Delete(list, k, k+1)
+	}
+	return list
+}
+
+// privateJournalKey is the private-state key of an instance's journal entries (no relay).
+const privateJournalKey = "journal"
+
+func privateJournal(ctx context.Context, p privateGetter) []journalEntry {
+	b, diags := p.GetKey(ctx, privateJournalKey)
+	if diags.HasError() || len(b) == 0 {
+		return nil
+	}
+	var out []journalEntry
+	if err := json.Unmarshal(b, &out); err != nil {
+		tflog.Warn(ctx, "ignoring an unreadable journal in the private state", map[string]any{"error": err.Error()})
+		return nil
+	}
+	return out
+}
+
+func setPrivateJournal(ctx context.Context, p privateSetter, entries []journalEntry) diag.Diagnostics {
+	b, err := json.Marshal(entries)
+	if err != nil {
+		var d diag.Diagnostics
+		d.AddError("Cannot save the action journal", fmt.Sprintf("encoding it failed: %v", err))
+		return d
+	}
+	return p.SetKey(ctx, privateJournalKey, b)
+}

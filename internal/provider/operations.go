@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
@@ -77,109 +79,6 @@ func redactURL(s string) string {
 	return u.Scheme + "://" + u.Host + "/…"
 }
 
-// awaitOpenRequests waits until no request the relay knows for the device is open: an action
-// never goes out while another one is in flight for the same device. Without a relay, the
-// device's PENDING_* state (see awaitSettled) is the only signal.
-func (c *Config) awaitOpenRequests(ctx context.Context, account string, device thingspace.DeviceIDs) error {
-	if c.Relay == nil {
-		return nil
-	}
-	seen := map[string]wait.RequestRef{}
-	for _, id := range device {
-		if id.ID == "" {
-			continue
-		}
-		refs, err := c.Relay.OpenRequests(ctx, id)
-		if err != nil {
-			return &relayUnavailableError{relayURL: c.RelayURL,
-				asked: fmt.Sprintf("GET /v1/devices/%s:%s/requests?open=true", id.Kind, id.ID),
-				why:   "that no request is already open for " + describeIDs(device), err: err}
-		}
-		for _, r := range refs {
-			seen[r.RequestID] = r
-		}
-	}
-	if len(seen) == 0 {
-		return nil
-	}
-	targets := make([]wait.Target, 0, len(seen))
-	for _, r := range seen {
-		acct := r.Account
-		if acct == "" {
-			acct = account
-		}
-		targets = append(targets, wait.Target{Account: acct, RequestID: r.RequestID, Action: thingspace.Action(r.Action), Device: device})
-		tflog.Info(ctx, "the device has an open request; waiting for it instead of sending another action",
-			map[string]any{"device": describeIDs(device), "request_id": r.RequestID, "action": r.Action})
-	}
-	_, err := c.waitDevices(ctx, targets, "open request")
-	return err
-}
-
-// openRequestWorkers bounds the relay questions a bulk resource asks at once before it acts:
-// with a relay a round trip away, asking about 10,000 devices one by one takes minutes.
-const openRequestWorkers = 8
-
-// awaitOpenRequestsAll is awaitOpenRequests for many devices, with up to workers of them
-// asked and waited on at once. The first error stops the rest; nothing has been sent then.
-// The workers' own errors are returned, not the context's: when the caller's context ends
-// (timeout, interrupt), each worker still waiting returns a *wait.PendingError naming its
-// device and request, which "context deadline exceeded" would hide.
-func (c *Config) awaitOpenRequestsAll(parent context.Context, account string, devices []thingspace.DeviceIDs, workers int) error {
-	if c.Relay == nil || len(devices) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
-	var (
-		mu   sync.Mutex
-		errs []error // in the order they happened; errs[0] stopped the others
-	)
-	next := make(chan thingspace.DeviceIDs)
-	var wg sync.WaitGroup
-	for range max(1, min(workers, len(devices))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for device := range next {
-				if err := c.awaitOpenRequests(ctx, account, device); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					cancel(err)
-				}
-			}
-		}()
-	}
-feed:
-	for _, device := range devices {
-		select {
-		case next <- device:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if len(errs) == 0 {
-		return context.Cause(ctx)
-	}
-	if parent.Err() != nil && (errors.Is(errs[0], context.Canceled) || errors.Is(errs[0], context.DeadlineExceeded)) {
-		// The caller's timeout or interrupt: every device still waiting names its request.
-		var pending []error
-		for _, err := range errs {
-			var pe *wait.PendingError
-			if errors.As(err, &pe) {
-				pending = append(pending, err)
-			}
-		}
-		if len(pending) > 0 {
-			return errors.Join(pending...)
-		}
-	}
-	return errs[0]
-}
-
 // relayUnavailableError is a question the provider must ask the relay before it acts (is a
 // request open for the device? does the callback registration point at the relay?) that the
 // relay did not answer. It is not an open request: nothing is known to be in flight, but
@@ -222,68 +121,6 @@ func addPreflightError(diags *diag.Diagnostics, title string, err error) {
 		return
 	}
 	diags.AddError(title, err.Error()+"\nNo action was sent.")
-}
-
-// settlePoll is the interval of awaitSettled's device reads.
-const settlePoll = 2 * time.Second
-
-// awaitSettled reads the device and, while its state is PENDING_* (a request in flight that
-// the relay may not know about), waits and reads again.
-func (c *Config) awaitSettled(ctx context.Context, account string, id thingspace.DeviceID) (*thingspace.Device, error) {
-	for {
-		d, err := c.Client.GetDevice(withLogger(ctx), account, id)
-		if err != nil {
-			return nil, err
-		}
-		if !d.State().Pending() {
-			return d, nil
-		}
-		tflog.Info(ctx, "the device has a request in flight (PENDING state); waiting for it to settle",
-			map[string]any{"device": id.ID, "state": string(d.State())})
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%s %s stayed in state %s (a request in flight) until the timeout; no action was sent",
-				strings.ToUpper(id.Kind), id.ID, d.State())
-		case <-time.After(settlePoll):
-		}
-	}
-}
-
-// actResult is the outcome of one action for one device.
-type actResult struct {
-	RequestID string
-	Outcome   thingspace.DeviceOutcome
-}
-
-// act sends one action for one device (coalesced with other instances' identical actions),
-// reports the request id through accepted as soon as ThingSpace accepts it (so the caller can
-// record it before waiting), and waits for the device's final outcome. A timeout or an
-// interrupt returns the request id with a *wait.PendingError.
-func (c *Config) act(ctx context.Context, p *thingspace.Participant, action thingspace.Action, body thingspace.ProfileRequest,
-	device thingspace.DeviceIDs, accepted func(requestID string)) (actResult, error) {
-	if p == nil {
-		p = c.Coalescer.Begin()
-	}
-	tflog.Info(ctx, "sending ThingSpace action", map[string]any{"action": string(action), "device": describeIDs(device)})
-	reqs, err := p.Submit(withLogger(ctx), action, body)
-	var res actResult
-	if len(reqs) > 0 {
-		res.RequestID = reqs[0].RequestID
-		if accepted != nil {
-			accepted(res.RequestID)
-		}
-	}
-	if err != nil {
-		return res, fmt.Errorf("ThingSpace %s for %s: %w", action, describeIDs(device), err)
-	}
-	if res.RequestID == "" {
-		return res, fmt.Errorf("ThingSpace %s for %s: no request carried the device", action, describeIDs(device))
-	}
-	out, err := c.waitDevices(ctx, []wait.Target{{Account: body.AccountName, RequestID: res.RequestID, Action: action, Device: device}}, string(action))
-	if len(out) == 1 {
-		res.Outcome = out[0]
-	}
-	return res, err
 }
 
 // waitDevices waits for targets with progress in the logs.
@@ -369,85 +206,88 @@ func (c *Config) checkServicePlan(ctx context.Context, account, plan string) err
 }
 
 // claims detects a device claimed by two resources in one plan. Terraform does not tell a
-// provider the resource addresses, so a claim is identified by the resource type and a
-// fingerprint of its configuration; the same instance planned twice has the same fingerprint.
+// provider the resource addresses, but it plans each instance once per provider process (a
+// plan, or the apply's own plan, each start the provider afresh), so a second non-null planned
+// state naming the same EID in one process is a second resource. The one exception is the
+// replacement of an instance, planned once with its prior state (which Terraform then replaces)
+// and once as a create: callers skip the first (see skipClaim). Two resources with identical
+// configurations are two claims too: a fingerprint of the configuration would let them pass.
 type claims struct {
 	mu sync.Mutex
-	by map[string]map[string]string // eid → fingerprint → resource type
+	by map[string]string // eid → resource type of the first claim
 }
 
-// claim records that a resource of typ (with the given fingerprint) manages eid and returns
-// an error when another one already does.
-func (c *claims) claim(eid, typ, fingerprint string) error {
+// claim records that a resource of typ manages eid and returns an error when another planned
+// instance of this process already does.
+func (c *claims) claim(eid, typ string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.by == nil {
-		c.by = map[string]map[string]string{}
+		c.by = map[string]string{}
 	}
-	m := c.by[eid]
-	if m == nil {
-		m = map[string]string{}
-		c.by[eid] = m
+	if other, ok := c.by[eid]; ok {
+		return fmt.Errorf("device EID %s is managed by two resources in this configuration: a %s and a %s. "+
+			"A device's service plan must have one owner: remove it from one of them", eid, other, typ)
 	}
-	for fp, other := range m {
-		if fp != fingerprint {
-			return fmt.Errorf("device EID %s is managed by two resources in this configuration: a %s and a %s. "+
-				"A device's service plan must have one owner: remove it from one of them", eid, other, typ)
-		}
-	}
-	m[fingerprint] = typ
+	c.by[eid] = typ
 	return nil
+}
+
+// replacedBy reports whether a plan with prior state is the first half of a replacement: an
+// attribute that requires replacement changed. Terraform then plans the create again with no
+// prior state, and only that second plan claims the devices. (The attribute plan modifiers'
+// RequiresReplace is not visible to a resource's ModifyPlan, hence the comparison here.)
+func replacedBy(changed ...bool) bool {
+	return slices.Contains(changed, true)
+}
+
+// changedIfKnown reports whether a planned value that requires replacement when configured
+// differs from its prior value.
+func changedIfKnown(plan, prior types.String) bool {
+	return !plan.IsUnknown() && !plan.IsNull() && !plan.Equal(prior)
 }
 
 // confirmTimeout bounds a confirming read after the wait (the wait's own context may be over).
 const confirmTimeout = 30 * time.Second
 
-// errFailed wraps a device's failure callback for callers that return it as a diagnostic.
-type errFailed struct {
-	action thingspace.Action
-	device thingspace.DeviceIDs
-	req    string
-	cbErr  *thingspace.CallbackError
+// run runs the decision engine for one device and logs what it ended with.
+func (c *Config) run(ctx context.Context, w *world, d reconcile.Desired) reconcile.Result {
+	return c.runAll(ctx, w, d.Account, []reconcile.Desired{d})[0]
 }
 
-func (e *errFailed) Error() string {
-	msg := "ThingSpace reported a failure"
-	if e.cbErr != nil {
-		msg = e.cbErr.Error()
+// runAll runs the decision engine for many devices of one account.
+func (c *Config) runAll(ctx context.Context, w *world, account string, devices []reconcile.Desired) []reconcile.Result {
+	return reconcile.Run(withLogger(ctx), w, c.runOptions(), account, devices)
+}
+
+// addRunError reports a device's run that did not reach the configuration, titled by what
+// failed: a relay that did not answer is not an open request.
+func addRunError(diags *diag.Diagnostics, title string, err error) {
+	var ru *relayUnavailableError
+	if errors.As(err, &ru) {
+		diags.AddError(ru.title(), ru.detail())
+		return
 	}
-	return fmt.Sprintf("ThingSpace could not %s %s (request %s): %s", actionVerb(e.action), describeIDs(e.device), e.req, msg)
+	diags.AddError(title, err.Error())
 }
 
-func actionVerb(a thingspace.Action) string {
-	switch a {
-	case thingspace.ActionActivate:
-		return "activate"
-	case thingspace.ActionDeactivate:
-		return "deactivate"
-	case thingspace.ActionServicePlan:
-		return "change the service plan of"
-	case thingspace.ActionDownloadEnable:
-		return "download and enable the profile of"
-	case thingspace.ActionDownload:
-		return "download the profile of"
-	case thingspace.ActionDownloadDisable:
-		return "download (disabled) the profile of"
-	case thingspace.ActionEnable:
-		return "enable the profile of"
-	case thingspace.ActionDisable:
-		return "disable the profile of"
-	case thingspace.ActionProfileSuspend, thingspace.ActionDeviceSuspend:
-		return "suspend"
-	case thingspace.ActionProfileResume, thingspace.ActionDeviceResume:
-		return "resume"
-	case thingspace.ActionDelete:
-		return "delete the profile of"
+// addWarnings passes the engine's warnings on (an action sent again after the horizon).
+func addWarnings(diags *diag.Diagnostics, res ...reconcile.Result) {
+	for _, r := range res {
+		for _, w := range r.Warnings {
+			diags.AddWarning("An action was sent again", w)
+		}
 	}
-	return string(a) + " on"
 }
 
-// isPending reports whether err is a wait that ended before the outcome was known.
-func isPending(err error) bool {
-	var p *wait.PendingError
-	return errors.As(err, &p)
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

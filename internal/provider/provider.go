@@ -25,11 +25,15 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
+	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
 var _ provider.Provider = &ThingSpaceProvider{}
+
+// enginePoll is the decision engine's first polling interval (0: its default); tests shorten it.
+var enginePoll time.Duration
 
 // Defaults of the provider's tuning knobs.
 const (
@@ -61,6 +65,7 @@ type providerModel struct {
 	BulkSize          types.Int64   `tfsdk:"bulk_size"`
 	BatchWindow       types.String  `tfsdk:"batch_window"`
 	StatusPollAfter   types.String  `tfsdk:"status_poll_after"`
+	OutcomeHorizon    types.String  `tfsdk:"outcome_horizon"`
 }
 
 // Config is what resources and data sources receive from the provider's Configure.
@@ -71,7 +76,13 @@ type Config struct {
 	RelayToken      string
 	BatchWindow     time.Duration
 	StatusPollAfter time.Duration
-	HTTPClient      *http.Client
+	// OutcomeHorizon is how long an action whose outcome is unknown blocks its devices before
+	// it may be sent once more (see reconcile.DefaultHorizon).
+	OutcomeHorizon time.Duration
+	// EnginePoll is the decision engine's first interval of looking again while it waits on a
+	// device (0: the engine's default).
+	EnginePoll time.Duration
+	HTTPClient *http.Client
 	// Registration tracks the callback-registration check per account (see registration.go).
 	Registration *registrationGuard
 
@@ -81,6 +92,8 @@ type Config struct {
 	Relay     *wait.RelayClient
 	Waiter    *wait.Waiter
 	Coalescer *thingspace.Coalescer
+	// journal records every action before it is sent (see journal.go).
+	journal *journal
 
 	plans  planCache
 	claims claims
@@ -169,6 +182,16 @@ func (p *ThingSpaceProvider) Schema(_ context.Context, _ provider.SchemaRequest,
 					"call, as a Go duration (default `%s`). A batch is sent at once when no other change is coming.", defaultBatchWindow), "batch_window"),
 				Validators: []validator.String{durationValidator{min: 0, max: time.Minute}},
 			},
+			"outcome_horizon": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: describe(fmt.Sprintf("How long an action whose outcome is unknown (ThingSpace answered 5xx, the "+
+					"connection broke, or Terraform was killed after sending it) blocks further actions on its devices while the "+
+					"provider waits for evidence: a callback, or the device's state. With no evidence after this long, the action is "+
+					"sent once more, with a warning naming the device and the earlier attempt; never a third time. Go duration, "+
+					"default `%s` (ThingSpace stops resending a callback after about four attempts five minutes apart).",
+					reconcile.DefaultHorizon), "outcome_horizon"),
+				Validators: []validator.String{durationValidator{min: time.Second, max: 7 * 24 * time.Hour}},
+			},
 			"status_poll_after": schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: describe(fmt.Sprintf("Devices with no final callback after this long are also looked up in ThingSpace's request "+
@@ -222,7 +245,7 @@ func (p *ThingSpaceProvider) Configure(ctx context.Context, req provider.Configu
 		{"base_url", m.BaseURL}, {"client_id", m.ClientID}, {"client_secret", m.ClientSecret},
 		{"username", m.Username}, {"password", m.Password}, {"account_name", m.AccountName},
 		{"relay_url", m.RelayURL}, {"relay_token", m.RelayToken},
-		{"batch_window", m.BatchWindow}, {"status_poll_after", m.StatusPollAfter},
+		{"batch_window", m.BatchWindow}, {"status_poll_after", m.StatusPollAfter}, {"outcome_horizon", m.OutcomeHorizon},
 	} {
 		if v, ok := s.resolve(); ok {
 			values[s.attr] = v
@@ -259,6 +282,7 @@ func (p *ThingSpaceProvider) Configure(ctx context.Context, req provider.Configu
 	}
 	batchWindow := parseDurationSetting(values, "batch_window", defaultBatchWindow, &resp.Diagnostics)
 	statusPollAfter := parseDurationSetting(values, "status_poll_after", defaultStatusPollAfter, &resp.Diagnostics)
+	horizon := parseDurationSetting(values, "outcome_horizon", reconcile.DefaultHorizon, &resp.Diagnostics)
 
 	rps := float64(thingspace.DefaultRequestsPerSecond)
 	if !m.RequestsPerSecond.IsNull() && !m.RequestsPerSecond.IsUnknown() {
@@ -307,6 +331,7 @@ func (p *ThingSpaceProvider) Configure(ctx context.Context, req provider.Configu
 	cfg := &Config{
 		Client: client, AccountName: values["account_name"], RelayURL: strings.TrimSuffix(values["relay_url"], "/"),
 		RelayToken: values["relay_token"], BatchWindow: batchWindow, StatusPollAfter: statusPollAfter, HTTPClient: httpClient,
+		OutcomeHorizon: horizon, EnginePoll: enginePoll,
 		Registration: &registrationGuard{checked: map[string]bool{}},
 	}
 	cfg.start()
@@ -384,7 +409,6 @@ func (c *Config) start() {
 	}
 	c.Waiter = wait.New(wait.Options{Relay: c.Relay, Status: c.Client, StatusPollAfter: c.StatusPollAfter})
 	c.Coalescer = c.Client.NewCoalescer(c.BatchWindow)
-	if c.Relay != nil {
-		c.Client.SetJournal(relayJournal{relay: c.Relay})
-	}
+	c.journal = &journal{relay: c.Relay, local: map[string][]journalEntry{}}
+	c.Client.SetJournal(c.journal)
 }

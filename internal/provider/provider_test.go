@@ -3,6 +3,7 @@ package provider
 import (
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
@@ -14,10 +15,14 @@ var testAccProtoV6ProviderFactories = map[string]func() (tfprotov6.ProviderServe
 	"thingspace": providerserver.NewProtocol6WithError(New("test")()),
 }
 
+// The decision engine looks at a device it waits on every 2 s and up; the tests' simulator
+// answers in milliseconds.
+func init() { enginePoll = 100 * time.Millisecond }
+
 // clearProviderEnv keeps the developer's own THINGSPACE_* variables out of a test.
 func clearProviderEnv(t *testing.T) {
 	for _, attr := range []string{"base_url", "client_id", "client_secret", "username", "password", "account_name",
-		"relay_url", "relay_token", "requests_per_second", "bulk_size", "batch_window", "status_poll_after"} {
+		"relay_url", "relay_token", "requests_per_second", "bulk_size", "batch_window", "status_poll_after", "outcome_horizon"} {
 		t.Setenv(envName(attr), "")
 	}
 }

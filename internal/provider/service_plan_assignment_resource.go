@@ -2,8 +2,7 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -24,8 +23,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
+	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
-	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
 var (
@@ -186,18 +185,18 @@ func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req reso
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if known {
-		eids := make([]string, 0, len(devices))
+	replacing := false
+	if !req.State.Raw.IsNull() {
+		var prior types.String
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("account_name"), &prior)...)
+		replacing = replacedBy(changedIfKnown(accountName, prior))
+	}
+	if known && !replacing {
 		for _, d := range devices {
-			if !d.EID.IsUnknown() {
-				eids = append(eids, d.EID.ValueString())
+			if d.EID.IsUnknown() {
+				continue
 			}
-		}
-		sort.Strings(eids)
-		sum := sha256.Sum256([]byte(servicePlan.ValueString() + "|" + strings.Join(eids, ",")))
-		fp := "assignment|" + hex.EncodeToString(sum[:8])
-		for _, eid := range eids {
-			if err := r.cfg.claims.claim(eid, "thingspace_service_plan_assignment", fp); err != nil {
+			if err := r.cfg.claims.claim(d.EID.ValueString(), "thingspace_service_plan_assignment"); err != nil {
 				resp.Diagnostics.AddAttributeError(path.Root("devices"), "Device claimed twice", err.Error())
 				return
 			}
@@ -256,15 +255,20 @@ func (r *servicePlanAssignmentResource) Read(ctx context.Context, req resource.R
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	devs, err := r.readDevices(ctx, m.AccountName.ValueString(), m.Devices)
+	want := make([]reconcile.Desired, len(m.Devices))
+	for i, d := range m.Devices {
+		want[i] = reconcile.Desired{EID: d.EID.ValueString()}
+	}
+	devs, err := r.cfg.readDevices(ctx, m.AccountName.ValueString(), want)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read the devices", err.Error())
 		return
 	}
 	plan := m.ServicePlan.ValueString()
 	kept := m.Devices[:0:0]
-	for _, d := range m.Devices {
-		dev, ok := devs[d.EID.ValueString()]
+	for i, d := range m.Devices {
+		dev := devs[i]
+		ok := dev != nil
 		if ok && dev.ServicePlan() == plan {
 			kept = append(kept, d)
 			continue
@@ -359,10 +363,12 @@ func parseAssignmentImportID(id, defaultAccount string) (account, plan string, e
 	return account, plan, eids, nil
 }
 
-// apply sets every listed device to the plan: reads them, waits for open requests, sends one
-// bulk serviceplan for those whose plan differs, waits for each device's callback, and
-// confirms by reading. State lists the devices confirmed on the plan, so a device that failed
-// shows again in the next plan; a Create that confirmed none leaves no state at all.
+// apply sets every listed device to the plan through the decision engine: each device is
+// observed (its read and the relay's record), devices on the plan already get nothing, devices
+// with a request in flight are waited on, and the rest share bulk serviceplan calls; every
+// success is confirmed by a read. When any device cannot take the plan, nothing is sent at all.
+// State lists the devices confirmed on the plan, so a device that failed shows again in the
+// next plan; a Create that confirmed none leaves no state at all.
 func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *servicePlanAssignmentModel, st *tfsdk.State, diags *diag.Diagnostics, creating bool) {
 	account, err := r.cfg.accountOr(plan.AccountName)
 	if err != nil {
@@ -374,149 +380,51 @@ func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *service
 	plan.ID = types.StringValue(account + "/" + target)
 	plan.LastRequest = types.ListValueMust(types.StringType, nil)
 
-	devs, err := r.readDevices(ctx, account, plan.Devices)
-	if err != nil {
-		diags.AddError("Cannot read the devices", err.Error())
-		return
+	devices := make([]reconcile.Desired, len(plan.Devices))
+	for i, d := range plan.Devices {
+		devices[i] = reconcile.Desired{Goal: reconcile.GoalPlan, Account: account, EID: d.EID.ValueString(),
+			ICCID: knownString(d.ICCID), IMEI: knownString(d.IMEI), ServicePlan: target}
 	}
-	var problems []string
-	var change []thingspace.DeviceIDs
-	for i := range plan.Devices {
-		pd := &plan.Devices[i]
-		eid := pd.EID.ValueString()
-		dev, ok := devs[eid]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("EID %s is not a device of account %s", eid, account))
-			continue
-		}
-		switch s := dev.State(); {
-		case s == thingspace.StateActive || s == thingspace.StateSuspended || s.Pending():
-		default:
-			problems = append(problems, fmt.Sprintf("EID %s is %s: only active devices have a plan to change "+
-				"(activate it with a thingspace_esim_profile)", eid, s))
-			continue
-		}
-		if dev.ServicePlan() == target && !dev.State().Pending() {
-			continue // already on the plan: never sent
-		}
-		ids := dev.DeviceIDs
-		if pd.ICCID.ValueString() != "" && ids.Get(thingspace.KindICCID) == "" {
-			ids = append(ids, thingspace.DeviceID{Kind: thingspace.KindICCID, ID: pd.ICCID.ValueString()})
-		}
-		change = append(change, ids)
-	}
-	if len(problems) > 0 {
-		diags.AddError("Some devices cannot take the plan", strings.Join(problems, "\n")+"\n\nNothing was sent.")
-		return
-	}
-	if len(change) > 0 {
-		if err := r.cfg.ensureRegistration(ctx, account); err != nil {
-			addPreflightError(diags, "The callback registration does not point at the relay", err)
-			return
-		}
-	}
-	var failed []string
+	w := r.cfg.newWorld(nil)
+	defer w.done()
+	opts := r.cfg.runOptions()
+	opts.AllOrNothing = true
+	results := reconcile.Run(withLogger(ctx), w, opts, account, devices)
+
+	var refused, failed []string
 	requestIDs := map[string]bool{}
-	if len(change) > 0 {
-		// An open request for a device is waited on, never repeated.
-		if err := r.cfg.awaitOpenRequestsAll(ctx, account, change, openRequestWorkers); err != nil {
-			addPreflightError(diags, "A request for a device is still open", err)
+	confirmed := plan.Devices[:0:0]
+	for i, res := range results {
+		addWarnings(diags, res)
+		for _, id := range res.RequestIDs {
+			requestIDs[id] = true
+		}
+		var held *reconcile.HeldBackError
+		var ru *relayUnavailableError
+		switch {
+		case res.Err == nil:
+			confirmed = append(confirmed, plan.Devices[i])
+		case errors.As(res.Err, &ru):
+			addRunError(diags, "Cannot reach the relay", res.Err)
 			return
-		}
-		// A PENDING_* state is a request in flight that the relay may not know (sent outside
-		// Terraform): wait for it to settle too.
-		for _, ids := range change {
-			eid := ids.Get(thingspace.KindEID)
-			if !devs[eid].State().Pending() {
-				continue
-			}
-			if _, err := r.cfg.awaitSettled(ctx, account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: eid}); err != nil {
-				addPreflightError(diags, "A request for a device is still open", err)
-				return
-			}
-		}
-		// Re-read: a request that just closed may have set the plan already, or left the line
-		// in a state that has no plan to change.
-		devs, err = r.readDevices(ctx, account, plan.Devices)
-		if err != nil {
-			diags.AddError("Cannot read the devices", err.Error())
-			return
-		}
-		var send []thingspace.DeviceEntry
-		for _, ids := range change {
-			eid := ids.Get(thingspace.KindEID)
-			dev, ok := devs[eid]
-			switch s := dev.State(); {
-			case !ok:
-				problems = append(problems, fmt.Sprintf("EID %s is no longer a device of account %s", eid, account))
-				continue
-			case s == thingspace.StateActive || s == thingspace.StateSuspended:
-			case s.Pending():
-				problems = append(problems, fmt.Sprintf("EID %s is %s again: another request is in flight", eid, s))
-				continue
-			default:
-				problems = append(problems, fmt.Sprintf("EID %s became %s while its open request settled: only active "+
-					"devices have a plan to change", eid, s))
-				continue
-			}
-			if dev.ServicePlan() == target {
-				continue
-			}
-			send = append(send, thingspace.DeviceEntry{DeviceIDs: thingspace.DeviceIDs{
-				{Kind: thingspace.KindEID, ID: eid}, {Kind: thingspace.KindICCID, ID: ids.Get(thingspace.KindICCID)}}})
-		}
-		if len(problems) > 0 {
-			diags.AddError("Some devices cannot take the plan", strings.Join(problems, "\n")+"\n\nNothing was sent.")
-			return
-		}
-		tflog.Info(ctx, "changing the service plan of devices", map[string]any{"devices": len(send), "plan": target})
-		var accepted []thingspace.AcceptedRequest
-		if len(send) > 0 {
-			accepted, err = r.cfg.Coalescer.Submit(withLogger(ctx), thingspace.ActionServicePlan,
-				thingspace.ProfileRequest{Devices: send, AccountName: account, ServicePlan: target})
-		}
-		var targets []wait.Target
-		for _, a := range accepted {
-			requestIDs[a.RequestID] = true
-			for _, d := range a.Devices {
-				targets = append(targets, wait.Target{Account: account, RequestID: a.RequestID, Action: thingspace.ActionServicePlan, Device: d.DeviceIDs})
-			}
-		}
-		if err != nil && len(targets) == 0 {
-			diags.AddError("ThingSpace refused the plan change", err.Error())
-			return
-		}
-		out, werr := r.cfg.waitDevices(ctx, targets, "serviceplan")
-		if err == nil {
-			err = werr
-		}
-		for _, o := range out {
-			if o.Status == thingspace.StatusFailed {
-				failed = append(failed, fmt.Sprintf("%s: %v", describeIDs(o.Device), o.Err))
-			}
-		}
-		if err != nil {
-			failed = append(failed, err.Error())
-		}
-		// Confirm by reading before state is written.
-		devs, err = r.readDevices(context.WithoutCancel(ctx), account, plan.Devices)
-		if err != nil {
-			diags.AddError("Cannot read the devices after the plan change", err.Error())
-			return
+		case errors.As(res.Err, &held):
+		case !res.Changed && len(res.RequestIDs) == 0 && !res.Pending() && isRefusal(res.Err):
+			refused = append(refused, res.Err.Error())
+		default:
+			failed = append(failed, res.Err.Error())
 		}
 	}
+	if len(refused) > 0 && len(requestIDs) == 0 {
+		diags.AddError("Some devices cannot take the plan", strings.Join(refused, "\n")+"\n\nNothing was sent.")
+		return
+	}
+	failed = append(refused, failed...)
 	ids := make([]string, 0, len(requestIDs))
 	for id := range requestIDs {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	plan.LastRequest = types.ListValueMust(types.StringType, stringValues(ids))
-	confirmed := plan.Devices[:0:0]
-	for _, d := range plan.Devices {
-		if dev, ok := devs[d.EID.ValueString()]; ok && dev.ServicePlan() == target {
-			confirmed = append(confirmed, d)
-		}
-	}
 	all := len(confirmed) == len(plan.Devices)
 	plan.Devices = confirmed
 	if !all || len(failed) > 0 {
@@ -532,34 +440,12 @@ func (r *servicePlanAssignmentResource) apply(ctx context.Context, plan *service
 	diags.Append(st.Set(ctx, plan)...)
 }
 
-// readDevices reads the listed devices: one read each for a few, one paged list of the account
-// for many.
-func (r *servicePlanAssignmentResource) readDevices(ctx context.Context, account string, list []assignmentDevice) (map[string]thingspace.Device, error) {
-	out := make(map[string]thingspace.Device, len(list))
-	if len(list) > listAllThreshold {
-		want := make(map[string]bool, len(list))
-		for _, d := range list {
-			want[d.EID.ValueString()] = true
-		}
-		err := r.cfg.Client.ListAllDevices(withLogger(ctx), thingspace.DeviceListRequest{AccountName: account}, func(d thingspace.Device) error {
-			if eid := d.DeviceIDs.Get(thingspace.KindEID); want[eid] {
-				out[eid] = d
-			}
-			return nil
-		})
-		return out, err
-	}
-	for _, d := range list {
-		dev, err := r.cfg.Client.GetDevice(withLogger(ctx), account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: d.EID.ValueString()})
-		if thingspace.IsDeviceNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[d.EID.ValueString()] = *dev
-	}
-	return out, nil
+// isRefusal reports whether a run ended before anything could be sent because the device
+// cannot take the change (not found, not active).
+func isRefusal(err error) bool {
+	var f *reconcile.FailedError
+	var u *reconcile.UnconfirmedError
+	return !errors.As(err, &f) && !errors.As(err, &u) && !thingspace.IsNotSent(err)
 }
 
 func stringValues(ss []string) []attr.Value {
