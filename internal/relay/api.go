@@ -60,12 +60,14 @@ type RegistrationJSON struct {
 	Devices [][]store.DeviceKey `json:"devices"`
 }
 
-// RequestRefJSON is one entry of GET /v1/devices/{kind}:{id}/requests.
+// RequestRefJSON is one entry of GET /v1/devices/{kind}:{id}/requests and of a device
+// record's open_requests.
 type RequestRefJSON struct {
-	RequestID string `json:"request_id"`
-	Account   string `json:"account"`
-	Action    string `json:"action"`
-	State     string `json:"state"`
+	RequestID string    `json:"request_id"`
+	Account   string    `json:"account"`
+	Action    string    `json:"action"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // InfoJSON is the answer of GET /v1/info.
