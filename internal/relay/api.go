@@ -60,12 +60,14 @@ type RegistrationJSON struct {
 	Devices [][]store.DeviceKey `json:"devices"`
 }
 
-// RequestRefJSON is one entry of GET /v1/devices/{kind}:{id}/requests.
+// RequestRefJSON is one entry of GET /v1/devices/{kind}:{id}/requests and of a device
+// record's open_requests.
 type RequestRefJSON struct {
-	RequestID string `json:"request_id"`
-	Account   string `json:"account"`
-	Action    string `json:"action"`
-	State     string `json:"state"`
+	RequestID string    `json:"request_id"`
+	Account   string    `json:"account"`
+	Action    string    `json:"action"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // InfoJSON is the answer of GET /v1/info.
@@ -85,6 +87,11 @@ func (r *Relay) APIHandler() http.Handler {
 	mux.HandleFunc("PUT /v1/requests/{id}", r.auth(r.putRequest))
 	mux.HandleFunc("GET /v1/requests/{id}/callbacks", r.auth(r.getCallbacks))
 	mux.HandleFunc("GET /v1/devices/{key}/requests", r.auth(r.getDeviceRequests))
+	mux.HandleFunc("GET /v1/devices/{key}", r.auth(r.getDevice))
+	mux.HandleFunc("POST /v1/devices/lookup", r.auth(r.postLookup))
+	mux.HandleFunc("PUT /v1/intents/{id}", r.auth(r.putIntent))
+	mux.HandleFunc("PATCH /v1/intents/{id}", r.auth(r.patchIntent))
+	mux.HandleFunc("GET /v1/intents/{id}", r.auth(r.getIntent))
 	mux.HandleFunc("GET /v1/info", r.auth(r.getInfo))
 	return mux
 }

@@ -192,12 +192,27 @@ func (r *Relay) serveIngest(w http.ResponseWriter, req *http.Request) {
 	if cb == nil {
 		result = "quarantined"
 		q := store.Quarantined{ReceivedAt: received, Account: account, Reason: reason}
-		if jerr == nil {
-			q.Body, q.ContentHash = p.stored, p.hash
-		} else {
-			sum := sha256.Sum256(body)
-			q.Body, q.ContentHash = body, hex.EncodeToString(sum[:])
+		// No credential may reach the store, whatever the body's shape: the configured ones, the
+		// Basic-auth password and the body's own top-level password are removed wherever they
+		// appear, and so is any value that looks like a password, before hashing and storing.
+		var decoded *preparedBody
+		var sent []string
+		if hasBasic {
+			sent = append(sent, basicPass)
 		}
+		if jerr == nil {
+			decoded = p
+			if p.hasCreds {
+				sent = append(sent, p.password)
+			}
+		}
+		stored, ok := newSecretSet(r.cfg.Credentials, sent...).quarantineForm(body, decoded)
+		if !ok {
+			stored = nil
+			q.Reason += " (body withheld: a credential could not be removed from it)"
+		}
+		sum := sha256.Sum256(stored)
+		q.Body, q.ContentHash = stored, hex.EncodeToString(sum[:])
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
 		qstart := time.Now()
 		err := r.st.Quarantine(ctx, q)

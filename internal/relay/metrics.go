@@ -22,6 +22,7 @@ type metrics struct {
 	batchSize      prometheus.Histogram
 	purged         prometheus.Counter
 	changes        prometheus.Counter
+	intents        *prometheus.CounterVec
 }
 
 func newMetrics(version string) *metrics {
@@ -68,6 +69,10 @@ func newMetrics(version string) *metrics {
 			Name: "relay_notifications_received_total",
 			Help: "Change hints received from the store.",
 		}),
+		intents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_intents_total",
+			Help: "Write-ahead intents by event: written (new), accepted, refused, resolved (including superseded).",
+		}, []string{"state"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "relay_build_info",
@@ -75,10 +80,13 @@ func newMetrics(version string) *metrics {
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	m.reg.MustRegister(m.callbacks, m.ingestDuration, m.carrierAttempt, m.storeDuration, m.waiters,
-		m.waitDuration, m.batchSize, m.purged, m.changes, build,
+		m.waitDuration, m.batchSize, m.purged, m.changes, m.intents, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"stored", "duplicate", "quarantined", "unauthorized", "forbidden", "too_large", "store_error", "draining"} {
 		m.callbacks.WithLabelValues(r)
+	}
+	for _, s := range []string{"written", "accepted", "refused", "resolved"} {
+		m.intents.WithLabelValues(s)
 	}
 	return m
 }

@@ -7,7 +7,7 @@
 //     only after the callback is committed durably (a group commit shares one transaction among
 //     concurrent deliveries).
 //   - APIHandler: the provider-facing API (bearer tokens): request summaries, the long-poll,
-//     registrations and the device index.
+//     registrations, the device index, write-ahead intents and the device lookup.
 //   - AdminHandler: /livez, /readyz, /metrics, /version.
 //
 // In-process use (the provider's acceptance tests):

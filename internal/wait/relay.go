@@ -67,11 +67,63 @@ func (e *RelayError) Temporary() bool {
 
 // RequestRef is one of a device's requests known to the relay.
 type RequestRef struct {
-	RequestID string `json:"request_id"`
-	Account   string `json:"account"`
-	Action    string `json:"action"`
-	State     string `json:"state"`
+	RequestID string    `json:"request_id"`
+	Account   string    `json:"account"`
+	Action    string    `json:"action"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at,omitempty"` // relay clock: registration, or first callback
 }
+
+// Intent states: an intent is written open before a carrier action is sent, and leaves open
+// once (accepted with the request id ThingSpace answered, refused when ThingSpace answered an
+// error, resolved when evidence settled an unknown outcome or a newer intent superseded it).
+const (
+	IntentOpen     = "open"
+	IntentAccepted = "accepted"
+	IntentRefused  = "refused"
+	IntentResolved = "resolved"
+)
+
+// Intent is a write-ahead record of a carrier action at the relay. Times are the relay's clock.
+type Intent struct {
+	IntentID   string                 `json:"intent_id"`
+	Account    string                 `json:"account"`
+	Action     string                 `json:"action"`
+	Devices    []thingspace.DeviceIDs `json:"devices"`
+	BodySHA256 string                 `json:"body_sha256"`
+	Attempt    int                    `json:"attempt"`
+	Supersedes string                 `json:"supersedes,omitempty"`
+	State      string                 `json:"state"`
+	RequestID  string                 `json:"request_id,omitempty"`
+	Reason     string                 `json:"reason,omitempty"`
+	CreatedAt  time.Time              `json:"created_at"`
+	UpdatedAt  time.Time              `json:"updated_at"`
+}
+
+// LatestCallback is the newest terminal callback of one action carrying one of a device's
+// identifiers. Action is "" for a request nobody registered (the evidence of an action whose
+// answer was lost).
+type LatestCallback struct {
+	Action     string          `json:"action"`
+	RequestID  string          `json:"request_id"`
+	Seq        int64           `json:"seq"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Status     string          `json:"status"`
+	Terminal   bool            `json:"terminal"`
+	Body       json.RawMessage `json:"body"`
+}
+
+// DeviceRecord is what the relay knows of one device, merged over all its identifiers. The
+// Devices of each open intent are only its entries naming this device.
+type DeviceRecord struct {
+	OpenRequests []RequestRef     `json:"open_requests"`
+	OpenIntents  []Intent         `json:"open_intents"`
+	Latest       []LatestCallback `json:"latest"`
+}
+
+// MaxLookupDevices is the most devices the relay takes in one lookup; LookupDevices splits
+// longer lists.
+const MaxLookupDevices = 10000
 
 // Info is the relay's GET /v1/info.
 type Info struct {
@@ -137,6 +189,96 @@ func (r *RelayClient) OpenRequests(ctx context.Context, id thingspace.DeviceID) 
 		return r.do(ctx, http.MethodGet, p, url.Values{"open": {"true"}}, nil, &out, 0)
 	})
 	return out.Requests, err
+}
+
+// PutIntent writes an intent before its carrier action is sent: in.IntentID (client-made,
+// [A-Za-z0-9._:-]{1,128}), Account, Action, Devices, BodySHA256, and Attempt and Supersedes
+// when set. It returns the stored intent once it is durable at the relay. Writing the same
+// intent again (same account, action, devices and body hash) returns the stored one, so the
+// call is retried on temporary failures like the others; anything else under the same id is a
+// *RelayError with Status 409.
+func (r *RelayClient) PutIntent(ctx context.Context, in Intent) (*Intent, error) {
+	body := struct {
+		Account    string                 `json:"account"`
+		Action     string                 `json:"action"`
+		Devices    []thingspace.DeviceIDs `json:"devices"`
+		BodySHA256 string                 `json:"body_sha256"`
+		Attempt    int                    `json:"attempt,omitempty"`
+		Supersedes string                 `json:"supersedes,omitempty"`
+	}{in.Account, in.Action, normaliseKinds(in.Devices), in.BodySHA256, in.Attempt, in.Supersedes}
+	var out Intent
+	err := r.retry(ctx, func() error {
+		return r.do(ctx, http.MethodPut, "/v1/intents/"+url.PathEscape(in.IntentID), nil, body, &out, 0)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UpdateIntent moves an open intent to state: IntentAccepted with the request id ThingSpace
+// answered (the relay registers the request in the same transaction), IntentRefused with a
+// reason, or IntentResolved with a reason and optionally the request id that settled it. The
+// same change again succeeds (so it is retried like the others); another change of an intent
+// no longer open is a *RelayError with Status 409, an unknown intent one with Status 404.
+func (r *RelayClient) UpdateIntent(ctx context.Context, id, state, requestID, reason string) (*Intent, error) {
+	body := struct {
+		State     string `json:"state"`
+		RequestID string `json:"request_id,omitempty"`
+		Reason    string `json:"reason,omitempty"`
+	}{state, requestID, reason}
+	var out Intent
+	err := r.retry(ctx, func() error {
+		return r.do(ctx, http.MethodPatch, "/v1/intents/"+url.PathEscape(id), nil, body, &out, 0)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GetIntent reads an intent; an unknown one is a *RelayError with Status 404.
+func (r *RelayClient) GetIntent(ctx context.Context, id string) (*Intent, error) {
+	var out Intent
+	err := r.retry(ctx, func() error {
+		return r.do(ctx, http.MethodGet, "/v1/intents/"+url.PathEscape(id), nil, nil, &out, 0)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// LookupDevices returns one record per device, in order, each merged over all the device's
+// identifiers. It splits more than MaxLookupDevices devices into several calls itself; now is
+// the relay's clock when the first call started (no devices: no call, and a zero now).
+func (r *RelayClient) LookupDevices(ctx context.Context, devices []thingspace.DeviceIDs) (records []DeviceRecord, now time.Time, err error) {
+	records = make([]DeviceRecord, 0, len(devices))
+	for start := 0; start < len(devices); start += MaxLookupDevices {
+		chunk := devices[start:min(start+MaxLookupDevices, len(devices))]
+		body := struct {
+			Devices []thingspace.DeviceIDs `json:"devices"`
+		}{normaliseKinds(chunk)}
+		var out struct {
+			Now     time.Time      `json:"now"`
+			Devices []DeviceRecord `json:"devices"`
+		}
+		err := r.retry(ctx, func() error {
+			out.Devices = nil
+			return r.do(ctx, http.MethodPost, "/v1/devices/lookup", nil, body, &out, 0)
+		})
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if len(out.Devices) != len(chunk) {
+			return nil, time.Time{}, fmt.Errorf("relay POST /v1/devices/lookup: %d records for %d devices", len(out.Devices), len(chunk))
+		}
+		if start == 0 {
+			now = out.Now
+		}
+		records = append(records, out.Devices...)
+	}
+	return records, now, nil
 }
 
 // Info reads GET /v1/info.

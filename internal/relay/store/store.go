@@ -15,8 +15,12 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrGone: the request existed but retention purged it (the API answers 410).
 	ErrGone = errors.New("store: purged by retention")
-	// ErrConflict: a request id was registered again with other devices or another account.
+	// ErrConflict: a request id was registered again with other devices or another account, or
+	// an intent id was written again with another account, action, devices or body hash.
 	ErrConflict = errors.New("store: conflicting registration")
+	// ErrIntentClosed: an intent that is no longer open was asked to change to another state or
+	// request id (the API answers 409).
+	ErrIntentClosed = errors.New("store: the intent is no longer open")
 )
 
 // AnyChange is sent on a Changes channel when hints may have been lost (a PostgreSQL LISTEN
@@ -103,6 +107,76 @@ type RequestRef struct {
 	Account   string
 	Action    string
 	State     string
+	CreatedAt time.Time // the registration's CreatedAt, or the first callback's ReceivedAt
+}
+
+// Intent states. An intent is written open before the carrier action is sent and leaves open
+// exactly once: accepted (the carrier answered a request id, registered with it), refused (the
+// carrier answered an error, nothing was started) or resolved (evidence settled the outcome,
+// or a newer intent superseded it).
+const (
+	IntentOpen     = "open"
+	IntentAccepted = "accepted"
+	IntentRefused  = "refused"
+	IntentResolved = "resolved"
+)
+
+// Intent is a write-ahead record of a carrier action: written before the POST, so that an
+// action whose outcome is unknown (the answer was lost, the provider was killed) keeps blocking
+// its devices until evidence resolves it.
+type Intent struct {
+	IntentID   string
+	Account    string
+	Action     string
+	Devices    [][]DeviceKey // one inner list per device, every identifier sent for it
+	BodySHA256 string        // lowercase hex SHA-256 of the action's request body
+	Attempt    int
+	Supersedes string // the intent this one replaces ("" = none)
+	State      string
+	RequestID  string
+	Reason     string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// PutIntentResult is the outcome of PutIntent.
+type PutIntentResult struct {
+	Intent     *Intent // the stored intent (the existing one when not Created)
+	Created    bool
+	Superseded bool // an open intent named by Supersedes was resolved in the same transaction
+}
+
+// IntentChange moves an open intent to State (accepted, refused or resolved).
+type IntentChange struct {
+	State     string
+	RequestID string // required for accepted, optional for resolved, empty for refused
+	Reason    string
+	At        time.Time // the new UpdatedAt, and the CreatedAt of an accepted intent's registration
+}
+
+// UpdateIntentResult is the outcome of UpdateIntent.
+type UpdateIntentResult struct {
+	Intent  *Intent
+	Changed bool // false: the same change had been made before (a retried call)
+}
+
+// LatestCallback is the newest terminal callback of one action for a device.
+type LatestCallback struct {
+	Action     string // the registered request's action; "" when the request was never registered
+	RequestID  string
+	Seq        int64
+	ReceivedAt time.Time
+	Status     string
+	Terminal   bool
+	Body       []byte // the stored (redacted) JSON body
+}
+
+// DeviceRecord is what the relay knows of one device, merged over all its identifiers: a
+// request, intent or callback found through two of them appears once.
+type DeviceRecord struct {
+	OpenRequests []RequestRef     // non-terminal requests naming any identifier, newest first
+	OpenIntents  []Intent         // open intents naming any identifier, newest first
+	Latest       []LatestCallback // per action, ordered by action
 }
 
 // Store is the relay's durable storage. Every method is safe for concurrent use.
@@ -127,8 +201,36 @@ type Store interface {
 	// DeviceRequests lists the requests that registered or received a callback for a device
 	// identifier, newest first; openOnly keeps those not terminal; accounts as in Request.
 	DeviceRequests(ctx context.Context, key DeviceKey, openOnly bool, accounts []string) ([]RequestRef, error)
+	// PutIntent writes an open intent durably (Devices normalised as in Register: kinds lower
+	// case, empty ids and repeated identifiers dropped; every device keeps at least one id).
+	// Writing the same id again with the same account, action, devices (in any order) and body
+	// hash returns the stored intent, whatever its state now, with Created false; with anything
+	// else, ErrConflict. When Supersedes names an open intent of the same account, that intent
+	// becomes resolved ("superseded by <id>") in the same transaction; one of another account
+	// is ErrConflict.
+	PutIntent(ctx context.Context, in Intent) (PutIntentResult, error)
+	// UpdateIntent moves an open intent to accepted, refused or resolved. Accepted registers
+	// the request (as Register would, with the intent's account, action and devices) in the
+	// same transaction: ErrConflict when that request id is registered otherwise, and then the
+	// intent stays open. On an intent no longer open, the same state and request id again is
+	// a no-op (Changed false) and anything else ErrIntentClosed. ErrNotFound for an unknown
+	// intent, or one of an account outside accounts (when non-empty).
+	UpdateIntent(ctx context.Context, intentID string, ch IntentChange, accounts []string) (UpdateIntentResult, error)
+	// Intent returns one intent; ErrNotFound as in UpdateIntent.
+	Intent(ctx context.Context, intentID string, accounts []string) (*Intent, error)
+	// LookupDevices returns one record per device, in order, each merged over every identifier
+	// of the device, from one consistent read: the non-terminal requests (as DeviceRequests
+	// with openOnly), the open intents, and per action the newest terminal callback (by
+	// ReceivedAt, then Seq) carrying any identifier. The Devices of an intent in a record are
+	// only its entries naming that device (a record stays small when one intent covers
+	// thousands of devices). accounts filters requests and callbacks by their request's
+	// account, and intents by theirs.
+	LookupDevices(ctx context.Context, devices [][]DeviceKey, accounts []string) ([]DeviceRecord, error)
 	// Purge deletes requests, callbacks and quarantined bodies last updated before the cutoff,
-	// remembering purged request ids so that Request answers ErrGone.
+	// remembering purged request ids so that Request answers ErrGone, and intents no longer
+	// open last updated before it. Open intents are kept whatever their age: deleting one
+	// would unblock devices whose action has an unknown outcome. It returns the number of
+	// requests purged.
 	Purge(ctx context.Context, before time.Time) (int, error)
 	// Changes delivers the ids of requests that received callbacks, including those appended
 	// through other relay instances sharing the store (PostgreSQL LISTEN/NOTIFY). It is a hint:

@@ -177,6 +177,45 @@ CREATE TABLE relay_purged (
   purged_at  timestamptz NOT NULL
 );
 `,
+	2: `
+-- The newest terminal callback (by received_at, then seq) of the request that carried the
+-- identifier: what the device lookup's "latest" reads. term_seq 0: none (term_at is then
+-- meaningless).
+ALTER TABLE relay_callback_keys
+  ADD COLUMN term_seq bigint NOT NULL DEFAULT 0,
+  ADD COLUMN term_at  timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00';
+UPDATE relay_callback_keys k SET term_seq = x.seq, term_at = x.received_at FROM (
+  SELECT DISTINCT ON (c.request_id, d.kind, d.id) c.request_id, d.kind, d.id, c.seq, c.received_at
+  FROM relay_callbacks c CROSS JOIN LATERAL jsonb_to_recordset(c.devices::jsonb) AS d(kind text, id text)
+  WHERE c.terminal
+  ORDER BY c.request_id, d.kind, d.id, c.received_at DESC, c.seq DESC) x
+WHERE k.request_id = x.request_id AND k.kind = x.kind AND k.id = x.id;
+-- Write-ahead intents. devices is the JSON list of devices, each a list of {kind, id}.
+CREATE TABLE relay_intents (
+  intent_id   text PRIMARY KEY,
+  account     text NOT NULL,
+  action      text NOT NULL,
+  devices     text NOT NULL,
+  body_sha256 text NOT NULL,
+  attempt     integer NOT NULL,
+  supersedes  text NOT NULL DEFAULT '',
+  state       text NOT NULL,
+  request_id  text NOT NULL DEFAULT '',
+  reason      text NOT NULL DEFAULT '',
+  created_at  timestamptz NOT NULL,
+  updated_at  timestamptz NOT NULL
+);
+CREATE INDEX relay_intents_purge ON relay_intents (updated_at) WHERE state <> 'open';
+-- The identifiers of OPEN intents only (idx: the device's position in the intent): rows are
+-- removed when an intent leaves open, so the index the lookup reads does not grow with history.
+CREATE TABLE relay_intent_keys (
+  kind      text NOT NULL,
+  id        text NOT NULL,
+  intent_id text NOT NULL,
+  idx       integer NOT NULL,
+  PRIMARY KEY (kind, id, intent_id, idx)
+);
+`,
 }
 
 // Migrate brings the schema to the current version. Concurrent migrations (several instances
@@ -614,8 +653,10 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 	cBody := make([][]byte, n)
 	cAt := make([]time.Time, n)
 	type ck struct{ kind, id, req string }
-	seenKey := map[ck]bool{}
+	seenKey := map[ck]int{} // -> position in the k* arrays
 	var kKind, kID, kReq []string
+	var kTermSeq []int64 // the newest terminal callback of the batch carrying the key (0: none)
+	var kTermAt []time.Time
 	for j, i := range fresh {
 		c := cbs[i]
 		cReq[j], cSeq[j], cHash[j], cAcct[j], cStatus[j], cTerm[j], cDevs[j], cBody[j], cAt[j] =
@@ -625,9 +666,16 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 		}
 		for _, k := range keys[i] {
 			x := ck{k.Kind, k.ID, c.RequestID}
-			if !seenKey[x] {
-				seenKey[x] = true
+			p, ok := seenKey[x]
+			if !ok {
+				p = len(kKind)
+				seenKey[x] = p
 				kKind, kID, kReq = append(kKind, k.Kind), append(kID, k.ID), append(kReq, c.RequestID)
+				kTermSeq, kTermAt = append(kTermSeq, 0), append(kTermAt, c.ReceivedAt)
+			}
+			if c.Terminal && (kTermSeq[p] == 0 || c.ReceivedAt.After(kTermAt[p]) ||
+				(c.ReceivedAt.Equal(kTermAt[p]) && results[i].Seq > kTermSeq[p])) {
+				kTermSeq[p], kTermAt[p] = results[i].Seq, c.ReceivedAt
 			}
 		}
 	}
@@ -651,8 +699,13 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 		  AS v(id, seq, hash, account, status, terminal, devices, body, at)`,
 		cReq, cSeq, cHash, cAcct, cStatus, cTerm, cDevs, cBody, cAt)
 	if len(kKind) > 0 {
-		b.Queue(`INSERT INTO relay_callback_keys (kind, id, request_id)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`, kKind, kID, kReq)
+		// A terminal callback records itself on its keys when it is newer (by received_at, then
+		// seq) than the one recorded.
+		b.Queue(`INSERT INTO relay_callback_keys AS k (kind, id, request_id, term_seq, term_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+			ON CONFLICT (kind, id, request_id) DO UPDATE SET term_seq = excluded.term_seq, term_at = excluded.term_at
+			WHERE excluded.term_seq > 0 AND (k.term_seq = 0 OR (excluded.term_at, excluded.term_seq) > (k.term_at, k.term_seq))`,
+			kKind, kID, kReq, kTermSeq, kTermAt)
 	}
 	if len(uReq) > 0 {
 		b.Queue(`UPDATE relay_devices d SET status = v.status, terminal = v.terminal, status_seq = v.seq
@@ -739,109 +792,113 @@ func (s *Store) Register(ctx context.Context, reg store.Registration) error {
 	for i, d := range reg.Devices {
 		devs[i] = normKeys(d)
 	}
+	return s.inTx(ctx, func(tx pgx.Tx) error { return registerTx(ctx, tx, reg, devs) })
+}
+
+// registerTx is Register inside the caller's transaction (devs: reg.Devices normalised). The
+// change notification is queued in the transaction and delivered at its commit.
+func registerTx(ctx context.Context, tx pgx.Tx, reg store.Registration, devs [][]store.DeviceKey) error {
 	hash := regHash(reg.Account, reg.Action, devs)
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		var registered bool
-		var stored string
-		var lastSeq int64
-		err := tx.QueryRow(ctx, `
-			INSERT INTO relay_requests AS r (request_id, account, action, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-			ON CONFLICT (request_id) DO UPDATE SET last_seq = r.last_seq
-			RETURNING registered, reg_hash, last_seq`, reg.RequestID, reg.Account, reg.Action, reg.CreatedAt).Scan(&registered, &stored, &lastSeq)
+	var registered bool
+	var stored string
+	var lastSeq int64
+	err := tx.QueryRow(ctx, `
+		INSERT INTO relay_requests AS r (request_id, account, action, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+		ON CONFLICT (request_id) DO UPDATE SET last_seq = r.last_seq
+		RETURNING registered, reg_hash, last_seq`, reg.RequestID, reg.Account, reg.Action, reg.CreatedAt).Scan(&registered, &stored, &lastSeq)
+	if err != nil {
+		return err
+	}
+	if registered {
+		if stored == hash {
+			return nil
+		}
+		return store.ErrConflict
+	}
+	states := make([]deviceState, len(devs))
+	for i := range states {
+		states[i].status = store.StatePending
+	}
+	anyTerminal := false
+	if lastSeq > 0 {
+		byKey := map[store.DeviceKey][]int{}
+		for i, d := range devs {
+			for _, k := range d {
+				byKey[k] = append(byKey[k], i)
+			}
+		}
+		rows, err := tx.Query(ctx, `SELECT seq, status, terminal, devices FROM relay_callbacks WHERE request_id = $1 ORDER BY seq`, reg.RequestID)
 		if err != nil {
 			return err
 		}
-		if registered {
-			if stored == hash {
-				return nil
-			}
-			return store.ErrConflict
-		}
-		states := make([]deviceState, len(devs))
-		for i := range states {
-			states[i].status = store.StatePending
-		}
-		anyTerminal := false
-		if lastSeq > 0 {
-			byKey := map[store.DeviceKey][]int{}
-			for i, d := range devs {
-				for _, k := range d {
-					byKey[k] = append(byKey[k], i)
-				}
-			}
-			rows, err := tx.Query(ctx, `SELECT seq, status, terminal, devices FROM relay_callbacks WHERE request_id = $1 ORDER BY seq`, reg.RequestID)
-			if err != nil {
+		for rows.Next() {
+			var seq int64
+			var status, dj string
+			var terminal bool
+			if err := rows.Scan(&seq, &status, &terminal, &dj); err != nil {
+				rows.Close()
 				return err
 			}
-			for rows.Next() {
-				var seq int64
-				var status, dj string
-				var terminal bool
-				if err := rows.Scan(&seq, &status, &terminal, &dj); err != nil {
-					rows.Close()
-					return err
-				}
-				anyTerminal = anyTerminal || terminal
-				var ks []store.DeviceKey
-				if err := json.Unmarshal([]byte(dj), &ks); err != nil {
-					rows.Close()
-					return fmt.Errorf("callback %d devices: %w", seq, err)
-				}
-				if len(ks) == 0 {
-					for i := range states {
-						states[i].apply(seq, status, terminal)
-					}
-					continue
-				}
-				var hit []int
-				for _, k := range ks {
-					for _, i := range byKey[k] {
-						if !slices.Contains(hit, i) {
-							hit = append(hit, i)
-						}
-					}
-				}
-				for _, i := range hit {
+			anyTerminal = anyTerminal || terminal
+			var ks []store.DeviceKey
+			if err := json.Unmarshal([]byte(dj), &ks); err != nil {
+				rows.Close()
+				return fmt.Errorf("callback %d devices: %w", seq, err)
+			}
+			if len(ks) == 0 {
+				for i := range states {
 					states[i].apply(seq, status, terminal)
 				}
+				continue
 			}
-			if err := rows.Err(); err != nil {
-				return err
+			var hit []int
+			for _, k := range ks {
+				for _, i := range byKey[k] {
+					if !slices.Contains(hit, i) {
+						hit = append(hit, i)
+					}
+				}
 			}
-		}
-		tc := 0
-		n := len(devs)
-		dReq, dStatus := make([]string, n), make([]string, n)
-		dIdx := make([]int32, n)
-		dTerm := make([]bool, n)
-		dSeq := make([]int64, n)
-		var kReq, kKind, kID []string
-		var kIdx, kPos []int32
-		for i, st := range states {
-			if st.terminal {
-				tc++
-			}
-			dReq[i], dIdx[i], dStatus[i], dTerm[i], dSeq[i] = reg.RequestID, int32(i), st.status, st.terminal, st.seq
-			for j, k := range devs[i] {
-				kReq, kIdx, kPos, kKind, kID = append(kReq, reg.RequestID), append(kIdx, int32(i)), append(kPos, int32(j)), append(kKind, k.Kind), append(kID, k.ID)
+			for _, i := range hit {
+				states[i].apply(seq, status, terminal)
 			}
 		}
-		b := &pgx.Batch{}
-		if n > 0 {
-			b.Queue(`INSERT INTO relay_devices (request_id, idx, status, terminal, status_seq)
-				SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::boolean[], $5::bigint[])`, dReq, dIdx, dStatus, dTerm, dSeq)
+		if err := rows.Err(); err != nil {
+			return err
 		}
-		if len(kReq) > 0 {
-			b.Queue(`INSERT INTO relay_device_keys (request_id, idx, pos, kind, id)
-				SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[])`, kReq, kIdx, kPos, kKind, kID)
+	}
+	tc := 0
+	n := len(devs)
+	dReq, dStatus := make([]string, n), make([]string, n)
+	dIdx := make([]int32, n)
+	dTerm := make([]bool, n)
+	dSeq := make([]int64, n)
+	var kReq, kKind, kID []string
+	var kIdx, kPos []int32
+	for i, st := range states {
+		if st.terminal {
+			tc++
 		}
-		b.Queue(`UPDATE relay_requests SET account = $2, action = $3, registered = true, reg_hash = $4, expected = $5,
-				terminal_count = $6, state = $7, updated_at = greatest(updated_at, $8)
-			WHERE request_id = $1`, reg.RequestID, reg.Account, reg.Action, hash, n, tc, requestState(n, tc, anyTerminal), reg.CreatedAt)
-		// Waiters re-read the state: a registration can complete a request.
-		b.Queue(`SELECT pg_notify($1, $2)`, NotifyChannel, reg.RequestID)
-		return tx.SendBatch(ctx, b).Close()
-	})
+		dReq[i], dIdx[i], dStatus[i], dTerm[i], dSeq[i] = reg.RequestID, int32(i), st.status, st.terminal, st.seq
+		for j, k := range devs[i] {
+			kReq, kIdx, kPos, kKind, kID = append(kReq, reg.RequestID), append(kIdx, int32(i)), append(kPos, int32(j)), append(kKind, k.Kind), append(kID, k.ID)
+		}
+	}
+	b := &pgx.Batch{}
+	if n > 0 {
+		b.Queue(`INSERT INTO relay_devices (request_id, idx, status, terminal, status_seq)
+			SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::boolean[], $5::bigint[])`, dReq, dIdx, dStatus, dTerm, dSeq)
+	}
+	if len(kReq) > 0 {
+		b.Queue(`INSERT INTO relay_device_keys (request_id, idx, pos, kind, id)
+			SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[])`, kReq, kIdx, kPos, kKind, kID)
+	}
+	b.Queue(`UPDATE relay_requests SET account = $2, action = $3, registered = true, reg_hash = $4, expected = $5,
+			terminal_count = $6, state = $7, updated_at = greatest(updated_at, $8)
+		WHERE request_id = $1`, reg.RequestID, reg.Account, reg.Action, hash, n, tc, requestState(n, tc, anyTerminal), reg.CreatedAt)
+	// Waiters re-read the state: a registration can complete a request.
+	b.Queue(`SELECT pg_notify($1, $2)`, NotifyChannel, reg.RequestID)
+	return tx.SendBatch(ctx, b).Close()
 }
 
 func allowed(account string, accounts []string) bool {
@@ -981,7 +1038,7 @@ func (s *Store) DeviceRequests(ctx context.Context, key store.DeviceKey, openOnl
 		accounts = []string{}
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT r.request_id, r.account, r.action, r.state FROM relay_requests r
+		SELECT r.request_id, r.account, r.action, r.state, r.created_at FROM relay_requests r
 		WHERE r.request_id IN (
 			SELECT request_id FROM relay_device_keys WHERE kind = $1 AND id = $2
 			UNION SELECT request_id FROM relay_callback_keys WHERE kind = $1 AND id = $2)
@@ -995,9 +1052,10 @@ func (s *Store) DeviceRequests(ctx context.Context, key store.DeviceKey, openOnl
 	out := []store.RequestRef{}
 	for rows.Next() {
 		var r store.RequestRef
-		if err := rows.Scan(&r.RequestID, &r.Account, &r.Action, &r.State); err != nil {
+		if err := rows.Scan(&r.RequestID, &r.Account, &r.Action, &r.State, &r.CreatedAt); err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
+		r.CreatedAt = r.CreatedAt.UTC()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -1047,6 +1105,9 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
 		if n < PurgeBatch {
 			break
 		}
+	}
+	if err := s.purgeIntents(ctx, before); err != nil {
+		return total, err
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `DELETE FROM relay_quarantine WHERE received_at < $1`, before)

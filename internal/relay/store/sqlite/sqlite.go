@@ -188,6 +188,47 @@ CREATE TABLE purged (
   purged_at  INTEGER NOT NULL
 );
 `,
+	2: `
+-- The newest terminal callback (by received_at, then seq) of the request that carried the
+-- identifier: what the device lookup's "latest" reads, kept on the row the callback writes
+-- anyway. 0: no terminal callback carried it.
+ALTER TABLE device_keys ADD COLUMN term_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device_keys ADD COLUMN term_at INTEGER NOT NULL DEFAULT 0;
+UPDATE device_keys SET term_seq = x.seq, term_at = x.received_at FROM (
+  SELECT request_id, kind, id, seq, received_at FROM (
+    SELECT c.request_id, json_extract(j.value, '$.kind') AS kind, json_extract(j.value, '$.id') AS id,
+      c.seq, c.received_at, row_number() OVER (
+        PARTITION BY c.request_id, json_extract(j.value, '$.kind'), json_extract(j.value, '$.id')
+        ORDER BY c.received_at DESC, c.seq DESC) AS rn
+    FROM callbacks c, json_each(c.devices) j WHERE c.terminal = 1)
+  WHERE rn = 1) AS x
+WHERE device_keys.kind = x.kind AND device_keys.id = x.id AND device_keys.request_id = x.request_id;
+-- Write-ahead intents. devices is the JSON list of devices, each a list of {kind, id}.
+CREATE TABLE intents (
+  intent_id   TEXT PRIMARY KEY,
+  account     TEXT NOT NULL,
+  action      TEXT NOT NULL,
+  devices     TEXT NOT NULL,
+  body_sha256 TEXT NOT NULL,
+  attempt     INTEGER NOT NULL,
+  supersedes  TEXT NOT NULL DEFAULT '',
+  state       TEXT NOT NULL,
+  request_id  TEXT NOT NULL DEFAULT '',
+  reason      TEXT NOT NULL DEFAULT '',
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+CREATE INDEX intents_updated_at ON intents (updated_at);
+-- The identifiers of OPEN intents only (idx: the device's position in the intent): rows are
+-- removed when an intent leaves open, so the index the lookup reads does not grow with history.
+CREATE TABLE intent_keys (
+  kind      TEXT NOT NULL,
+  id        TEXT NOT NULL,
+  intent_id TEXT NOT NULL,
+  idx       INTEGER NOT NULL,
+  PRIMARY KEY (kind, id, intent_id, idx)
+) WITHOUT ROWID;
+`,
 }
 
 // Migrate brings the schema to the current version.
@@ -387,8 +428,22 @@ var qInsertKeys = func() []string {
 	return out
 }()
 
-var appendQueries = append([]string{qDevices, qDuplicate, qUpsertRequest, qUnpurge, qInsertCallback, qLookupDevice,
-	qAllDevices, qDeviceTerminal, qDeviceLastTerm, qDeviceProgress, qRequestCount}, qInsertKeys...)
+// qTerminalKeys[n-1] inserts n device keys of a terminal callback, or records the callback on
+// existing rows where it is newer (by received_at, then seq) than the one recorded.
+var qTerminalKeys = func() []string {
+	var out []string
+	for n := 1; n <= 8; n++ {
+		out = append(out, `INSERT INTO device_keys (kind, id, request_id, term_seq, term_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")+`
+			ON CONFLICT (kind, id, request_id) DO UPDATE SET term_seq = excluded.term_seq, term_at = excluded.term_at
+			WHERE excluded.term_at > device_keys.term_at
+			   OR (excluded.term_at = device_keys.term_at AND excluded.term_seq > device_keys.term_seq)`)
+	}
+	return out
+}()
+
+var appendQueries = append(append([]string{qDevices, qDuplicate, qUpsertRequest, qUnpurge, qInsertCallback, qLookupDevice,
+	qAllDevices, qDeviceTerminal, qDeviceLastTerm, qDeviceProgress, qRequestCount}, qInsertKeys...), qTerminalKeys...)
 
 // wtx is a write transaction with the prepared statements bound to it.
 type wtx struct {
@@ -470,11 +525,21 @@ func appendOne(w *wtx, cb *store.Callback) (store.AppendResult, error) {
 	// eid, iccid, imei and mdn, twice).
 	for rest := keys; len(rest) > 0; {
 		n := min(len(rest), len(qInsertKeys))
-		args := make([]any, 0, 3*n)
-		for _, k := range rest[:n] {
-			args = append(args, k.Kind, k.ID, cb.RequestID)
+		var err error
+		if cb.Terminal {
+			args := make([]any, 0, 5*n)
+			for _, k := range rest[:n] {
+				args = append(args, k.Kind, k.ID, cb.RequestID, seq, ts)
+			}
+			_, err = w.exec(qTerminalKeys[n-1], args...)
+		} else {
+			args := make([]any, 0, 3*n)
+			for _, k := range rest[:n] {
+				args = append(args, k.Kind, k.ID, cb.RequestID)
+			}
+			_, err = w.exec(qInsertKeys[n-1], args...)
 		}
-		if _, err := w.exec(qInsertKeys[n-1], args...); err != nil {
+		if err != nil {
 			return store.AppendResult{}, err
 		}
 		rest = rest[n:]
@@ -625,7 +690,6 @@ func (s *Store) Register(ctx context.Context, reg store.Registration) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	ts := now.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -633,9 +697,23 @@ func (s *Store) Register(ctx context.Context, reg store.Registration) error {
 		return fmt.Errorf("sqlite: register: %w", err)
 	}
 	defer tx.Rollback()
+	if err := s.registerTx(ctx, tx, reg, devs, now.UnixNano()); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: register: %w", err)
+	}
+	// Waiters re-read the state: a registration can make a request terminal.
+	s.subs.send(reg.RequestID)
+	return nil
+}
+
+// registerTx is Register inside the caller's write transaction: devs are reg.Devices
+// normalised, ts the registration time. The caller commits and sends the change.
+func (s *Store) registerTx(ctx context.Context, tx *sql.Tx, reg store.Registration, devs [][]store.DeviceKey, ts int64) error {
 	var registered int
 	var account, action string
-	err = tx.QueryRowContext(ctx, `SELECT registered, account, action FROM requests WHERE request_id = ?`, reg.RequestID).Scan(&registered, &account, &action)
+	err := tx.QueryRowContext(ctx, `SELECT registered, account, action FROM requests WHERE request_id = ?`, reg.RequestID).Scan(&registered, &account, &action)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: register: %w", err)
 	}
@@ -734,11 +812,6 @@ func (s *Store) Register(ctx context.Context, reg store.Registration) error {
 		terminalCount, requestState(len(devs), terminalCount, false), reg.RequestID); err != nil {
 		return fmt.Errorf("sqlite: register: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: register: %w", err)
-	}
-	// Waiters re-read the state: a registration can make a request terminal.
-	s.subs.send(reg.RequestID)
 	return nil
 }
 
@@ -777,7 +850,7 @@ const (
 		FROM callbacks WHERE request_id = ? AND seq > ? ORDER BY seq LIMIT ?`
 )
 
-var readQueries = []string{qRequest, qPurged, qDevices, qCallbacks}
+var readQueries = []string{qRequest, qPurged, qDevices, qCallbacks, qLookupRequests, qLookupIntentKeys, qLookupIntents, qLookupLatest}
 
 // Request returns a request's summary.
 func (s *Store) Request(ctx context.Context, requestID string, accounts []string) (*store.Request, error) {
@@ -866,7 +939,7 @@ func (s *Store) DeviceRequests(ctx context.Context, key store.DeviceKey, openOnl
 		return nil, err
 	}
 	key = normKey(key)
-	rows, err := s.r.QueryContext(ctx, `SELECT r.request_id, r.account, r.action, r.state FROM device_keys k
+	rows, err := s.r.QueryContext(ctx, `SELECT r.request_id, r.account, r.action, r.state, r.created_at FROM device_keys k
 		JOIN requests r ON r.request_id = k.request_id
 		WHERE k.kind = ? AND k.id = ? AND (? = 0 OR r.state != 'terminal')
 		ORDER BY r.created_at DESC, r.request_id`, key.Kind, key.ID, openOnly)
@@ -877,9 +950,11 @@ func (s *Store) DeviceRequests(ctx context.Context, key store.DeviceKey, openOnl
 	out := []store.RequestRef{}
 	for rows.Next() {
 		var r store.RequestRef
-		if err := rows.Scan(&r.RequestID, &r.Account, &r.Action, &r.State); err != nil {
+		var created int64
+		if err := rows.Scan(&r.RequestID, &r.Account, &r.Action, &r.State, &created); err != nil {
 			return nil, fmt.Errorf("sqlite: device requests: %w", err)
 		}
+		r.CreatedAt = time.Unix(0, created).UTC()
 		if allowed(r.Account, accounts) {
 			out = append(out, r)
 		}
@@ -908,6 +983,9 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
 		if n < 1000 {
 			break
 		}
+	}
+	if err := s.purgeIntents(ctx, cut); err != nil {
+		return total, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

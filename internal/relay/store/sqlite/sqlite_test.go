@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -21,4 +22,41 @@ func open(t *testing.T) store.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, open)
+}
+
+// TestMigrationBackfill: a database of schema version 1 (before intents) is migrated in place
+// and answers the device lookup for the callbacks it held.
+func TestMigrationBackfill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.MigrationBackfill(t, s, func(t *testing.T, s store.Store) store.Store {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			`ALTER TABLE device_keys DROP COLUMN term_seq`,
+			`ALTER TABLE device_keys DROP COLUMN term_at`,
+			`DROP TABLE intents`,
+			`DROP TABLE intent_keys`,
+			`DELETE FROM schema_migrations WHERE version > 1`,
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		db.Close()
+		s2, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s2.Close() })
+		return s2
+	})
 }

@@ -68,6 +68,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PingAndMigrate", testPingMigrate},
 		{"Bulk10000Devices", testBulk},
 		{"RequestSummary", testRequestSummary},
+		{"IntentPutIdempotentAndConflict", testIntentPut},
+		{"IntentSupersedes", testIntentSupersedes},
+		{"IntentAcceptRegisters", testIntentAccept},
+		{"IntentAcceptConflictIsAtomic", testIntentAcceptConflict},
+		{"IntentRefusedAndResolved", testIntentRefusedResolved},
+		{"IntentAccountScoping", testIntentScoping},
+		{"LookupMergesIdentifiers", testLookupMerge},
+		{"LookupLatest", testLookupLatest},
+		{"LookupOpenRequests", testLookupOpenRequests},
+		{"LookupBulk", testLookupBulk},
+		{"PurgeIntents", testPurgeIntents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -750,11 +761,14 @@ func testDeviceRequests(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(ids(got), []string{"R3", "R1"}) {
 		t.Fatalf("eid e1: %v", ids(got))
 	}
-	if want := (store.RequestRef{RequestID: "R3", Account: "a", Action: "enable", State: store.StateTerminal}); got[0] != want {
+	if want := (store.RequestRef{RequestID: "R3", Account: "a", Action: "enable", State: store.StateTerminal, CreatedAt: at(30)}); !reflect.DeepEqual(got[0], want) {
 		t.Fatalf("ref %+v, want %+v", got[0], want)
 	}
-	if want := (store.RequestRef{RequestID: "R1", Account: "a", Action: "download", State: store.StatePending}); got[1] != want {
+	if want := (store.RequestRef{RequestID: "R1", Account: "a", Action: "download", State: store.StatePending, CreatedAt: at(10)}); !reflect.DeepEqual(got[1], want) {
 		t.Fatalf("ref %+v, want %+v", got[1], want)
+	}
+	if r2 := refs(K("iccid", "i1"), false)[0]; r2.RequestID != "R2" || !r2.CreatedAt.Equal(at(20)) {
+		t.Fatalf("callback-only request %+v, want created at its first callback %v", r2, at(20))
 	}
 	if g := ids(refs(K("iccid", "i1"), false)); !reflect.DeepEqual(g, []string{"R2", "R1"}) {
 		t.Fatalf("iccid i1 (registered and callback-only): %v", g)

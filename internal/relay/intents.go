@@ -1,0 +1,395 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+)
+
+// Write-ahead intents. Before each carrier action the provider writes an intent here (the
+// action, every identifier of every device, the body's hash); once ThingSpace accepts the POST
+// it attaches the request id. An intent whose outcome is unknown (a 5xx after sending, a
+// time-out, a provider killed mid-call) stays open, and an open intent blocks further actions on
+// its devices until evidence resolves it. Kept in the relay's store, it outlives the provider
+// process: Terraform state written by a killed provider never reaches disk.
+
+// MaxLookupDevices caps the devices of one intent and of one lookup (ThingSpace's bulk limit).
+const MaxLookupDevices = 10000
+
+// maxReasonBytes caps an intent's reason.
+const maxReasonBytes = 4096
+
+var (
+	intentIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+	sha256Pattern   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// IntentJSON is an intent as the API answers it.
+type IntentJSON struct {
+	IntentID   string              `json:"intent_id"`
+	Account    string              `json:"account"`
+	Action     string              `json:"action"`
+	Devices    [][]store.DeviceKey `json:"devices"`
+	BodySHA256 string              `json:"body_sha256"`
+	Attempt    int                 `json:"attempt"`
+	Supersedes string              `json:"supersedes"`
+	State      string              `json:"state"`
+	RequestID  string              `json:"request_id"`
+	Reason     string              `json:"reason"`
+	CreatedAt  time.Time           `json:"created_at"`
+	UpdatedAt  time.Time           `json:"updated_at"`
+}
+
+// IntentWriteJSON is the body of PUT /v1/intents/{id}.
+type IntentWriteJSON struct {
+	Account    string              `json:"account"`
+	Action     string              `json:"action"`
+	Devices    [][]store.DeviceKey `json:"devices"`
+	BodySHA256 string              `json:"body_sha256"`
+	Attempt    int                 `json:"attempt"`
+	Supersedes string              `json:"supersedes"`
+}
+
+// IntentChangeJSON is the body of PATCH /v1/intents/{id}.
+type IntentChangeJSON struct {
+	State     string `json:"state"`
+	RequestID string `json:"request_id"`
+	Reason    string `json:"reason"`
+}
+
+// LookupRequestJSON is the body of POST /v1/devices/lookup.
+type LookupRequestJSON struct {
+	Devices [][]store.DeviceKey `json:"devices"`
+}
+
+// LatestJSON is the newest terminal callback of one action for a device.
+type LatestJSON struct {
+	Action     string          `json:"action"`
+	RequestID  string          `json:"request_id"`
+	Seq        int64           `json:"seq"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Status     string          `json:"status"`
+	Terminal   bool            `json:"terminal"`
+	Body       json.RawMessage `json:"body"`
+}
+
+// DeviceRecordJSON is what the relay knows of one device, merged over its identifiers.
+type DeviceRecordJSON struct {
+	OpenRequests []RequestRefJSON `json:"open_requests"`
+	OpenIntents  []IntentJSON     `json:"open_intents"`
+	Latest       []LatestJSON     `json:"latest"`
+}
+
+// LookupJSON is the answer of POST /v1/devices/lookup: one record per device, in order, and the
+// relay's clock when the lookup started.
+type LookupJSON struct {
+	Now     time.Time          `json:"now"`
+	Devices []DeviceRecordJSON `json:"devices"`
+}
+
+func toIntentJSON(in *store.Intent) IntentJSON {
+	out := IntentJSON{
+		IntentID: in.IntentID, Account: in.Account, Action: in.Action, Devices: in.Devices, BodySHA256: in.BodySHA256,
+		Attempt: in.Attempt, Supersedes: in.Supersedes, State: in.State, RequestID: in.RequestID, Reason: in.Reason,
+		CreatedAt: in.CreatedAt.UTC(), UpdatedAt: in.UpdatedAt.UTC(),
+	}
+	if out.Devices == nil {
+		out.Devices = [][]store.DeviceKey{}
+	}
+	for i := range out.Devices {
+		if out.Devices[i] == nil {
+			out.Devices[i] = []store.DeviceKey{}
+		}
+	}
+	return out
+}
+
+func toRecordJSON(rec store.DeviceRecord) DeviceRecordJSON {
+	out := DeviceRecordJSON{
+		OpenRequests: make([]RequestRefJSON, 0, len(rec.OpenRequests)),
+		OpenIntents:  make([]IntentJSON, 0, len(rec.OpenIntents)),
+		Latest:       make([]LatestJSON, 0, len(rec.Latest)),
+	}
+	for _, r := range rec.OpenRequests {
+		r.CreatedAt = r.CreatedAt.UTC()
+		out.OpenRequests = append(out.OpenRequests, RequestRefJSON(r))
+	}
+	for i := range rec.OpenIntents {
+		out.OpenIntents = append(out.OpenIntents, toIntentJSON(&rec.OpenIntents[i]))
+	}
+	for _, l := range rec.Latest {
+		body := json.RawMessage(l.Body)
+		if !json.Valid(body) {
+			body, _ = json.Marshal(string(l.Body))
+		}
+		out.Latest = append(out.Latest, LatestJSON{Action: l.Action, RequestID: l.RequestID, Seq: l.Seq,
+			ReceivedAt: l.ReceivedAt.UTC(), Status: l.Status, Terminal: l.Terminal, Body: body})
+	}
+	return out
+}
+
+// checkDevices normalises kinds in place and checks that every device has an identifier. It
+// returns a message for a 400, or "".
+func checkDevices(devs [][]store.DeviceKey) string {
+	for i, d := range devs {
+		ok := false
+		for j := range d {
+			d[j].Kind = thingspace.NormalizeKind(d[j].Kind)
+			if d[j].Kind == "" {
+				return "device " + strconv.Itoa(i) + ": identifier without kind"
+			}
+			if strings.TrimSpace(d[j].ID) != "" {
+				ok = true
+			}
+		}
+		if !ok {
+			return "device " + strconv.Itoa(i) + " has no identifier"
+		}
+	}
+	return ""
+}
+
+// decodeBody decodes a JSON body of at most maxRegistrationBytes; it answers 413 or 400 itself
+// and reports whether to go on.
+func decodeBody(w http.ResponseWriter, req *http.Request, what string, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxRegistrationBytes)).Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{what + " larger than " + strconv.Itoa(maxRegistrationBytes) + " bytes"})
+			return false
+		}
+		writeJSON(w, http.StatusBadRequest, apiError{"invalid " + what + ": " + err.Error()})
+		return false
+	}
+	return true
+}
+
+// intentNow is the relay's clock for intents, to the microsecond: both stores keep that much,
+// so the answer of a write equals every later read.
+func intentNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func (r *Relay) putIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
+	id := req.PathValue("id")
+	if !intentIDPattern.MatchString(id) {
+		writeJSON(w, http.StatusBadRequest, apiError{"intent id must match " + intentIDPattern.String()})
+		return
+	}
+	var body IntentWriteJSON
+	if !decodeBody(w, req, "intent body", &body) {
+		return
+	}
+	var msg string
+	switch {
+	case body.Account == "" || body.Action == "":
+		msg = "an intent needs an account and an action"
+	case len(body.Devices) == 0:
+		msg = "an intent needs at least one device"
+	case len(body.Devices) > MaxLookupDevices:
+		msg = "an intent names at most " + strconv.Itoa(MaxLookupDevices) + " devices (" + strconv.Itoa(len(body.Devices)) + " given)"
+	case !sha256Pattern.MatchString(body.BodySHA256):
+		msg = "body_sha256 must be the lowercase hex SHA-256 of the action's request body (64 characters)"
+	case body.Attempt < 0:
+		msg = "attempt must be 1 or more (0 or absent means 1)"
+	case body.Supersedes != "" && !intentIDPattern.MatchString(body.Supersedes):
+		msg = "supersedes must be an intent id"
+	case body.Supersedes == id:
+		msg = "an intent cannot supersede itself"
+	default:
+		msg = checkDevices(body.Devices)
+	}
+	if msg != "" {
+		writeJSON(w, http.StatusBadRequest, apiError{msg})
+		return
+	}
+	if len(accounts) > 0 && !slices.Contains(accounts, body.Account) {
+		writeJSON(w, http.StatusForbidden, apiError{"this token may not write intents of account " + strconv.Quote(body.Account)})
+		return
+	}
+	start := time.Now()
+	res, err := r.st.PutIntent(req.Context(), store.Intent{
+		IntentID: id, Account: body.Account, Action: body.Action, Devices: body.Devices, BodySHA256: body.BodySHA256,
+		Attempt: body.Attempt, Supersedes: body.Supersedes, CreatedAt: intentNow(),
+	})
+	r.m.storeDuration.WithLabelValues("put_intent").Observe(time.Since(start).Seconds())
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		msg := "intent " + strconv.Quote(id) + " was written with another account, action, devices or body_sha256"
+		if body.Supersedes != "" {
+			msg += ", or it supersedes an intent of another account"
+		}
+		writeJSON(w, http.StatusConflict, apiError{msg})
+		return
+	case err != nil:
+		r.storeUnavailable(w, "put_intent", err)
+		return
+	}
+	code := http.StatusOK
+	if res.Created {
+		code = http.StatusCreated
+		r.m.intents.WithLabelValues("written").Inc()
+		r.log.Debug("intent written", "intent_id", id, "account", body.Account, "action", body.Action,
+			"devices", len(body.Devices), "attempt", res.Intent.Attempt, "supersedes", body.Supersedes)
+	}
+	if res.Superseded {
+		r.m.intents.WithLabelValues(store.IntentResolved).Inc()
+		r.log.Debug("intent superseded", "intent_id", body.Supersedes, "by", id)
+	}
+	writeJSON(w, code, toIntentJSON(res.Intent))
+}
+
+func (r *Relay) patchIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
+	id := req.PathValue("id")
+	if !intentIDPattern.MatchString(id) {
+		writeJSON(w, http.StatusBadRequest, apiError{"intent id must match " + intentIDPattern.String()})
+		return
+	}
+	var body IntentChangeJSON
+	if !decodeBody(w, req, "intent change", &body) {
+		return
+	}
+	var msg string
+	switch {
+	case body.State == store.IntentAccepted && strings.TrimSpace(body.RequestID) == "":
+		msg = `"accepted" needs the request_id ThingSpace answered`
+	case body.State == store.IntentRefused && body.RequestID != "":
+		msg = `a "refused" intent has no request_id (ThingSpace started nothing)`
+	case body.State != store.IntentAccepted && body.State != store.IntentRefused && body.State != store.IntentResolved:
+		msg = `state must be "accepted", "refused" or "resolved"`
+	case len(body.Reason) > maxReasonBytes:
+		msg = "reason longer than " + strconv.Itoa(maxReasonBytes) + " bytes"
+	}
+	if msg != "" {
+		writeJSON(w, http.StatusBadRequest, apiError{msg})
+		return
+	}
+	if body.State == store.IntentAccepted && len(accounts) > 0 {
+		// As for PUT /v1/requests: a request that callbacks of another account created must not
+		// be handed to this token by registering it.
+		rq, err := r.summary(req.Context(), body.RequestID, nil)
+		switch {
+		case errors.Is(err, store.ErrGone):
+		case err != nil:
+			r.storeUnavailable(w, "request", err)
+			return
+		case rq.State != store.StateUnknown && rq.Account != "" && !slices.Contains(accounts, rq.Account):
+			writeJSON(w, http.StatusForbidden, apiError{"request " + strconv.Quote(body.RequestID) + " belongs to an account this token may not see"})
+			return
+		}
+	}
+	start := time.Now()
+	res, err := r.st.UpdateIntent(req.Context(), id, store.IntentChange{
+		State: body.State, RequestID: body.RequestID, Reason: body.Reason, At: intentNow(),
+	}, accounts)
+	r.m.storeDuration.WithLabelValues("update_intent").Observe(time.Since(start).Seconds())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, apiError{"no intent " + strconv.Quote(id)})
+		return
+	case errors.Is(err, store.ErrIntentClosed):
+		msg := "intent " + strconv.Quote(id) + " is no longer open"
+		if cur, gerr := r.st.Intent(req.Context(), id, accounts); gerr == nil {
+			msg = "intent " + strconv.Quote(id) + " is already " + cur.State
+			if cur.RequestID != "" {
+				msg += " (request " + strconv.Quote(cur.RequestID) + ")"
+			}
+		}
+		writeJSON(w, http.StatusConflict, apiError{msg + "; only the same change may be repeated"})
+		return
+	case errors.Is(err, store.ErrConflict):
+		writeJSON(w, http.StatusConflict, apiError{"request " + strconv.Quote(body.RequestID) +
+			" is registered with another account, action or devices; the intent stays open"})
+		return
+	case err != nil:
+		r.storeUnavailable(w, "update_intent", err)
+		return
+	}
+	if res.Changed {
+		r.m.intents.WithLabelValues(body.State).Inc()
+		r.log.Debug("intent "+body.State, "intent_id", id, "request_id", body.RequestID)
+		if body.State == store.IntentAccepted {
+			r.actions.put(body.RequestID, res.Intent.Action, true)
+			r.hub.notify(body.RequestID) // the registration may have made the request terminal
+		}
+	}
+	writeJSON(w, http.StatusOK, toIntentJSON(res.Intent))
+}
+
+func (r *Relay) getIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
+	id := req.PathValue("id")
+	start := time.Now()
+	in, err := r.st.Intent(req.Context(), id, accounts)
+	r.m.storeDuration.WithLabelValues("intent").Observe(time.Since(start).Seconds())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, apiError{"no intent " + strconv.Quote(id)})
+		return
+	case err != nil:
+		r.storeUnavailable(w, "intent", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toIntentJSON(in))
+}
+
+// lookup reads the records of devices (already checked) and answers them with the relay's
+// clock, taken before the read: everything the answer shows was committed by then or later.
+func (r *Relay) lookup(w http.ResponseWriter, req *http.Request, devices [][]store.DeviceKey, accounts []string) (time.Time, []store.DeviceRecord, bool) {
+	now := time.Now().UTC()
+	start := time.Now()
+	recs, err := r.st.LookupDevices(req.Context(), devices, accounts)
+	r.m.storeDuration.WithLabelValues("lookup").Observe(time.Since(start).Seconds())
+	if err != nil {
+		r.storeUnavailable(w, "lookup", err)
+		return now, nil, false
+	}
+	return now, recs, true
+}
+
+func (r *Relay) postLookup(w http.ResponseWriter, req *http.Request, accounts []string) {
+	var body LookupRequestJSON
+	if !decodeBody(w, req, "lookup body", &body) {
+		return
+	}
+	switch {
+	case len(body.Devices) == 0:
+		writeJSON(w, http.StatusBadRequest, apiError{"a lookup needs at least one device"})
+		return
+	case len(body.Devices) > MaxLookupDevices:
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{"a lookup takes at most " + strconv.Itoa(MaxLookupDevices) +
+			" devices (" + strconv.Itoa(len(body.Devices)) + " given); split it"})
+		return
+	}
+	if msg := checkDevices(body.Devices); msg != "" {
+		writeJSON(w, http.StatusBadRequest, apiError{msg})
+		return
+	}
+	now, recs, ok := r.lookup(w, req, body.Devices, accounts)
+	if !ok {
+		return
+	}
+	out := LookupJSON{Now: now, Devices: make([]DeviceRecordJSON, len(recs))}
+	for i, rec := range recs {
+		out.Devices[i] = toRecordJSON(rec)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (r *Relay) getDevice(w http.ResponseWriter, req *http.Request, accounts []string) {
+	kind, id, ok := strings.Cut(req.PathValue("key"), ":")
+	if !ok || kind == "" || id == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{"device must be kind:id, e.g. eid:8904..."})
+		return
+	}
+	_, recs, ok := r.lookup(w, req, [][]store.DeviceKey{{{Kind: thingspace.NormalizeKind(kind), ID: id}}}, accounts)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, toRecordJSON(recs[0]))
+}
