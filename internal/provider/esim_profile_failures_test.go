@@ -180,34 +180,43 @@ func TestAccESIMProfileFailureCallbackAdoptAndReactivate(t *testing.T) {
 	})
 }
 
-// ThingSpace applies the activate but answers 500 (outcome unknown): the provider does not
-// send it again; the next apply finds the device active and adopts it. One activate in all.
-func TestAccESIMProfileOutcomeUnknownThenApply(t *testing.T) {
-	env := newTestEnv(t, envOptions{Relay: true, Faults: "5xx-after=1"})
-	us := env.plansOfType("US")
-	dev := env.device(t, 0)
-	config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config:      config,
-				ExpectError: regexp.MustCompile(`(?s)outcome\s+of\s+activate.*unknown.*EID\s+` + dev.EID + `|(?s)EID\s+` + dev.EID + `.*outcome\s+of\s+activate.*unknown`),
-			},
-			{
-				PreConfig: func() {
-					if err := env.Sim.SetFaults(""); err != nil {
-						t.Fatal(err)
-					}
+// ThingSpace applies the activate but answers 500 (outcome unknown). The engine never sends an
+// action whose outcome is unknown again: it reads the device and the relay until the outcome
+// shows (here the device turns active and, with a relay, the callback arrives) and then adopts
+// it. One activate in all, with and without a relay, and the next plan is empty.
+func TestAccESIMProfileOutcomeUnknownIsResolvedNotResent(t *testing.T) {
+	for _, relay := range []bool{true, false} {
+		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
+			env := newTestEnv(t, envOptions{Relay: relay, Faults: "5xx-after=1"})
+			us := env.plansOfType("US")
+			dev := env.device(t, 0)
+			config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+				Steps: []resource.TestStep{
+					{
+						Config: config,
+						ConfigStateChecks: []statecheck.StateCheck{
+							statecheck.ExpectKnownValue("thingspace_esim_profile.p", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+						},
+						Check: resource.ComposeTestCheckFunc(
+							checkSim(func() error {
+								if n := env.Sim.Stats().FaultsFired["5xx-after"]; n != 1 {
+									return fmt.Errorf("5xx-after fired %d times, want 1 (the premise of the test)", n)
+								}
+								return nil
+							}),
+							expectActions(env, map[string][]string{dev.EID: {"activate"}}),
+						),
+					},
+					{
+						Config:           config,
+						ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+					},
 				},
-				Config: config,
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue("thingspace_esim_profile.p", tfjsonpath.New("state"), knownvalue.StringExact("active")),
-				},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate"}}),
-			},
-		},
-	})
+			})
+		})
+	}
 }
 
 // A confirmed instance tainted by the user (terraform taint) is still replaced for real:

@@ -66,9 +66,9 @@ func TestAccESIMProfileGlobalRecreatedAfterDestroy(t *testing.T) {
 }
 
 // A Global profile enabled outside Terraform, then `enabled = true` in the configuration: the
-// provider cannot see profile status in the device list, so it sends enable, and ThingSpace's
-// Profile.AlreadyEnabled is the target state, not a failure (the update would otherwise fail
-// at every apply).
+// engine reads the device first, sees the Global profile already enabled, and sends nothing.
+// The update still succeeds and records ENABLE (sending enable again would only earn
+// Profile.AlreadyEnabled, and is an action for a device already in the target state).
 func TestAccESIMProfileEnableWhenAlreadyEnabled(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
@@ -102,7 +102,7 @@ func TestAccESIMProfileEnableWhenAlreadyEnabled(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("enabled"), knownvalue.Bool(true)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
 				},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download", "enable", "enable"}}),
+				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download", "enable"}}),
 			},
 			{
 				Config:           cfg("true"),

@@ -86,6 +86,7 @@ type esimProfileModel struct {
 	MDN                types.String   `tfsdk:"mdn"`
 	MSISDN             types.String   `tfsdk:"msisdn"`
 	LastRequestID      types.String   `tfsdk:"last_request_id"`
+	LastAction         types.String   `tfsdk:"last_action"`
 }
 
 type placeOfUse struct {
@@ -236,6 +237,9 @@ func (r *esimProfileResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"msisdn":         schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "The line's MSISDN."},
 			"last_request_id": schema.StringAttribute{Computed: true, PlanModifiers: keep,
 				MarkdownDescription: "Request id of the last action sent for the device (see the `thingspace_request` data source)."},
+			"last_action": schema.StringAttribute{Computed: true, PlanModifiers: keep,
+				MarkdownDescription: "The carrier action of `last_request_id` (for example `activate` or `download_enable`). " +
+					"Without a relay, it is what lets the next apply read that request's outcome after a failed create."},
 		},
 	}
 }
@@ -341,7 +345,7 @@ func (r *esimProfileResource) ModifyPlan(ctx context.Context, req resource.Modif
 	}
 	if !req.State.Raw.IsNull() && carrierChange(&plan, &state) {
 		// The update sends actions: their request id, the callback facts and the state change.
-		for _, a := range []string{"last_request_id", "profile_status", "profile_role", "state"} {
+		for _, a := range []string{"last_request_id", "last_action", "profile_status", "profile_role", "state"} {
 			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(a), types.StringUnknown())...)
 		}
 	}
@@ -404,6 +408,7 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	addWarnings(&resp.Diagnostics, res)
 	resp.Diagnostics.Append(setPrivateJournal(ctx, resp.Private, w.journalFor(eid))...)
 	plan.LastRequestID = types.StringValue(res.LastRequestID())
+	plan.LastAction = types.StringValue(string(res.LastAction()))
 	plan.ProfileStatus = types.StringValue(res.ProfileStatus)
 	plan.ProfileRole = types.StringValue(res.ProfileRole)
 	if res.Err != nil {
@@ -529,7 +534,7 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 	// Carry computed values forward; a run below replaces them.
 	for _, p := range []struct{ dst, src *types.String }{
 		{&plan.ProfileStatus, &state.ProfileStatus}, {&plan.ProfileRole, &state.ProfileRole},
-		{&plan.LastRequestID, &state.LastRequestID}, {&plan.MDN, &state.MDN}, {&plan.MSISDN, &state.MSISDN},
+		{&plan.LastRequestID, &state.LastRequestID}, {&plan.LastAction, &state.LastAction}, {&plan.MDN, &state.MDN}, {&plan.MSISDN, &state.MSISDN},
 		{&plan.State, &state.State}, {&plan.ICCID, &state.ICCID}, {&plan.IMEI, &state.IMEI},
 	} {
 		if p.dst.IsUnknown() {
@@ -549,7 +554,7 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 	addWarnings(&resp.Diagnostics, res)
 	resp.Diagnostics.Append(setPrivateJournal(ctx, resp.Private, w.journalFor(eid))...)
 	if rid := res.LastRequestID(); rid != "" {
-		plan.LastRequestID = types.StringValue(rid)
+		plan.LastRequestID, plan.LastAction = types.StringValue(rid), types.StringValue(string(res.LastAction()))
 	}
 	if res.ProfileStatus != "" || res.ProfileRole != "" {
 		plan.ProfileStatus, plan.ProfileRole = types.StringValue(res.ProfileStatus), types.StringValue(res.ProfileRole)
@@ -558,7 +563,7 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 		addRunError(&resp.Diagnostics, "Cannot update the eSIM profile", res.Err)
 		// Keep the prior settings, so that the next plan shows the change again and the next
 		// apply decides it afresh from the device and the relay; remember the request.
-		state.LastRequestID = plan.LastRequestID
+		state.LastRequestID, state.LastAction = plan.LastRequestID, plan.LastAction
 		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 		return
 	}
@@ -592,7 +597,7 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 		// A Create that was not confirmed: settle what is in flight and send no carrier action;
 		// the replacement adopts the device.
 		w := r.cfg.newWorld(nil)
-		w.carry(eid, privateJournal(ctx, req.Private))
+		w.carry(eid, carriedJournal(ctx, req.Private, &m))
 		tflog.Info(ctx, "the create of this instance was not confirmed: settling its request; no carrier action is sent",
 			map[string]any{"request_id": m.LastRequestID.ValueString()})
 		res := r.cfg.run(ctx, w, m.desired(reconcile.GoalSettle, account))
@@ -726,7 +731,7 @@ func flatten(d thingspace.Device, m *esimProfileModel) {
 	if m.ReasonCode.IsNull() || m.ReasonCode.IsUnknown() {
 		m.ReasonCode = types.StringValue("FF")
 	}
-	for _, s := range []*types.String{&m.ProfileStatus, &m.ProfileRole, &m.LastRequestID} {
+	for _, s := range []*types.String{&m.ProfileStatus, &m.ProfileRole, &m.LastRequestID, &m.LastAction} {
 		if s.IsNull() || s.IsUnknown() {
 			*s = types.StringValue("")
 		}

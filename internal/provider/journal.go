@@ -202,3 +202,22 @@ func setPrivateJournal(ctx context.Context, p privateSetter, entries []journalEn
 	}
 	return p.SetKey(ctx, privateJournalKey, b)
 }
+
+// carriedJournal is what an instance brings to its Delete: its private journal or, for a
+// tainted instance (Terraform hands the destroy of a tainted object no private state), an
+// entry made from the state's last_request_id and last_action. Without a relay that entry is
+// the only record of the failed create's request: reading its status here puts its outcome in
+// the process's journal, where the replacement Create finds it (an enable that failed after
+// the download is then sent, not adopted as enabled).
+func carriedJournal(ctx context.Context, p privateGetter, m *esimProfileModel) []journalEntry {
+	if entries := privateJournal(ctx, p); len(entries) > 0 {
+		return entries
+	}
+	rid, action := m.LastRequestID.ValueString(), thingspace.Action(m.LastAction.ValueString())
+	if rid == "" || action == "" {
+		return nil
+	}
+	return []journalEntry{{IntentID: "state:" + rid, Account: m.AccountName.ValueString(), Action: action, Attempt: 1,
+		At: time.Now(), RequestID: rid, State: wait.IntentAccepted,
+		Sent: thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: m.EID.ValueString()}}}}
+}

@@ -432,7 +432,7 @@ func TestAccServicePlanAssignmentFailureCallbacks(t *testing.T) {
 					}
 				},
 				Config:      cfg,
-				ExpectError: regexp.MustCompile(`(?s)did not take the plan.*0 of the listed devices.*EID ` + eids[0] + `.*REQUEST_FAILED\.UnexpectedError`),
+				ExpectError: regexp.MustCompile(`(?s)did not take the plan.*0 of the listed devices.*EID\s+` + eids[0] + `.*REQUEST_FAILED\.UnexpectedError`),
 			},
 			{
 				PreConfig: func() {

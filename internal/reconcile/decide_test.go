@@ -212,6 +212,11 @@ func TestProfileEnablement(t *testing.T) {
 		{"AlreadyEnabled answer", []Event{ev(1, thingspace.ActionDownload, globICCID, "DOWNLOAD_DISABLE"), alreadyEnabled}, Enabled},
 		{"request status: download_enable ok", []Event{{Action: thingspace.ActionDownloadEnable, At: t0, Status: thingspace.StatusSucceeded,
 			Sent: thingspace.DeviceIDs{{Kind: "iccid", ID: leadICCID}}}}, Enabled},
+		// Without a relay the failed download_enable is known from the request status only.
+		{"request status: download_enable failed", []Event{{Action: thingspace.ActionDownloadEnable, At: t0, Status: thingspace.StatusFailed,
+			Sent: thingspace.DeviceIDs{{Kind: "iccid", ID: leadICCID}}}}, NotEnabled},
+		{"request status: enable failed tells nothing", []Event{{Action: thingspace.ActionEnable, At: t0, Status: thingspace.StatusFailed,
+			Sent: thingspace.DeviceIDs{{Kind: "iccid", ID: globICCID}}}}, EnablementUnknown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ProfileEnablement(tc.events, globICCID); got != tc.want {

@@ -143,11 +143,19 @@ func ProfileEnablement(events []Event, iccid string) Enablement {
 // download_disable leaves it not enabled. enable and disable name the profile's own ICCID; an
 // enable of another profile, or an activation of the line (which enables the lead), leaves
 // this one not enabled.
+//
+// A failed download_enable is asked about only once the profile is on the device: the
+// download took and the enable did not (ThingSpace's enable-failed), so it reads as not
+// enabled and the next decision sends the enable. A failed enable tells nothing here: the
+// request status carries no error code, and Profile.AlreadyEnabled is a failure too.
 func enablementByAction(ev Event, iccid string) (Enablement, bool) {
+	about := ev.Sent.Get(thingspace.KindICCID) == iccid
+	if ev.Status == thingspace.StatusFailed && ev.Action == thingspace.ActionDownloadEnable {
+		return NotEnabled, true
+	}
 	if ev.Status != thingspace.StatusSucceeded {
 		return EnablementUnknown, false
 	}
-	about := ev.Sent.Get(thingspace.KindICCID) == iccid
 	switch ev.Action {
 	case thingspace.ActionDownloadEnable:
 		return Enabled, true

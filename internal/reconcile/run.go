@@ -105,6 +105,14 @@ func (r Result) LastRequestID() string {
 	return r.RequestIDs[len(r.RequestIDs)-1]
 }
 
+// LastAction is the action of LastRequestID ("" when nothing was accepted).
+func (r Result) LastAction() thingspace.Action {
+	if len(r.Actions) == 0 {
+		return ""
+	}
+	return r.Actions[len(r.Actions)-1]
+}
+
 // devRun is the engine's memory of one device during a run.
 type devRun struct {
 	settled map[string]bool // requests whose final outcome for the device is known
