@@ -666,3 +666,47 @@ func MigrationBackfill(t *testing.T, s store.Store, downgrade func(t *testing.T,
 		t.Fatalf("open intents after the migration: %v", got)
 	}
 }
+
+// LookupFixture fills s with what a fleet of n devices looks like to the relay mid-rollout, and
+// returns the devices as the provider looks them up (eid, iccid, imei and mdn each): every
+// device in an older bulk request finished by callbacks carrying eid and iccid, a newer bulk
+// request half finished, an open intent covering every device, and as many other devices in
+// unrelated requests, so that the indexes are not trivially small. For benchmarks.
+func LookupFixture(tb testing.TB, s store.Store, n int) [][]store.DeviceKey {
+	ctx := context.Background()
+	devs := make([][]store.DeviceKey, n)
+	other := make([][]store.DeviceKey, n)
+	for i := range devs {
+		devs[i] = []store.DeviceKey{K("eid", fmt.Sprintf("8904903200000%019d", i)), K("iccid", fmt.Sprintf("8914800000%010d", i)),
+			K("imei", fmt.Sprintf("35693803%07d", i)), K("mdn", fmt.Sprintf("55%08d", i))}
+		other[i] = []store.DeviceKey{K("eid", fmt.Sprintf("8904903200001%019d", i)), K("iccid", fmt.Sprintf("8914800001%010d", i))}
+	}
+	must := func(err error) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for r, set := range [][][]store.DeviceKey{devs, devs, other} {
+		id := fmt.Sprintf("BULK-%d", r)
+		action := []string{"activate", "serviceplan", "activate"}[r]
+		must(s.Register(ctx, store.Registration{RequestID: id, Account: "acct", Action: action, CreatedAt: at(r), Devices: set}))
+		var cbs []store.Callback
+		for i, d := range set {
+			if r == 1 && i%2 == 1 {
+				continue
+			}
+			c := CB(id, fmt.Sprint(i), "succeeded", true, at(10+r), d[0], d[1])
+			c.Body = []byte(fmt.Sprintf(`{"requestId":%q,"deviceIds":[{"kind":"eid","id":%q},{"kind":"iccid","id":%q}],"status":"Success",`+
+				`"deviceResponse":{"deviceProfileResponse":{"profileStatus":"ENABLE","profileRole":"LEAD","state":"ACTIVE"}}}`, id, d[0].ID, d[1].ID))
+			cbs = append(cbs, c)
+		}
+		for i := 0; i < len(cbs); i += 500 {
+			_, err := s.Append(ctx, cbs[i:min(i+500, len(cbs))])
+			must(err)
+		}
+	}
+	_, err := s.PutIntent(ctx, store.Intent{IntentID: "ROLLOUT", Account: "acct", Action: "serviceplan", BodySHA256: Hash("body"),
+		CreatedAt: at(20), Devices: devs})
+	must(err)
+	return devs
+}
