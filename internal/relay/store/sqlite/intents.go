@@ -228,7 +228,7 @@ const (
 		 AND c.seq = CAST(substr(j.value, 1, instr(j.value, ':') - 1) AS INTEGER)`
 )
 
-// lookupKey is one identifier of the lookup and the devices (positions) that carry it.
+// lookupKey is one identifier of a lookup.
 type lookupKey struct {
 	kind, id string
 }
@@ -250,8 +250,8 @@ func (c latestCandidate) newer(o latestCandidate) bool {
 }
 
 // LookupDevices reads the records of many devices in one read transaction (one snapshot): two
-// statements per kind of identifier, one for the open intents and one for the chosen
-// callbacks, whatever the number of devices.
+// statements per kind of identifier, then one each for the requests named, the open intents
+// named and the chosen callbacks, whatever the number of devices.
 func (s *Store) LookupDevices(ctx context.Context, devices [][]store.DeviceKey, accounts []string) ([]store.DeviceRecord, error) {
 	ctx, err := quiet(ctx)
 	if err != nil {
