@@ -454,3 +454,196 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 }
+
+// apiSend sends a JSON body to the API and returns the status and the answer.
+func apiSend(client *http.Client, method, url, token string, body any) (int, []byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequest(method, url, bytes.NewReader(b))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
+}
+
+type crashIntent struct {
+	IntentID  string `json:"intent_id"`
+	State     string `json:"state"`
+	RequestID string `json:"request_id"`
+}
+
+type crashRecord struct {
+	OpenRequests []struct {
+		RequestID string `json:"request_id"`
+	} `json:"open_requests"`
+	OpenIntents []crashIntent `json:"open_intents"`
+}
+
+// storm sends n calls from 16 workers and SIGKILLs the relay right after the killAt-th call
+// answered want; it returns the indexes of the calls answered want.
+func storm(t *testing.T, p *proc, n int, killAt int64, want int, call func(client *http.Client, i int) (int, error)) map[int]bool {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
+	var mu sync.Mutex
+	acked := map[int]bool{}
+	var next, nAcked atomic.Int64
+	var killed atomic.Bool
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || killed.Load() {
+					return
+				}
+				code, err := call(client, i)
+				if err != nil {
+					continue // the relay is gone: this call's outcome is unknown
+				}
+				if code != want {
+					t.Errorf("call %d answered %d, want %d", i, code, want)
+					return
+				}
+				mu.Lock()
+				acked[i] = true
+				mu.Unlock()
+				if nAcked.Add(1) == killAt {
+					killed.Store(true)
+					p.cmd.Process.Signal(syscall.SIGKILL)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p.wait(t)
+	if !killed.Load() {
+		t.Fatalf("the calls ended before the kill (%d answered)", nAcked.Load())
+	}
+	return acked
+}
+
+// TestCrashKeepsAcknowledgedIntents: intents are as durable as callbacks. SIGKILL during a storm
+// of intent writes, restart on the same file: every intent answered 201 is there and open (by
+// GET and by the lookup of its devices). Then SIGKILL during a storm of accepts: every intent
+// answered 200 is accepted and its request registered, and no intent is accepted without its
+// request (the registration is in the same transaction).
+func TestCrashKeepsAcknowledgedIntents(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"RELAY_PATH_TOKEN=tok", "RELAY_API_TOKEN=apitok", "RELAY_STORE=sqlite:" + filepath.Join(dir, "relay.db")}
+	const n = 2000
+	devices := func(i int) [][]map[string]string {
+		return [][]map[string]string{
+			{{"kind": "eid", "id": fmt.Sprintf("E%05d", i)}, {"kind": "iccid", "id": fmt.Sprintf("I%05d", i)}},
+			{{"kind": "eid", "id": fmt.Sprintf("F%05d", i)}},
+		}
+	}
+	hash := fmt.Sprintf("%064x", 42)
+
+	p := start(t, env)
+	written := storm(t, p, n, int64(200+rand.IntN(600)), http.StatusCreated, func(c *http.Client, i int) (int, error) {
+		code, _, err := apiSend(c, "PUT", fmt.Sprintf("%s/v1/intents/I-%d", p.api, i), "apitok",
+			map[string]any{"account": "acme", "action": "serviceplan", "devices": devices(i), "body_sha256": hash})
+		return code, err
+	})
+	t.Logf("killed after %d intents answered 201", len(written))
+
+	p = start(t, env)
+	var lookup []any
+	var order []int
+	for i := range written {
+		lookup = append(lookup, devices(i)[0])
+		order = append(order, i)
+	}
+	var recs struct {
+		Devices []crashRecord `json:"devices"`
+	}
+	code, b, err := apiSend(http.DefaultClient, "POST", p.api+"/v1/devices/lookup", "apitok", map[string]any{"devices": lookup})
+	if err != nil || code != 200 || json.Unmarshal(b, &recs) != nil || len(recs.Devices) != len(order) {
+		t.Fatalf("lookup after the restart: %d %v %.200s", code, err, b)
+	}
+	for k, i := range order {
+		var in crashIntent
+		if code := apiGet(t, fmt.Sprintf("%s/v1/intents/I-%d", p.api, i), "apitok", &in); code != 200 || in.State != "open" {
+			t.Fatalf("intent I-%d answered 201 before the kill: GET %d %+v", i, code, in)
+		}
+		if r := recs.Devices[k]; len(r.OpenIntents) != 1 || r.OpenIntents[0].IntentID != fmt.Sprintf("I-%d", i) {
+			t.Fatalf("lookup of intent I-%d's device: %+v", i, r)
+		}
+	}
+
+	// Accept every intent written, with request REQ-<i>; kill in the middle.
+	var ids []int
+	for i := range written {
+		ids = append(ids, i)
+	}
+	slices.Sort(ids)
+	accepted := storm(t, p, len(ids), int64(len(ids)/4+rand.IntN(len(ids)/2)), http.StatusOK, func(c *http.Client, k int) (int, error) {
+		code, _, err := apiSend(c, "PATCH", fmt.Sprintf("%s/v1/intents/I-%d", p.api, ids[k]), "apitok",
+			map[string]any{"state": "accepted", "request_id": fmt.Sprintf("REQ-%d", ids[k])})
+		return code, err
+	})
+	t.Logf("killed after %d accepts answered 200", len(accepted))
+
+	p = start(t, env)
+	nAccepted := 0
+	for k, i := range ids {
+		var in crashIntent
+		if code := apiGet(t, fmt.Sprintf("%s/v1/intents/I-%d", p.api, i), "apitok", &in); code != 200 {
+			t.Fatalf("intent I-%d: GET %d", i, code)
+		}
+		if accepted[k] && (in.State != "accepted" || in.RequestID != fmt.Sprintf("REQ-%d", i)) {
+			t.Fatalf("intent I-%d was answered 200 (accepted) before the kill, is %+v after it", i, in)
+		}
+		var rq struct {
+			State    string `json:"state"`
+			Account  string `json:"account"`
+			Action   string `json:"action"`
+			Expected int    `json:"expected"`
+		}
+		apiGet(t, fmt.Sprintf("%s/v1/requests/REQ-%d", p.api, i), "apitok", &rq)
+		switch in.State {
+		case "accepted":
+			nAccepted++
+			if rq.State != "pending" || rq.Account != "acme" || rq.Action != "serviceplan" || rq.Expected != 2 {
+				t.Fatalf("intent I-%d is accepted but its request is %+v", i, rq)
+			}
+		case "open":
+			if rq.State != "unknown" {
+				t.Fatalf("intent I-%d is open but its request is %+v", i, rq)
+			}
+		default:
+			t.Fatalf("intent I-%d is %s", i, in.State)
+		}
+	}
+	if nAccepted < len(accepted) {
+		t.Fatalf("%d intents accepted after the restart, %d answered 200", nAccepted, len(accepted))
+	}
+	// The lookup shows an accepted intent's request, not the intent.
+	some := -1
+	for k, i := range ids {
+		if accepted[k] {
+			some = i
+			break
+		}
+	}
+	var rec struct {
+		Devices []crashRecord `json:"devices"`
+	}
+	code, b, err = apiSend(http.DefaultClient, "POST", p.api+"/v1/devices/lookup", "apitok", map[string]any{"devices": []any{devices(some)[1]}})
+	if err != nil || code != 200 || json.Unmarshal(b, &rec) != nil || len(rec.Devices) != 1 || len(rec.Devices[0].OpenIntents) != 0 ||
+		len(rec.Devices[0].OpenRequests) != 1 || rec.Devices[0].OpenRequests[0].RequestID != fmt.Sprintf("REQ-%d", some) {
+		t.Fatalf("lookup of an accepted intent's device: %d %v %s", code, err, b)
+	}
+}

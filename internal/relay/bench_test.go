@@ -21,6 +21,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/postgres"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/storetest"
 )
 
 // Each benchmark iteration does a fixed amount of work, so -benchtime 1x gives meaningful
@@ -355,4 +356,31 @@ func benchIngest(b *testing.B, baseline float64, s benchSetup, withWaiters bool,
 		}
 	}
 	return f
+}
+
+// BenchmarkLookupAPI: POST /v1/devices/lookup of 10,000 devices with 4 identifiers each over
+// HTTP on 127.0.0.1 (SQLite), the fleet of storetest.LookupFixture: the store's lookup plus the
+// JSON both ways. One op is one call.
+//
+//	go test -run '^$' -bench BenchmarkLookupAPI -benchmem ./internal/relay/
+func BenchmarkLookupAPI(b *testing.B) {
+	e := newEnv(b, quietLogs)
+	devs := storetest.LookupFixture(b, e.store, 10000)
+	body, _ := json.Marshal(relay.LookupRequestJSON{Devices: devs})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		req, _ := http.NewRequest("POST", e.api.URL+"/v1/devices/lookup", strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer "+apiToken)
+		resp, err := e.client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out relay.LookupJSON
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || len(out.Devices) != len(devs) {
+			b.Fatalf("%d %v", resp.StatusCode, err)
+		}
+	}
 }

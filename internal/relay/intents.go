@@ -220,6 +220,9 @@ func (r *Relay) putIntent(w http.ResponseWriter, req *http.Request, accounts []s
 	})
 	r.m.storeDuration.WithLabelValues("put_intent").Observe(time.Since(start).Seconds())
 	switch {
+	case errors.Is(err, store.ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
 	case errors.Is(err, store.ErrConflict):
 		msg := "intent " + strconv.Quote(id) + " was written with another account, action, devices or body_sha256"
 		if body.Supersedes != "" {
@@ -290,6 +293,9 @@ func (r *Relay) patchIntent(w http.ResponseWriter, req *http.Request, accounts [
 	}, accounts)
 	r.m.storeDuration.WithLabelValues("update_intent").Observe(time.Since(start).Seconds())
 	switch {
+	case errors.Is(err, store.ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
 	case errors.Is(err, store.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, apiError{"no intent " + strconv.Quote(id)})
 		return

@@ -20,7 +20,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 )
 
-// RelayClient talks to the relay's provider-facing API (DESIGN.md "Relay", "Wire shapes").
+// RelayClient talks to the relay's provider-facing API (the wire is described in docs/relay.md).
 type RelayClient struct {
 	base  string
 	token string

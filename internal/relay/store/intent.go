@@ -2,7 +2,6 @@ package store
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -33,7 +32,7 @@ func NormalizeDevices(devs [][]DeviceKey) ([][]DeviceKey, error) {
 	for i, d := range devs {
 		out[i] = NormalizeKeys(d)
 		if len(out[i]) == 0 {
-			return nil, fmt.Errorf("device %d has no identifier", i)
+			return nil, fmt.Errorf("%w: device %d has no identifier", ErrInvalid, i)
 		}
 	}
 	return out, nil
@@ -67,10 +66,10 @@ func SameDevices(a, b [][]DeviceKey) bool {
 // (CreatedAt defaults to now; UpdatedAt equals it).
 func PrepareIntent(in Intent) (Intent, error) {
 	if in.IntentID == "" || in.Account == "" || in.Action == "" {
-		return Intent{}, errors.New("an intent needs an id, an account and an action")
+		return Intent{}, fmt.Errorf("%w: an intent needs an id, an account and an action", ErrInvalid)
 	}
 	if len(in.Devices) == 0 {
-		return Intent{}, errors.New("an intent needs at least one device")
+		return Intent{}, fmt.Errorf("%w: an intent needs at least one device", ErrInvalid)
 	}
 	devs, err := NormalizeDevices(in.Devices)
 	if err != nil {
@@ -105,15 +104,15 @@ func CheckIntentChange(ch IntentChange) (IntentChange, error) {
 	switch ch.State {
 	case IntentAccepted:
 		if ch.RequestID == "" {
-			return ch, errors.New("accepted needs the request id")
+			return ch, fmt.Errorf("%w: accepted needs the request id", ErrInvalid)
 		}
 	case IntentRefused:
 		if ch.RequestID != "" {
-			return ch, errors.New("a refused intent has no request id")
+			return ch, fmt.Errorf("%w: a refused intent has no request id", ErrInvalid)
 		}
 	case IntentResolved:
 	default:
-		return ch, fmt.Errorf("an intent can only become %s, %s or %s", IntentAccepted, IntentRefused, IntentResolved)
+		return ch, fmt.Errorf("%w: an intent can only become %s, %s or %s", ErrInvalid, IntentAccepted, IntentRefused, IntentResolved)
 	}
 	if ch.At.IsZero() {
 		ch.At = time.Now()

@@ -21,6 +21,9 @@ var (
 	// ErrIntentClosed: an intent that is no longer open was asked to change to another state or
 	// request id (the API answers 409).
 	ErrIntentClosed = errors.New("store: the intent is no longer open")
+	// ErrInvalid: an intent or an intent change that no store could accept (no devices, a
+	// device without identifiers, an unknown state...); the API answers 400.
+	ErrInvalid = errors.New("store: invalid")
 )
 
 // AnyChange is sent on a Changes channel when hints may have been lost (a PostgreSQL LISTEN

@@ -83,3 +83,27 @@ func BenchmarkAppendPostgres(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLookupDevicesPostgres: one LookupDevices of 10,000 devices with 4 identifiers each,
+// over the fleet of storetest.LookupFixture, on a throwaway server. One op is one lookup (one
+// round trip).
+//
+//	go test -run '^$' -bench BenchmarkLookupDevicesPostgres -benchmem ./internal/relay/store/postgres/
+func BenchmarkLookupDevicesPostgres(b *testing.B) {
+	st := open(b, pgtest.Start(b))
+	devs := storetest.LookupFixture(b, st, 10000)
+	if _, err := st.Pool().Exec(context.Background(), `ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		recs, err := st.LookupDevices(context.Background(), devs, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(recs) != len(devs) || len(recs[0].OpenIntents) != 1 || len(recs[0].Latest) != 2 {
+			b.Fatalf("record 0: %+v", recs[0])
+		}
+	}
+}

@@ -186,11 +186,14 @@ const (
 	qLookupInput = `unnest($1::int[], $2::text[], $3::text[]) AS q(dev, kind, id)`
 	qLookupScope = `(cardinality($4::text[]) = 0 OR r.account = ANY($4))`
 
-	qLookupRequests = `SELECT DISTINCT q.dev, r.request_id, r.account, r.action, r.state, r.created_at
-		FROM ` + qLookupInput + `
-		JOIN LATERAL (SELECT request_id FROM relay_device_keys WHERE kind = q.kind AND id = q.id
-			UNION SELECT request_id FROM relay_callback_keys WHERE kind = q.kind AND id = q.id) k ON true
-		JOIN relay_requests r ON r.request_id = k.request_id
+	// Registered devices and callbacks index identifiers in two tables; UNION keeps a request
+	// found through both, or through two identifiers of the device, once.
+	qLookupRequests = `WITH h AS (
+			SELECT q.dev, k.request_id FROM ` + qLookupInput + ` JOIN relay_device_keys k ON k.kind = q.kind AND k.id = q.id
+			UNION
+			SELECT q.dev, k.request_id FROM ` + qLookupInput + ` JOIN relay_callback_keys k ON k.kind = q.kind AND k.id = q.id)
+		SELECT h.dev, r.request_id, r.account, r.action, r.state, r.created_at
+		FROM h JOIN relay_requests r ON r.request_id = h.request_id
 		WHERE r.state <> 'terminal' AND ` + qLookupScope
 
 	qLookupIntentKeys = `SELECT DISTINCT q.dev, k.intent_id, k.idx FROM ` + qLookupInput + `
@@ -227,6 +230,9 @@ func (s *Store) LookupDevices(ctx context.Context, devices [][]store.DeviceKey, 
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
 		b := store.NewLookupBuilder(len(devices))
 		batch := &pgx.Batch{}
+		// These are many cheap index reads: compiling them (JIT, on by default for costly
+		// plans) takes longer than running them.
+		batch.Queue(`SET LOCAL jit = off`)
 		batch.Queue(qLookupRequests, devIdx, kinds, ids, accounts).Query(func(rows pgx.Rows) error {
 			var dev int32
 			var r store.RequestRef

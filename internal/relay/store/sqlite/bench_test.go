@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/storetest"
 )
 
 // BenchmarkAppend measures the store alone: transactions of 1, 16 and 64 callbacks spread over
@@ -41,5 +42,29 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(n)/el.Seconds(), "callbacks/s")
 			b.ReportMetric(float64(n/batch)/el.Seconds(), "commits/s")
 		})
+	}
+}
+
+// BenchmarkLookupDevices: one LookupDevices of 10,000 devices with 4 identifiers each, over the
+// fleet of storetest.LookupFixture. One op is one lookup.
+//
+//	go test -run '^$' -bench BenchmarkLookupDevices -benchmem ./internal/relay/store/sqlite/
+func BenchmarkLookupDevices(b *testing.B) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "b.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	devs := storetest.LookupFixture(b, st, 10000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		recs, err := st.LookupDevices(context.Background(), devs, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(recs) != len(devs) || len(recs[0].OpenIntents) != 1 || len(recs[0].Latest) != 2 {
+			b.Fatalf("record 0: %+v", recs[0])
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -200,102 +201,84 @@ func (s *Store) Intent(ctx context.Context, id string, accounts []string) (*stor
 	return in, nil
 }
 
-// The lookup's statements take the devices' identifiers as one JSON list [[dev, kind, id], ...]
-// (?1) and the account scope as a JSON list or NULL (?2), so that each reads every identifier
-// in one statement, through the primary keys of device_keys and intent_keys.
+// The lookup's statements read one kind of identifier at a time: ?1 is the kind, ?2 the JSON
+// list of ids (plain strings, so json_each yields them without parsing each row), so that a
+// lookup of any size costs a few statements, each reading every id through a primary key.
+// CROSS JOIN keeps the ids as the outer loop: with the kind a constant, the planner would
+// otherwise scan every key of that kind and search the list for each.
 const (
-	qLookupInput = `WITH q AS (SELECT json_extract(value, '$[0]') AS dev, json_extract(value, '$[1]') AS kind,
-		json_extract(value, '$[2]') AS id FROM json_each(?1))`
-	qLookupScope = `(?2 IS NULL OR r.account IN (SELECT value FROM json_each(?2)))`
+	// The requests naming each identifier, with the newest terminal callback that carried it.
+	// j.key is the id's position in ?2.
+	qLookupKeys = `SELECT j.key, k.request_id, k.term_seq, k.term_at
+		FROM json_each(?2) j CROSS JOIN device_keys k ON k.kind = ?1 AND k.id = j.value`
 
-	qLookupRequests = qLookupInput + `
-		SELECT DISTINCT q.dev, r.request_id, r.account, r.action, r.state, r.created_at
-		FROM q JOIN device_keys k ON k.kind = q.kind AND k.id = q.id
-		JOIN requests r ON r.request_id = k.request_id
-		WHERE r.state != 'terminal' AND ` + qLookupScope
+	qLookupRequests = `SELECT request_id, account, action, state, created_at FROM requests
+		WHERE request_id IN (SELECT value FROM json_each(?1))`
 
-	qLookupIntentKeys = qLookupInput + `
-		SELECT DISTINCT q.dev, k.intent_id, k.idx FROM q JOIN intent_keys k ON k.kind = q.kind AND k.id = q.id`
+	qLookupIntentKeys = `SELECT j.key, k.intent_id, k.idx
+		FROM json_each(?2) j CROSS JOIN intent_keys k ON k.kind = ?1 AND k.id = j.value`
 
 	qLookupIntents = `SELECT ` + intentColumns + ` FROM intents
 		WHERE intent_id IN (SELECT value FROM json_each(?1)) AND state = 'open'`
 
-	// Per device and action, the newest terminal callback among those the key rows recorded.
-	qLookupLatest = qLookupInput + `,
-		hits AS (
-			SELECT q.dev, r.action, k.request_id, k.term_seq, k.term_at
-			FROM q JOIN device_keys k ON k.kind = q.kind AND k.id = q.id
-			JOIN requests r ON r.request_id = k.request_id
-			WHERE k.term_seq > 0 AND ` + qLookupScope + `),
-		best AS (
-			SELECT dev, action, request_id, term_seq, row_number() OVER (
-				PARTITION BY dev, action ORDER BY term_at DESC, term_seq DESC, request_id DESC) AS rn
-			FROM hits)
-		SELECT b.dev, b.action, c.request_id, c.seq, c.received_at, c.status, c.terminal, c.body
-		FROM best b JOIN callbacks c ON c.request_id = b.request_id AND c.seq = b.term_seq
-		WHERE b.rn = 1`
+	// The chosen callbacks, given as "seq:request_id" strings; j.key is the position in ?1.
+	qLookupCallbacks = `SELECT j.key, c.received_at, c.status, c.terminal, c.body
+		FROM json_each(?1) j CROSS JOIN callbacks c
+		  ON c.request_id = substr(j.value, instr(j.value, ':') + 1)
+		 AND c.seq = CAST(substr(j.value, 1, instr(j.value, ':') - 1) AS INTEGER)`
 )
 
-// lookupInput is the ?1 and ?2 of the lookup's statements.
-func lookupInput(devices [][]store.DeviceKey, accounts []string) (string, any) {
-	buf := make([]byte, 0, 64*len(devices))
-	buf = append(buf, '[')
-	first := true
-	for i, d := range devices {
-		for _, k := range store.NormalizeKeys(d) {
-			if !first {
-				buf = append(buf, ',')
-			}
-			first = false
-			buf = append(buf, '[')
-			buf = strconv.AppendInt(buf, int64(i), 10)
-			buf = append(buf, ',')
-			buf = appendJSONString(buf, k.Kind)
-			buf = append(buf, ',')
-			buf = appendJSONString(buf, k.ID)
-			buf = append(buf, ']')
-		}
-	}
-	buf = append(buf, ']')
-	var scope any // NULL: every account
-	if len(accounts) > 0 {
-		b, _ := json.Marshal(accounts)
-		scope = string(b)
-	}
-	return string(buf), scope
+// lookupKey is one identifier of a lookup.
+type lookupKey struct {
+	kind, id string
 }
 
-// appendJSONString appends s as a JSON string.
-func appendJSONString(buf []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		buf = append(buf, '"')
-		buf = append(buf, s...)
-		return append(buf, '"')
-	}
-	b, _ := json.Marshal(s)
-	return append(buf, b...)
+// latestCandidate is the newest terminal callback of an action seen so far for one device.
+type latestCandidate struct {
+	requestID string
+	seq, at   int64
 }
 
-// LookupDevices reads the records of many devices in one read transaction (one snapshot), with
-// four statements whatever the number of devices.
+func (c latestCandidate) newer(o latestCandidate) bool {
+	if c.at != o.at {
+		return c.at > o.at
+	}
+	if c.seq != o.seq {
+		return c.seq > o.seq
+	}
+	return c.requestID > o.requestID
+}
+
+// LookupDevices reads the records of many devices in one read transaction (one snapshot): two
+// statements per kind of identifier, then one each for the requests named, the open intents
+// named and the chosen callbacks, whatever the number of devices.
 func (s *Store) LookupDevices(ctx context.Context, devices [][]store.DeviceKey, accounts []string) ([]store.DeviceRecord, error) {
 	ctx, err := quiet(ctx)
 	if err != nil {
 		return nil, err
 	}
 	b := store.NewLookupBuilder(len(devices))
-	if len(devices) == 0 {
-		return b.Records(accounts), nil
+	// The devices of each identifier, and the ids of each kind (sorted: neighbouring ids share
+	// index pages).
+	devsOf := map[lookupKey][]int{}
+	idsOf := map[string][]string{}
+	for i, d := range devices {
+		for _, k := range store.NormalizeKeys(d) {
+			lk := lookupKey{k.Kind, k.ID}
+			if devsOf[lk] == nil {
+				idsOf[k.Kind] = append(idsOf[k.Kind], k.ID)
+			}
+			devsOf[lk] = append(devsOf[lk], i)
+		}
 	}
-	input, scope := lookupInput(devices, accounts)
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	kinds := make([]string, 0, len(idsOf))
+	for k := range idsOf {
+		kinds = append(kinds, k)
+		slices.Sort(idsOf[k])
+	}
+	slices.Sort(kinds)
+
+	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lookup: %w", err)
 	}
@@ -313,31 +296,84 @@ func (s *Store) LookupDevices(ctx context.Context, devices [][]store.DeviceKey, 
 		}
 		return rows.Err()
 	}
-	err = each(qLookupRequests, func(rows *sql.Rows) error {
-		var dev int
-		var r store.RequestRef
-		var created int64
-		if err := rows.Scan(&dev, &r.RequestID, &r.Account, &r.Action, &r.State, &created); err != nil {
-			return err
-		}
-		r.CreatedAt = time.Unix(0, created).UTC()
-		b.AddRequest(dev, r)
-		return nil
-	}, input, scope)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: lookup requests: %w", err)
+	// The identifiers' rows: which requests name them, and the newest terminal callback of
+	// each request that carried them.
+	type keyHit struct {
+		kind string
+		pos  int // in idsOf[kind]
+		c    latestCandidate
 	}
-	err = each(qLookupIntentKeys, func(rows *sql.Rows) error {
-		var dev, idx int
-		var id string
-		if err := rows.Scan(&dev, &id, &idx); err != nil {
-			return err
+	var hits []keyHit
+	requests := map[string]*store.RequestRef{}
+	var requestIDs []string
+	for _, kind := range kinds {
+		ids, _ := json.Marshal(idsOf[kind])
+		err := each(qLookupKeys, func(rows *sql.Rows) error {
+			h := keyHit{kind: kind}
+			if err := rows.Scan(&h.pos, &h.c.requestID, &h.c.seq, &h.c.at); err != nil {
+				return err
+			}
+			if _, ok := requests[h.c.requestID]; !ok {
+				requests[h.c.requestID] = nil
+				requestIDs = append(requestIDs, h.c.requestID)
+			}
+			hits = append(hits, h)
+			return nil
+		}, kind, string(ids))
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: lookup requests: %w", err)
 		}
-		b.AddIntentHit(dev, id, idx)
-		return nil
-	}, input)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: lookup intents: %w", err)
+		err = each(qLookupIntentKeys, func(rows *sql.Rows) error {
+			var pos, idx int
+			var intentID string
+			if err := rows.Scan(&pos, &intentID, &idx); err != nil {
+				return err
+			}
+			for _, dev := range devsOf[lookupKey{kind, idsOf[kind][pos]}] {
+				b.AddIntentHit(dev, intentID, idx)
+			}
+			return nil
+		}, kind, string(ids))
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: lookup intents: %w", err)
+		}
+	}
+	// Each request named once: its account, action and state.
+	if len(requestIDs) > 0 {
+		idJSON, _ := json.Marshal(requestIDs)
+		err = each(qLookupRequests, func(rows *sql.Rows) error {
+			var r store.RequestRef
+			var created int64
+			if err := rows.Scan(&r.RequestID, &r.Account, &r.Action, &r.State, &created); err != nil {
+				return err
+			}
+			r.CreatedAt = time.Unix(0, created).UTC()
+			requests[r.RequestID] = &r
+			return nil
+		}, string(idJSON))
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: lookup requests: %w", err)
+		}
+	}
+	latest := make([]map[string]latestCandidate, len(devices))
+	for _, h := range hits {
+		r := requests[h.c.requestID]
+		if r == nil || !store.Allowed(r.Account, accounts) {
+			continue
+		}
+		for _, dev := range devsOf[lookupKey{h.kind, idsOf[h.kind][h.pos]}] {
+			if r.State != store.StateTerminal {
+				b.AddRequest(dev, *r)
+			}
+			if h.c.seq > 0 {
+				if latest[dev] == nil {
+					latest[dev] = map[string]latestCandidate{}
+				}
+				if cur, ok := latest[dev][r.Action]; !ok || h.c.newer(cur) {
+					latest[dev][r.Action] = h.c
+				}
+			}
+		}
 	}
 	if ids := b.HitIntents(); len(ids) > 0 {
 		idJSON, _ := json.Marshal(ids)
@@ -353,19 +389,47 @@ func (s *Store) LookupDevices(ctx context.Context, devices [][]store.DeviceKey, 
 			return nil, fmt.Errorf("sqlite: lookup intents: %w", err)
 		}
 	}
-	err = each(qLookupLatest, func(rows *sql.Rows) error {
-		var dev int
+	// The bodies of the chosen callbacks, each read once however many devices chose it.
+	pos := map[latestCandidate]int{}
+	var refs []string
+	for _, m := range latest {
+		for _, c := range m {
+			c.at = 0
+			if _, ok := pos[c]; !ok {
+				pos[c] = len(refs)
+				refs = append(refs, strconv.FormatInt(c.seq, 10)+":"+c.requestID)
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return b.Records(accounts), nil
+	}
+	refJSON, _ := json.Marshal(refs)
+	found := make([]*store.LatestCallback, len(refs))
+	err = each(qLookupCallbacks, func(rows *sql.Rows) error {
+		var p int
 		var l store.LatestCallback
 		var at int64
-		if err := rows.Scan(&dev, &l.Action, &l.RequestID, &l.Seq, &at, &l.Status, &l.Terminal, &l.Body); err != nil {
+		if err := rows.Scan(&p, &at, &l.Status, &l.Terminal, &l.Body); err != nil {
 			return err
 		}
 		l.ReceivedAt = time.Unix(0, at).UTC()
-		b.AddLatest(dev, l)
+		found[p] = &l
 		return nil
-	}, input, scope)
+	}, string(refJSON))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lookup latest: %w", err)
+	}
+	for dev, m := range latest {
+		for action, c := range m {
+			rc := c
+			rc.at = 0
+			if l := found[pos[rc]]; l != nil {
+				out := *l
+				out.Action, out.RequestID, out.Seq = action, c.requestID, c.seq
+				b.AddLatest(dev, out)
+			}
+		}
 	}
 	return b.Records(accounts), nil
 }

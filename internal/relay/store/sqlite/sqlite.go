@@ -850,7 +850,7 @@ const (
 		FROM callbacks WHERE request_id = ? AND seq > ? ORDER BY seq LIMIT ?`
 )
 
-var readQueries = []string{qRequest, qPurged, qDevices, qCallbacks, qLookupRequests, qLookupIntentKeys, qLookupIntents, qLookupLatest}
+var readQueries = []string{qRequest, qPurged, qDevices, qCallbacks, qLookupKeys, qLookupRequests, qLookupIntentKeys, qLookupIntents, qLookupCallbacks}
 
 // Request returns a request's summary.
 func (s *Store) Request(ctx context.Context, requestID string, accounts []string) (*store.Request, error) {

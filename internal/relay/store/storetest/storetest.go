@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite every store.Store implementation must pass.
 //
-// Semantics the suite pins down beyond the doc comments of package store (relay-design.md §6.4):
+// Semantics the suite pins down beyond the doc comments of package store:
 //   - A device of a registered request matches a callback when any of the callback's identifiers
 //     (kind and id) equals any identifier registered for the device. A terminal callback without
 //     identifiers (a faultResponse without deviceIds) matches every device of its request.
