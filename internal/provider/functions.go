@@ -123,16 +123,11 @@ func (f *deviceIDFunction) Metadata(_ context.Context, _ function.MetadataReques
 func (f *deviceIDFunction) Definition(_ context.Context, _ function.DefinitionRequest, resp *function.DefinitionResponse) {
 	resp.Definition = function.Definition{
 		Summary: "Parses a device identifier: an EID, ICCID, IMEI or MDN",
-		MarkdownDescription: "Returns `{ kind, value }`: the identifier's kind as ThingSpace spells it in requests " +
-			"(`eid`, `iccid`, `imei` or `mdn`) and the value the provider sends. " +
-			"The kind is chosen by the number of digits, which no two kinds share: 32 is an EID, 19 or 20 an ICCID, " +
-			"15 or 16 an IMEI (16 for an IMEISV), 10 an MDN (11 starting with 1 is judged as an MDN too, so that the error " +
-			"says to drop the country code). The value must then pass the rule of that kind, the one `eid_valid`, " +
-			"`iccid_valid` and `imei_valid` apply; an MDN is 10 digits whose area code and exchange start with 2 to 9. " +
-			"Separators are refused, not removed, as the resources refuse them: a space or a dash is left out when the " +
-			"digits are counted, and the error is the one the resource attribute of that kind gives. " +
-			"Any other value is an error that names the value and the rule it breaks. A null argument is an error; an " +
-			"unknown one gives an unknown result.",
+		MarkdownDescription: "Returns `{ kind, value }` for an EID, ICCID, IMEI or MDN: the kind as ThingSpace spells it " +
+			"in requests (`eid`, `iccid`, `imei` or `mdn`), chosen by the number of digits in the value (32, 19 or 20, " +
+			"15 or 16, 10), and the value the provider sends. A value of none of these lengths, or one that breaks the rule " +
+			"of its kind (the rule of the resources' attributes: EID check digits checked strictly, separators refused), " +
+			"is an error that names the value and the rule. A null argument is an error; an unknown one gives an unknown result.",
 		Parameters: []function.Parameter{
 			function.StringParameter{
 				Name:                "id",
