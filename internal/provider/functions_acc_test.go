@@ -82,6 +82,8 @@ func identifierTable(t *testing.T, env *testEnv) []idRow {
 		idRow{"eid_letter", eid[:12] + "O" + eid[12:], ""},
 		idRow{"eid_spaces", eid[:8] + " " + eid[8:20] + " " + eid[20:], ""},
 		idRow{"eid_dashes", eid[:8] + "-" + eid[8:], ""},
+		idRow{"eid_leading_space", " " + eid, ""},
+		idRow{"eid_trailing_newline", eid + "\n", ""},
 		idRow{"iccid_luhn", badCheckDigit(iccid), ""},
 		idRow{"iccid_18_digits", iccid[:18], ""},
 		idRow{"iccid_letter", iccid[:6] + "x" + iccid[6:], ""},
