@@ -41,7 +41,8 @@ type providerSchema struct {
 	Functions         map[string]*functionSignature `json:"functions,omitempty"`
 }
 
-// functionSignature and functionParameter mirror Terraform's internal/command/jsonfunction.
+// functionSignature and functionParameter are the entries of `functions` in
+// `terraform providers schema -json`, field for field.
 type functionSignature struct {
 	Description        string               `json:"description,omitempty"`
 	Summary            string               `json:"summary,omitempty"`
