@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -30,7 +31,10 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
-var _ provider.Provider = &ThingSpaceProvider{}
+var (
+	_ provider.Provider              = &ThingSpaceProvider{}
+	_ provider.ProviderWithFunctions = &ThingSpaceProvider{}
+)
 
 // enginePoll is the decision engine's first polling interval (0: its default); tests shorten it.
 var enginePoll time.Duration
@@ -369,6 +373,16 @@ func (p *ThingSpaceProvider) DataSources(context.Context) []func() datasource.Da
 		NewDeviceDataSource,
 		NewDevicesDataSource,
 		NewRequestDataSource,
+	}
+}
+
+// Functions are the provider-defined functions (functions.go): Terraform 1.8 and later.
+func (p *ThingSpaceProvider) Functions(context.Context) []func() function.Function {
+	return []func() function.Function{
+		NewEIDValidFunction,
+		NewICCIDValidFunction,
+		NewIMEIValidFunction,
+		NewDeviceIDFunction,
 	}
 }
 

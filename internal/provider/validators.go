@@ -140,8 +140,15 @@ func (servicePlanCodeValidator) ValidateString(_ context.Context, req validator.
 	}
 }
 
-// idValidator checks a device identifier of one kind with internal/ids (EIDs strictly: real
-// EIDs always carry valid check digits).
+// checkDeviceID is the provider's rule for a device identifier of one kind in a configuration:
+// internal/ids, with EIDs checked strictly (real EIDs always carry valid check digits) and
+// every character checked as given (a space or a dash is refused, never removed). The
+// resources' identifier attributes (idValidator) and the provider functions both call it.
+func checkDeviceID(kind, id string) error {
+	return ids.ValidateDeviceID(kind, id, true)
+}
+
+// idValidator checks a device identifier of one kind with checkDeviceID.
 type idValidator struct{ kind string }
 
 func (v idValidator) Description(context.Context) string { return "a valid " + strings.ToUpper(v.kind) }
@@ -152,7 +159,7 @@ func (v idValidator) ValidateString(_ context.Context, req validator.StringReque
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
 		return
 	}
-	if err := ids.ValidateDeviceID(v.kind, req.ConfigValue.ValueString(), true); err != nil {
+	if err := checkDeviceID(v.kind, req.ConfigValue.ValueString()); err != nil {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+strings.ToUpper(v.kind), err.Error())
 	}
 }

@@ -1,5 +1,6 @@
 // Command providerschema prints the provider's schema in the format of
-// `terraform providers schema -json`, read from the provider in-process.
+// `terraform providers schema -json`, read from the provider in-process: the provider, the
+// resources, the data sources and the provider-defined functions.
 //
 // `make generate` gives it to tfplugindocs (--providers-schema) so that the generated docs do
 // not depend on the Terraform CLI installed: a Terraform older than 1.11 (such as the v1.5.7
@@ -34,9 +35,28 @@ type providerSchemas struct {
 }
 
 type providerSchema struct {
-	Provider          *schema            `json:"provider,omitempty"`
-	ResourceSchemas   map[string]*schema `json:"resource_schemas,omitempty"`
-	DataSourceSchemas map[string]*schema `json:"data_source_schemas,omitempty"`
+	Provider          *schema                       `json:"provider,omitempty"`
+	ResourceSchemas   map[string]*schema            `json:"resource_schemas,omitempty"`
+	DataSourceSchemas map[string]*schema            `json:"data_source_schemas,omitempty"`
+	Functions         map[string]*functionSignature `json:"functions,omitempty"`
+}
+
+// functionSignature and functionParameter are the entries of `functions` in
+// `terraform providers schema -json`, field for field.
+type functionSignature struct {
+	Description        string               `json:"description,omitempty"`
+	Summary            string               `json:"summary,omitempty"`
+	DeprecationMessage string               `json:"deprecation_message,omitempty"`
+	ReturnType         json.RawMessage      `json:"return_type"`
+	Parameters         []*functionParameter `json:"parameters,omitempty"`
+	VariadicParameter  *functionParameter   `json:"variadic_parameter,omitempty"`
+}
+
+type functionParameter struct {
+	Name        string          `json:"name,omitempty"`
+	Description string          `json:"description,omitempty"`
+	IsNullable  bool            `json:"is_nullable,omitempty"`
+	Type        json.RawMessage `json:"type"`
 }
 
 type schema struct {
@@ -119,7 +139,58 @@ func readSchemas(address string) (*providerSchemas, error) {
 			return nil, fmt.Errorf("data source %s: %w", name, err)
 		}
 	}
+	if len(resp.Functions) > 0 {
+		ps.Functions = map[string]*functionSignature{}
+	}
+	for name, f := range resp.Functions {
+		if ps.Functions[name], err = convertFunction(f); err != nil {
+			return nil, fmt.Errorf("function %s: %w", name, err)
+		}
+	}
 	return &providerSchemas{FormatVersion: "1.0", Schemas: map[string]*providerSchema{address: ps}}, nil
+}
+
+func convertFunction(f *tfprotov6.Function) (*functionSignature, error) {
+	if f.Return == nil || f.Return.Type == nil {
+		return nil, fmt.Errorf("no return type")
+	}
+	out := &functionSignature{Description: f.Description, Summary: f.Summary, DeprecationMessage: f.DeprecationMessage}
+	var err error
+	if out.ReturnType, err = typeRawJSON(f.Return.Type); err != nil {
+		return nil, fmt.Errorf("return: %w", err)
+	}
+	for _, p := range f.Parameters {
+		conv, err := convertParameter(p)
+		if err != nil {
+			return nil, fmt.Errorf("parameter %s: %w", p.Name, err)
+		}
+		out.Parameters = append(out.Parameters, conv)
+	}
+	if f.VariadicParameter != nil {
+		if out.VariadicParameter, err = convertParameter(f.VariadicParameter); err != nil {
+			return nil, fmt.Errorf("parameter %s: %w", f.VariadicParameter.Name, err)
+		}
+	}
+	return out, nil
+}
+
+func convertParameter(p *tfprotov6.FunctionParameter) (*functionParameter, error) {
+	t, err := typeRawJSON(p.Type)
+	if err != nil {
+		return nil, err
+	}
+	return &functionParameter{Name: p.Name, Description: p.Description, IsNullable: p.AllowNullValue, Type: t}, nil
+}
+
+func typeRawJSON(t tftypes.Type) (json.RawMessage, error) {
+	if t == nil {
+		return nil, fmt.Errorf("no type")
+	}
+	v, err := typeJSON(t)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
 }
 
 func convertSchema(s *tfprotov6.Schema) (*schema, error) {
@@ -188,11 +259,8 @@ func convertAttribute(a *tfprotov6.SchemaAttribute) (*attribute, error) {
 	if a.Type == nil {
 		return nil, fmt.Errorf("no type")
 	}
-	t, err := typeJSON(a.Type)
-	if err != nil {
-		return nil, err
-	}
-	if out.AttributeType, err = json.Marshal(t); err != nil {
+	var err error
+	if out.AttributeType, err = typeRawJSON(a.Type); err != nil {
 		return nil, err
 	}
 	return out, nil

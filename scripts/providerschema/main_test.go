@@ -41,3 +41,40 @@ func TestSchemaMarksWriteOnlyAndKeepsTypes(t *testing.T) {
 		t.Fatalf("format_version = %v (%v)", back["format_version"], err)
 	}
 }
+
+// tfplugindocs documents the provider-defined functions from the `functions` key, in the
+// format of Terraform's `providers schema -json`: signature, summary, description, types.
+func TestSchemaHasFunctions(t *testing.T) {
+	schemas, err := readSchemas("thingspace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := schemas.Schemas["thingspace"].Functions
+	for _, name := range []string{"eid_valid", "iccid_valid", "imei_valid"} {
+		f := fns[name]
+		if f == nil || f.Summary == "" || f.Description == "" || string(f.ReturnType) != `"bool"` || len(f.Parameters) != 1 {
+			t.Fatalf("%s = %+v, want a described function of one parameter returning bool", name, f)
+		}
+		p := f.Parameters[0]
+		if p.Name == "" || p.Description == "" || string(p.Type) != `"string"` || p.IsNullable {
+			t.Fatalf("%s parameter = %+v, want a named, described, non-nullable string", name, p)
+		}
+	}
+	d := fns["device_id"]
+	if d == nil || string(d.ReturnType) != `["object",{"kind":"string","value":"string"}]` {
+		t.Fatalf("device_id = %+v, want an object of kind and value", d)
+	}
+	b, err := json.Marshal(schemas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Schemas map[string]map[string]json.RawMessage `json:"provider_schemas"`
+	}
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := back.Schemas["thingspace"]["functions"]; !ok {
+		t.Fatalf("no functions key in %s", b)
+	}
+}
