@@ -1,16 +1,21 @@
 package provider
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 )
 
 // The acceptance tests run with Terraform or OpenTofu (`make test`, `make test-opentofu`).
@@ -177,8 +182,16 @@ func providerHostProblem(cli testCLI, host string) string {
 }
 
 // TestMain stops at once, saying why, when TF_ACC_TERRAFORM_PATH and TF_ACC_PROVIDER_HOST
-// disagree on the CLI; every test that runs the CLI would fail.
+// disagree on the CLI; every test that runs the CLI would fail. Started by a CLI as the
+// provider plugin (see cliWorkdir), the test binary serves the provider instead.
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(servePluginEnv); addr != "" {
+		if err := providerserver.Serve(context.Background(), New("test"), providerserver.ServeOpts{Address: addr}); err != nil {
+			fmt.Fprintln(os.Stderr, "provider plugin:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv("TF_ACC_TERRAFORM_PATH") != "" {
 		cli, err := detectCLI()
 		if err != nil {
@@ -191,6 +204,110 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(m.Run())
+}
+
+// servePluginEnv, set to the provider's address, makes the test binary serve the provider as a
+// plugin process: cliWorkdir's CLI starts it so.
+const servePluginEnv = "THINGSPACE_TEST_SERVE_PROVIDER_ADDRESS"
+
+// cliWorkdir is a folder in which the CLI under test runs as a user runs it, outside
+// terraform-plugin-testing: it starts the provider itself, as a plugin (this test binary, through
+// dev_overrides), so that a test can do what the framework cannot, such as interrupting an apply.
+type cliWorkdir struct {
+	t   *testing.T
+	cli testCLI
+	dir string
+	env []string
+}
+
+// newCLIWorkdir writes config, after a required_providers block with the bare source
+// "fleetform/thingspace", into a new folder. It skips the test without TF_ACC, or when no CLI is
+// found.
+func newCLIWorkdir(t *testing.T, config string) *cliWorkdir {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1 (make test does)")
+	}
+	cli, err := detectCLI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cli.Path == "" {
+		t.Skip("no CLI to run: set TF_ACC_TERRAFORM_PATH (make test does)")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	plugins, work := filepath.Join(root, "plugins"), filepath.Join(root, "work")
+	for _, d := range []string{plugins, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(exe, filepath.Join(plugins, "terraform-provider-thingspace")); err != nil {
+		t.Fatal(err)
+	}
+	// Each CLI resolves the bare source to its own registry's host; dev_overrides must name it.
+	host := "registry.terraform.io"
+	if cli.Name == cliOpenTofu {
+		host = openTofuProviderHost
+	}
+	address := host + "/fleetform/thingspace"
+	rc := filepath.Join(root, "cli.tfrc")
+	rcText := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    %q = %q\n  }\n  direct {}\n}\n", address, plugins)
+	if err := os.WriteFile(rc, []byte(rcText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := "terraform {\n  required_providers {\n    thingspace = {\n      source = \"fleetform/thingspace\"\n    }\n  }\n}\n" + config
+	if err := os.WriteFile(filepath.Join(work, "main.tf"), []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &cliWorkdir{t: t, cli: cli, dir: work, env: append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc,
+		"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0", servePluginEnv+"="+address)}
+}
+
+// command is the CLI with args in the folder; its output, stdout and stderr, goes to out.
+func (w *cliWorkdir) command(out *syncBuffer, args ...string) *exec.Cmd {
+	cmd := exec.Command(w.cli.Path, append([]string{"-chdir=" + w.dir}, args...)...)
+	cmd.Env = w.env
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd
+}
+
+// run runs the CLI to its end and returns its output and exit code.
+func (w *cliWorkdir) run(args ...string) (string, int) {
+	w.t.Helper()
+	var out syncBuffer
+	err := w.command(&out, args...).Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), 0
+	case errors.As(err, &exit):
+		return out.String(), exit.ExitCode()
+	}
+	w.t.Fatalf("%s %s: %v\n%s", w.cli.Name, strings.Join(args, " "), err, out.String())
+	return "", -1
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a test reading it meanwhile.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // versionBelow reports whether version a is below b (major.minor.patch; a pre-release counts
