@@ -265,7 +265,8 @@ fi
 export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
 # Its name and version: the first "Terraform vX.Y.Z" or "OpenTofu vX.Y.Z" line (a CLI
 # configuration file that does not exist puts a warning before it).
-cli_version="$(TF_CLI_CONFIG_FILE=/dev/null "$tf" version 2>/dev/null | grep -m1 -E '^(Terraform|OpenTofu) v' || true)"
+cli_version="$(TF_CLI_CONFIG_FILE=/dev/null "$tf" version 2>/dev/null || true)"
+cli_version="$(grep -m1 -E '^(Terraform|OpenTofu) v' <<<"$cli_version" || true)"
 # The host each CLI gives the examples' bare `source = "fleetform/thingspace"`, which the
 # dev_overrides below must name.
 case "$cli_version" in

@@ -22,8 +22,12 @@ absolute() {
 
 # is_opentofu PATH: `PATH version` prints an "OpenTofu vX.Y.Z" line (not necessarily the first:
 # a CLI configuration file that does not exist puts a warning before it).
+# The output is read whole before grep: `| grep -q` would stop reading at the match, and under
+# pipefail the CLI's SIGPIPE would then fail the test at random.
 is_opentofu() {
-	CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$1" version 2>/dev/null | grep -q '^OpenTofu v'
+	local out
+	out="$(CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$1" version 2>/dev/null)" || return 1
+	grep -q '^OpenTofu v' <<<"$out"
 }
 
 if [[ -n "${TOFU:-}" ]]; then
