@@ -4,26 +4,33 @@
 #   1. builds the provider, the simulator and the relay into ./bin;
 #   2. starts thingspace-sim (60 devices, the first 10 already active) and thingspace-relay
 #      (embedded SQLite) on free loopback ports, in a temporary folder;
-#   3. runs a real `terraform apply` of examples/demo: the callback listener, 25 eSIM profiles
-#      (for_each) and a service plan assignment over 10 other, already active devices;
+#   3. runs a real `terraform apply` (or `tofu apply`) of examples/demo: the callback listener,
+#      25 eSIM profiles (for_each) and a service plan assignment over 10 other, already active
+#      devices;
 #   4. shows what was created, checks that a second plan is empty, destroys everything, and
 #      shows the carrier actions the simulator accepted (one bulk call per action);
 #   5. stops both servers and removes the temporary folder, also on failure or Ctrl-C.
 #
-# Needs Go and a Terraform (scripts/terraform-path.sh finds one or builds v1.5.7 into ./bin);
-# HTTP GETs go through scripts/httpget, built with the rest, so curl is not needed. Works
-# offline once the Go modules are in the module cache. jq or python3 are used for JSON when
-# present, and awk otherwise.
+# Needs Go and a Terraform (scripts/terraform-path.sh finds one or builds v1.5.7 into ./bin), or
+# an OpenTofu with TF=tofu. HTTP GETs go through scripts/httpget, built with the rest, so curl
+# is not needed. Works offline once the Go modules are in the module cache. jq or python3 are
+# used for JSON when present, and awk otherwise.
 #
 # Environment: DEMO_KEEP=1 keeps the temporary folder (logs, state, relay.db);
 # DEMO_JSON=jq|python3|awk forces a JSON tool; DEMO_CONFIG=<dir> applies another configuration
-# than examples/demo (it gets the same variables); TF_LOG=INFO shows the provider's progress.
+# than examples/demo (it gets the same variables); TF_LOG=INFO shows the provider's progress;
+# TF=<command or path> runs that CLI instead of the Terraform scripts/terraform-path.sh finds:
+# TF=tofu, TF=/opt/tofu/tofu, TF=terraform-1.15.
 set -euo pipefail
 
 started=$SECONDS
 # The terminal's stdout and stderr, for messages from functions whose output is redirected.
 exec 3>&1 4>&2
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+# A relative TF path is relative to where the demo was started.
+if [[ "${TF:-}" == */* && "$TF" != /* ]]; then
+	TF="$PWD/$TF"
+fi
 cd "$repo"
 
 # The demo's sizes. The simulator activates the first $preactivated devices with its first US
@@ -244,9 +251,31 @@ for target in .:terraform-provider-thingspace ./cmd/thingspace-sim:thingspace-si
 done
 info "built bin/terraform-provider-thingspace, bin/thingspace-sim, bin/thingspace-relay, bin/httpget ($version)"
 
-tf="$(scripts/terraform-path.sh)" || die "no Terraform CLI found or built (scripts/terraform-path.sh)"
+# The CLI: $TF (a command or a path), else the Terraform scripts/terraform-path.sh finds.
+if [[ -n "${TF:-}" ]]; then
+	if [[ "$TF" == */* ]]; then
+		[[ -x "$TF" && ! -d "$TF" ]] || die "TF=$TF is not an executable file"
+		tf="$TF"
+	else
+		tf="$(command -v "$TF")" || die "TF=$TF: no such command on PATH"
+	fi
+else
+	tf="$(scripts/terraform-path.sh)" || die "no Terraform CLI found or built (scripts/terraform-path.sh)"
+fi
 export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
-info "using $("$tf" version 2>/dev/null | sed -n 1p) at $tf"
+# Its name and version: the first "Terraform vX.Y.Z" or "OpenTofu vX.Y.Z" line (a CLI
+# configuration file that does not exist puts a warning before it).
+cli_version="$(TF_CLI_CONFIG_FILE=/dev/null "$tf" version 2>/dev/null || true)"
+cli_version="$(grep -m1 -E '^(Terraform|OpenTofu) v' <<<"$cli_version" || true)"
+# The host each CLI gives the examples' bare `source = "fleetform/thingspace"`, which the
+# dev_overrides below must name.
+case "$cli_version" in
+OpenTofu*) cli=tofu provider_host=registry.opentofu.org ;;
+Terraform*) cli=terraform provider_host=registry.terraform.io ;;
+*) die "$tf is neither Terraform nor OpenTofu: '$tf version' prints no 'Terraform v...' or 'OpenTofu v...' line" ;;
+esac
+cli_name="${cli_version%% *}"
+info "using $cli_version at $tf"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/thingspace-demo.XXXXXX")"
 info "temporary folder $tmp"
@@ -379,11 +408,13 @@ cat >"$work/terraform.tfvars.json" <<EOF
 }
 EOF
 
-# The provider from ./bin without `terraform init`; its settings from the environment.
+# The provider from ./bin without `terraform init`; its settings from the environment. The
+# override names the full address the CLI resolves the bare source to: registry.terraform.io
+# for Terraform, registry.opentofu.org for OpenTofu.
 cat >"$tmp/terraformrc" <<EOF
 provider_installation {
   dev_overrides {
-    "fleetform/thingspace" = "$repo/bin"
+    "$provider_host/fleetform/thingspace" = "$repo/bin"
   }
   direct {}
 }
@@ -395,10 +426,10 @@ export THINGSPACE_BASE_URL="$sim" \
 	THINGSPACE_ACCOUNT_NAME=0000123456-00001 \
 	THINGSPACE_RELAY_URL="$relay_api" THINGSPACE_RELAY_TOKEN="$api_token"
 
-# terraform ARGS...: Terraform in the work folder, the command shown first.
-terraform() {
+# run_cli ARGS...: the CLI in the work folder, the command shown first.
+run_cli() {
 	servers_alive
-	printf '    \033[2m$ terraform %s\033[0m\n' "$*" >&3
+	printf '    \033[2m$ %s %s\033[0m\n' "$cli" "$*" >&3
 	"$tf" -chdir="$work" "$@"
 }
 
@@ -407,30 +438,30 @@ terraform() {
 plan_to() {
 	local out="$1"
 	shift
-	terraform plan -input=false -no-color -compact-warnings -out="$out" "$@" >"$out.txt" 2>&1 || {
+	run_cli plan -input=false -no-color -compact-warnings -out="$out" "$@" >"$out.txt" 2>&1 || {
 		sed 's/^/    /' "$out.txt"
-		die "terraform plan${*:+ $*} failed"
+		die "$cli plan${*:+ $*} failed"
 	}
 	grep -E '^(Plan|No changes)' "$out.txt" | sed 's/^/    /'
 }
 
 # ---------------------------------------------------------------------------------------------
-step "terraform apply (examples/demo: 1 listener, $profiles profiles, 1 plan assignment over $pool devices)"
+step "$cli apply (examples/demo: 1 listener, $profiles profiles, 1 plan assignment over $pool devices)"
 plan_to "$tmp/apply.tfplan"
 apply_started=$SECONDS
-terraform apply -input=false -auto-approve -parallelism="$parallelism" -compact-warnings "$tmp/apply.tfplan" ||
-	die "terraform apply failed"
+run_cli apply -input=false -auto-approve -parallelism="$parallelism" -compact-warnings "$tmp/apply.tfplan" ||
+	die "$cli apply failed"
 info "applied in $((SECONDS - apply_started))s"
 
-step "What Terraform created (the outputs are above)"
-terraform state list >"$tmp/state.txt" || die "terraform state list failed"
+step "What $cli_name created (the outputs are above)"
+run_cli state list >"$tmp/state.txt" || die "$cli state list failed"
 head -n 8 "$tmp/state.txt" | sed 's/^/    /'
 info "... $(wc -l <"$tmp/state.txt" | tr -d ' ') resources in the state"
 
 # ---------------------------------------------------------------------------------------------
-step "terraform plan -detailed-exitcode: the second plan must be empty"
+step "$cli plan -detailed-exitcode: the second plan must be empty"
 set +e
-terraform plan -detailed-exitcode -input=false -compact-warnings >"$tmp/plan.txt" 2>&1
+run_cli plan -detailed-exitcode -input=false -compact-warnings >"$tmp/plan.txt" 2>&1
 plan_rc=$?
 set -e
 case "$plan_rc" in
@@ -441,16 +472,16 @@ case "$plan_rc" in
 	;;
 *)
 	sed 's/^/    /' "$tmp/plan.txt"
-	die "terraform plan failed (exit code $plan_rc)"
+	die "$cli plan failed (exit code $plan_rc)"
 	;;
 esac
 
 # ---------------------------------------------------------------------------------------------
-step "terraform destroy"
+step "$cli destroy"
 plan_to "$tmp/destroy.tfplan" -destroy
 destroy_started=$SECONDS
-terraform apply -input=false -auto-approve -parallelism="$parallelism" -compact-warnings "$tmp/destroy.tfplan" ||
-	die "terraform destroy failed"
+run_cli apply -input=false -auto-approve -parallelism="$parallelism" -compact-warnings "$tmp/destroy.tfplan" ||
+	die "$cli destroy failed"
 info "destroyed in $((SECONDS - destroy_started))s"
 
 # ---------------------------------------------------------------------------------------------
@@ -470,4 +501,4 @@ stop "$sim_pid" thingspace-sim
 sim_pid=""
 info "stopped; the temporary folder is removed on exit"
 
-printf '\n\033[1mmake demo: OK in %ds\033[0m\n' "$((SECONDS - started))"
+printf '\n\033[1mmake demo: OK in %ds with %s\033[0m\n' "$((SECONDS - started))" "$cli_version"

@@ -20,7 +20,8 @@
 # To see what a machine with only Go gets, in a fresh clone:
 #   env -i HOME="$HOME" PATH=/usr/local/go/bin:/usr/bin:/bin TERRAFORM_SYSTEM_PATH=/nonexistent make test
 # Terraform v1.5.7 runs every acceptance test but those of newer Terraform features, which say
-# why they skip (write-only attributes need 1.11, `import` blocks with for_each 1.7).
+# why they skip (write-only attributes need 1.11, `import` blocks with for_each and `removed`
+# blocks 1.7). For OpenTofu, see scripts/opentofu-path.sh and `make test-opentofu`.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"

@@ -27,8 +27,9 @@ provider "thingspace" {}
 resource "thingspace_callback_listener" "relay" {
   url      = var.relay_ingest_url
   username = var.callback_username
-  # `password_wo` (Terraform 1.11 and later) keeps the password out of the state; the demo
-  # uses `password` so that it also runs on the Terraform 1.5 that scripts/terraform-path.sh builds.
+  # `password_wo` (Terraform or OpenTofu 1.11 and later) keeps the password out of the state;
+  # the demo uses `password` so that it also runs on the Terraform 1.5 that
+  # scripts/terraform-path.sh builds.
   password = var.callback_password
 }
 

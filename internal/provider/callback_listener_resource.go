@@ -111,7 +111,7 @@ func (r *callbackListenerResource) Schema(_ context.Context, _ resource.SchemaRe
 			"password": schema.StringAttribute{
 				Optional: true, Sensitive: true,
 				MarkdownDescription: "Password ThingSpace puts in every callback body, stored in the Terraform state as configured. " +
-					"Prefer `password_wo` (Terraform 1.11 and later), which is never stored. Conflicts with `password_wo`.",
+					"Prefer `password_wo` (Terraform or OpenTofu 1.11 and later), which is never stored. Conflicts with `password_wo`.",
 				Validators: []validator.String{
 					stringvalidator.LengthAtLeast(1),
 					stringvalidator.ConflictsWith(path.MatchRoot("password_wo")),
@@ -120,7 +120,7 @@ func (r *callbackListenerResource) Schema(_ context.Context, _ resource.SchemaRe
 			"password_wo": schema.StringAttribute{
 				Optional: true, Sensitive: true, WriteOnly: true,
 				MarkdownDescription: "Write-only password ThingSpace puts in every callback body: sent at create and update, never " +
-					"stored in the state (Terraform 1.11 and later). A changed value shows as an update through `password_sha256`; " +
+					"stored in the state (Terraform or OpenTofu 1.11 and later). A changed value shows as an update through `password_sha256`; " +
 					"when the value is not known at plan time, bump `password_wo_version` to send it. Conflicts with `password`.",
 				Validators: []validator.String{
 					stringvalidator.LengthAtLeast(1),

@@ -22,7 +22,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
-	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
@@ -249,6 +248,7 @@ func TestAccCallbackListener_foreignRegistration(t *testing.T) {
 }
 
 func TestAccCallbackListener_writeOnlyPassword(t *testing.T) {
+	skipUnlessCLI(t, featureWriteOnly)
 	e := newListenerEnv(t)
 	at := func(k string) tfjsonpath.Path { return tfjsonpath.New(k) }
 	wo := func(p string, version int) string {
@@ -256,7 +256,6 @@ func TestAccCallbackListener_writeOnlyPassword(t *testing.T) {
 	}
 	acc.Test(t, acc.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
 		Steps: []acc.TestStep{
 			{
 				Config:      listenerConfig(e, "  password = \"a\"\n  password_wo = \"b\""),

@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
-	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 )
 
 // fleetConfig is n instances over devices 0..n-1, optionally with import blocks with for_each
@@ -48,12 +47,12 @@ resource "thingspace_esim_profile" "d" {
 // Onboarding 50 devices that are already active with import blocks and for_each: 50 imported,
 // zero carrier actions, then an empty plan.
 func TestAccESIMProfileImportForEach50(t *testing.T) {
+	skipUnlessCLI(t, featureImportForEach)
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 50})
 	plan := env.device(t, 0).ServicePlan
 	config := fleetConfig(env, 50, plan, true)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_7_0)},
 		Steps: []resource.TestStep{
 			{
 				Config: config,
@@ -162,6 +161,7 @@ exec %q "$@"
 // The onboarding guide's promise: a `removed` block with destroy = false forgets the profiles
 // and sends nothing; the devices stay active on their plans.
 func TestAccESIMProfileRemovedBlockSendsNothing(t *testing.T) {
+	skipUnlessCLI(t, featureRemovedBlockDestroyFalse)
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 3})
 	us := env.plansOfType("US")
 	var eids []string
@@ -186,7 +186,6 @@ removed {
 `
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_7_0)},
 		Steps: []resource.TestStep{
 			{Config: env.providerBlock() + profiles},
 			{

@@ -3,6 +3,9 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +150,83 @@ func TestESIMProfileInterruptedCreate(t *testing.T) {
 	}
 	if v := env.deviceByEID(t, dev.EID); v.State != "active" {
 		t.Errorf("device state after destroying the unconfirmed instance = %s, want active (left for the replacement to adopt)", v.State)
+	}
+}
+
+// Ctrl-C during a real apply, with the CLI under test (Terraform or OpenTofu) running the
+// provider as a plugin, as for a user: the CLI stops the provider, Create returns the instance
+// with the request id, the CLI saves it as tainted, and the next apply finishes the job with the
+// activate already sent: its replacement adopts the device. One activate in all; the plan after
+// is empty.
+func TestAccESIMProfileInterruptedApply(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 10 * time.Second})
+	us := env.plansOfType("US")
+	dev := env.device(t, 0)
+	w := newCLIWorkdir(t, env.providerBlock()+profileConfig(env, "p", dev.EID, us[0]))
+
+	var out syncBuffer
+	apply := w.command(&out, "apply", "-auto-approve", "-input=false", "-no-color")
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- apply.Wait() }()
+	// Interrupt once ThingSpace accepted the activate (bounded wait); the callback comes 10 s later.
+	if !waitFor(2*time.Minute, func() bool { return env.actionCount("activate") > 0 || len(exited) > 0 }) {
+		_ = apply.Process.Kill()
+		<-exited
+		t.Fatalf("no activate within 2 minutes:\n%s", out.String())
+	}
+	if len(exited) > 0 {
+		t.Fatalf("%s apply ended before ThingSpace accepted the activate: %v\n%s", w.cli.Name, <-exited, out.String())
+	}
+	if err := apply.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := <-exited
+	text := out.String()
+	if i := strings.Index(text, "Creating..."); i >= 0 {
+		text = text[i:]
+	}
+	t.Logf("interrupted %s apply: %v\n%s", w.cli.Name, err, text)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || !strings.Contains(out.String(), "interrupted") || !strings.Contains(out.String(), dev.EID) {
+		t.Fatalf("interrupted %s apply: %v, want an error naming the interrupt and EID %s", w.cli.Name, err, dev.EID)
+	}
+
+	shown, code := w.run("show", "-json")
+	if code != 0 {
+		t.Fatalf("show -json: exit code %d:\n%s", code, shown)
+	}
+	var state struct {
+		Values struct {
+			RootModule struct {
+				Resources []struct {
+					Address string         `json:"address"`
+					Tainted bool           `json:"tainted"`
+					Values  map[string]any `json:"values"`
+				} `json:"resources"`
+			} `json:"root_module"`
+		} `json:"values"`
+	}
+	if err := json.Unmarshal([]byte(shown), &state); err != nil {
+		t.Fatalf("show -json: %v:\n%s", err, shown)
+	}
+	rs := state.Values.RootModule.Resources
+	if len(rs) != 1 || rs[0].Address != "thingspace_esim_profile.p" || !rs[0].Tainted || rs[0].Values["last_request_id"] == "" {
+		t.Fatalf("state after the interrupt = %+v, want thingspace_esim_profile.p, tainted, with the activate's request id", rs)
+	}
+
+	if text, code := w.run("apply", "-auto-approve", "-input=false", "-no-color"); code != 0 {
+		t.Fatalf("apply after the interrupt: exit code %d:\n%s", code, text)
+	}
+	if got := env.acceptedFor(dev.EID); len(got) != 1 || got[0] != "activate" {
+		t.Errorf("actions accepted for EID %s = %v, want only the interrupted activate", dev.EID, got)
+	}
+	if d := env.deviceByEID(t, dev.EID); d.State != "active" || d.ServicePlan != us[0] {
+		t.Errorf("device after the second apply: %s on %s, want active on %s", d.State, d.ServicePlan, us[0])
+	}
+	if text, code := w.run("plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {
+		t.Errorf("plan after the second apply: exit code %d, want 0 (no changes):\n%s", code, text)
 	}
 }

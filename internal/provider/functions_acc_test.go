@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,31 +13,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
-	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 )
 
-// Provider-defined functions came with Terraform 1.8 (OpenTofu has them since 1.7).
-var functionsVersionChecks = []tfversion.TerraformVersionCheck{skipSaying{
-	check: tfversion.SkipBelow(tfversion.Version1_8_0),
-	why:   "provider-defined functions need Terraform 1.8 or later",
-}}
-
-// skipSaying is a version check whose skip message starts with the feature the test needs.
-type skipSaying struct {
-	check tfversion.TerraformVersionCheck
-	why   string
-}
-
-func (s skipSaying) CheckTerraformVersion(ctx context.Context, req tfversion.CheckTerraformVersionRequest, resp *tfversion.CheckTerraformVersionResponse) {
-	s.check.CheckTerraformVersion(ctx, req, resp)
-	if resp.Skip != "" {
-		resp.Skip = s.why + ": " + resp.Skip
-	}
-}
-
-// messageRE matches the parts of a message in order, wherever Terraform wraps its lines.
 func messageRE(parts ...string) *regexp.Regexp {
 	for i, p := range parts {
 		parts[i] = strings.ReplaceAll(regexp.QuoteMeta(p), " ", `\s+`)
@@ -114,6 +92,7 @@ func idLocals(rows []idRow) string {
 // Terraform evaluates every function as internal/ids does, with the provider configured for
 // the simulator, over the simulator's seeded identifiers and variants breaking each rule.
 func TestAccFunctions_identifierTable(t *testing.T) {
+	skipUnlessCLI(t, featureFunctions)
 	env := newTestEnv(t, envOptions{Devices: 4, Preactivated: 2})
 	rows := identifierTable(t, env)
 	cfg := env.providerBlock() + idLocals(rows) + `
@@ -165,7 +144,6 @@ output "device_id" {
 
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		TerraformVersionChecks:   functionsVersionChecks,
 		Steps: []resource.TestStep{{
 			Config: cfg,
 			ConfigStateChecks: []statecheck.StateCheck{
@@ -180,11 +158,11 @@ output "device_id" {
 
 // A null argument is an error that says so, from every function; it is not false.
 func TestAccFunctions_nullArgument(t *testing.T) {
+	skipUnlessCLI(t, featureFunctions)
 	for fn, param := range map[string]string{"eid_valid": "eid", "iccid_valid": "iccid", "imei_valid": "imei", "device_id": "id"} {
 		t.Run(fn, func(t *testing.T) {
 			resource.UnitTest(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-				TerraformVersionChecks:   functionsVersionChecks,
 				Steps: []resource.TestStep{{
 					Config: fmt.Sprintf(`
 variable "value" {
@@ -205,9 +183,9 @@ output "result" {
 
 // An argument known only after apply gives a result known only after apply; then the answer.
 func TestAccFunctions_unknownArgument(t *testing.T) {
+	skipUnlessCLI(t, featureFunctions)
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		TerraformVersionChecks:   functionsVersionChecks,
 		Steps: []resource.TestStep{{
 			Config: fmt.Sprintf(`
 resource "terraform_data" "eid" {
@@ -238,6 +216,7 @@ output "device_id" {
 // A variable validation that calls device_id fails the plan with the function's own message,
 // which names the EID and the rule it breaks, as the resource's eid attribute would.
 func TestAccFunctions_variableValidationFailsWithTheFunctionMessage(t *testing.T) {
+	skipUnlessCLI(t, featureFunctions)
 	spaced := fnEID[:8] + " " + fnEID[8:]
 	cfg := `
 variable "eid" {
@@ -255,7 +234,6 @@ output "eid" {
 `
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		TerraformVersionChecks:   functionsVersionChecks,
 		Steps: []resource.TestStep{
 			{
 				Config:          cfg,
@@ -316,6 +294,7 @@ terraform {
 // The example module refuses a map with a bad EID at plan time, naming each bad EID and its
 // device, and plans the profiles of the simulator's devices.
 func TestAccFunctions_exampleModuleValidation(t *testing.T) {
+	skipUnlessCLI(t, featureFunctions)
 	env := newTestEnv(t, envOptions{Devices: 4})
 	useRegistryNamespace(t)
 	// A root module in a folder of its own: the test runs `terraform init` with the step's
@@ -346,7 +325,6 @@ module "fleet" {
 	tracker, sensor := badCheckDigit(good2), good1[:8]+"-"+good1[8:]
 	// The folder has a provider block, so the providers are the steps' (the test refuses both).
 	resource.UnitTest(t, resource.TestCase{
-		TerraformVersionChecks: functionsVersionChecks,
 		Steps: []resource.TestStep{
 			{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -369,6 +347,7 @@ module "fleet" {
 
 // The documentation's examples run, and return what their comments say.
 func TestAccFunctions_documentationExamples(t *testing.T) {
+	skipUnlessCLI(t, featureFunctions)
 	useRegistryNamespace(t)
 	obj := func(m map[string]bool) knownvalue.Check {
 		checks := map[string]knownvalue.Check{}
@@ -436,7 +415,6 @@ func TestAccFunctions_documentationExamples(t *testing.T) {
 			steps = append(steps, resource.TestStep{ConfigFile: file, ConfigVariables: tc.vars, ConfigStateChecks: tc.check})
 			resource.UnitTest(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-				TerraformVersionChecks:   functionsVersionChecks,
 				Steps:                    steps,
 			})
 		})

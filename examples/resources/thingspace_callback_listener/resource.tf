@@ -16,8 +16,8 @@ resource "thingspace_callback_listener" "relay" {
   url      = var.relay_ingest_url
   username = "thingspace"
 
-  # Write-only (Terraform 1.11 and later): sent to ThingSpace, never stored in the state.
-  # Bump the version to send a new password.
+  # Write-only (Terraform or OpenTofu 1.11 and later): sent to ThingSpace, never stored in the
+  # state. Bump the version to send a new password.
   password_wo         = var.relay_callback_password
   password_wo_version = 1
 }
