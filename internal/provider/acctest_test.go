@@ -227,9 +227,12 @@ func (e *testEnv) deviceByEID(t *testing.T, eid string) sim.DeviceView {
 }
 
 // plansOfType returns the simulator's plan codes of a type ("US" or "Global").
-func (e *testEnv) plansOfType(typ string) []string {
+func (e *testEnv) plansOfType(typ string) []string { return simPlansOfType(e.Sim, typ) }
+
+// simPlansOfType returns a simulator's plan codes of a type ("US" or "Global").
+func simPlansOfType(s *sim.Simulator, typ string) []string {
 	var out []string
-	for _, p := range e.Sim.Plans() {
+	for _, p := range s.Plans() {
 		if p.Type == typ {
 			out = append(out, p.Code)
 		}

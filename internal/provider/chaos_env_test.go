@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
+
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
@@ -41,7 +43,8 @@ type chaosEnv struct {
 	restarts   int
 }
 
-func newChaosEnv(t testing.TB, seed int64, withRelay bool) *chaosEnv {
+// newChaosEnv starts it; tune, when given, changes the simulator's options first.
+func newChaosEnv(t testing.TB, seed int64, withRelay bool, tune ...func(*sim.Options)) *chaosEnv {
 	t.Helper()
 	opts := sim.DefaultOptions()
 	opts.Addr = "127.0.0.1:0"
@@ -50,6 +53,9 @@ func newChaosEnv(t testing.TB, seed int64, withRelay bool) *chaosEnv {
 	opts.Seed = seed
 	opts.CallbackDelayMin, opts.CallbackDelayMax = 10*time.Millisecond, 60*time.Millisecond
 	opts.CallbackRetryInterval = 150 * time.Millisecond
+	for _, f := range tune {
+		f(&opts)
+	}
 	s, err := sim.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -266,4 +272,28 @@ func drop(w http.ResponseWriter) {
 		}
 	}
 	panic(http.ErrAbortHandler)
+}
+
+// chaosProviderConfig is the provider configuration of the protocol-level tests: the
+// simulator behind the fault proxy, fast polling, a short outcome horizon, and the relay when
+// there is one.
+func chaosProviderConfig(env *chaosEnv, withRelay bool) map[string]tftypes.Value {
+	cfg := map[string]tftypes.Value{
+		"base_url":            tftypes.NewValue(tftypes.String, env.ProxyURL),
+		"client_id":           tftypes.NewValue(tftypes.String, sim.DefaultOptions().ClientID),
+		"client_secret":       tftypes.NewValue(tftypes.String, sim.DefaultOptions().ClientSecret),
+		"username":            tftypes.NewValue(tftypes.String, sim.DefaultOptions().Username),
+		"password":            tftypes.NewValue(tftypes.String, sim.DefaultOptions().Password),
+		"account_name":        tftypes.NewValue(tftypes.String, env.Sim.Account()),
+		"requests_per_second": tftypes.NewValue(tftypes.Number, 1000),
+		"bulk_size":           tftypes.NewValue(tftypes.Number, 10000),
+		"batch_window":        tftypes.NewValue(tftypes.String, "30ms"),
+		"status_poll_after":   tftypes.NewValue(tftypes.String, "1s"),
+		"outcome_horizon":     tftypes.NewValue(tftypes.String, "2s"),
+	}
+	if withRelay {
+		cfg["relay_url"] = tftypes.NewValue(tftypes.String, env.relayAPIURL())
+		cfg["relay_token"] = tftypes.NewValue(tftypes.String, testRelayToken)
+	}
+	return cfg
 }
