@@ -175,13 +175,12 @@ type faultProxy struct {
 	target string
 	client *http.Client
 
-	mu      sync.Mutex
-	core    *protoCore
-	posts   int
-	plan    map[int]string
-	killed  bool
-	counts  map[string]int
-	lastErr error
+	mu     sync.Mutex
+	core   *protoCore
+	posts  int
+	plan   map[int]string
+	killed bool
+	counts map[string]int
 }
 
 // arm sets the plan for the next apply and resets the POST count.
