@@ -279,15 +279,3 @@ func addWarnings(diags *diag.Diagnostics, res ...reconcile.Result) {
 		}
 	}
 }
-
-// sleepCtx waits d, or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -202,7 +202,7 @@ func (w *world) ConfirmStatus(ctx context.Context, account, requestID string, de
 				}
 			}
 		}
-		if sleepCtx(rctx, time.Duration(attempt+1)*500*time.Millisecond) != nil {
+		if thingspace.SleepContext(rctx, time.Duration(attempt+1)*500*time.Millisecond) != nil {
 			break
 		}
 	}

@@ -391,7 +391,7 @@ func Run(ctx context.Context, w World, opt Options, account string, devices []De
 			break
 		}
 		if polling && !progress {
-			if err := sleep(ctx, poll); err != nil {
+			if err := thingspace.SleepContext(ctx, poll); err != nil {
 				for _, i := range open {
 					finish(i, timeUpOr(ctx, st[i], devices[i], err))
 				}
@@ -455,17 +455,6 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // timeUpOr is the error of a device whose run ends: when the context ended, what the device

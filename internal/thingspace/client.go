@@ -141,7 +141,7 @@ func New(cfg Config) (*Client, error) {
 		retries:   cfg.MaxRetries,
 		baseDelay: cfg.RetryBaseDelay,
 		maxDelay:  cfg.RetryMaxDelay,
-		pause:     sleepContext,
+		pause:     SleepContext,
 	}
 	c.bulkSize.Store(int64(cfg.BulkSize))
 	c.auth = newAuthenticator(c, cfg)
@@ -390,8 +390,8 @@ func retryAfter(h string, def time.Duration) time.Duration {
 
 func (c *Client) sleep(ctx context.Context, d time.Duration) error { return c.pause(ctx, d) }
 
-// sleepContext waits d, or until ctx ends.
-func sleepContext(ctx context.Context, d time.Duration) error {
+// SleepContext waits d, or until ctx ends (its error).
+func SleepContext(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -386,7 +386,7 @@ func (r *RelayClient) retry(ctx context.Context, f func() error) error {
 		if err = f(); err == nil || !temporary(err) {
 			return err
 		}
-		if serr := sleep(ctx, b.next(retryAfterOf(err))); serr != nil {
+		if serr := thingspace.SleepContext(ctx, b.next(retryAfterOf(err))); serr != nil {
 			return err
 		}
 	}

@@ -424,7 +424,7 @@ func (wt *watch) longPoll(ctx context.Context) {
 			wt.relayErr = err
 			wt.broadcast()
 			wt.mu.Unlock()
-			if sleep(ctx, b.next(retryAfterOf(err))) != nil {
+			if thingspace.SleepContext(ctx, b.next(retryAfterOf(err))) != nil {
 				return
 			}
 			continue
@@ -482,7 +482,7 @@ func (wt *watch) pollStatus(ctx context.Context) {
 			wt.broadcast()
 			wt.mu.Unlock()
 		}
-		if sleep(ctx, interval) != nil {
+		if thingspace.SleepContext(ctx, interval) != nil {
 			return
 		}
 		interval = min(o.PollInterval, interval*3/2+time.Duration(rand.N(int64(250*time.Millisecond))))
@@ -519,14 +519,3 @@ func (b *backoff) next(retryAfter time.Duration) time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = b.base }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
