@@ -18,7 +18,8 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
-// The rows of DESIGN.md "The device's state when Create runs".
+// The rows of the table "What Create sends" of docs/resources/esim_profile.md: the device's state
+// when Create runs decides what is sent.
 
 func ptr[T any](v T) *T { return &v }
 

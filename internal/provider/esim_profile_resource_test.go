@@ -191,7 +191,7 @@ func TestAccESIMProfileGlobalLifecycle(t *testing.T) {
 				Check: resource.ComposeTestCheckFunc(
 					expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan", "profile_suspend", "profile_resume"}}),
 					checkSim(func() error {
-						// Actions on the Global profile itself name it by its own ICCID (seed 004),
+						// Actions on the Global profile itself name it by its own ICCID (as ThingSpace's profile_suspend page does),
 						// the ones on the line by the lead ICCID.
 						want := map[string]string{"activate": dev.ICCID, "download_enable": dev.ICCID,
 							"serviceplan": dev.Profiles[1].ICCID, "profile_suspend": dev.Profiles[1].ICCID,

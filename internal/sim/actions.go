@@ -80,8 +80,9 @@ var (
 
 var knownKinds = map[string]bool{"eid": true, "iccid": true, "imei": true, "mdn": true, "msisdn": true, "meid": true, "esn": true}
 
-// requiredKinds lists the identifiers each device of an action must carry (DESIGN.md
-// "Identifiers each action needs"); a missing one is a synchronous 400.
+// requiredKinds lists the identifiers each device of an action must carry (activate: EID,
+// ICCID and IMEI; the others as ThingSpace's pages list them); a missing one is a synchronous
+// 400.
 var requiredKinds = map[thingspace.Action][]string{
 	thingspace.ActionActivate:        {"eid", "iccid", "imei"},
 	thingspace.ActionDownloadEnable:  {"eid", "iccid"},
@@ -249,7 +250,7 @@ func (s *Simulator) handleAction(w http.ResponseWriter, r *http.Request, c *call
 
 // decodeProfileRequest decodes an action body. Besides what thingspace.ProfileRequest accepts
 // ("ids" for "deviceIds", "smrsOid" for "smsrOid"), it takes the GIO SDK's "devices" as an array
-// of arrays of {kind, id} (reference/thingspace-api.md §8.2).
+// of arrays of {kind, id}.
 func decodeProfileRequest(body []byte) (thingspace.ProfileRequest, error) {
 	var req thingspace.ProfileRequest
 	err := json.Unmarshal(body, &req)

@@ -141,8 +141,8 @@ type outcome struct {
 	profileStatus string
 }
 
-// transition applies action to device d per reference/thingspace-api.md §7 and DESIGN.md
-// "What Create sends". Callers hold s.mu.
+// transition applies action to device d: ThingSpace's line and profile state machine, as
+// docs/simulator.md describes it. Callers hold s.mu.
 func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enableFailed bool) outcome {
 	rq := j.req
 	k := s.target(action, d, j.ids, rq.plan, rq.smsrOid)

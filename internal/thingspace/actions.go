@@ -92,8 +92,8 @@ func (c *Client) DownloadDisable(ctx context.Context, r ProfileChangeRequest) (*
 	return c.PostAction(ctx, ActionDownloadDisable, r.Body())
 }
 
-// RequiredKinds lists the identifiers each action needs for every device (DESIGN.md "What
-// Create sends").
+// RequiredKinds lists the identifiers each action needs for every device, as ThingSpace's
+// pages for each action list them.
 func RequiredKinds(a Action) []string {
 	switch a {
 	case ActionActivate:

@@ -12,8 +12,8 @@ import (
 
 // Callback is one message ThingSpace POSTs to the registered DeviceProfileService listener:
 // one per device (or per profile) of an asynchronous request, all sharing the request's id.
-// The shape follows the seeds' "Callback" sections; ParseCallback also accepts the variants of
-// reference/thingspace-api.md §5 and §8.
+// The shape follows the "Callback" sections of ThingSpace's action pages; ParseCallback also
+// accepts the spellings of older callbacks and of the SDKs (docs/simulator.md lists them).
 type Callback struct {
 	Username             string          `json:"username,omitempty"`
 	Password             string          `json:"password,omitempty"`
@@ -402,7 +402,7 @@ type DeviceOutcome struct {
 	Err *CallbackError
 }
 
-// ResolveDevices applies DESIGN.md "When a device is done" to the callbacks of one request,
+// ResolveDevices decides which devices of one request are done, from its callbacks
 // given in the order the relay sequenced them: a device is done on a terminal callback that
 // matches any identifier sent for it; "warning" is progress; the last terminal callback wins;
 // a faultResponse without deviceIds fails every device of the request.

@@ -13,8 +13,7 @@ import (
 // POST /api/m2m/v1/devices/profile/actions/{action}.
 type Action string
 
-// The profile actions. The first five are specified by the seeds; the rest by
-// reference/thingspace-api.md §2.1.
+// The profile actions of ThingSpace's eSIM profile API.
 const (
 	ActionActivate        Action = "activate"
 	ActionDownloadEnable  Action = "download_enable"

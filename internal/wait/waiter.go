@@ -282,7 +282,8 @@ type idResult struct {
 
 func idKey(id thingspace.DeviceID) string { return thingspace.NormalizeKind(id.Kind) + ":" + id.ID }
 
-// addCallback applies one callback, in sequence order (DESIGN.md "When a device is done").
+// addCallback applies one callback, in sequence order (see thingspace.ResolveDevices for when
+// a device is done).
 // Caller holds wt.mu.
 func (wt *watch) addCallback(seq int64, cb *thingspace.Callback) {
 	status, cbErr := cb.Outcome(wt.action)
@@ -396,7 +397,7 @@ func (wt *watch) broadcast() {
 }
 
 // longPoll follows the relay's callbacks of the request until the watch is stopped
-// (relay-design.md §6.5): the cursor advances with next_after; errors back off with jitter
+// (the relay's long-poll, docs/relay.md): the cursor advances with next_after; errors back off with jitter
 // and keep the cursor; 410 or an index that went backwards start again from 0.
 func (wt *watch) longPoll(ctx context.Context) {
 	relay := wt.w.opts.Relay
