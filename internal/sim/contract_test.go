@@ -10,7 +10,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 )
 
-// activateBody is seed 002's example request for device i.
+// activateBody is the ThingSpace activate page's example request for device i.
 func activateBody(d DeviceView, plan string) thingspace.ProfileRequest {
 	return thingspace.ProfileRequest{
 		Devices:     []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI)},

@@ -86,7 +86,7 @@ func (s *Simulator) routes() {
 }
 
 // joinSlashes serves ".../v1//devices/..." as ".../v1/devices/...". ThingSpace's own pages give
-// such URLs (seeds 003 and 004), and ServeMux would answer them with a redirect, which a client
+// such URLs (ThingSpace's serviceplan and profile_resume pages), and ServeMux would answer them with a redirect, which a client
 // following the docs with curl does not follow.
 func joinSlashes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

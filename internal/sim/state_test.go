@@ -30,7 +30,7 @@ func stProfile(action string, k int, plan, oid string) step {
 	}}
 }
 
-// stICCID sends action by ICCID only (profile_suspend / profile_resume, seed 004).
+// stICCID sends action by ICCID only (profile_suspend / profile_resume, ThingSpace's profile_resume page).
 func stICCID(action string, k int, plan string) step {
 	return step{action, func(d DeviceView) thingspace.ProfileRequest {
 		return thingspace.ProfileRequest{Devices: entry(ids("iccid", d.Profiles[k].ICCID)), ServicePlan: plan}

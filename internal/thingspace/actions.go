@@ -24,27 +24,27 @@ type ActionResult struct {
 	Requests []AcceptedRequest
 }
 
-// Activate activates (or reactivates) profiles (seed 002).
+// Activate activates (or reactivates) profiles (ThingSpace's activate page).
 func (c *Client) Activate(ctx context.Context, r ActivateRequest) (*ActionResult, error) {
 	return c.PostAction(ctx, ActionActivate, r.Body())
 }
 
-// DownloadEnable downloads and enables a Global (ServicePlan) or local (SmsrOid) profile (seed 000).
+// DownloadEnable downloads and enables a Global (ServicePlan) or local (SmsrOid) profile (ThingSpace's download_enable page).
 func (c *Client) DownloadEnable(ctx context.Context, r DownloadEnableRequest) (*ActionResult, error) {
 	return c.PostAction(ctx, ActionDownloadEnable, r.Body())
 }
 
-// Enable enables a profile that is already downloaded (seed 001).
+// Enable enables a profile that is already downloaded (ThingSpace's enable page).
 func (c *Client) Enable(ctx context.Context, r EnableRequest) (*ActionResult, error) {
 	return c.PostAction(ctx, ActionEnable, r.Body())
 }
 
-// ChangeServicePlan changes the service plan of profiles (seed 003).
+// ChangeServicePlan changes the service plan of profiles (ThingSpace's serviceplan page).
 func (c *Client) ChangeServicePlan(ctx context.Context, r ServicePlanRequest) (*ActionResult, error) {
 	return c.PostAction(ctx, ActionServicePlan, r.Body())
 }
 
-// ProfileResume resumes suspended US or Global profiles (seed 004).
+// ProfileResume resumes suspended US or Global profiles (ThingSpace's profile_resume page).
 func (c *Client) ProfileResume(ctx context.Context, r ProfileResumeRequest) (*ActionResult, error) {
 	return c.PostAction(ctx, ActionProfileResume, r.Body())
 }

@@ -288,7 +288,7 @@ func (c *Callback) DeviceLevel() bool {
 // Outcome judges the callback for a request of the given action. For device_suspend and
 // device_resume the per-profile messages are progress: only the device-level message (or a
 // fault without devices) is final. For download_enable a "success" whose profileStatus does not
-// show the profile enabled is a failure (seed 000: the download can succeed while the enable
+// show the profile enabled is a failure (ThingSpace's download_enable page: the download can succeed while the enable
 // fails). The action may be "" when unknown; then the general rules apply.
 func (c *Callback) Outcome(action Action) (CallbackStatus, *CallbackError) {
 	status := NormalizeStatus(c.Status)

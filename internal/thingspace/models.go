@@ -203,7 +203,7 @@ func (r *ProfileRequest) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ActivateRequest activates (or reactivates) a Verizon US or Global profile (seed 002).
+// ActivateRequest activates (or reactivates) a Verizon US or Global profile (ThingSpace's activate page).
 // Each device needs eid, iccid and imei.
 type ActivateRequest struct {
 	Devices           []DeviceEntry
@@ -214,7 +214,7 @@ type ActivateRequest struct {
 	SmsrOid           string // local profiles only
 }
 
-// DownloadEnableRequest downloads and enables a profile (seed 000). Global profiles send
+// DownloadEnableRequest downloads and enables a profile (ThingSpace's download_enable page). Global profiles send
 // ServicePlan (the Global plan); local profiles send SmsrOid. Each device needs eid and iccid.
 type DownloadEnableRequest struct {
 	Devices     []DeviceEntry
@@ -223,7 +223,7 @@ type DownloadEnableRequest struct {
 	SmsrOid     string
 }
 
-// EnableRequest enables a profile already downloaded (seed 001). Local profiles need SmsrOid.
+// EnableRequest enables a profile already downloaded (ThingSpace's enable page). Local profiles need SmsrOid.
 type EnableRequest struct {
 	Devices     []DeviceEntry
 	AccountName string
@@ -231,14 +231,14 @@ type EnableRequest struct {
 	SmsrOid     string
 }
 
-// ServicePlanRequest changes the service plan (seed 003). Each device needs eid and iccid.
+// ServicePlanRequest changes the service plan (ThingSpace's serviceplan page). Each device needs eid and iccid.
 type ServicePlanRequest struct {
 	Devices     []DeviceEntry
 	AccountName string
 	ServicePlan string
 }
 
-// ProfileResumeRequest resumes a suspended US or Global profile by iccid and plan (seed 004).
+// ProfileResumeRequest resumes a suspended US or Global profile by iccid and plan (ThingSpace's profile_resume page).
 type ProfileResumeRequest struct {
 	Devices     []DeviceEntry
 	AccountName string
