@@ -94,7 +94,19 @@ func (w *world) Observe(ctx context.Context, account string, devices []reconcile
 // ledgerFromRecord converts the relay's record of a device for the engine.
 func ledgerFromRecord(r wait.DeviceRecord, device thingspace.DeviceIDs) reconcile.Ledger {
 	var l reconcile.Ledger
+	// A request stays open at the relay until every one of its devices is done, and one that
+	// nobody registered (its sender was killed before it could) never is: a request that has
+	// already sent this device a final callback is done for this device, and is not waited on.
+	doneFor := map[string]bool{}
+	for _, lc := range r.Latest {
+		if lc.Terminal {
+			doneFor[lc.RequestID] = true
+		}
+	}
 	for _, rq := range r.OpenRequests {
+		if doneFor[rq.RequestID] {
+			continue
+		}
 		l.OpenRequests = append(l.OpenRequests, reconcile.OpenRequest{RequestID: rq.RequestID, Account: rq.Account,
 			Action: thingspace.Action(rq.Action)})
 	}

@@ -1,0 +1,35 @@
+package provider
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
+)
+
+// A request that already sent the device its final callback is not waited on again, even
+// while the relay still lists it as open: a bulk request stays open until all its devices are
+// done, and one nobody registered (its sender was killed first) stays open for good. Waiting
+// on either at every apply would stall the device.
+func TestLedgerSkipsRequestsDoneForTheDevice(t *testing.T) {
+	dev := thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: "89049032995470350104029245072940"}}
+	rec := wait.DeviceRecord{
+		OpenRequests: []wait.RequestRef{
+			{RequestID: "bulk", Action: "serviceplan"}, // open for other devices; done for this one
+			{RequestID: "orphan", Action: ""},          // never registered; its callback came
+			{RequestID: "pending", Action: "activate"}, // no final callback for this device yet
+		},
+		Latest: []wait.LatestCallback{
+			{Action: "serviceplan", RequestID: "bulk", Status: "succeeded", Terminal: true, Body: []byte(`{"requestId":"bulk"}`)},
+			{Action: "", RequestID: "orphan", Status: "failed", Terminal: true, Body: []byte(`{"requestId":"orphan"}`)},
+		},
+	}
+	var got []string
+	for _, r := range ledgerFromRecord(rec, dev).OpenRequests {
+		got = append(got, r.RequestID)
+	}
+	if !slices.Equal(got, []string{"pending"}) {
+		t.Fatalf("open requests waited on = %v, want [pending]", got)
+	}
+}
