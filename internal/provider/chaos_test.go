@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
+	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
 // The randomized proof of "never repeat, never reverse": seeded sequences of configuration
@@ -224,6 +226,12 @@ func runChaosSequence(t *testing.T, seed int64, maxSteps int) chaosOutcome {
 			case r.typ == "global" && !r.download:
 				r.download = true
 				desc = "download " + name
+				if r.suspended {
+					// ThingSpace downloads to an active line only: a download for a suspended one
+					// is refused (nothing sent), so the step asks for both.
+					r.suspended = false
+					desc += ", resumed"
+				}
 			default:
 				r.plan = us[(slices.Index(us, r.plan)+1)%len(us)]
 				r.suspended = false
@@ -290,6 +298,15 @@ func runChaosSequence(t *testing.T, seed int64, maxSteps int) chaosOutcome {
 	if len(out.violations) == 0 {
 		res := core.apply(ctx, cfgOf(resources), applyHooks{killed: env.proxy.takeKilled})
 		out.violations = append(out.violations, checkChaosActions(env, &seen, res, len(out.steps)+1)...)
+		if cleared, bad := clearStuckIntents(env, core, res.Errs); len(bad) > 0 {
+			out.violations = append(out.violations, bad...)
+		} else if cleared > 0 {
+			// What the error tells the operator to do, done: then the apply must finish.
+			out.harness["two unanswered attempts, cleared by the operator"] += cleared
+			res = core.apply(ctx, cfgOf(resources), applyHooks{killed: env.proxy.takeKilled})
+			out.violations = append(out.violations, checkChaosActions(env, &seen, res, len(out.steps)+2)...)
+		}
+		waitSimSettled(env, core)
 		if res.PlanErr != "" || len(res.Errs) > 0 {
 			out.violations = append(out.violations, fmt.Sprintf("the final clean apply failed: %s %s", res.PlanErr, strings.Join(res.Errs, "; ")))
 		} else if diff := core.planIsEmpty(ctx, cfgOf(resources)); diff != "" {
@@ -305,6 +322,95 @@ func runChaosSequence(t *testing.T, seed int64, maxSteps int) chaosOutcome {
 		out.harness["call "+mode] += n
 	}
 	return out
+}
+
+// stuckRe matches the refusal after two attempts without an outcome (reconcile.StuckIntentError).
+var stuckRe = regexp.MustCompile(`^(\S+): .*EID (\d+): (\w+) was sent \d+ times \(last intent (\S+), .*showed no outcome of any attempt`)
+
+// clearStuckIntents does what the refusal of a third attempt asks of the operator, after
+// checking it was right to refuse: the device must not show the action's effect (else the
+// evidence was there and the engine missed it). With a relay the intent is marked resolved
+// there; without one the instance is forgotten and imported again (its private journal goes).
+func clearStuckIntents(env *chaosEnv, core *protoCore, errs []string) (cleared int, bad []string) {
+	for _, e := range errs {
+		m := stuckRe.FindStringSubmatch(e)
+		if m == nil {
+			continue
+		}
+		name, eid, action, intent := m[1], m[2], m[3], m[4]
+		d, ok := env.Sim.Device(eid)
+		if !ok {
+			bad = append(bad, fmt.Sprintf("%s: EID %s refused as stuck is not in the simulator", name, eid))
+			continue
+		}
+		var want map[string]any
+		if in := core.state[name]; in != nil {
+			want = map[string]any{"service_plan": stateAttr(in.val, "service_plan")}
+		}
+		if effect := chaosEffectShown(action, d, want); effect != "" {
+			bad = append(bad, fmt.Sprintf("%s: %s was refused as without outcome, but the device shows %s: %s", name, action, effect, e))
+			continue
+		}
+		if env.withRelay {
+			rc := wait.NewRelayClient(env.relayAPIURL(), testRelayToken, nil)
+			if _, err := rc.UpdateIntent(context.Background(), strings.TrimSuffix(intent, ","), wait.IntentResolved, "", "checked by hand"); err != nil {
+				bad = append(bad, fmt.Sprintf("%s: resolving intent %s: %v", name, intent, err))
+				continue
+			}
+		} else if in := core.state[name]; in != nil {
+			in.private = nil // terraform state rm, then import: the journal is forgotten
+		}
+		cleared++
+	}
+	return cleared, bad
+}
+
+// chaosEffectShown says what of an action's effect the device shows ("" when nothing).
+func chaosEffectShown(action string, d sim.DeviceView, want map[string]any) string {
+	switch action {
+	case "activate":
+		if d.State == "active" || d.State == "suspended" {
+			return "the line " + d.State
+		}
+	case "deactivate":
+		if d.State == "deactive" {
+			return "the line deactive"
+		}
+	case "device_suspend", "profile_suspend":
+		if d.State == "suspended" {
+			return "the line suspended"
+		}
+	case "device_resume", "profile_resume":
+		if d.State == "active" {
+			return "the line active"
+		}
+	case "serviceplan":
+		if p, ok := want["service_plan"].(string); ok && d.Profiles[0].ServicePlan == p {
+			return "plan " + p
+		}
+	case "download_enable", "download", "download_disable":
+		for _, p := range d.Profiles {
+			if p.Type == "Global" && p.Status != "" && p.Status != "NOT_DOWNLOADED" {
+				return "the Global profile " + p.Status
+			}
+		}
+	}
+	return ""
+}
+
+// waitSimSettled waits (at most 30 s) until no device of the state is in a PENDING_ state at
+// the simulator, so that the final refresh reads where the last requests left the devices.
+func waitSimSettled(env *chaosEnv, core *protoCore) {
+	deadline := time.Now().Add(30 * time.Second)
+	for _, name := range core.names() {
+		eid := eidOf(core.state[name].val)
+		for time.Now().Before(deadline) {
+			if d, ok := env.Sim.Device(eid); !ok || (d.OpenRequests == 0 && !strings.HasPrefix(d.State, "pending")) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -358,6 +464,15 @@ func checkChaosActions(env *chaosEnv, seen *int, res applyResult, step int) []st
 				out = append(out, where+" was accepted while another request for the device was open")
 			}
 			if why := alreadyInTarget(a, d); why != "" {
+				if os.Getenv("CHAOS_DEBUG") != "" {
+					for _, b := range acts {
+						for _, e := range b.Devices {
+							if e.EID == d.EID {
+								fmt.Printf("DEBUG %s %s %s %s plan=%s before=%s/%s/%s\n", b.AcceptedAt.Format("15:04:05.000"), b.Action, b.RequestID, b.ServicePlan, e.ICCID, e.StateBefore, e.PlanBefore, e.ProfileStatusBefore)
+							}
+						}
+					}
+				}
 				out = append(out, where+" was accepted for a device already "+why)
 			}
 			if (a.Action == "deactivate" || a.Action == "delete") && !res.Destroyed[d.EID] {

@@ -409,6 +409,11 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	resp.Diagnostics.Append(setPrivateJournal(ctx, resp.Private, w.journalFor(eid))...)
 	plan.LastRequestID = types.StringValue(res.LastRequestID())
 	plan.LastAction = types.StringValue(string(res.LastAction()))
+	if res.UnknownAction != "" && res.Err != nil {
+		// The last answer never came: last_action names that action with no request id, so
+		// that, without a relay, the tainted instance's Delete still knows to wait for it.
+		plan.LastRequestID, plan.LastAction = types.StringValue(""), types.StringValue(string(res.UnknownAction))
+	}
 	plan.ProfileStatus = types.StringValue(res.ProfileStatus)
 	plan.ProfileRole = types.StringValue(res.ProfileRole)
 	if res.Err != nil {
@@ -507,10 +512,15 @@ func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest
 		resp.State.RemoveResource(ctx)
 		return
 	}
+	asked := m
 	flatten(*dev, &m)
 	if confirmed, ok := privateConfirmed(ctx, req.Private); ok && !confirmed {
-		// Keep the unconfirmed-create marker for Delete (see unconfirmedCreate).
+		// Keep the unconfirmed-create marker for Delete (see unconfirmedCreate), and the plans
+		// the create asked for: Delete settles that request, and a plan the device does not
+		// show yet is how it tells the request still has to land. (The instance is tainted:
+		// its replacement is planned from the configuration, not from these.)
 		m.State = types.StringNull()
+		m.ServicePlan, m.GlobalServicePlan = asked.ServicePlan, asked.GlobalServicePlan
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

@@ -205,7 +205,8 @@ func setPrivateJournal(ctx context.Context, p privateSetter, entries []journalEn
 
 // carriedJournal is what an instance brings to its Delete: its private journal or, for a
 // tainted instance (Terraform hands the destroy of a tainted object no private state), an
-// entry made from the state's last_request_id and last_action. Without a relay that entry is
+// entry made from the state's last_request_id and last_action (an open intent when the
+// action's answer never came). Without a relay that entry is
 // the only record of the failed create's request: reading its status here puts its outcome in
 // the process's journal, where the replacement Create finds it (an enable that failed after
 // the download is then sent, not adopted as enabled).
@@ -214,10 +215,17 @@ func carriedJournal(ctx context.Context, p privateGetter, m *esimProfileModel) [
 		return entries
 	}
 	rid, action := m.LastRequestID.ValueString(), thingspace.Action(m.LastAction.ValueString())
-	if rid == "" || action == "" {
+	if action == "" {
 		return nil
 	}
-	return []journalEntry{{IntentID: "state:" + rid, Account: m.AccountName.ValueString(), Action: action, Attempt: 1,
+	e := journalEntry{IntentID: "state:" + rid, Account: m.AccountName.ValueString(), Action: action, Attempt: 1,
 		At: time.Now(), RequestID: rid, State: wait.IntentAccepted,
-		Sent: thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: m.EID.ValueString()}}}}
+		Sent: thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: m.EID.ValueString()}}}
+	if rid == "" {
+		// The action's answer never came: an open intent, settled by evidence as any other.
+		// Its age is counted from now (the state does not keep when it was sent): the safe
+		// side, a longer wait before the horizon allows a second attempt.
+		e.IntentID, e.State = "state:unknown:"+string(action), wait.IntentOpen
+	}
+	return []journalEntry{e}
 }

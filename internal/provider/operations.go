@@ -257,7 +257,25 @@ func (c *Config) run(ctx context.Context, w *world, d reconcile.Desired) reconci
 
 // runAll runs the decision engine for many devices of one account.
 func (c *Config) runAll(ctx context.Context, w *world, account string, devices []reconcile.Desired) []reconcile.Result {
-	return reconcile.Run(withLogger(ctx), w, c.runOptions(), account, devices)
+	res := reconcile.Run(withLogger(ctx), w, c.runOptions(), account, devices)
+	for i := range res {
+		var stuck *reconcile.StuckIntentError
+		if errors.As(res[i].Err, &stuck) {
+			res[i].Err = fmt.Errorf("%w. %s", res[i].Err, c.clearIntentHelp(stuck.IntentID))
+		}
+	}
+	return res
+}
+
+// clearIntentHelp says how to clear an intent that two attempts left without an outcome,
+// once a person has checked the device: where the intent is kept decides how.
+func (c *Config) clearIntentHelp(intentID string) string {
+	if c.Relay != nil {
+		return fmt.Sprintf("Check the device in ThingSpace, then mark the intent resolved at the relay (PATCH /v1/intents/%s "+
+			"with {\"state\":\"resolved\",\"reason\":\"checked by hand\"}) and apply again.", intentID)
+	}
+	return "Check the device in ThingSpace; then, to let the provider decide afresh, remove the instance from the state and " +
+		"import it again (terraform state rm <address>, then an import block with the EID), which forgets the attempts, and apply again."
 }
 
 // addRunError reports a device's run that did not reach the configuration, titled by what

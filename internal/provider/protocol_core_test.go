@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
+	"github.com/hashicorp/terraform-plugin-log/tflogtest"
 )
 
 // protoCore plays the part of Terraform's core against the provider's protocol server, for
@@ -201,6 +203,9 @@ func (c *protoCore) interrupt(err error) {
 
 // call runs f on a context that interrupt can end, bounded by limit.
 func (c *protoCore) call(parent context.Context, limit time.Duration, f func(ctx context.Context)) {
+	if os.Getenv("CHAOS_LOG") != "" {
+		parent = tflogtest.RootLogger(parent, os.Stderr)
+	}
 	ctx, cancel := context.WithTimeout(parent, limit)
 	defer cancel()
 	tc := newTriggerCtx(ctx)

@@ -149,6 +149,11 @@ func (w *world) localLedger(ctx context.Context, account, eid string) (reconcile
 		case e.State == wait.IntentOpen:
 			l.OpenIntents = append(l.OpenIntents, reconcile.Intent{ID: e.IntentID, Action: e.Action, BodyHash: e.BodyHash,
 				Attempt: e.Attempt, CreatedAt: e.At, Sent: e.Sent})
+		case e.State == wait.IntentResolved && e.RequestID == "":
+			// Settled by the device's state, its answer lost: the action took, with effects
+			// the device list does not show (whether an enable took). Newer than what came
+			// before, it keeps older events from deciding those.
+			l.Events = append(l.Events, reconcile.Event{Action: e.Action, At: e.At, Sent: e.Sent})
 		case e.RequestID != "":
 			acct := e.Account
 			if acct == "" {

@@ -134,10 +134,8 @@ func Decide(d Desired, o Observed, horizon time.Duration) Step {
 					in.Action, in.ID, age.Round(time.Second))}
 		}
 		if in.Attempt >= 2 {
-			return refuse("EID %s: %s was sent %d times (last intent %s, %s ago) and ThingSpace showed no outcome of any attempt: "+
-				"it is not sent again. Check the device in ThingSpace, then mark the intent resolved at the relay "+
-				"(PATCH /v1/intents/%s with {\"state\":\"resolved\",\"reason\":\"checked by hand\"}) and apply again.",
-				d.EID, in.Action, in.Attempt, in.ID, age.Round(time.Second), in.ID)
+			err := &StuckIntentError{EID: d.EID, Action: in.Action, Attempts: in.Attempt, IntentID: in.ID, Age: age}
+			return Step{Kind: StepRefuse, Err: err, Why: err.Error()}
 		}
 		if superseded == nil {
 			superseded = in
@@ -244,16 +242,35 @@ func reached(d Desired, dev thingspace.Device, in *Intent) (string, bool) {
 			return shows("no " + string(d.Type) + " profile")
 		}
 	case thingspace.ActionServicePlan:
+		// An intent known without its body (recorded from a tainted instance's state, which
+		// keeps the action only) is the change this configuration asks for.
+		anyBody := in.BodyHash == ""
 		us := thingspace.BodyHash(thingspace.ActionServicePlan, thingspace.ProfileRequest{AccountName: d.Account, ServicePlan: d.ServicePlan})
-		if in.BodyHash == us && dev.ServicePlan() == d.ServicePlan {
+		if (anyBody || in.BodyHash == us) && dev.ServicePlan() == d.ServicePlan {
 			return shows("plan " + d.ServicePlan)
 		}
 		gl := thingspace.BodyHash(thingspace.ActionServicePlan, thingspace.ProfileRequest{AccountName: d.Account, ServicePlan: d.GlobalServicePlan})
-		if d.GlobalServicePlan != "" && in.BodyHash == gl && hasGlobal && g.ServicePlan == d.GlobalServicePlan {
+		if d.GlobalServicePlan != "" && (anyBody || in.BodyHash == gl) && hasGlobal && g.ServicePlan == d.GlobalServicePlan {
 			return shows("Global plan " + d.GlobalServicePlan)
 		}
 	}
 	return "", false
+}
+
+// StuckIntentError: an action was sent twice, and neither attempt showed an outcome within the
+// horizon. It is not sent a third time; a person checks the device and clears the intent
+// (where depends on where the intents are kept, which the caller adds).
+type StuckIntentError struct {
+	EID      string
+	Action   thingspace.Action
+	Attempts int
+	IntentID string
+	Age      time.Duration
+}
+
+func (e *StuckIntentError) Error() string {
+	return fmt.Sprintf("EID %s: %s was sent %d times (last intent %s, %s ago) and ThingSpace showed no outcome of any attempt: "+
+		"it is not sent again", e.EID, e.Action, e.Attempts, e.IntentID, e.Age.Round(time.Second))
 }
 
 func refuse(format string, args ...any) Step {

@@ -175,8 +175,9 @@ func TestDecideOpenIntent(t *testing.T) {
 		again := in
 		again.Attempt = 2
 		s := Decide(d, Observed{Device: dev("active", planA), Now: t0.Add(2 * time.Hour), Ledger: Ledger{OpenIntents: []Intent{again}}}, time.Hour)
-		if s.Kind != StepRefuse || !strings.Contains(s.Err.Error(), "PATCH /v1/intents/i-1") {
-			t.Fatalf("Decide = %v (%v), want a refusal that says how to resolve the intent", s.Kind, s.Err)
+		var stuck *StuckIntentError
+		if s.Kind != StepRefuse || !errors.As(s.Err, &stuck) || stuck.IntentID != "i-1" || stuck.Attempts != 2 {
+			t.Fatalf("Decide = %v (%v), want a refusal naming intent i-1 and its two attempts", s.Kind, s.Err)
 		}
 	})
 	t.Run("an intent for another action also blocks", func(t *testing.T) {
@@ -215,6 +216,9 @@ func TestProfileEnablement(t *testing.T) {
 		// Without a relay the failed download_enable is known from the request status only.
 		{"request status: download_enable failed", []Event{{Action: thingspace.ActionDownloadEnable, At: t0, Status: thingspace.StatusFailed,
 			Sent: thingspace.DeviceIDs{{Kind: "iccid", ID: leadICCID}}}}, NotEnabled},
+		{"download_enable of unknown outcome after the activate", []Event{{Action: thingspace.ActionActivate, At: t0, Status: thingspace.StatusSucceeded,
+			Sent: thingspace.DeviceIDs{{Kind: "iccid", ID: leadICCID}}}, {Action: thingspace.ActionDownloadEnable, At: t0.Add(time.Minute),
+			Sent: thingspace.DeviceIDs{{Kind: "iccid", ID: leadICCID}}}}, EnablementUnknown},
 		{"request status: enable failed tells nothing", []Event{{Action: thingspace.ActionEnable, At: t0, Status: thingspace.StatusFailed,
 			Sent: thingspace.DeviceIDs{{Kind: "iccid", ID: globICCID}}}}, EnablementUnknown},
 	} {

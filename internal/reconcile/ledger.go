@@ -53,7 +53,10 @@ type Event struct {
 	RequestID string
 	At        time.Time
 	Seq       int64
-	Status    thingspace.CallbackStatus // succeeded or failed
+	// Status is succeeded or failed; "" for an action whose outcome is not known: its answer
+	// never came and the device's state settled its intent, which shows that the action took
+	// but not everything it did (a download, for instance, but not whether the enable took).
+	Status thingspace.CallbackStatus
 	// Callback is the callback's body; nil when the event comes from ThingSpace's request
 	// status, which carries no profile facts.
 	Callback *thingspace.Callback
@@ -104,6 +107,12 @@ func ProfileEnablement(events []Event, iccid string) Enablement {
 	sorted := slices.Clone(events)
 	slices.SortStableFunc(sorted, newer)
 	for _, ev := range sorted {
+		if ev.Status == "" {
+			if changesEnablement(ev.Action) {
+				return EnablementUnknown // an older event no longer tells
+			}
+			continue
+		}
 		if ev.Status == thingspace.StatusFailed && hasCodeSuffix(ev.Code, codeAlreadyEnabled) && aboutICCID(ev, iccid) {
 			return Enabled
 		}
@@ -176,6 +185,17 @@ func enablementByAction(ev Event, iccid string) (Enablement, bool) {
 		}
 	}
 	return EnablementUnknown, false
+}
+
+// changesEnablement reports whether an action can enable or disable a profile other than the
+// line's lead one.
+func changesEnablement(a thingspace.Action) bool {
+	switch a {
+	case thingspace.ActionDownloadEnable, thingspace.ActionDownload, thingspace.ActionDownloadDisable,
+		thingspace.ActionEnable, thingspace.ActionDisable:
+		return true
+	}
+	return false
 }
 
 // aboutICCID reports whether the event concerns the profile with that ICCID.

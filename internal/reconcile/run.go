@@ -77,6 +77,9 @@ type Result struct {
 	RequestIDs []string
 	// Actions are the actions of RequestIDs, in the same order.
 	Actions []thingspace.Action
+	// UnknownAction is the last action of this run whose answer never came (ThingSpace may
+	// have applied it; no request id is known), "" when none.
+	UnknownAction thingspace.Action
 	// Changed: an action of this run succeeded for the device (it is no longer as it was).
 	Changed bool
 	// ProfileStatus and ProfileRole come from the newest callback about the managed profile
@@ -326,6 +329,7 @@ func Run(ctx context.Context, w World, opt Options, account string, devices []De
 						"eid", devices[i].EID, "action", string(first.Action), "error", err.Error())
 					st[i].sent[actKey(steps[i])] = sentAction{}
 					st[i].unknown = err
+					res[i].UnknownAction = first.Action
 					progress = true
 				default:
 					finish(i, timeUpOr(ctx, st[i], devices[i], fmt.Errorf("ThingSpace %s for EID %s: %w", first.Action, devices[i].EID, err)))
