@@ -219,6 +219,14 @@ func TestProfileEnablement(t *testing.T) {
 		{"download_enable of unknown outcome after the activate", []Event{{Action: thingspace.ActionActivate, At: t0, Status: thingspace.StatusSucceeded,
 			Sent: thingspace.DeviceIDs{{Kind: "iccid", ID: leadICCID}}}, {Action: thingspace.ActionDownloadEnable, At: t0.Add(time.Minute),
 			Sent: thingspace.DeviceIDs{{Kind: "iccid", ID: leadICCID}}}}, EnablementUnknown},
+		// The download_enable callback is missing (the relay keeps one per action); the lead
+		// shown disabled after its activation no longer says ours is not enabled.
+		{"lead enabled, then shown disabled", []Event{ev(1, thingspace.ActionActivate, leadICCID, "ENABLE"),
+			ev(5, thingspace.ActionServicePlan, leadICCID, "DISABLE")}, EnablementUnknown},
+		{"request status: an enable of a profile not named hides older facts", []Event{
+			ev(1, thingspace.ActionActivate, leadICCID, "ENABLE"),
+			{Action: thingspace.ActionEnable, At: t0.Add(5 * time.Minute), Status: thingspace.StatusSucceeded,
+				Sent: thingspace.DeviceIDs{{Kind: "eid", ID: "89049032995470350104029245072940"}}}}, EnablementUnknown},
 		{"request status: enable failed tells nothing", []Event{{Action: thingspace.ActionEnable, At: t0, Status: thingspace.StatusFailed,
 			Sent: thingspace.DeviceIDs{{Kind: "iccid", ID: globICCID}}}}, EnablementUnknown},
 	} {

@@ -106,6 +106,7 @@ func ProfileEnablement(events []Event, iccid string) Enablement {
 	}
 	sorted := slices.Clone(events)
 	slices.SortStableFunc(sorted, newer)
+	disabledLater := map[string]bool{}
 	for _, ev := range sorted {
 		if ev.Status == "" {
 			if changesEnablement(ev.Action) {
@@ -139,7 +140,18 @@ func ProfileEnablement(events []Event, iccid string) Enablement {
 			}
 			continue
 		}
-		if ps == thingspace.ProfileEnabled && ev.Status == thingspace.StatusSucceeded && callbackICCID(ev.Callback) != "" {
+		other := callbackICCID(ev.Callback)
+		if other == "" {
+			continue
+		}
+		if ps != thingspace.ProfileEnabled {
+			// Another profile shown not enabled: an older callback enabling it no longer
+			// tells that ours is not (the relay keeps one callback per action, so the one
+			// that enabled ours may be missing).
+			disabledLater[other] = true
+			continue
+		}
+		if ev.Status == thingspace.StatusSucceeded && !disabledLater[other] {
 			return NotEnabled // another profile of the device was enabled after
 		}
 	}
@@ -164,6 +176,11 @@ func enablementByAction(ev Event, iccid string) (Enablement, bool) {
 	}
 	if ev.Status != thingspace.StatusSucceeded {
 		return EnablementUnknown, false
+	}
+	if (ev.Action == thingspace.ActionEnable || ev.Action == thingspace.ActionDisable) && ev.Sent.Get(thingspace.KindICCID) == "" {
+		// Which profile it enabled or disabled is not known (a request remembered by its id
+		// only): older events no longer tell either.
+		return EnablementUnknown, true
 	}
 	switch ev.Action {
 	case thingspace.ActionDownloadEnable:

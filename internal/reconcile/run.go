@@ -349,6 +349,12 @@ func Run(ctx context.Context, w World, opt Options, account string, devices []De
 				if out.Status.Terminal() {
 					st[i].settled[targets[k].RequestID] = true
 				}
+				if ow.step == nil && out.Status.Terminal() && out.Callback != nil {
+					// A request waited on: its callback is a fact about the device (which
+					// profile it enabled) that the ledger may not carry.
+					st[i].events = append(st[i].events, Event{Action: targets[k].Action, RequestID: targets[k].RequestID,
+						At: time.Now(), Status: out.Status, Callback: out.Callback, Sent: targets[k].Device})
+				}
 				if ow.step == nil || st[i].done || !out.Status.Terminal() {
 					continue
 				}
