@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -229,7 +230,10 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 		}
 	}
 	log := logger(ctx)
-	refreshedToken, refreshedSession := false, false
+	refreshedToken := false
+	// A session can expire again while a call waits out 429s after a new login: each session
+	// the call used may be replaced once, up to maxSessionLogins new logins per call.
+	var replacedSessions []string
 	for attempt := 0; ; attempt++ {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return nil, fmt.Errorf("%s %s: waiting for the rate limit: %w", cl.method, cl.path, err)
@@ -317,9 +321,10 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			refreshedToken = true
 			c.auth.invalidateToken(token)
 			continue
-		case cl.session && sessionRejected(apiErr) && !refreshedSession:
-			// The M2M session expired (20 minutes idle): log in again, once per call.
-			refreshedSession = true
+		case cl.session && sessionRejected(apiErr) && !slices.Contains(replacedSessions, session) &&
+			len(replacedSessions) < maxSessionLogins:
+			// The M2M session expired (20 minutes idle): log in again.
+			replacedSessions = append(replacedSessions, session)
 			log.Info("ThingSpace M2M session expired; logging in again")
 			c.auth.invalidateSession(session)
 			continue
@@ -327,6 +332,9 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 		return nil, apiErr
 	}
 }
+
+// maxSessionLogins bounds the new M2M logins one call may make after its session expired.
+const maxSessionLogins = 3
 
 func (c *Client) newRequest(ctx context.Context, cl call, payload []byte) (*http.Request, error) {
 	u := *c.base

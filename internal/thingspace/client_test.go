@@ -450,6 +450,26 @@ func TestSessionExpiredEveryTimeIsNotALoop(t *testing.T) {
 	}
 }
 
+// A session can expire again right after the new login (a call waiting out 429s): each new
+// session gets its own new login, a bounded number of times per call.
+func TestSessionExpiringAgainAfterLoginIsReplacedBounded(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	var n atomic.Int32
+	f.loginHook = func(w http.ResponseWriter) bool {
+		// A new session each time, which the server never accepts.
+		writeJSON(w, 200, LoginResponse{SessionToken: fmt.Sprintf("expired-%d", n.Add(1))})
+		return true
+	}
+	_, err := c.ServicePlans(context.Background(), testAccount)
+	if !IsCode(err, CodeSessionExpired) {
+		t.Fatalf("err = %v, want SessionToken.Expired", err)
+	}
+	if got := f.loginCalls.Load(); got != 1+maxSessionLogins {
+		t.Fatalf("logins = %d, want %d (the first, then one per expired session, at most %d)", got, 1+maxSessionLogins, maxSessionLogins)
+	}
+}
+
 func TestBadPasswordIsTriedOnce(t *testing.T) {
 	f := newFake(t)
 	c := f.client(t, func(c *Config) { c.Password = "wrong" })
