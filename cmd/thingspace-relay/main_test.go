@@ -261,7 +261,7 @@ func TestSIGTERMAnswersLongPolls(t *testing.T) {
 	go func() {
 		codes <- apiGet(t, p.api+"/v1/requests/R1/callbacks?after=0&wait=5m", "apitok", nil)
 	}()
-	re := regexp.MustCompile(`(?m)^relay_waiters 1$`)
+	re := regexp.MustCompile(`(?m)^thingspace_relay_waiters 1$`)
 	for i := 0; ; i++ {
 		resp, err := http.Get(p.admin + "/metrics")
 		if err != nil {

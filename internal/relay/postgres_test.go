@@ -43,12 +43,12 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 
 	waitOnB := func(id string) <-chan relay.CallbacksJSON {
 		done := make(chan relay.CallbacksJSON, 1)
-		before := b.metric("relay_waiters")
+		before := b.metric("thingspace_relay_waiters")
 		go func() {
 			out, _, _ := b.poll(id, 0, "60s", 0)
 			done <- out
 		}()
-		waitFor(t, "the waiter on B", func() bool { return b.metric("relay_waiters") == before+1 })
+		waitFor(t, "the waiter on B", func() bool { return b.metric("thingspace_relay_waiters") == before+1 })
 		return done
 	}
 
@@ -61,7 +61,7 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 		if len(out.Callbacks) != 1 || out.NextAfter != 1 || !out.Callbacks[0].Terminal {
 			t.Fatalf("waiter on B: %+v", out)
 		}
-		if b.metric("relay_notifications_received_total") < 1 {
+		if b.metric("thingspace_relay_notifications_received_total") < 1 {
 			t.Fatal("B received no change hint")
 		}
 	})
