@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
 )
 
 // The test binary doubles as the relay: with THINGSPACE_RELAY_EXEC=1 it runs the command line
@@ -645,5 +647,22 @@ func TestCrashKeepsAcknowledgedIntents(t *testing.T) {
 	if err != nil || code != 200 || json.Unmarshal(b, &rec) != nil || len(rec.Devices) != 1 || len(rec.Devices[0].OpenIntents) != 0 ||
 		len(rec.Devices[0].OpenRequests) != 1 || rec.Devices[0].OpenRequests[0].RequestID != fmt.Sprintf("REQ-%d", some) {
 		t.Fatalf("lookup of an accepted intent's device: %d %v %s", code, err, b)
+	}
+}
+
+// Help and version are questions answered (exit 0), at the top level and for each command.
+func TestHelpAndVersionExitZero(t *testing.T) {
+	env := func(string) string { return "" }
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"serve", "-h"}, {"migrate", "-h"}, {"healthcheck", "-h"}} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb, env); code != 0 || out.Len()+errb.Len() == 0 {
+			t.Errorf("%v: exit %d, no usage printed (%q %q)", args, code, out.String(), errb.String())
+		}
+	}
+	for _, args := range [][]string{{"-version"}, {"--version"}, {"version"}} {
+		var out bytes.Buffer
+		if code := run(args, &out, io.Discard, env); code != 0 || out.String() != "thingspace-relay "+relay.Version+"\n" {
+			t.Errorf("%v: exit %d, %q", args, code, out.String())
+		}
 	}
 }
