@@ -229,6 +229,22 @@ CREATE TABLE intent_keys (
   PRIMARY KEY (kind, id, intent_id, idx)
 ) WITHOUT ROWID;
 `,
+	3: `
+-- The forward outbox (see store.Outbox). AUTOINCREMENT: an id is never reused, so a late
+-- ForwardRetry of a deleted entry cannot touch a newer one. next_at 0: due at once.
+CREATE TABLE outbox (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  request_id TEXT NOT NULL,
+  seq        INTEGER NOT NULL,
+  account    TEXT NOT NULL,
+  body       BLOB NOT NULL,
+  queued_at  INTEGER NOT NULL,
+  next_at    INTEGER NOT NULL DEFAULT 0,
+  attempts   INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_next_at ON outbox (next_at);
+`,
 }
 
 // Migrate brings the schema to the current version.
@@ -413,6 +429,7 @@ const (
 	qDeviceTerminal = `UPDATE devices SET status = ?, terminal = 1, status_seq = ? WHERE request_id = ? AND idx = ? AND terminal = 0`
 	qDeviceLastTerm = `UPDATE devices SET status = ?, status_seq = ? WHERE request_id = ? AND idx = ?`
 	qDeviceProgress = `UPDATE devices SET status = ?, status_seq = ? WHERE request_id = ? AND idx = ? AND terminal = 0`
+	qInsertOutbox   = `INSERT INTO outbox (request_id, seq, account, body, queued_at) VALUES (?, ?, ?, ?, ?)`
 	qRequestCount   = `UPDATE requests SET terminal_count = terminal_count + ?1,
 		state = CASE WHEN terminal_count + ?1 >= ?2 THEN 'terminal' WHEN terminal_count + ?1 > 0 THEN 'partial' ELSE 'pending' END
 		WHERE request_id = ?3`
@@ -443,7 +460,7 @@ var qTerminalKeys = func() []string {
 }()
 
 var appendQueries = append(append([]string{qDevices, qDuplicate, qUpsertRequest, qUnpurge, qInsertCallback, qLookupDevice,
-	qAllDevices, qDeviceTerminal, qDeviceLastTerm, qDeviceProgress, qRequestCount}, qInsertKeys...), qTerminalKeys...)
+	qAllDevices, qDeviceTerminal, qDeviceLastTerm, qDeviceProgress, qRequestCount, qInsertOutbox}, qInsertKeys...), qTerminalKeys...)
 
 // wtx is a write transaction with the prepared statements bound to it.
 type wtx struct {
@@ -520,6 +537,15 @@ func appendOne(w *wtx, cb *store.Callback) (store.AppendResult, error) {
 	if _, err := w.exec(qInsertCallback, cb.RequestID, seq, cb.ContentHash, cb.Account, cb.Status, term,
 		keysJSON(keys), cb.Body, ts, ts); err != nil {
 		return store.AppendResult{}, err
+	}
+	if cb.Forward {
+		body := cb.Body
+		if body == nil {
+			body = []byte{}
+		}
+		if _, err := w.exec(qInsertOutbox, cb.RequestID, seq, cb.Account, body, ts); err != nil {
+			return store.AppendResult{}, err
+		}
 	}
 	// The identifiers, up to len(qInsertKeys) per statement (a profile callback carries
 	// eid, iccid, imei and mdn, twice).

@@ -45,6 +45,7 @@ func TestMigrationBackfill(t *testing.T) {
 			`ALTER TABLE device_keys DROP COLUMN term_at`,
 			`DROP TABLE intents`,
 			`DROP TABLE intent_keys`,
+			`DROP TABLE outbox`,
 			`DELETE FROM schema_migrations WHERE version > 1`,
 		} {
 			if _, err := db.Exec(q); err != nil {
