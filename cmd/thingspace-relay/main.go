@@ -7,7 +7,7 @@
 //	thingspace-relay version           print the version
 //
 // Every flag has a RELAY_* environment fallback (-ingest-addr: RELAY_INGEST_ADDR); the secrets
-// (-path-token, -callback-credentials, -api-token) also a RELAY_*_FILE one. Repeatable flags
+// (-path-token, -callback-credentials, -api-token, -forward-basic-auth) also a RELAY_*_FILE one. Repeatable flags
 // take several values from the environment or a file separated by white space or newlines.
 package main
 
@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/forward"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/postgres"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
@@ -137,6 +138,10 @@ type options struct {
 	shutdownTimeout                time.Duration
 	tlsCert, tlsKey                string
 	behindTLSProxy                 bool
+	forwardTo                      string
+	forwardBasicAuth               string
+	forwardTimeout                 time.Duration
+	forwardMaxBackoff              time.Duration
 	logLevelName                   string
 
 	logLevel slog.Level
@@ -144,7 +149,7 @@ type options struct {
 }
 
 // secrets are the flags that also read RELAY_*_FILE and draw a warning when given as flags.
-var secrets = map[string]bool{"path-token": true, "callback-credentials": true, "api-token": true}
+var secrets = map[string]bool{"path-token": true, "callback-credentials": true, "api-token": true, "forward-basic-auth": true}
 
 // envName is the environment fallback of a flag: -ingest-addr → RELAY_INGEST_ADDR.
 func envName(flagName string) string {
@@ -172,6 +177,10 @@ func parseOptions(cmd string, args []string, stderr io.Writer, getenv func(strin
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve ingest and API over TLS with this certificate (PEM)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key of -tls-cert (PEM)")
 	fs.BoolVar(&o.behindTLSProxy, "behind-tls-proxy", false, "a TLS-terminating proxy is in front: allow plain HTTP on non-loopback addresses")
+	fs.StringVar(&o.forwardTo, "forward-to", "", "also deliver every stored callback to this URL (at least once, from a durable outbox; the consumer de-duplicates on the Idempotency-Key header)")
+	fs.StringVar(&o.forwardBasicAuth, "forward-basic-auth", "", "user:password sent as Basic auth to -forward-to (prefer RELAY_FORWARD_BASIC_AUTH_FILE)")
+	fs.DurationVar(&o.forwardTimeout, "forward-timeout", 30*time.Second, "longest forward attempt")
+	fs.DurationVar(&o.forwardMaxBackoff, "forward-max-backoff", 5*time.Minute, "longest wait between forward attempts of a callback (a Retry-After answer may ask for up to 1h)")
 	fs.StringVar(&o.logLevelName, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -313,6 +322,19 @@ func buildConfig(o *options) (relay.Config, error) {
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return cfg, errors.New("-tls-cert and -tls-key go together")
 	}
+	if o.forwardBasicAuth != "" && o.forwardTo == "" {
+		return cfg, errors.New("-forward-basic-auth without -forward-to")
+	}
+	if o.forwardTo != "" {
+		cfg.Forward = forward.Config{URL: o.forwardTo, Timeout: o.forwardTimeout, MaxBackoff: o.forwardMaxBackoff}
+		if o.forwardBasicAuth != "" {
+			u, p, ok := strings.Cut(o.forwardBasicAuth, ":")
+			if !ok {
+				return cfg, errors.New("-forward-basic-auth: want user:password")
+			}
+			cfg.Forward.Username, cfg.Forward.Password = u, p
+		}
+	}
 	return cfg, nil
 }
 
@@ -406,7 +428,8 @@ func serve(o *options, stdout io.Writer, log *slog.Logger) error {
 	log.Info("relay started", "version", relay.Version, "store", redactStoreURL(o.store),
 		"ingest", ingestL.Addr().String(), "api", apiL.Addr().String(), "admin", adminL.Addr().String(),
 		"tls", tls, "behind_tls_proxy", o.behindTLSProxy, "path_tokens", len(cfg.PathTokens),
-		"callback_credentials", len(cfg.Credentials), "api_tokens", len(cfg.APITokens))
+		"callback_credentials", len(cfg.Credentials), "api_tokens", len(cfg.APITokens),
+		"forward_to", cfg.Forward.URL, "forward_basic_auth", cfg.Forward.Username != "" || cfg.Forward.Password != "")
 
 	var serveErr error
 	select {

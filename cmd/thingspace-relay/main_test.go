@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -665,4 +666,91 @@ func TestHelpAndVersionExitZero(t *testing.T) {
 			t.Errorf("%v: exit %d, %q", args, code, out.String())
 		}
 	}
+}
+
+// TestForwardSurvivesSIGKILL: callbacks acknowledged while the forward target refuses them are
+// delivered after the relay was killed (SIGKILL) and started again on the same database, with
+// the Basic-auth credentials from a file, which never appear in the logs.
+func TestForwardSurvivesSIGKILL(t *testing.T) {
+	const n = 200
+	var refusing atomic.Bool
+	refusing.Store(true)
+	var refused atomic.Int64
+	var mu sync.Mutex
+	received := map[string]int{}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if u, p, _ := r.BasicAuth(); refusing.Load() || u != "platform" || p != "fwd-s3cret-pw" {
+			refused.Add(1)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		mu.Lock()
+		received[r.Header.Get("Idempotency-Key")]++
+		mu.Unlock()
+	}))
+	defer target.Close()
+	dir := t.TempDir()
+	authFile := filepath.Join(dir, "forward-auth")
+	os.WriteFile(authFile, []byte("platform:fwd-s3cret-pw\n"), 0o600)
+	env := []string{"RELAY_PATH_TOKEN=tok", "RELAY_API_TOKEN=apitok", "RELAY_STORE=sqlite:" + filepath.Join(dir, "relay.db"),
+		"RELAY_FORWARD_TO=" + target.URL + "/cb", "RELAY_FORWARD_BASIC_AUTH_FILE=" + authFile,
+		"RELAY_FORWARD_TIMEOUT=1s", "RELAY_FORWARD_MAX_BACKOFF=50ms"}
+	p := start(t, env)
+	acked := map[string]bool{}
+	for i := range n {
+		resp, err := http.Post(p.ingest+"/callbacks/v1/thingspace/tok", "application/json",
+			strings.NewReader(callback(fmt.Sprintf("REQ-%d", i%7), i, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans struct {
+			Result string `json:"result"`
+			Seq    int64  `json:"seq"`
+		}
+		json.NewDecoder(resp.Body).Decode(&ans)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || ans.Result != "stored" {
+			t.Fatalf("callback %d: %d %+v", i, resp.StatusCode, ans)
+		}
+		acked[fmt.Sprintf("REQ-%d/%d", i%7, ans.Seq)] = true
+	}
+	for i := 0; refused.Load() < n; i++ {
+		if i == 600 {
+			t.Fatalf("only %d refused attempts", refused.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.wait(t)
+	logs := p.stderr.String()
+
+	refusing.Store(false)
+	p2 := start(t, env)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(received)
+	}
+	for i := 0; count() < n; i++ {
+		if i == 1200 {
+			t.Fatalf("%d of %d acknowledged callbacks forwarded after the restart", count(), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	dups := 0
+	for k, c := range received {
+		if !acked[k] {
+			t.Errorf("forwarded %s, never acknowledged", k)
+		}
+		dups += c - 1
+	}
+	mu.Unlock()
+	p2.cmd.Process.Signal(syscall.SIGTERM)
+	p2.wait(t)
+	if strings.Contains(logs+p2.stderr.String(), "fwd-s3cret-pw") {
+		t.Fatal("the forward password was logged")
+	}
+	t.Logf("acknowledged %d, refused attempts %d, forwarded %d distinct after SIGKILL and restart, %d duplicates", n, refused.Load(), count(), dups)
 }

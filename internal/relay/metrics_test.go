@@ -5,12 +5,17 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/forward"
 )
 
 // Dashboards and alerts select the relay's series by the thingspace_relay_ prefix, and read a
 // histogram's unit from its name's suffix: a metric added without either would go unnoticed.
 func TestMetricNamesPrefixedWithUnits(t *testing.T) {
 	m := newMetrics("test")
+	if _, err := forward.New(nil, forward.Config{URL: "http://127.0.0.1:1/"}, m.reg); err != nil {
+		t.Fatal(err)
+	}
 	m.waitDuration.WithLabelValues("data").Observe(1)
 	m.storeDuration.WithLabelValues("append").Observe(1)
 	fams, err := m.reg.Gather()
