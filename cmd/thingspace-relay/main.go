@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	cryptotls "crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +35,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/postgres"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tlsreload"
 )
 
 // version is set at build time (-ldflags "-X main.version=v1.2.3", see GNUmakefile).
@@ -353,6 +355,17 @@ func serve(o *options, stdout io.Writer, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP reloads the certificate; caught also without TLS, where its default action would
+	// stop the relay.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var cert *tlsreload.Certificate
+	if tls {
+		if cert, err = tlsreload.Load(o.tlsCert, o.tlsKey); err != nil {
+			return err
+		}
+	}
 
 	octx, ocancel := context.WithTimeout(ctx, time.Minute)
 	st, err := openStore(octx, o.store)
@@ -402,18 +415,43 @@ func serve(o *options, stdout io.Writer, log *slog.Logger) error {
 		WriteTimeout: 30 * time.Second, ErrorLog: errLog}
 
 	errc := make(chan error, 3)
+	if tls {
+		// Every handshake asks cert for the pair, so a reload applies to new connections at once.
+		for _, srv := range []*http.Server{ingest, api} {
+			srv.TLSConfig = &cryptotls.Config{MinVersion: cryptotls.VersionTLS12, GetCertificate: cert.GetCertificate}
+		}
+	}
 	go func() {
 		if tls {
-			errc <- ingest.ServeTLS(ingestL, o.tlsCert, o.tlsKey)
+			errc <- ingest.ServeTLS(ingestL, "", "")
 		} else {
 			errc <- ingest.Serve(ingestL)
 		}
 	}()
 	go func() {
 		if tls {
-			errc <- api.ServeTLS(apiL, o.tlsCert, o.tlsKey)
+			errc <- api.ServeTLS(apiL, "", "")
 		} else {
 			errc <- api.Serve(apiL)
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			if cert == nil {
+				log.Info("SIGHUP: no certificate to reload (no -tls-cert)")
+				continue
+			}
+			leaf, err := cert.Reload()
+			if err != nil {
+				log.Error("SIGHUP: certificate reload failed; serving the previous one", "err", err)
+				continue
+			}
+			log.Info("SIGHUP: certificate reloaded", "certificate", tlsreload.Describe(leaf))
 		}
 	}()
 	go func() { errc <- admin.Serve(adminL) }()

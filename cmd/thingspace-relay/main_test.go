@@ -433,12 +433,17 @@ func TestServeTLS(t *testing.T) {
 
 func writeSelfSigned(t *testing.T, certFile, keyFile string) {
 	t.Helper()
+	writeSelfSignedSerial(t, certFile, keyFile, 1)
+}
+
+func writeSelfSignedSerial(t *testing.T, certFile, keyFile string, serial int64) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
+		SerialNumber: big.NewInt(serial),
 		Subject:      pkix.Name{CommonName: "127.0.0.1"},
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		NotBefore:    time.Now().Add(-time.Hour),
@@ -753,4 +758,43 @@ func TestForwardSurvivesSIGKILL(t *testing.T) {
 		t.Fatal("the forward password was logged")
 	}
 	t.Logf("acknowledged %d, refused attempts %d, forwarded %d distinct after SIGKILL and restart, %d duplicates", n, refused.Load(), count(), dups)
+}
+
+// TestServeTLSReloadsOnSIGHUP: a renewed certificate is served to new connections after SIGHUP,
+// without a restart (internal/tlsreload tests that a broken renewal keeps the previous one).
+func TestServeTLSReloadsOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSignedSerial(t, certFile, keyFile, 1)
+	p := start(t, []string{"RELAY_PATH_TOKEN=tok", "RELAY_API_TOKEN=apitok"},
+		"-store", "sqlite:"+filepath.Join(dir, "r.db"), "-tls-cert", certFile, "-tls-key", keyFile)
+	served := func(url string) int64 {
+		// A new connection each time: open ones keep the certificate of their handshake.
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
+		resp, err := client.Get(url + "/v1/info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.TLS.PeerCertificates[0].SerialNumber.Int64()
+	}
+	if s := served(p.api); s != 1 {
+		t.Fatalf("serial %d before the renewal", s)
+	}
+	writeSelfSignedSerial(t, certFile, keyFile, 2)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	for i := 0; served(p.ingest) != 2 || served(p.api) != 2; i++ {
+		if i == 200 {
+			t.Fatalf("still serving the old certificate after SIGHUP\n%s", p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(t); err != nil {
+		t.Fatalf("relay exit: %v", err)
+	}
+	logs := p.stderr.String()
+	if !strings.Contains(logs, "certificate reloaded") {
+		t.Fatalf("no reload logged:\n%s", logs)
+	}
 }
