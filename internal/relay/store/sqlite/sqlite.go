@@ -53,6 +53,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}
+		// SQLite creates the database and its -wal and -shm files beside each other; a directory
+		// the user cannot write (a volume owned by root, the relay not) otherwise surfaces as
+		// "unable to open database file (14)".
+		f, err := os.CreateTemp(dir, ".relay-write-check-*")
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: the directory %s is not writable by this user (uid %d): %w", dir, os.Getuid(), err)
+		}
+		f.Close()
+		os.Remove(f.Name())
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
