@@ -242,7 +242,13 @@ func (f *Forwarder) refreshStats(ctx context.Context) {
 // round claims the due entries and attempts each once. It returns how many it claimed and the
 // earliest retry it scheduled (zero: none).
 func (f *Forwarder) round(ctx context.Context) (int, time.Time) {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if ctx.Err() != nil {
+		return 0, time.Time{}
+	}
+	// Not cancelled by shutdown: a claim cancelled while its transaction commits may have
+	// claimed entries without returning them, and they would wait for the claim to end (twice
+	// Timeout) before anyone sends them. Claimed entries are attempted and released below.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	entries, err := f.st.ClaimForwards(cctx, time.Now(), 2*f.cfg.Timeout, f.cfg.Batch)
 	cancel()
 	if err != nil {
