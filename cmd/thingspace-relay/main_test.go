@@ -798,3 +798,29 @@ func TestServeTLSReloadsOnSIGHUP(t *testing.T) {
 		t.Fatalf("no reload logged:\n%s", logs)
 	}
 }
+
+// The forward settings: Basic auth without a target, or not user:password, is refused at start
+// (without repeating the value); the secret given as a flag draws the _FILE warning.
+func TestForwardOptions(t *testing.T) {
+	env := func(string) string { return "" }
+	o, err := parseOptions("serve", []string{"-path-token", "t", "-forward-to", "https://platform.example/cb", "-forward-basic-auth", "u:p4ss"}, io.Discard, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := buildConfig(o)
+	if err != nil || cfg.Forward.URL != "https://platform.example/cb" || cfg.Forward.Username != "u" || cfg.Forward.Password != "p4ss" {
+		t.Fatalf("%+v %v", cfg.Forward, err)
+	}
+	if !slices.ContainsFunc(o.warnings, func(w string) bool { return strings.Contains(w, "RELAY_FORWARD_BASIC_AUTH_FILE") }) {
+		t.Fatalf("no warning for -forward-basic-auth on the command line: %q", o.warnings)
+	}
+	for _, args := range [][]string{{"-forward-basic-auth", "u:p4ss"}, {"-forward-to", "https://platform.example/cb", "-forward-basic-auth", "p4ss"}} {
+		o, err := parseOptions("serve", append([]string{"-path-token", "t"}, args...), io.Discard, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := buildConfig(o); err == nil || strings.Contains(err.Error(), "p4ss") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
