@@ -491,7 +491,7 @@ stats_summary <"$tmp/stats.json" | sed 's/^/    /'
 info "(concurrent instances with the same action share bulk requests; each device got each action once)"
 if metrics="$(bin/httpget -max-time 5s "$relay_admin/metrics" 2>/dev/null)"; then
 	# The relay's view: callbacks stored durably (and any duplicates or refusals).
-	grep '^relay_callbacks_received_total' <<<"$metrics" | grep -v ' 0$' | sed 's/^/    relay: /' || true
+	grep '^thingspace_relay_callbacks_received_total' <<<"$metrics" | grep -v ' 0$' | sed 's/^/    relay: /' || true
 fi
 
 step "Stopping the relay and the simulator"

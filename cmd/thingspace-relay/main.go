@@ -7,12 +7,13 @@
 //	thingspace-relay version           print the version
 //
 // Every flag has a RELAY_* environment fallback (-ingest-addr: RELAY_INGEST_ADDR); the secrets
-// (-path-token, -callback-credentials, -api-token) also a RELAY_*_FILE one. Repeatable flags
+// (-path-token, -callback-credentials, -api-token, -forward-basic-auth) also a RELAY_*_FILE one. Repeatable flags
 // take several values from the environment or a file separated by white space or newlines.
 package main
 
 import (
 	"context"
+	cryptotls "crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,9 +31,11 @@ import (
 	"time"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/forward"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/postgres"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tlsreload"
 )
 
 // version is set at build time (-ldflags "-X main.version=v1.2.3", see GNUmakefile).
@@ -137,6 +140,10 @@ type options struct {
 	shutdownTimeout                time.Duration
 	tlsCert, tlsKey                string
 	behindTLSProxy                 bool
+	forwardTo                      string
+	forwardBasicAuth               string
+	forwardTimeout                 time.Duration
+	forwardMaxBackoff              time.Duration
 	logLevelName                   string
 
 	logLevel slog.Level
@@ -144,7 +151,7 @@ type options struct {
 }
 
 // secrets are the flags that also read RELAY_*_FILE and draw a warning when given as flags.
-var secrets = map[string]bool{"path-token": true, "callback-credentials": true, "api-token": true}
+var secrets = map[string]bool{"path-token": true, "callback-credentials": true, "api-token": true, "forward-basic-auth": true}
 
 // envName is the environment fallback of a flag: -ingest-addr → RELAY_INGEST_ADDR.
 func envName(flagName string) string {
@@ -172,6 +179,10 @@ func parseOptions(cmd string, args []string, stderr io.Writer, getenv func(strin
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve ingest and API over TLS with this certificate (PEM)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key of -tls-cert (PEM)")
 	fs.BoolVar(&o.behindTLSProxy, "behind-tls-proxy", false, "a TLS-terminating proxy is in front: allow plain HTTP on non-loopback addresses")
+	fs.StringVar(&o.forwardTo, "forward-to", "", "also deliver every stored callback to this URL (at least once, from a durable outbox; the consumer de-duplicates on the Idempotency-Key header)")
+	fs.StringVar(&o.forwardBasicAuth, "forward-basic-auth", "", "user:password sent as Basic auth to -forward-to (prefer RELAY_FORWARD_BASIC_AUTH_FILE)")
+	fs.DurationVar(&o.forwardTimeout, "forward-timeout", 30*time.Second, "longest forward attempt")
+	fs.DurationVar(&o.forwardMaxBackoff, "forward-max-backoff", 5*time.Minute, "longest wait between forward attempts of a callback (a Retry-After answer may ask for up to 1h)")
 	fs.StringVar(&o.logLevelName, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -313,6 +324,19 @@ func buildConfig(o *options) (relay.Config, error) {
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return cfg, errors.New("-tls-cert and -tls-key go together")
 	}
+	if o.forwardBasicAuth != "" && o.forwardTo == "" {
+		return cfg, errors.New("-forward-basic-auth without -forward-to")
+	}
+	if o.forwardTo != "" {
+		cfg.Forward = forward.Config{URL: o.forwardTo, Timeout: o.forwardTimeout, MaxBackoff: o.forwardMaxBackoff}
+		if o.forwardBasicAuth != "" {
+			u, p, ok := strings.Cut(o.forwardBasicAuth, ":")
+			if !ok {
+				return cfg, errors.New("-forward-basic-auth: want user:password")
+			}
+			cfg.Forward.Username, cfg.Forward.Password = u, p
+		}
+	}
 	return cfg, nil
 }
 
@@ -331,6 +355,17 @@ func serve(o *options, stdout io.Writer, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP reloads the certificate; caught also without TLS, where its default action would
+	// stop the relay.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var cert *tlsreload.Certificate
+	if tls {
+		if cert, err = tlsreload.Load(o.tlsCert, o.tlsKey); err != nil {
+			return err
+		}
+	}
 
 	octx, ocancel := context.WithTimeout(ctx, time.Minute)
 	st, err := openStore(octx, o.store)
@@ -380,18 +415,43 @@ func serve(o *options, stdout io.Writer, log *slog.Logger) error {
 		WriteTimeout: 30 * time.Second, ErrorLog: errLog}
 
 	errc := make(chan error, 3)
+	if tls {
+		// Every handshake asks cert for the pair, so a reload applies to new connections at once.
+		for _, srv := range []*http.Server{ingest, api} {
+			srv.TLSConfig = &cryptotls.Config{MinVersion: cryptotls.VersionTLS12, GetCertificate: cert.GetCertificate}
+		}
+	}
 	go func() {
 		if tls {
-			errc <- ingest.ServeTLS(ingestL, o.tlsCert, o.tlsKey)
+			errc <- ingest.ServeTLS(ingestL, "", "")
 		} else {
 			errc <- ingest.Serve(ingestL)
 		}
 	}()
 	go func() {
 		if tls {
-			errc <- api.ServeTLS(apiL, o.tlsCert, o.tlsKey)
+			errc <- api.ServeTLS(apiL, "", "")
 		} else {
 			errc <- api.Serve(apiL)
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			if cert == nil {
+				log.Info("SIGHUP: no certificate to reload (no -tls-cert)")
+				continue
+			}
+			leaf, err := cert.Reload()
+			if err != nil {
+				log.Error("SIGHUP: certificate reload failed; serving the previous one", "err", err)
+				continue
+			}
+			log.Info("SIGHUP: certificate reloaded", "certificate", tlsreload.Describe(leaf))
 		}
 	}()
 	go func() { errc <- admin.Serve(adminL) }()
@@ -406,7 +466,8 @@ func serve(o *options, stdout io.Writer, log *slog.Logger) error {
 	log.Info("relay started", "version", relay.Version, "store", redactStoreURL(o.store),
 		"ingest", ingestL.Addr().String(), "api", apiL.Addr().String(), "admin", adminL.Addr().String(),
 		"tls", tls, "behind_tls_proxy", o.behindTLSProxy, "path_tokens", len(cfg.PathTokens),
-		"callback_credentials", len(cfg.Credentials), "api_tokens", len(cfg.APITokens))
+		"callback_credentials", len(cfg.Credentials), "api_tokens", len(cfg.APITokens),
+		"forward_to", cfg.Forward.URL, "forward_basic_auth", cfg.Forward.Username != "" || cfg.Forward.Password != "")
 
 	var serveErr error
 	select {

@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
 )
 
 // The test binary doubles as the relay: with THINGSPACE_RELAY_EXEC=1 it runs the command line
@@ -261,7 +264,7 @@ func TestSIGTERMAnswersLongPolls(t *testing.T) {
 	go func() {
 		codes <- apiGet(t, p.api+"/v1/requests/R1/callbacks?after=0&wait=5m", "apitok", nil)
 	}()
-	re := regexp.MustCompile(`(?m)^relay_waiters 1$`)
+	re := regexp.MustCompile(`(?m)^thingspace_relay_waiters 1$`)
 	for i := 0; ; i++ {
 		resp, err := http.Get(p.admin + "/metrics")
 		if err != nil {
@@ -430,12 +433,17 @@ func TestServeTLS(t *testing.T) {
 
 func writeSelfSigned(t *testing.T, certFile, keyFile string) {
 	t.Helper()
+	writeSelfSignedSerial(t, certFile, keyFile, 1)
+}
+
+func writeSelfSignedSerial(t *testing.T, certFile, keyFile string, serial int64) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
+		SerialNumber: big.NewInt(serial),
 		Subject:      pkix.Name{CommonName: "127.0.0.1"},
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		NotBefore:    time.Now().Add(-time.Hour),
@@ -645,5 +653,174 @@ func TestCrashKeepsAcknowledgedIntents(t *testing.T) {
 	if err != nil || code != 200 || json.Unmarshal(b, &rec) != nil || len(rec.Devices) != 1 || len(rec.Devices[0].OpenIntents) != 0 ||
 		len(rec.Devices[0].OpenRequests) != 1 || rec.Devices[0].OpenRequests[0].RequestID != fmt.Sprintf("REQ-%d", some) {
 		t.Fatalf("lookup of an accepted intent's device: %d %v %s", code, err, b)
+	}
+}
+
+// Help and version are questions answered (exit 0), at the top level and for each command.
+func TestHelpAndVersionExitZero(t *testing.T) {
+	env := func(string) string { return "" }
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"serve", "-h"}, {"migrate", "-h"}, {"healthcheck", "-h"}} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb, env); code != 0 || out.Len()+errb.Len() == 0 {
+			t.Errorf("%v: exit %d, no usage printed (%q %q)", args, code, out.String(), errb.String())
+		}
+	}
+	for _, args := range [][]string{{"-version"}, {"--version"}, {"version"}} {
+		var out bytes.Buffer
+		if code := run(args, &out, io.Discard, env); code != 0 || out.String() != "thingspace-relay "+relay.Version+"\n" {
+			t.Errorf("%v: exit %d, %q", args, code, out.String())
+		}
+	}
+}
+
+// TestForwardSurvivesSIGKILL: callbacks acknowledged while the forward target refuses them are
+// delivered after the relay was killed (SIGKILL) and started again on the same database, with
+// the Basic-auth credentials from a file, which never appear in the logs.
+func TestForwardSurvivesSIGKILL(t *testing.T) {
+	const n = 200
+	var refusing atomic.Bool
+	refusing.Store(true)
+	var refused atomic.Int64
+	var mu sync.Mutex
+	received := map[string]int{}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if u, p, _ := r.BasicAuth(); refusing.Load() || u != "platform" || p != "fwd-s3cret-pw" {
+			refused.Add(1)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		mu.Lock()
+		received[r.Header.Get("Idempotency-Key")]++
+		mu.Unlock()
+	}))
+	defer target.Close()
+	dir := t.TempDir()
+	authFile := filepath.Join(dir, "forward-auth")
+	os.WriteFile(authFile, []byte("platform:fwd-s3cret-pw\n"), 0o600)
+	env := []string{"RELAY_PATH_TOKEN=tok", "RELAY_API_TOKEN=apitok", "RELAY_STORE=sqlite:" + filepath.Join(dir, "relay.db"),
+		"RELAY_FORWARD_TO=" + target.URL + "/cb", "RELAY_FORWARD_BASIC_AUTH_FILE=" + authFile,
+		"RELAY_FORWARD_TIMEOUT=1s", "RELAY_FORWARD_MAX_BACKOFF=50ms"}
+	p := start(t, env)
+	acked := map[string]bool{}
+	for i := range n {
+		resp, err := http.Post(p.ingest+"/callbacks/v1/thingspace/tok", "application/json",
+			strings.NewReader(callback(fmt.Sprintf("REQ-%d", i%7), i, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans struct {
+			Result string `json:"result"`
+			Seq    int64  `json:"seq"`
+		}
+		json.NewDecoder(resp.Body).Decode(&ans)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || ans.Result != "stored" {
+			t.Fatalf("callback %d: %d %+v", i, resp.StatusCode, ans)
+		}
+		acked[fmt.Sprintf("REQ-%d/%d", i%7, ans.Seq)] = true
+	}
+	for i := 0; refused.Load() < n; i++ {
+		if i == 600 {
+			t.Fatalf("only %d refused attempts", refused.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.wait(t)
+	logs := p.stderr.String()
+
+	refusing.Store(false)
+	p2 := start(t, env)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(received)
+	}
+	for i := 0; count() < n; i++ {
+		if i == 1200 {
+			t.Fatalf("%d of %d acknowledged callbacks forwarded after the restart", count(), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	dups := 0
+	for k, c := range received {
+		if !acked[k] {
+			t.Errorf("forwarded %s, never acknowledged", k)
+		}
+		dups += c - 1
+	}
+	mu.Unlock()
+	p2.cmd.Process.Signal(syscall.SIGTERM)
+	p2.wait(t)
+	if strings.Contains(logs+p2.stderr.String(), "fwd-s3cret-pw") {
+		t.Fatal("the forward password was logged")
+	}
+	t.Logf("acknowledged %d, refused attempts %d, forwarded %d distinct after SIGKILL and restart, %d duplicates", n, refused.Load(), count(), dups)
+}
+
+// TestServeTLSReloadsOnSIGHUP: a renewed certificate is served to new connections after SIGHUP,
+// without a restart (internal/tlsreload tests that a broken renewal keeps the previous one).
+func TestServeTLSReloadsOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSignedSerial(t, certFile, keyFile, 1)
+	p := start(t, []string{"RELAY_PATH_TOKEN=tok", "RELAY_API_TOKEN=apitok"},
+		"-store", "sqlite:"+filepath.Join(dir, "r.db"), "-tls-cert", certFile, "-tls-key", keyFile)
+	served := func(url string) int64 {
+		// A new connection each time: open ones keep the certificate of their handshake.
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
+		resp, err := client.Get(url + "/v1/info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.TLS.PeerCertificates[0].SerialNumber.Int64()
+	}
+	if s := served(p.api); s != 1 {
+		t.Fatalf("serial %d before the renewal", s)
+	}
+	writeSelfSignedSerial(t, certFile, keyFile, 2)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	for i := 0; served(p.ingest) != 2 || served(p.api) != 2; i++ {
+		if i == 200 {
+			t.Fatalf("still serving the old certificate after SIGHUP\n%s", p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(t); err != nil {
+		t.Fatalf("relay exit: %v", err)
+	}
+	logs := p.stderr.String()
+	if !strings.Contains(logs, "certificate reloaded") {
+		t.Fatalf("no reload logged:\n%s", logs)
+	}
+}
+
+// The forward settings: Basic auth without a target, or not user:password, is refused at start
+// (without repeating the value); the secret given as a flag draws the _FILE warning.
+func TestForwardOptions(t *testing.T) {
+	env := func(string) string { return "" }
+	o, err := parseOptions("serve", []string{"-path-token", "t", "-forward-to", "https://platform.example/cb", "-forward-basic-auth", "u:p4ss"}, io.Discard, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := buildConfig(o)
+	if err != nil || cfg.Forward.URL != "https://platform.example/cb" || cfg.Forward.Username != "u" || cfg.Forward.Password != "p4ss" {
+		t.Fatalf("%+v %v", cfg.Forward, err)
+	}
+	if !slices.ContainsFunc(o.warnings, func(w string) bool { return strings.Contains(w, "RELAY_FORWARD_BASIC_AUTH_FILE") }) {
+		t.Fatalf("no warning for -forward-basic-auth on the command line: %q", o.warnings)
+	}
+	for _, args := range [][]string{{"-forward-basic-auth", "u:p4ss"}, {"-forward-to", "https://platform.example/cb", "-forward-basic-auth", "p4ss"}} {
+		o, err := parseOptions("serve", append([]string{"-path-token", "t"}, args...), io.Discard, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := buildConfig(o); err == nil || strings.Contains(err.Error(), "p4ss") {
+			t.Errorf("%v: %v", args, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,9 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
+
+// version is set at build time (-ldflags "-X main.version=v1.2.3", see GNUmakefile).
+var version = "dev"
 
 func main() {
 	stop := make(chan os.Signal, 1)
@@ -48,8 +52,20 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	fl.BoolVar(&o.CallbackInsecureTLS, "callback-insecure-tls", false, "do not verify the certificates of https callback listeners")
 	logFormat := fl.String("log-format", "text", "log format on stderr: text or json")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn, error")
+	showVersion := fl.Bool("version", false, "print the version and exit")
 	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // asked for: the flags were printed
+		}
 		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "thingspace-sim: unexpected arguments %q\n", fl.Args())
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "thingspace-sim", version)
+		return 0
 	}
 	var err error
 	if o.CallbackDelayMin, o.CallbackDelayMax, err = sim.ParseDelayRange(*delay); err != nil {

@@ -57,8 +57,22 @@ func TestRunListensAndStops(t *testing.T) {
 	}
 }
 
+// -h is a question answered, not a usage error: scripts and package checks run it and expect 0.
+func TestRunHelpAndVersion(t *testing.T) {
+	for _, h := range []string{"-h", "-help", "--help"} {
+		var errOut strings.Builder
+		if c := run([]string{h}, io.Discard, &errOut, nil); c != 0 || !strings.Contains(errOut.String(), "-callback-delay") {
+			t.Errorf("%s: exit %d, output %q", h, c, errOut.String())
+		}
+	}
+	var out strings.Builder
+	if c := run([]string{"-version"}, &out, io.Discard, nil); c != 0 || out.String() != "thingspace-sim "+version+"\n" {
+		t.Errorf("-version: exit %d, output %q", c, out.String())
+	}
+}
+
 func TestRunBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-callback-delay", "soon"}, {"-faults", "nope=1"}, {"-log-format", "xml"}, {"-nosuchflag"},
+	for _, args := range [][]string{{"-callback-delay", "soon"}, {"-faults", "nope=1"}, {"-log-format", "xml"}, {"-nosuchflag"}, {"extra"},
 		{"-addr", "127.0.0.1:0", "-devices", "3", "-preactivated", "4"}} {
 		if c := run(args, io.Discard, io.Discard, nil); c == 0 {
 			t.Errorf("%v: exit 0", args)

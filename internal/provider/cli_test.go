@@ -260,12 +260,19 @@ func newCLIWorkdir(t *testing.T, config string) *cliWorkdir {
 	if err := os.WriteFile(rc, []byte(rcText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	main := "terraform {\n  required_providers {\n    thingspace = {\n      source = \"fleetform/thingspace\"\n    }\n  }\n}\n" + config
-	if err := os.WriteFile(filepath.Join(work, "main.tf"), []byte(main), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return &cliWorkdir{t: t, cli: cli, dir: work, env: append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc,
+	w := &cliWorkdir{t: t, cli: cli, dir: work, env: append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc,
 		"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0", servePluginEnv+"="+address)}
+	w.writeMain(config)
+	return w
+}
+
+// writeMain replaces the folder's configuration: config after the required_providers block.
+func (w *cliWorkdir) writeMain(config string) {
+	w.t.Helper()
+	main := "terraform {\n  required_providers {\n    thingspace = {\n      source = \"fleetform/thingspace\"\n    }\n  }\n}\n" + config
+	if err := os.WriteFile(filepath.Join(w.dir, "main.tf"), []byte(main), 0o644); err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 // command is the CLI with args in the folder; its output, stdout and stderr, goes to out.

@@ -193,7 +193,7 @@ func benchIngest(b *testing.B, baseline float64, s benchSetup, withWaiters bool,
 	batchCount := func() float64 {
 		n := 0.0
 		for _, x := range s.ingest {
-			n += x.metric("relay_commit_batch_size_count")
+			n += x.metric("thingspace_relay_commit_batch_size_callbacks_count")
 		}
 		return n
 	}
@@ -249,7 +249,7 @@ func benchIngest(b *testing.B, baseline float64, s benchSetup, withWaiters bool,
 			}()
 		}
 		// Let the waiters start waiting.
-		for i := 0; i < 200 && withWaiters && e.metric("relay_waiters") < requests; i++ {
+		for i := 0; i < 200 && withWaiters && e.metric("thingspace_relay_waiters") < requests; i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
 		batchesBefore := batchCount()
@@ -341,7 +341,7 @@ func benchIngest(b *testing.B, baseline float64, s benchSetup, withWaiters bool,
 	b.ReportMetric(baseline, "single-commits/s")
 	b.ReportMetric(achieved/baseline, "x-single-commit")
 	b.ReportMetric(float64(perOp*b.N)/batches, "callbacks/commit")
-	b.ReportMetric(1000*sum(`relay_store_operation_duration_seconds_sum{op="append"}`)/sum(`relay_store_operation_duration_seconds_count{op="append"}`), "commit-mean-ms")
+	b.ReportMetric(1000*sum(`thingspace_relay_store_operation_duration_seconds_sum{op="append"}`)/sum(`thingspace_relay_store_operation_duration_seconds_count{op="append"}`), "commit-mean-ms")
 	b.ReportMetric(pct(acks, 0.5), "ack-p50-ms")
 	b.ReportMetric(pct(acks, 0.99), "ack-p99-ms")
 	f := benchFigures{rate: achieved}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/forward"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
 )
 
@@ -68,6 +69,12 @@ type Config struct {
 	PurgeInterval time.Duration
 	// Version is reported by /version and /v1/info (default Version).
 	Version string
+	// Forward, when Forward.URL is set, queues every new callback in the store's outbox in the
+	// transaction that stores it, and delivers the outbox to that URL (at least once, in the
+	// background, surviving restarts): an account's existing platform keeps receiving its
+	// callbacks although ThingSpace sends them to the relay. Logger and UserAgent default to
+	// the relay's.
+	Forward forward.Config
 }
 
 func (c *Config) setDefaults() error {

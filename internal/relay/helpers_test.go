@@ -264,7 +264,7 @@ func (e *env) poll(id string, after int64, wait string, limit int) (relay.Callba
 	return out, idx, code
 }
 
-// metric reads one sample of the admin /metrics page ("relay_waiters", `relay_callbacks_received_total{result="stored"}`).
+// metric reads one sample of the admin /metrics page ("thingspace_relay_waiters", `thingspace_relay_callbacks_received_total{result="stored"}`).
 func (e *env) metric(name string) float64 {
 	e.t.Helper()
 	resp, err := http.Get(e.admin.URL + "/metrics")

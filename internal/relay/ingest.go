@@ -257,7 +257,8 @@ func (r *Relay) serveIngest(w http.ResponseWriter, req *http.Request) {
 		Terminal:    status.Terminal(),
 		ContentHash: p.hash,
 		Devices:     keys,
-		Body:        p.stored,
+		Body:        p.stored, // redacted: what is forwarded too (see docs/relay.md, Forwarding)
+		Forward:     r.fwd != nil,
 	})
 	if err != nil {
 		result = "store_error"

@@ -235,10 +235,10 @@ func TestIntentWire(t *testing.T) {
 			t.Fatalf("open intents %+v", rec.OpenIntents)
 		}
 	})
-	if e.metric(`relay_intents_total{state="written"}`) < 6 || e.metric(`relay_intents_total{state="accepted"}`) != 1 ||
-		e.metric(`relay_intents_total{state="refused"}`) != 1 || e.metric(`relay_intents_total{state="resolved"}`) != 3 {
-		t.Fatalf("intent metrics: written %v accepted %v refused %v resolved %v", e.metric(`relay_intents_total{state="written"}`),
-			e.metric(`relay_intents_total{state="accepted"}`), e.metric(`relay_intents_total{state="refused"}`), e.metric(`relay_intents_total{state="resolved"}`))
+	if e.metric(`thingspace_relay_intents_total{state="written"}`) < 6 || e.metric(`thingspace_relay_intents_total{state="accepted"}`) != 1 ||
+		e.metric(`thingspace_relay_intents_total{state="refused"}`) != 1 || e.metric(`thingspace_relay_intents_total{state="resolved"}`) != 3 {
+		t.Fatalf("intent metrics: written %v accepted %v refused %v resolved %v", e.metric(`thingspace_relay_intents_total{state="written"}`),
+			e.metric(`thingspace_relay_intents_total{state="accepted"}`), e.metric(`thingspace_relay_intents_total{state="refused"}`), e.metric(`thingspace_relay_intents_total{state="resolved"}`))
 	}
 }
 

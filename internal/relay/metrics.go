@@ -29,53 +29,53 @@ func newMetrics(version string) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "relay_callbacks_received_total",
+			Name: "thingspace_relay_callbacks_received_total",
 			Help: "Callback deliveries by result: stored, duplicate, quarantined, unauthorized, forbidden, too_large, store_error, draining.",
 		}, []string{"result"}),
 		ingestDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "relay_callback_ingest_duration_seconds",
+			Name:    "thingspace_relay_callback_ingest_duration_seconds",
 			Help:    "Time from an ingest request's arrival to its answer.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 		carrierAttempt: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "relay_callback_carrier_attempt",
+			Name:    "thingspace_relay_callback_carrier_attempts",
 			Help:    "The callbackCount of callbacks when first stored (rising values: the carrier is retrying).",
 			Buckets: []float64{1, 2, 3, 4, 5},
 		}),
 		storeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "relay_store_operation_duration_seconds",
+			Name:    "thingspace_relay_store_operation_duration_seconds",
 			Help:    "Store operation latency by operation.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"op"}),
 		waiters: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "relay_waiters",
+			Name: "thingspace_relay_waiters",
 			Help: "Long-polls currently waiting.",
 		}),
 		waitDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "relay_wait_duration_seconds",
+			Name:    "thingspace_relay_wait_duration_seconds",
 			Help:    "Long-poll duration by outcome: data, timeout, shutdown, canceled, gone.",
 			Buckets: []float64{.001, .01, .05, .1, .5, 1, 5, 15, 30, 60, 120, 300},
 		}, []string{"outcome"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "relay_commit_batch_size",
+			Name:    "thingspace_relay_commit_batch_size_callbacks",
 			Help:    "Callbacks committed per store transaction (group commit).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
 		}),
 		purged: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "relay_retention_deleted_total",
+			Name: "thingspace_relay_retention_deleted_total",
 			Help: "Requests deleted by the retention purge.",
 		}),
 		changes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "relay_notifications_received_total",
+			Name: "thingspace_relay_notifications_received_total",
 			Help: "Change hints received from the store.",
 		}),
 		intents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "relay_intents_total",
+			Name: "thingspace_relay_intents_total",
 			Help: "Write-ahead intents by event: written (new), accepted, refused, resolved (including superseded).",
 		}, []string{"state"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "relay_build_info",
+		Name: "thingspace_relay_build_info",
 		Help: "Build information.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)

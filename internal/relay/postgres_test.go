@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/forward"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/pgtest"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/postgres"
 )
@@ -43,12 +44,12 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 
 	waitOnB := func(id string) <-chan relay.CallbacksJSON {
 		done := make(chan relay.CallbacksJSON, 1)
-		before := b.metric("relay_waiters")
+		before := b.metric("thingspace_relay_waiters")
 		go func() {
 			out, _, _ := b.poll(id, 0, "60s", 0)
 			done <- out
 		}()
-		waitFor(t, "the waiter on B", func() bool { return b.metric("relay_waiters") == before+1 })
+		waitFor(t, "the waiter on B", func() bool { return b.metric("thingspace_relay_waiters") == before+1 })
 		return done
 	}
 
@@ -61,7 +62,7 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 		if len(out.Callbacks) != 1 || out.NextAfter != 1 || !out.Callbacks[0].Terminal {
 			t.Fatalf("waiter on B: %+v", out)
 		}
-		if b.metric("relay_notifications_received_total") < 1 {
+		if b.metric("thingspace_relay_notifications_received_total") < 1 {
 			t.Fatal("B received no change hint")
 		}
 	})
@@ -178,4 +179,48 @@ func ctx30(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestForwardTwoInstancesOnPostgres: two forwarding relays share one PostgreSQL database and
+// its outbox. While the target refuses, both retry; once one instance has stopped, the other
+// delivers every callback, those the stopped one acknowledged included.
+func TestForwardTwoInstancesOnPostgres(t *testing.T) {
+	const m = 30
+	dsn := pgtest.Start(t)
+	ft := newForwardTarget(t)
+	fwd := func(c *relay.Config) {
+		c.Forward = forward.Config{URL: ft.srv.URL, Username: "platform", Password: "fwd-s3cret",
+			MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, PollInterval: 10 * time.Millisecond}
+	}
+	a, _ := newPGEnv(t, dsn, fwd)
+	b, _ := newPGEnv(t, dsn, fwd)
+	for i := range m {
+		e := a
+		if i%2 == 1 {
+			e = b
+		}
+		if code, ans, _ := e.post(cbBody(fmt.Sprintf("pg-fw-%02d", i), "succeeded", 1, "eid", fmt.Sprintf("8904%028d", i))); code != 200 || ans["result"] != "stored" {
+			t.Fatalf("callback %d: %d %v", i, code, ans)
+		}
+	}
+	waitFor(t, "the target to refuse 2 attempts per callback", func() bool { return ft.refused.Load() >= 2*m })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.relay.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ft.refusing.Store(false)
+	waitFor(t, "every callback at the target", func() bool { return ft.distinct() == m })
+	waitFor(t, "an empty outbox", func() bool { return b.metric("thingspace_relay_forward_pending") == 0 })
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	for _, p := range ft.problems {
+		t.Error(p)
+	}
+	dups := 0
+	for _, n := range ft.received {
+		dups += n - 1
+	}
+	t.Logf("%d callbacks over 2 instances, %d refused attempts, %d delivered by the remaining instance, %d duplicates",
+		m, ft.refused.Load(), len(ft.received), dups)
 }

@@ -23,10 +23,12 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/fleetform/terraform-provider-thingspace/internal/relay/forward"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
 )
 
@@ -38,6 +40,7 @@ type Relay struct {
 	m     *metrics
 	hub   *hub
 	batch *batcher
+	fwd   *forward.Forwarder // nil: not forwarding
 
 	actions actionCache
 
@@ -66,9 +69,26 @@ func New(cfg Config) (*Relay, error) {
 		shutdown: make(chan struct{}),
 	}
 	r.actions.entries = map[string]actionEntry{}
+	if cfg.Forward.URL != "" {
+		fc := cfg.Forward
+		if fc.Logger == nil {
+			fc.Logger = cfg.Logger
+		}
+		if fc.UserAgent == "" {
+			fc.UserAgent = "thingspace-relay/" + cfg.Version
+		}
+		f, err := forward.New(cfg.Store, fc, r.m.reg)
+		if err != nil {
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		r.fwd = f
+	}
 	r.batch = newBatcher(r.st, cfg.MaxBatch, cfg.StoreTimeout, r.m, func(ids []string) {
 		for _, id := range ids {
 			r.hub.notify(id)
+		}
+		if r.fwd != nil && len(ids) > 0 {
+			r.fwd.Wake()
 		}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -84,6 +104,13 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Retention > 0 {
 		r.bgDone.Add(1)
 		go r.purgeLoop(ctx)
+	}
+	if r.fwd != nil {
+		r.bgDone.Add(1)
+		go func() {
+			defer r.bgDone.Done()
+			r.fwd.Run(ctx)
+		}()
 	}
 	return r, nil
 }

@@ -146,7 +146,7 @@ func TestDuplicates(t *testing.T) {
 	if len(cbs.Callbacks) != 2 || idx != 2 {
 		t.Fatalf("%d callbacks, index %d", len(cbs.Callbacks), idx)
 	}
-	if e.metric(`relay_callbacks_received_total{result="duplicate"}`) != 3 {
+	if e.metric(`thingspace_relay_callbacks_received_total{result="duplicate"}`) != 3 {
 		t.Fatal("duplicate metric")
 	}
 }
@@ -206,7 +206,7 @@ func TestLongPoll(t *testing.T) {
 			out, _, _ := e2.poll("R-first", 0, "60s", 0)
 			done <- out
 		}()
-		waitFor(t, "the waiter", func() bool { return e2.metric("relay_waiters") == 1 })
+		waitFor(t, "the waiter", func() bool { return e2.metric("thingspace_relay_waiters") == 1 })
 		select {
 		case <-done:
 			t.Fatal("answered before any callback")
@@ -248,7 +248,7 @@ func TestLongPoll(t *testing.T) {
 		if code != 200 || len(out.Callbacks) != 0 || out.NextAfter != 25 || idx != 25 || out.State != "pending" {
 			t.Fatalf("%d %d %+v", code, idx, out)
 		}
-		if e.metric(`relay_wait_duration_seconds_count{outcome="timeout"}`) < 1 {
+		if e.metric(`thingspace_relay_wait_duration_seconds_count{outcome="timeout"}`) < 1 {
 			t.Fatal("timeout not counted")
 		}
 	})
@@ -260,7 +260,7 @@ func TestLongPoll(t *testing.T) {
 			out, _, _ := e2.poll("R-wake", 1, "60s", 0)
 			done <- out
 		}()
-		waitFor(t, "the waiter", func() bool { return e2.metric("relay_waiters") == 1 })
+		waitFor(t, "the waiter", func() bool { return e2.metric("thingspace_relay_waiters") == 1 })
 		e2.post(cbBody("R-wake", "Success", 1, "eid", "E1"))
 		out := <-done
 		if len(out.Callbacks) != 1 || out.Callbacks[0].Seq != 2 || !out.Callbacks[0].Terminal || out.State != "partial" {
@@ -313,7 +313,7 @@ func TestShutdownAnswersLongPollsAndFinishesIngests(t *testing.T) {
 			codes <- code
 		}()
 	}
-	waitFor(t, "100 waiters", func() bool { return e.metric("relay_waiters") == n })
+	waitFor(t, "100 waiters", func() bool { return e.metric("thingspace_relay_waiters") == n })
 
 	// An ingest in flight: its Append is held at the gate.
 	gate := make(chan struct{})
@@ -404,7 +404,7 @@ func TestStoreOutageAndRecovery(t *testing.T) {
 	if code != 200 || out["result"] != "stored" {
 		t.Fatalf("after recovery: %d %v", code, out)
 	}
-	if e.metric(`relay_callbacks_received_total{result="store_error"}`) != 2 {
+	if e.metric(`thingspace_relay_callbacks_received_total{result="store_error"}`) != 2 {
 		t.Fatal("store_error metric")
 	}
 }
@@ -648,8 +648,8 @@ func TestAdminEndpoints(t *testing.T) {
 			t.Fatalf("version: %s", b)
 		}
 		if p == "/metrics" {
-			for _, m := range []string{"relay_callbacks_received_total", "relay_callback_ingest_duration_seconds", "relay_waiters",
-				"relay_store_operation_duration_seconds", "relay_commit_batch_size", "relay_build_info", "go_goroutines"} {
+			for _, m := range []string{"thingspace_relay_callbacks_received_total", "thingspace_relay_callback_ingest_duration_seconds", "thingspace_relay_waiters",
+				"thingspace_relay_store_operation_duration_seconds", "thingspace_relay_commit_batch_size_callbacks", "thingspace_relay_build_info", "go_goroutines"} {
 				if !strings.Contains(string(b), m) {
 					t.Errorf("metric %s missing", m)
 				}
@@ -692,7 +692,7 @@ func TestRetentionPurge(t *testing.T) {
 		code, _ := e.apiDo("GET", "/v1/requests/R-ret", apiToken, nil, nil)
 		return code == http.StatusGone
 	})
-	if e.metric("relay_retention_deleted_total") < 1 {
+	if e.metric("thingspace_relay_retention_deleted_total") < 1 {
 		t.Fatal("purge not counted")
 	}
 	// A redelivery after the purge starts the request over.
@@ -750,7 +750,7 @@ func TestWaiterWokenByAnotherInstance(t *testing.T) {
 			out, _, _ := b.poll(id, 0, "60s", 0)
 			done <- out
 		}()
-		waitFor(t, "the waiter", func() bool { return b.metric("relay_waiters") == 1 })
+		waitFor(t, "the waiter", func() bool { return b.metric("thingspace_relay_waiters") == 1 })
 		if code, _, _ := a.post(cbBody(id, "Success", 1, "eid", "E1")); code != 200 {
 			t.Fatal(code)
 		}
@@ -761,7 +761,7 @@ func TestWaiterWokenByAnotherInstance(t *testing.T) {
 		if len(out.Callbacks) != 1 || out.NextAfter != 1 {
 			t.Fatalf("hint %v: %+v", viaHint, out)
 		}
-		if viaHint && b.metric("relay_notifications_received_total") < 1 {
+		if viaHint && b.metric("thingspace_relay_notifications_received_total") < 1 {
 			t.Fatal("hint not counted")
 		}
 	}

@@ -57,6 +57,9 @@ type Callback struct {
 	ContentHash string      // hex SHA-256 of the canonical body (see relay.CanonicalHash)
 	Devices     []DeviceKey // every identifier the callback carries
 	Body        []byte      // the redacted JSON body
+	// Forward queues the callback in the outbox too (see Outbox), in the same transaction; a
+	// duplicate is not queued again.
+	Forward bool
 }
 
 // AppendResult is the outcome of storing one callback.
@@ -232,14 +235,17 @@ type Store interface {
 	// Purge deletes requests, callbacks and quarantined bodies last updated before the cutoff,
 	// remembering purged request ids so that Request answers ErrGone, and intents no longer
 	// open last updated before it. Open intents are kept whatever their age: deleting one
-	// would unblock devices whose action has an unknown outcome. It returns the number of
-	// requests purged.
+	// would unblock devices whose action has an unknown outcome. The outbox is not
+	// purged either: its entries were acknowledged to ThingSpace and leave only when delivered.
+	// It returns the number of requests purged.
 	Purge(ctx context.Context, before time.Time) (int, error)
 	// Changes delivers the ids of requests that received callbacks, including those appended
 	// through other relay instances sharing the store (PostgreSQL LISTEN/NOTIFY). It is a hint:
 	// waiters also re-query periodically. AnyChange ("") means hints may have been lost (the
 	// feed reconnected): every waiter should look again. The channel closes when ctx ends.
 	Changes(ctx context.Context) (<-chan string, error)
+	// Outbox: the callbacks to forward (-forward-to).
+	Outbox
 	// Ping checks that the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Migrate brings the schema to the current version.

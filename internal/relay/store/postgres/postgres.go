@@ -216,6 +216,22 @@ CREATE TABLE relay_intent_keys (
   PRIMARY KEY (kind, id, intent_id, idx)
 );
 `,
+	3: `
+-- The forward outbox (see store.Outbox). An identity is never reused, so a late ForwardRetry of
+-- a deleted entry cannot touch a newer one. next_at -infinity: due at once.
+CREATE TABLE relay_outbox (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  request_id text NOT NULL,
+  seq        bigint NOT NULL,
+  account    text NOT NULL,
+  body       bytea NOT NULL,
+  queued_at  timestamptz NOT NULL,
+  next_at    timestamptz NOT NULL DEFAULT '-infinity',
+  attempts   integer NOT NULL DEFAULT 0,
+  last_error text NOT NULL DEFAULT ''
+);
+CREATE INDEX relay_outbox_next_at ON relay_outbox (next_at);
+`,
 }
 
 // Migrate brings the schema to the current version. Concurrent migrations (several instances
@@ -716,6 +732,22 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 			updated_at = greatest(r.updated_at, v.upd)
 		FROM unnest($1::text[], $2::bigint[], $3::int[], $4::boolean[], $5::text[], $6::timestamptz[]) AS v(id, seq, tc, anyt, state, upd)
 		WHERE r.request_id = v.id`, rID, rSeq, rTC, rAny, rState, rUpd)
+	var oReq, oAcct []string
+	var oSeq []int64
+	var oBody [][]byte
+	var oAt []time.Time
+	for j, i := range fresh {
+		if cbs[i].Forward {
+			oReq, oSeq, oAcct, oBody, oAt = append(oReq, cReq[j]), append(oSeq, cSeq[j]), append(oAcct, cAcct[j]), append(oBody, cBody[j]), append(oAt, cAt[j])
+		}
+	}
+	if len(oReq) > 0 {
+		// In batch order: ids follow the order callbacks were stored in.
+		b.Queue(`INSERT INTO relay_outbox (request_id, seq, account, body, queued_at)
+			SELECT id, seq, account, body, at
+			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::timestamptz[]) WITH ORDINALITY AS v(id, seq, account, body, at, ord)
+			ORDER BY ord`, oReq, oSeq, oAcct, oBody, oAt)
+	}
 	b.Queue(`SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id`, NotifyChannel, rID)
 	if err := commit(ctx, tx, b); err != nil {
 		return nil, err

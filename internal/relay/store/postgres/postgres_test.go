@@ -329,6 +329,7 @@ func TestMigrationBackfill(t *testing.T) {
 			`ALTER TABLE relay_callback_keys DROP COLUMN term_seq, DROP COLUMN term_at`,
 			`DROP TABLE relay_intents`,
 			`DROP TABLE relay_intent_keys`,
+			`DROP TABLE relay_outbox`,
 			`DELETE FROM relay_schema_migrations WHERE version > 1`,
 		} {
 			if _, err := pool.Exec(ctx30(t), q); err != nil {

@@ -13,10 +13,15 @@ import (
 )
 
 // BenchmarkAppend measures the store alone: transactions of 1, 16 and 64 callbacks spread over
-// 64 requests (go test -run '^$' -bench Append -benchtime 1x ./internal/relay/store/sqlite/).
+// 64 requests, without and with an outbox entry per callback (-forward-to)
+// (go test -run '^$' -bench Append -benchtime 1x ./internal/relay/store/sqlite/).
 func BenchmarkAppend(b *testing.B) {
-	for _, batch := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+	for _, c := range []struct {
+		batch   int
+		forward bool
+	}{{1, false}, {1, true}, {16, false}, {64, false}, {64, true}} {
+		batch := c.batch
+		b.Run(fmt.Sprintf("batch=%d,forward=%v", batch, c.forward), func(b *testing.B) {
 			st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "b.db"))
 			if err != nil {
 				b.Fatal(err)
@@ -30,7 +35,8 @@ func BenchmarkAppend(b *testing.B) {
 					cbs := make([]store.Callback, batch)
 					for i := range cbs {
 						cbs[i] = store.Callback{RequestID: fmt.Sprintf("R%d", n%64), ReceivedAt: time.Now(), Status: "succeeded", Terminal: true,
-							ContentHash: fmt.Sprintf("%064x", n), Devices: []store.DeviceKey{{Kind: "eid", ID: fmt.Sprintf("E%07d", n)}}, Body: body}
+							ContentHash: fmt.Sprintf("%064x", n), Devices: []store.DeviceKey{{Kind: "eid", ID: fmt.Sprintf("E%07d", n)}}, Body: body,
+							Forward: c.forward}
 						n++
 					}
 					if _, err := st.Append(context.Background(), cbs); err != nil {

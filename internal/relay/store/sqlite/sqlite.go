@@ -53,6 +53,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}
+		// SQLite creates the database and its -wal and -shm files beside each other; a directory
+		// the user cannot write (a volume owned by root, the relay not) otherwise surfaces as
+		// "unable to open database file (14)".
+		f, err := os.CreateTemp(dir, ".relay-write-check-*")
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: the directory %s is not writable by this user (uid %d): %w", dir, os.Getuid(), err)
+		}
+		f.Close()
+		os.Remove(f.Name())
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -228,6 +237,22 @@ CREATE TABLE intent_keys (
   idx       INTEGER NOT NULL,
   PRIMARY KEY (kind, id, intent_id, idx)
 ) WITHOUT ROWID;
+`,
+	3: `
+-- The forward outbox (see store.Outbox). AUTOINCREMENT: an id is never reused, so a late
+-- ForwardRetry of a deleted entry cannot touch a newer one. next_at 0: due at once.
+CREATE TABLE outbox (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  request_id TEXT NOT NULL,
+  seq        INTEGER NOT NULL,
+  account    TEXT NOT NULL,
+  body       BLOB NOT NULL,
+  queued_at  INTEGER NOT NULL,
+  next_at    INTEGER NOT NULL DEFAULT 0,
+  attempts   INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_next_at ON outbox (next_at);
 `,
 }
 
@@ -413,6 +438,7 @@ const (
 	qDeviceTerminal = `UPDATE devices SET status = ?, terminal = 1, status_seq = ? WHERE request_id = ? AND idx = ? AND terminal = 0`
 	qDeviceLastTerm = `UPDATE devices SET status = ?, status_seq = ? WHERE request_id = ? AND idx = ?`
 	qDeviceProgress = `UPDATE devices SET status = ?, status_seq = ? WHERE request_id = ? AND idx = ? AND terminal = 0`
+	qInsertOutbox   = `INSERT INTO outbox (request_id, seq, account, body, queued_at) VALUES (?, ?, ?, ?, ?)`
 	qRequestCount   = `UPDATE requests SET terminal_count = terminal_count + ?1,
 		state = CASE WHEN terminal_count + ?1 >= ?2 THEN 'terminal' WHEN terminal_count + ?1 > 0 THEN 'partial' ELSE 'pending' END
 		WHERE request_id = ?3`
@@ -443,7 +469,7 @@ var qTerminalKeys = func() []string {
 }()
 
 var appendQueries = append(append([]string{qDevices, qDuplicate, qUpsertRequest, qUnpurge, qInsertCallback, qLookupDevice,
-	qAllDevices, qDeviceTerminal, qDeviceLastTerm, qDeviceProgress, qRequestCount}, qInsertKeys...), qTerminalKeys...)
+	qAllDevices, qDeviceTerminal, qDeviceLastTerm, qDeviceProgress, qRequestCount, qInsertOutbox}, qInsertKeys...), qTerminalKeys...)
 
 // wtx is a write transaction with the prepared statements bound to it.
 type wtx struct {
@@ -520,6 +546,15 @@ func appendOne(w *wtx, cb *store.Callback) (store.AppendResult, error) {
 	if _, err := w.exec(qInsertCallback, cb.RequestID, seq, cb.ContentHash, cb.Account, cb.Status, term,
 		keysJSON(keys), cb.Body, ts, ts); err != nil {
 		return store.AppendResult{}, err
+	}
+	if cb.Forward {
+		body := cb.Body
+		if body == nil {
+			body = []byte{}
+		}
+		if _, err := w.exec(qInsertOutbox, cb.RequestID, seq, cb.Account, body, ts); err != nil {
+			return store.AppendResult{}, err
+		}
 	}
 	// The identifiers, up to len(qInsertKeys) per statement (a profile callback carries
 	// eid, iccid, imei and mdn, twice).

@@ -3,7 +3,9 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
@@ -45,6 +47,7 @@ func TestMigrationBackfill(t *testing.T) {
 			`ALTER TABLE device_keys DROP COLUMN term_at`,
 			`DROP TABLE intents`,
 			`DROP TABLE intent_keys`,
+			`DROP TABLE outbox`,
 			`DELETE FROM schema_migrations WHERE version > 1`,
 		} {
 			if _, err := db.Exec(q); err != nil {
@@ -59,4 +62,21 @@ func TestMigrationBackfill(t *testing.T) {
 		t.Cleanup(func() { s2.Close() })
 		return s2
 	})
+}
+
+// A data directory the relay's user cannot write (a container volume or host directory owned by
+// another user) is named in the error, with the user, instead of SQLite's "unable to open
+// database file".
+func TestOpenUnwritableDirectory(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes any directory")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sqlite.Open(context.Background(), filepath.Join(dir, "relay.db"))
+	if err == nil || !strings.Contains(err.Error(), "not writable by this user") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Open in a read-only directory: %v", err)
+	}
 }

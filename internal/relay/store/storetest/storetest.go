@@ -79,6 +79,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LookupOpenRequests", testLookupOpenRequests},
 		{"LookupBulk", testLookupBulk},
 		{"PurgeIntents", testPurgeIntents},
+		{"Outbox", testOutbox},
+		{"OutboxConcurrentClaims", testOutboxConcurrentClaims},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

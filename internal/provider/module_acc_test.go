@@ -1,0 +1,115 @@
+package provider
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The module of examples/modules/esim-fleet, applied as a user applies it (the real CLI, the
+// module installed by get) against the simulator and a relay: every device of the map is
+// activated and reported active by name; applying again plans nothing and sends nothing;
+// removing a device deactivates that one only; destroy deactivates the rest.
+func TestAccExampleModuleESIMFleet(t *testing.T) {
+	env := newTestEnv(t, envOptions{Relay: true, Devices: 4})
+	plan := env.plansOfType("US")[0]
+	devices := map[string]string{"gateway": env.device(t, 0).EID, "tracker": env.device(t, 1).EID, "sensor": env.device(t, 2).EID}
+	config := func(names ...string) string {
+		var b strings.Builder
+		for _, n := range names {
+			fmt.Fprintf(&b, "    %s = %q\n", n, devices[n])
+		}
+		return env.providerBlock() + fmt.Sprintf(`
+module "fleet" {
+  source       = %q
+  service_plan = %q
+  devices = {
+%s  }
+}
+
+output "status" {
+  value = module.fleet.status
+}
+
+output "devices" {
+  value = module.fleet.devices
+}
+`, examplePath(t, "modules", "esim-fleet"), plan, b.String())
+	}
+	w := newCLIWorkdir(t, config("gateway", "tracker", "sensor"))
+	run := func(what string, args ...string) string {
+		t.Helper()
+		text, code := w.run(args...)
+		if code != 0 {
+			t.Fatalf("%s: exit code %d:\n%s", what, code, text)
+		}
+		return text
+	}
+	// get, not init: it installs the module, while init would also look the provider up in the
+	// registry, which dev_overrides serves locally (and a test machine may be offline).
+	run("get", "get", "-no-color")
+	run("apply", "apply", "-auto-approve", "-input=false", "-no-color")
+	var status map[string]string
+	if err := json.Unmarshal([]byte(run("output", "output", "-json", "status")), &status); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"gateway": "active", "tracker": "active", "sensor": "active"}; !maps.Equal(status, want) {
+		t.Fatalf("status output %v, want %v", status, want)
+	}
+	var devs map[string]struct {
+		EID, ICCID, State string
+		LastAction        string `json:"last_action"`
+	}
+	if err := json.Unmarshal([]byte(run("output", "output", "-json", "devices")), &devs); err != nil {
+		t.Fatal(err)
+	}
+	for name, eid := range devices {
+		d := env.deviceByEID(t, eid)
+		if d.State != "active" || d.ServicePlan != plan {
+			t.Errorf("%s in the simulator: %s on %s, want active on %s", name, d.State, d.ServicePlan, plan)
+		}
+		if o := devs[name]; o.EID != eid || o.ICCID == "" || o.LastAction != "activate" {
+			t.Errorf("devices[%s] output %+v, want EID %s, its ICCID and last_action activate", name, o, eid)
+		}
+	}
+	sent := totalActions(env)
+	if n := env.actionCount("activate"); n == 0 || n > 3 {
+		t.Fatalf("%d activate requests for 3 devices", n)
+	}
+	t.Logf("%s: 3 devices activated by %d activate request(s)", w.cli, env.actionCount("activate"))
+
+	// Re-applied as is: nothing to do, and nothing sent.
+	if text, code := w.run("plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {
+		t.Fatalf("plan after the apply: exit code %d, want 0 (no changes):\n%s", code, text)
+	}
+	if text := run("re-apply", "apply", "-auto-approve", "-input=false", "-no-color"); !strings.Contains(text, "0 added, 0 changed, 0 destroyed") {
+		t.Fatalf("re-apply did something:\n%s", text)
+	}
+	if n := totalActions(env); n != sent {
+		t.Fatalf("the re-apply sent %d actions", n-sent)
+	}
+
+	// A device removed from the map: that one is deactivated, the others are left alone.
+	w.writeMain(config("gateway", "tracker"))
+	run("apply without sensor", "apply", "-auto-approve", "-input=false", "-no-color")
+	if got := env.acceptedFor(devices["sensor"]); !slices.Equal(got, []string{"activate", "deactivate"}) {
+		t.Errorf("actions for the removed device: %v, want activate then deactivate", got)
+	}
+	for _, n := range []string{"gateway", "tracker"} {
+		if got := env.acceptedFor(devices[n]); !slices.Equal(got, []string{"activate"}) {
+			t.Errorf("actions for %s, still in the map: %v, want only its activate", n, got)
+		}
+	}
+	run("destroy", "destroy", "-auto-approve", "-input=false", "-no-color")
+	for name, eid := range devices {
+		if got := env.acceptedFor(eid); len(got) != 2 || got[1] != "deactivate" {
+			t.Errorf("actions for %s after destroy: %v, want activate then deactivate", name, got)
+		}
+	}
+	if err := noActionWhileOpen(env); err != nil {
+		t.Error(err)
+	}
+}
