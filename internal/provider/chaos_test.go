@@ -39,7 +39,11 @@ import (
 
 // chaosRegressionSeeds are seeds that once found a violation, kept as regression cases.
 var chaosRegressionSeeds = []int64{
-	2, // without a relay, a Global profile whose enable failed was adopted as enabled by the replacement
+	2,    // without a relay, a Global profile whose enable failed was adopted as enabled by the replacement
+	1098, // without a relay, a download whose answer was lost left an older activation to say "not enabled"
+	1444, // the callback that enabled the Global profile was missing from the relay's newest-per-action
+	1478, // two attempts without an outcome: the operator's step, then a clean apply
+	1499, // a tainted instance without a relay forgot the serviceplan whose answer never came
 }
 
 // chaosFixedSeeds run in `make test`: a spread of fault mixes and both waiting modes.
