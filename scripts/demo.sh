@@ -11,7 +11,7 @@
 #      shows the carrier actions the simulator accepted (one bulk call per action);
 #   5. stops both servers and removes the temporary folder, also on failure or Ctrl-C.
 #
-# Needs Go and a Terraform (scripts/terraform-path.sh finds one or builds v1.5.7 into ./bin), or
+# Needs Go and a Terraform (scripts/terraform-path.sh finds one or builds v1.8.5 into ./bin), or
 # an OpenTofu with TF=tofu. HTTP GETs go through scripts/httpget, built with the rest, so curl
 # is not needed. Works offline once the Go modules are in the module cache. jq or python3 are
 # used for JSON when present, and awk otherwise.
