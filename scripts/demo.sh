@@ -11,7 +11,7 @@
 #      shows the carrier actions the simulator accepted (one bulk call per action);
 #   5. stops both servers and removes the temporary folder, also on failure or Ctrl-C.
 #
-# Needs Go and a Terraform (scripts/terraform-path.sh finds one or builds v1.5.7 into ./bin), or
+# Needs Go and a Terraform (scripts/terraform-path.sh finds one or builds v1.8.5 into ./bin), or
 # an OpenTofu with TF=tofu. HTTP GETs go through scripts/httpget, built with the rest, so curl
 # is not needed. Works offline once the Go modules are in the module cache. jq or python3 are
 # used for JSON when present, and awk otherwise.
@@ -20,7 +20,8 @@
 # DEMO_JSON=jq|python3|awk forces a JSON tool; DEMO_CONFIG=<dir> applies another configuration
 # than examples/demo (it gets the same variables); TF_LOG=INFO shows the provider's progress;
 # TF=<command or path> runs that CLI instead of the Terraform scripts/terraform-path.sh finds:
-# TF=tofu, TF=/opt/tofu/tofu, TF=terraform-1.15.
+# TF=tofu, TF=/opt/tofu/tofu, TF=terraform-1.15. Colours only when stdout is a terminal and
+# NO_COLOR is unset.
 set -euo pipefail
 
 started=$SECONDS
@@ -45,7 +46,13 @@ pool=10
 # into one bulk call. At -parallelism=25 one instance waits for a free slot and goes alone.
 parallelism=$((profiles + 5))
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold and dim only on a terminal (and not with NO_COLOR set): a log file or a CI log gets plain
+# text. The CLI's own colours follow the same rule (-no-color below).
+bold="" dim="" plain="" no_color=(-no-color)
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
+	bold=$'\033[1m' dim=$'\033[2m' plain=$'\033[0m' no_color=()
+fi
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 info() { printf '    %s\n' "$*"; }
 die() {
 	printf '\nmake demo: FAILED: %s\n' "$*" >&4
@@ -395,6 +402,13 @@ work="$tmp/work"
 mkdir -p "$work"
 config="${DEMO_CONFIG:-examples/demo}"
 compgen -G "$config/*.tf" >/dev/null || die "no .tf files in $config"
+# What the apply step's header says: the default configuration's contents, or the folder
+# DEMO_CONFIG named (whose resources the plan summary then counts).
+if [[ -z "${DEMO_CONFIG:-}" ]]; then
+	config_label="examples/demo: 1 listener, $profiles profiles, 1 plan assignment over $pool devices"
+else
+	config_label="$config (DEMO_CONFIG), with the demo's variables"
+fi
 cp "$config"/*.tf "$work/"
 cat >"$work/terraform.tfvars.json" <<EOF
 {
@@ -429,7 +443,7 @@ export THINGSPACE_BASE_URL="$sim" \
 # run_cli ARGS...: the CLI in the work folder, the command shown first.
 run_cli() {
 	servers_alive
-	printf '    \033[2m$ %s %s\033[0m\n' "$cli" "$*" >&3
+	printf '    %s$ %s %s%s\n' "$dim" "$cli" "$*" "$plain" >&3
 	"$tf" -chdir="$work" "$@"
 }
 
@@ -446,10 +460,10 @@ plan_to() {
 }
 
 # ---------------------------------------------------------------------------------------------
-step "$cli apply (examples/demo: 1 listener, $profiles profiles, 1 plan assignment over $pool devices)"
+step "$cli apply ($config_label)"
 plan_to "$tmp/apply.tfplan"
 apply_started=$SECONDS
-run_cli apply -input=false -auto-approve -parallelism="$parallelism" -compact-warnings "$tmp/apply.tfplan" ||
+run_cli apply -input=false -auto-approve -parallelism="$parallelism" -compact-warnings ${no_color[@]+"${no_color[@]}"} "$tmp/apply.tfplan" ||
 	die "$cli apply failed"
 info "applied in $((SECONDS - apply_started))s"
 
@@ -461,7 +475,7 @@ info "... $(wc -l <"$tmp/state.txt" | tr -d ' ') resources in the state"
 # ---------------------------------------------------------------------------------------------
 step "$cli plan -detailed-exitcode: the second plan must be empty"
 set +e
-run_cli plan -detailed-exitcode -input=false -compact-warnings >"$tmp/plan.txt" 2>&1
+run_cli plan -detailed-exitcode -input=false -compact-warnings ${no_color[@]+"${no_color[@]}"} >"$tmp/plan.txt" 2>&1
 plan_rc=$?
 set -e
 case "$plan_rc" in
@@ -480,7 +494,7 @@ esac
 step "$cli destroy"
 plan_to "$tmp/destroy.tfplan" -destroy
 destroy_started=$SECONDS
-run_cli apply -input=false -auto-approve -parallelism="$parallelism" -compact-warnings "$tmp/destroy.tfplan" ||
+run_cli apply -input=false -auto-approve -parallelism="$parallelism" -compact-warnings ${no_color[@]+"${no_color[@]}"} "$tmp/destroy.tfplan" ||
 	die "$cli destroy failed"
 info "destroyed in $((SECONDS - destroy_started))s"
 
@@ -501,4 +515,4 @@ stop "$sim_pid" thingspace-sim
 sim_pid=""
 info "stopped; the temporary folder is removed on exit"
 
-printf '\n\033[1mmake demo: OK in %ds with %s\033[0m\n' "$((SECONDS - started))" "$cli_version"
+printf '\n%smake demo: OK in %ds with %s%s\n' "$bold" "$((SECONDS - started))" "$cli_version" "$plain"

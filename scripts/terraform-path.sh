@@ -6,26 +6,28 @@
 #   2. `terraform` on PATH;
 #   3. /usr/local/bin/terraform;
 #   4. ./bin/terraform, built by an earlier run of this script;
-#   5. otherwise it builds Terraform v1.5.7 from source into ./bin with `go install` (4 to 6
-#      minutes the first time; newer versions do not build on these machines), saying so on
-#      stderr.
+#   5. otherwise it builds Terraform v1.8.5 from source into ./bin with `go install` (about 6
+#      minutes the first time on 2 CPUs with an empty module cache; 1.9 and later no longer
+#      build with `go install`), saying so on stderr.
 #
 # Messages go to stderr; stdout has only the path, so `tf="$(scripts/terraform-path.sh)"`
 # works. Exits non-zero when no Terraform can be found or built.
 #
 # Environment:
 #   TERRAFORM_SYSTEM_PATH    the fallback of step 3 (default /usr/local/bin/terraform);
-#   TERRAFORM_BUILD_VERSION  the version step 5 builds (default 1.5.7, the newest known to
-#                            build with `go install` on these machines).
+#   TERRAFORM_BUILD_VERSION  the version step 5 builds (default 1.8.5, the newest that builds
+#                            with `go install`).
 # To see what a machine with only Go gets, in a fresh clone:
 #   env -i HOME="$HOME" PATH=/usr/local/go/bin:/usr/bin:/bin TERRAFORM_SYSTEM_PATH=/nonexistent make test
-# Terraform v1.5.7 runs every acceptance test but those of newer Terraform features, which say
-# why they skip (write-only attributes need 1.11, `import` blocks with for_each and `removed`
-# blocks 1.7). For OpenTofu, see scripts/opentofu-path.sh and `make test-opentofu`.
+# Terraform v1.8.5 runs every acceptance test, `import` blocks with for_each, `removed` blocks
+# (1.7) and provider functions (1.8) included, but those of write-only attributes, which need
+# 1.11 and say so when they skip. It reports itself as "Terraform v1.8.5-dev": `go install`
+# builds leave the pre-release mark. For OpenTofu, see scripts/opentofu-path.sh and
+# `make test-opentofu`.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-build_version="${TERRAFORM_BUILD_VERSION:-1.5.7}"
+build_version="${TERRAFORM_BUILD_VERSION:-1.8.5}"
 system_terraform="${TERRAFORM_SYSTEM_PATH:-/usr/local/bin/terraform}"
 
 # absolute prints $1 as an absolute path (relative to the current directory).
@@ -65,7 +67,7 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 echo "terraform-path: no terraform on PATH or at $system_terraform;" \
-	"building Terraform v$build_version into $repo/bin with 'go install' (4 to 6 minutes the first time)" >&2
+	"building Terraform v$build_version into $repo/bin with 'go install' (about 6 minutes the first time)" >&2
 mkdir -p "$repo/bin"
 # Outside the repository's module, so its go.mod and GOFLAGS do not get in the way.
 if ! (cd / && GOBIN="$repo/bin" go install "github.com/hashicorp/terraform@v$build_version" >&2); then

@@ -1,10 +1,14 @@
 package provider
 
 import (
+	"context"
+	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -138,5 +142,24 @@ func dedupe(cfg string) string {
 func TestEnvName(t *testing.T) {
 	if got := envName("client_secret"); got != "THINGSPACE_CLIENT_SECRET" {
 		t.Fatal(got)
+	}
+}
+
+// The provider's docs page (docs/index.md, generated from templates/index.md.tmpl) lists every
+// THINGSPACE_* variable: a new argument's variable must not go unmentioned there.
+func TestIndexTemplateListsEveryEnvVar(t *testing.T) {
+	var resp provider.SchemaResponse
+	New("test")().Schema(context.Background(), provider.SchemaRequest{}, &resp)
+	tmpl, err := os.ReadFile("../../templates/index.md.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Schema.Attributes) == 0 {
+		t.Fatal("the provider schema has no attributes")
+	}
+	for attr := range resp.Schema.Attributes {
+		if env := envName(attr); !strings.Contains(string(tmpl), "`"+env+"`") {
+			t.Errorf("templates/index.md.tmpl does not list %s (the variable of %q)", env, attr)
+		}
 	}
 }

@@ -3,7 +3,7 @@
 // resources, the data sources and the provider-defined functions.
 //
 // `make generate` gives it to tfplugindocs (--providers-schema) so that the generated docs do
-// not depend on the Terraform CLI installed: a Terraform older than 1.11 (such as the v1.5.7
+// not depend on the Terraform CLI installed: a Terraform older than 1.11 (such as the v1.8.5
 // that scripts/terraform-path.sh builds on a machine with only Go) leaves `write_only` out of
 // its schema JSON, and the docs it would produce differ from the committed ones.
 package main

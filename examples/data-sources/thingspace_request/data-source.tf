@@ -1,6 +1,11 @@
 # The per-device status of a ThingSpace request, such as the last action sent for a profile.
+variable "gateway_request_id" {
+  description = "A request id, for example thingspace_esim_profile.gateway.last_request_id."
+  type        = string
+}
+
 data "thingspace_request" "last_activation" {
-  request_id = thingspace_esim_profile.gateway.last_request_id
+  request_id = var.gateway_request_id
 }
 
 output "last_activation" {
