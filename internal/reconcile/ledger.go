@@ -141,7 +141,10 @@ func ProfileEnablement(events []Event, iccid string) Enablement {
 			continue
 		}
 		other := callbackICCID(ev.Callback)
-		if other == "" {
+		if other == "" || ev.Action == "" {
+			// A request nobody registered: its action is not known, and its callback may have
+			// been delivered again long after newer ones (the relay orders by receipt), so a
+			// status it reports for another profile is no evidence about ours.
 			continue
 		}
 		if ps != thingspace.ProfileEnabled {

@@ -202,16 +202,34 @@ func (b *LookupBuilder) HitIntents() []string {
 // AddIntent provides a stored intent named by a hit.
 func (b *LookupBuilder) AddIntent(in *Intent) { b.intents[in.IntentID] = in }
 
+// MaxUnregisteredLatest is how many requests nobody registered a record reports (the newest).
+const MaxUnregisteredLatest = 8
+
 // AddLatest offers a terminal callback of an action carrying one of the device's identifiers;
-// the newest by ReceivedAt, then Seq, then request id is kept.
+// the newest by ReceivedAt, then Seq, then request id is kept per action. Requests nobody
+// registered (action "") are kept one per request: their actions are unknown, so the newest of
+// them says nothing about the others (one may be the download that enabled a profile, another
+// a plan change whose callback was delivered again later).
 func (b *LookupBuilder) AddLatest(dev int, l LatestCallback) {
 	if b.latest[dev] == nil {
 		b.latest[dev] = map[string]LatestCallback{}
 	}
-	cur, ok := b.latest[dev][l.Action]
-	if !ok || newer(l, cur) {
-		b.latest[dev][l.Action] = l
+	key := l.Action
+	if key == "" {
+		key = "\x00" + l.RequestID
 	}
+	cur, ok := b.latest[dev][key]
+	if !ok || newer(l, cur) {
+		b.latest[dev][key] = l
+	}
+}
+
+func countUnregistered(l []LatestCallback) int {
+	n := 0
+	for n < len(l) && l[n].Action == "" {
+		n++
+	}
+	return n
 }
 
 func newer(a, b LatestCallback) bool {
@@ -265,7 +283,20 @@ func (b *LookupBuilder) Records(accounts []string) []DeviceRecord {
 		for _, l := range b.latest[dev] {
 			r.Latest = append(r.Latest, l)
 		}
-		slices.SortFunc(r.Latest, func(x, y LatestCallback) int { return cmp.Compare(x.Action, y.Action) })
+		// By action; the requests nobody registered ("", first) newest first, at most
+		// MaxUnregisteredLatest of them.
+		slices.SortFunc(r.Latest, func(x, y LatestCallback) int {
+			if c := cmp.Compare(x.Action, y.Action); c != 0 {
+				return c
+			}
+			if newer(x, y) {
+				return -1
+			}
+			return 1
+		})
+		if n := countUnregistered(r.Latest); n > MaxUnregisteredLatest {
+			r.Latest = slices.Delete(r.Latest, MaxUnregisteredLatest, n)
+		}
 	}
 	return b.recs
 }

@@ -202,14 +202,17 @@ const (
 	qLookupIntents = `SELECT ` + intentColumns + ` FROM relay_intents WHERE state = 'open' AND intent_id IN (
 		SELECT k.intent_id FROM ` + qLookupInput + ` JOIN relay_intent_keys k ON k.kind = q.kind AND k.id = q.id)`
 
-	// Per device and action, the newest terminal callback among those the key rows recorded.
+	// Per device and action, the newest terminal callback among those the key rows recorded;
+	// for requests nobody registered (action ''), per request (store.LookupBuilder.AddLatest).
 	qLookupLatest = `SELECT l.dev, l.action, c.request_id, c.seq, c.received_at, c.status, c.terminal, c.body FROM (
-			SELECT DISTINCT ON (q.dev, r.action) q.dev, r.action, k.request_id, k.term_seq
+			SELECT DISTINCT ON (q.dev, r.action, (CASE WHEN r.action = '' THEN k.request_id ELSE '' END))
+				q.dev, r.action, k.request_id, k.term_seq
 			FROM ` + qLookupInput + `
 			JOIN relay_callback_keys k ON k.kind = q.kind AND k.id = q.id
 			JOIN relay_requests r ON r.request_id = k.request_id
 			WHERE k.term_seq > 0 AND ` + qLookupScope + `
-			ORDER BY q.dev, r.action, k.term_at DESC, k.term_seq DESC, k.request_id DESC) l
+			ORDER BY q.dev, r.action, (CASE WHEN r.action = '' THEN k.request_id ELSE '' END),
+				k.term_at DESC, k.term_seq DESC, k.request_id DESC) l
 		JOIN relay_callbacks c ON c.request_id = l.request_id AND c.seq = l.term_seq`
 )
 

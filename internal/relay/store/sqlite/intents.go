@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
@@ -228,6 +229,10 @@ const (
 		 AND c.seq = CAST(substr(j.value, 1, instr(j.value, ':') - 1) AS INTEGER)`
 )
 
+// unregisteredKey prefixes the request id of a request nobody registered in the per-action map
+// of LookupDevices: those are kept one per request.
+const unregisteredKey = "\x00"
+
 // lookupKey is one identifier of a lookup.
 type lookupKey struct {
 	kind, id string
@@ -369,8 +374,12 @@ func (s *Store) LookupDevices(ctx context.Context, devices [][]store.DeviceKey, 
 				if latest[dev] == nil {
 					latest[dev] = map[string]latestCandidate{}
 				}
-				if cur, ok := latest[dev][r.Action]; !ok || h.c.newer(cur) {
-					latest[dev][r.Action] = h.c
+				key := r.Action
+				if key == "" {
+					key = unregisteredKey + r.RequestID // one per request (store.LookupBuilder.AddLatest)
+				}
+				if cur, ok := latest[dev][key]; !ok || h.c.newer(cur) {
+					latest[dev][key] = h.c
 				}
 			}
 		}
@@ -427,6 +436,9 @@ func (s *Store) LookupDevices(ctx context.Context, devices [][]store.DeviceKey, 
 			if l := found[pos[rc]]; l != nil {
 				out := *l
 				out.Action, out.RequestID, out.Seq = action, c.requestID, c.seq
+				if strings.HasPrefix(action, unregisteredKey) {
+					out.Action = ""
+				}
 				b.AddLatest(dev, out)
 			}
 		}

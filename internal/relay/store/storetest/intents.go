@@ -474,11 +474,13 @@ func testLookupLatest(t *testing.T, s store.Store) {
 		out := map[string]store.LatestCallback{}
 		var prev string
 		for i, l := range lookup(t, s, nil, devs)[0].Latest {
-			if i > 0 && l.Action <= prev {
+			if i > 0 && (l.Action < prev || (l.Action == prev && l.Action != "")) {
 				t.Fatalf("latest not ordered by action: %q after %q", l.Action, prev)
 			}
 			prev = l.Action
-			out[l.Action] = l
+			if _, ok := out[l.Action]; !ok { // of the requests nobody registered, the newest
+				out[l.Action] = l
+			}
 		}
 		return out
 	}
@@ -525,10 +527,24 @@ func testLookupLatest(t *testing.T, s store.Store) {
 	appendOK(t, s, CB("A1", "fault", "failed", true, at(40)))
 	want(latest(both), "download_enable", "A1", 2, "failed", a1b)
 
+	// Requests nobody registered are reported one by one, newest first: the newest of them
+	// does not hide the others.
+	v := CB("V", "t", "succeeded", true, at(13), I)
+	appendOK(t, s, v)
+	var unregistered []string
+	for _, l := range lookup(t, s, nil, both)[0].Latest {
+		if l.Action == "" {
+			unregistered = append(unregistered, l.RequestID)
+		}
+	}
+	if !reflect.DeepEqual(unregistered, []string{"V", "U"}) {
+		t.Fatalf("requests nobody registered in latest: %v, want [V U]", unregistered)
+	}
+
 	// Registering U moves its callback from "" to the registered action.
 	register(t, s, store.Registration{RequestID: "U", Account: "acct", Action: "activate", CreatedAt: at(12), Devices: [][]store.DeviceKey{both}})
 	got = latest(both)
-	if _, ok := got[""]; ok {
+	if l, ok := got[""]; ok && l.RequestID == "U" {
 		t.Fatalf("a registered request still reported under \"\": %+v", got)
 	}
 	want(got, "activate", "U", 2, "failed", u)
