@@ -175,7 +175,9 @@ func runChaosSequence(t *testing.T, seed int64, maxSteps int) chaosOutcome {
 	if maxSteps >= 0 {
 		nSteps = min(nSteps, maxSteps)
 	}
+	lastStep := time.Now() // when the last step began
 	for step := range nSteps {
+		lastStep = time.Now()
 		next := map[string]chaosResource{}
 		for n, r := range resources {
 			next[n] = r
@@ -302,7 +304,7 @@ func runChaosSequence(t *testing.T, seed int64, maxSteps int) chaosOutcome {
 	if len(out.violations) == 0 {
 		res := core.apply(ctx, cfgOf(resources), applyHooks{killed: env.proxy.takeKilled})
 		out.violations = append(out.violations, checkChaosActions(env, &seen, res, len(out.steps)+1)...)
-		if cleared, bad := clearStuckIntents(env, core, res.Errs); len(bad) > 0 {
+		if cleared, bad := clearStuckIntents(env, core, res.Errs, lastStep); len(bad) > 0 {
 			out.violations = append(out.violations, bad...)
 		} else if cleared > 0 {
 			// What the error tells the operator to do, done: then the apply must finish.
@@ -332,32 +334,52 @@ func runChaosSequence(t *testing.T, seed int64, maxSteps int) chaosOutcome {
 var stuckRe = regexp.MustCompile(`^(\S+): .*EID (\d+): (\w+) was sent \d+ times \(last intent (\S+), .*showed no outcome of any attempt`)
 
 // clearStuckIntents does what the refusal of a third attempt asks of the operator, after
-// checking it was right to refuse: the device must not show the action's effect (else the
-// evidence was there and the engine missed it). With a relay the intent is marked resolved
+// checking it was right to refuse: ThingSpace must have taken none of the attempts (else a
+// callback was there and the engine missed it). With a relay the intent is marked resolved
 // there; without one the instance is forgotten and imported again (its private journal goes).
-func clearStuckIntents(env *chaosEnv, core *protoCore, errs []string) (cleared int, bad []string) {
+func clearStuckIntents(env *chaosEnv, core *protoCore, errs []string, since time.Time) (cleared int, bad []string) {
 	for _, e := range errs {
 		m := stuckRe.FindStringSubmatch(e)
 		if m == nil {
 			continue
 		}
-		name, eid, action, intent := m[1], m[2], m[3], m[4]
-		d, ok := env.Sim.Device(eid)
-		if !ok {
-			bad = append(bad, fmt.Sprintf("%s: EID %s refused as stuck is not in the simulator", name, eid))
-			continue
-		}
-		var want map[string]any
-		if in := core.state[name]; in != nil {
-			want = map[string]any{"service_plan": stateAttr(in.val, "service_plan")}
-		}
-		if effect := chaosEffectShown(action, d, want); effect != "" {
-			bad = append(bad, fmt.Sprintf("%s: %s was refused as without outcome, but the device shows %s: %s", name, action, effect, e))
-			continue
-		}
+		name, eid, action, intent := m[1], m[2], m[3], strings.TrimSuffix(m[4], ",")
+		// Since when the attempts ran: the first attempt's intent at the relay, or without one
+		// the start of the last step (the horizon is short: both attempts fall in one apply).
+		from := since
+		var rc *wait.RelayClient
 		if env.withRelay {
-			rc := wait.NewRelayClient(env.relayAPIURL(), testRelayToken, nil)
-			if _, err := rc.UpdateIntent(context.Background(), strings.TrimSuffix(intent, ","), wait.IntentResolved, "", "checked by hand"); err != nil {
+			rc = wait.NewRelayClient(env.relayAPIURL(), testRelayToken, nil)
+			in, err := rc.GetIntent(context.Background(), intent)
+			for err == nil && in.Supersedes != "" {
+				in, err = rc.GetIntent(context.Background(), in.Supersedes)
+			}
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%s: reading intent %s: %v", name, intent, err))
+				continue
+			}
+			from = in.CreatedAt
+		}
+		// Right to refuse only if ThingSpace took none of the attempts: one it took has a
+		// callback, which is evidence the engine must have used.
+		var took []string
+		for _, a := range env.Sim.Stats().Actions {
+			if a.Action != action || a.AcceptedAt.Before(from.Add(-100*time.Millisecond)) {
+				continue
+			}
+			for _, d := range a.Devices {
+				if d.EID == eid {
+					took = append(took, a.RequestID+" at "+a.AcceptedAt.Format("15:04:05.000"))
+				}
+			}
+		}
+		if len(took) > 0 {
+			bad = append(bad, fmt.Sprintf("%s: %s was refused as without outcome, but ThingSpace accepted %v since %s: %s",
+				name, action, took, from.Format("15:04:05.000"), e))
+			continue
+		}
+		if rc != nil {
+			if _, err := rc.UpdateIntent(context.Background(), intent, wait.IntentResolved, "", "checked by hand"); err != nil {
 				bad = append(bad, fmt.Sprintf("%s: resolving intent %s: %v", name, intent, err))
 				continue
 			}
@@ -367,39 +389,6 @@ func clearStuckIntents(env *chaosEnv, core *protoCore, errs []string) (cleared i
 		cleared++
 	}
 	return cleared, bad
-}
-
-// chaosEffectShown says what of an action's effect the device shows ("" when nothing).
-func chaosEffectShown(action string, d sim.DeviceView, want map[string]any) string {
-	switch action {
-	case "activate":
-		if d.State == "active" || d.State == "suspended" {
-			return "the line " + d.State
-		}
-	case "deactivate":
-		if d.State == "deactive" {
-			return "the line deactive"
-		}
-	case "device_suspend", "profile_suspend":
-		if d.State == "suspended" {
-			return "the line suspended"
-		}
-	case "device_resume", "profile_resume":
-		if d.State == "active" {
-			return "the line active"
-		}
-	case "serviceplan":
-		if p, ok := want["service_plan"].(string); ok && d.Profiles[0].ServicePlan == p {
-			return "plan " + p
-		}
-	case "download_enable", "download", "download_disable":
-		for _, p := range d.Profiles {
-			if p.Type == "Global" && p.Status != "" && p.Status != "NOT_DOWNLOADED" {
-				return "the Global profile " + p.Status
-			}
-		}
-	}
-	return ""
 }
 
 // waitSimSettled waits (at most 30 s) until no device of the state is in a PENDING_ state at
