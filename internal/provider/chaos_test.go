@@ -44,6 +44,9 @@ var chaosRegressionSeeds = []int64{
 	1444, // the callback that enabled the Global profile was missing from the relay's newest-per-action
 	1478, // two attempts without an outcome: the operator's step, then a clean apply
 	1499, // a tainted instance without a relay forgot the serviceplan whose answer never came
+	1106, // a plan-change callback delivered again hid the download that enabled the Global profile
+	1144, // the same, after a killed provider: the relay kept one callback of unknown action only
+	1025, // two attempts without an outcome, refused: checked against what ThingSpace took
 }
 
 // chaosFixedSeeds run in `make test`: a spread of fault mixes and both waiting modes.
