@@ -54,7 +54,6 @@ const (
 
 func newTestEnv(t *testing.T, o envOptions) *testEnv {
 	t.Helper()
-	clearProviderEnv(t)
 	opts := sim.DefaultOptions()
 	opts.Addr = "127.0.0.1:0"
 	opts.Devices = 60

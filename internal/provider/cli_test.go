@@ -192,6 +192,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	for _, attr := range providerEnvAttrs {
+		_ = os.Unsetenv(envName(attr))
+	}
 	if os.Getenv("TF_ACC_TERRAFORM_PATH") != "" {
 		cli, err := detectCLI()
 		if err != nil {

@@ -185,8 +185,10 @@ func TestAccESIMProfileFailureCallbackAdoptAndReactivate(t *testing.T) {
 // shows (here the device turns active and, with a relay, the callback arrives) and then adopts
 // it. One activate in all, with and without a relay, and the next plan is empty.
 func TestAccESIMProfileOutcomeUnknownIsResolvedNotResent(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	for _, relay := range []bool{true, false} {
 		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
+			t.Parallel()
 			env := newTestEnv(t, envOptions{Relay: relay, Faults: "5xx-after=1"})
 			us := env.plansOfType("US")
 			dev := env.device(t, 0)
@@ -244,6 +246,7 @@ func TestAccESIMProfileUserTaintReplaces(t *testing.T) {
 // An update that times out after ThingSpace accepted the serviceplan: the next apply waits for
 // it (or finds the plan already changed) and sends no second serviceplan.
 func TestAccESIMProfileUpdateTimeoutThenApply(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 3 * time.Second})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)

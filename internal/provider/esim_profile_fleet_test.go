@@ -235,6 +235,7 @@ removed {
 // callbacks dropped after all their retries, which happens to no callback about one run in
 // seven.)
 func TestAccESIMProfileFleetUnderFaults(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	const n = 30
 	env := newTestEnv(t, envOptions{Relay: true, Devices: n,
 		Faults: "429=0.2,retry-after=200ms,dup=1,warning=0.3,drop=0.5,kind-case=0.5,status-case=0.5"})

@@ -159,6 +159,7 @@ func TestESIMProfileInterruptedCreate(t *testing.T) {
 // activate already sent: its replacement adopts the device. One activate in all; the plan after
 // is empty.
 func TestAccESIMProfileInterruptedApply(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 10 * time.Second})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)

@@ -17,6 +17,7 @@ import (
 // the device) makes it wait for the activate already sent and adopt the device. One activate in
 // all; the plan after is empty.
 func TestAccESIMProfileKilledApply(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 10 * time.Second})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)

@@ -74,8 +74,10 @@ func TestAccESIMProfileSuspendedOnAnotherPlanIsNotAdopted(t *testing.T) {
 // in state; the next apply waits for that request (found at the relay, or in the instance's
 // journal without one) and sends no second download_enable.
 func TestAccESIMProfileTimedOutDownloadIsNotSentAgain(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	for _, relay := range []bool{true, false} {
 		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
+			t.Parallel()
 			// Callbacks take 8 s, the update's time-out is 3 s: the update always times out
 			// after its POST and before the outcome (the premise is checked below).
 			env := newTestEnv(t, envOptions{Relay: relay, CallbackDelay: 8 * time.Second})
@@ -119,8 +121,10 @@ func TestAccESIMProfileTimedOutDownloadIsNotSentAgain(t *testing.T) {
 // unknown outcome again; it reads the device until the plan shows, and records it. One
 // serviceplan, with and without a relay.
 func TestAccESIMProfileUnknownServicePlanOutcomeIsNotSentAgain(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	for _, relay := range []bool{true, false} {
 		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
+			t.Parallel()
 			env := newTestEnv(t, envOptions{Relay: relay})
 			us := env.plansOfType("US")
 			dev := env.device(t, 0)
@@ -160,6 +164,7 @@ func TestAccESIMProfileUnknownServicePlanOutcomeIsNotSentAgain(t *testing.T) {
 // both ICCIDs, IMEI, MDN), so that the open-request check of a later apply, whichever
 // identifier it starts from, sees it.
 func TestAccESIMProfileSuspendIsRegisteredByEveryIdentifier(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
@@ -237,6 +242,7 @@ func relayRequestIDs(t *testing.T, env *testEnv, kind, id string) []string {
 // destroying it deactivates the line, as the configuration asked, instead of warning that
 // the device stays active and leaving a billed line on.
 func TestESIMProfileUntaintedThenUpdatedIsDeactivatedByDestroy(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	if testing.Short() {
 		t.Skip("starts a simulator and a relay")
 	}
@@ -294,8 +300,10 @@ func TestESIMProfileUntaintedThenUpdatedIsDeactivatedByDestroy(t *testing.T) {
 // without a relay the request status, says so) is not adopted as enabled by the replacement
 // Create: it sends the enable, and only the enable.
 func TestAccESIMProfileEnableFailedIsEnabledByTheReplacement(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	for _, relay := range []bool{true, false} {
 		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
+			t.Parallel()
 			env := newTestEnv(t, envOptions{Relay: relay, Faults: "enable-failed=1"})
 			us, gl := env.plansOfType("US"), env.plansOfType("Global")
 			dev := env.device(t, 0)

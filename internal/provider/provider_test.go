@@ -25,11 +25,16 @@ func init() { enginePoll = 100 * time.Millisecond }
 
 // clearProviderEnv keeps the developer's own THINGSPACE_* variables out of a test.
 func clearProviderEnv(t *testing.T) {
-	for _, attr := range []string{"base_url", "client_id", "client_secret", "username", "password", "account_name",
-		"relay_url", "relay_token", "requests_per_second", "bulk_size", "batch_window", "status_poll_after", "outcome_horizon"} {
+	for _, attr := range providerEnvAttrs {
 		t.Setenv(envName(attr), "")
 	}
 }
+
+// providerEnvAttrs are the provider arguments with a THINGSPACE_* variable. TestMain removes
+// them all from the test process, so that a developer's own settings never reach a test, and
+// tests that do not set them can run in parallel (t.Setenv forbids it).
+var providerEnvAttrs = []string{"base_url", "client_id", "client_secret", "username", "password", "account_name",
+	"relay_url", "relay_token", "requests_per_second", "bulk_size", "batch_window", "status_poll_after", "outcome_horizon"}
 
 const plansDataSource = `
 data "thingspace_service_plans" "all" {}

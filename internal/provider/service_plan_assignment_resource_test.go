@@ -471,6 +471,7 @@ func TestAccServicePlanAssignmentFailureCallbacks(t *testing.T) {
 // A timeout names the pending devices and request; the next apply waits for that request
 // instead of sending the plan change again.
 func TestAccServicePlanAssignmentTimeoutThenApply(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 2, CallbackDelay: 8 * time.Second})
 	us := env.plansOfType("US")
 	target := us[1]
