@@ -35,7 +35,9 @@ import (
 // once failed stay in chaosRegressionSeeds.
 //
 // `make test` runs chaosFixedSeeds; `make test-chaos` runs CHAOS_SEQUENCES (at least 500)
-// and writes the reliability table of the README (CHAOS_REPORT).
+// and writes the reliability table of the README (CHAOS_REPORT). To look into one seed:
+// CHAOS_VERBOSE=1 prints each step and its errors, CHAOS_DEBUG=1 the simulator's record of a
+// device when an action reached it in its target state, CHAOS_LOG=1 the provider's logs (JSON).
 
 // chaosRegressionSeeds are seeds that once found a violation, kept as regression cases.
 var chaosRegressionSeeds = []int64{
