@@ -153,7 +153,7 @@ func runChaosSequence(t *testing.T, seed int64, maxSteps int) chaosOutcome {
 	}
 	out := chaosOutcome{seed: seed, relay: withRelay, harness: map[string]int{}}
 	env := newChaosEnv(t, seed, withRelay)
-	us, gl := chaosPlans(env.Sim)
+	us, gl := simPlansOfType(env.Sim, sim.PlanUS)[:2], simPlansOfType(env.Sim, sim.PlanGlobal)[:2]
 	devs := env.Sim.Devices()
 
 	core := newProtoCore("thingspace_esim_profile", chaosProviderConfig(env, withRelay))
@@ -418,17 +418,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func chaosPlans(s *sim.Simulator) (us, global []string) {
-	for _, p := range s.Plans() {
-		if p.Type == "US" {
-			us = append(us, p.Code)
-		} else {
-			global = append(global, p.Code)
-		}
-	}
-	return us[:2], global[:2]
 }
 
 // chaosFaults draws a fault mix: none half of the time, else one to three kinds.
