@@ -176,10 +176,19 @@ func decodeBody(w http.ResponseWriter, req *http.Request, what string, v any) bo
 // so the answer of a write equals every later read.
 func intentNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-func (r *Relay) putIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
+// pathIntentID is the {id} of an intent path, or a 400 answered when it is not an intent id.
+func pathIntentID(w http.ResponseWriter, req *http.Request) (string, bool) {
 	id := req.PathValue("id")
 	if !intentIDPattern.MatchString(id) {
 		writeJSON(w, http.StatusBadRequest, apiError{"intent id must match " + intentIDPattern.String()})
+		return "", false
+	}
+	return id, true
+}
+
+func (r *Relay) putIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
+	id, ok := pathIntentID(w, req)
+	if !ok {
 		return
 	}
 	var body IntentWriteJSON
@@ -249,9 +258,8 @@ func (r *Relay) putIntent(w http.ResponseWriter, req *http.Request, accounts []s
 }
 
 func (r *Relay) patchIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
-	id := req.PathValue("id")
-	if !intentIDPattern.MatchString(id) {
-		writeJSON(w, http.StatusBadRequest, apiError{"intent id must match " + intentIDPattern.String()})
+	id, ok := pathIntentID(w, req)
+	if !ok {
 		return
 	}
 	var body IntentChangeJSON
