@@ -183,10 +183,14 @@ func (c *Client) PostAction(ctx context.Context, action Action, body ProfileRequ
 			}
 		}
 		var out RequestResponse
+		// Device reads of the account taken before the answer are older than the action: the
+		// read coalescer forgets them before and after the POST.
+		c.reads.Invalidate(body.AccountName)
 		_, err := c.do(ctx, call{
 			method: http.MethodPost, path: PathActions + string(action), body: b, kind: kindAction,
 			session: true, out: &out, action: action, devices: chunk,
 		})
+		c.reads.Invalidate(body.AccountName)
 		if err == nil && out.RequestID == "" {
 			err = &OutcomeUnknownError{Action: action, Devices: chunk,
 				Cause: errors.New("ThingSpace accepted the call but answered no requestId")}

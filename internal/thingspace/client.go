@@ -66,6 +66,11 @@ type Config struct {
 	// when the server sends no Retry-After.
 	RetryBaseDelay time.Duration
 	RetryMaxDelay  time.Duration
+	// ReadTTL is how long the snapshot of a device listing serves reads that accept data that
+	// old (see ReadCoalescer); default 30 s. ReadWindow is the longest a read waits for others
+	// to share its listing; default 100 ms.
+	ReadTTL    time.Duration
+	ReadWindow time.Duration
 }
 
 // Client talks to one ThingSpace endpoint with one set of credentials. It is safe for
@@ -83,6 +88,8 @@ type Client struct {
 	pause func(ctx context.Context, d time.Duration) error
 	// journal records each action chunk before it is sent (see Journal); nil: none.
 	journal Journal
+	// reads coalesces device reads into shared listings (see ReadCoalescer).
+	reads *ReadCoalescer
 
 	auth *authenticator
 }
@@ -134,6 +141,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RetryMaxDelay <= 0 {
 		cfg.RetryMaxDelay = DefaultRetryMaxDelay
 	}
+	if cfg.ReadTTL <= 0 {
+		cfg.ReadTTL = DefaultReadTTL
+	}
+	if cfg.ReadWindow <= 0 {
+		cfg.ReadWindow = DefaultReadWindow
+	}
 	c := &Client{
 		base:      base,
 		http:      cfg.HTTPClient,
@@ -146,6 +159,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.bulkSize.Store(int64(cfg.BulkSize))
 	c.auth = newAuthenticator(c, cfg)
+	c.reads = newReadCoalescer(c, cfg.ReadTTL, cfg.ReadWindow)
 	return c, nil
 }
 
@@ -300,7 +314,13 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 				return nil, apiErr
 			}
 			wait := retryAfter(resp.Header.Get("Retry-After"), c.backoff(attempt))
-			log.Info("ThingSpace asked to slow down (429)", "path", cl.path, "retry_in", wait.String())
+			from := "the client's backoff (no Retry-After)"
+			if h := resp.Header.Get("Retry-After"); h != "" {
+				from = "ThingSpace's Retry-After: " + h
+			}
+			log.Info("ThingSpace asked to slow down (HTTP 429); waiting before trying again", "method", cl.method, "path", cl.path,
+				"code", apiErr.Code, "attempt", attempt+1, "max_attempts", c.retries+1, "retry_in", wait.String(),
+				"retry_at", time.Now().Add(wait).Format(time.RFC3339), "wait_from", from)
 			if err := c.sleep(ctx, wait); err != nil {
 				return nil, err
 			}

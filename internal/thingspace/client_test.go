@@ -1011,3 +1011,37 @@ func TestLoggedConfigAndCallbackHideSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestRateLimited429SaysWhenAndWhyItWaits(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	recordWaits(c)
+	var buf strings.Builder
+	var mu sync.Mutex
+	ctx := WithLogger(context.Background(), slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil)))
+	n := 0
+	f.onAction = func(_ int, _ string, _ ProfileRequest, w http.ResponseWriter) bool {
+		n++
+		if n > 1 {
+			return false
+		}
+		w.Header().Set("Retry-After", "7")
+		writeJSON(w, 429, ErrorResponse{ErrorCode: "UnifiedWebService.REQUEST_FAILED.TooManyRequests", ErrorMessage: "slow down"})
+		return true
+	}
+	if _, err := c.Activate(ctx, ActivateRequest{Devices: Devices(testDevice()), AccountName: testAccount, ServicePlan: "M2M4GB"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{"level=INFO", "HTTP 429", "retry_in=7s", "retry_at=", `wait_from="ThingSpace's Retry-After: 7"`, "attempt=1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the 429 log lacks %s:\n%s", want, out)
+		}
+	}
+}

@@ -39,22 +39,35 @@ const maxListPages = 100000
 // ListAllDevices calls fn for every device the v1 list returns, following pages with
 // largestDeviceIdSeen (the largest "DeviceId" extended attribute of the previous page).
 func (c *Client) ListAllDevices(ctx context.Context, req DeviceListRequest, fn func(Device) error) error {
+	return c.listPages(ctx, req, func(devs []Device, _ bool) error {
+		for _, d := range devs {
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// listPages calls fn with every page of the v1 list, and whether more pages follow; an error
+// from fn stops the paging and is returned.
+func (c *Client) listPages(ctx context.Context, req DeviceListRequest, fn func(devs []Device, more bool) error) error {
 	for page := 0; page < maxListPages; page++ {
 		resp, err := c.ListDevices(ctx, req)
 		if err != nil {
 			return err
 		}
-		var largest int64
-		for _, d := range resp.Devices {
-			if err := fn(d); err != nil {
-				return err
-			}
-			if n, err := strconv.ParseInt(d.Attribute("DeviceId"), 10, 64); err == nil && n > largest {
-				largest = n
-			}
+		if err := fn(resp.Devices, resp.HasMoreData); err != nil {
+			return err
 		}
 		if !resp.HasMoreData {
 			return nil
+		}
+		var largest int64
+		for _, d := range resp.Devices {
+			if n, err := strconv.ParseInt(d.Attribute("DeviceId"), 10, 64); err == nil && n > largest {
+				largest = n
+			}
 		}
 		if largest <= req.LargestDeviceIDSeen {
 			return fmt.Errorf("thingspace: the v1 device list said hasMoreData but its cursor did not advance past %d", req.LargestDeviceIDSeen)
