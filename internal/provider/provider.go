@@ -363,6 +363,7 @@ func (p *ThingSpaceProvider) Resources(context.Context) []func() resource.Resour
 	return []func() resource.Resource{
 		NewCallbackListenerResource,
 		NewESIMProfileResource,
+		NewESIMFleetResource,
 		NewServicePlanAssignmentResource,
 	}
 }

@@ -1,0 +1,441 @@
+package provider
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
+)
+
+const fleetAddr = "thingspace_esim_fleet.f"
+
+// fleetSpec is one configuration of a test fleet.
+type fleetSpec struct {
+	plan       string
+	suspended  bool
+	protection bool
+	// devices by simulator inventory index; the value is the entry's body ("" for {}).
+	devices map[int]string
+}
+
+// fleetHCL writes the configuration of one thingspace_esim_fleet over simulator devices.
+func fleetHCL(t *testing.T, env *testEnv, s fleetSpec) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(env.providerBlock())
+	fmt.Fprintf(&b, "resource \"thingspace_esim_fleet\" \"f\" {\n  service_plan        = %q\n  suspended           = %t\n"+
+		"  deletion_protection = %t\n  devices = {\n", s.plan, s.suspended, s.protection)
+	idx := make([]int, 0, len(s.devices))
+	for i := range s.devices {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	for _, i := range idx {
+		d := env.device(t, i)
+		fmt.Fprintf(&b, "    %q = { iccid = %q, imei = %q %s }\n", d.EID, d.ICCID, d.IMEI, s.devices[i])
+	}
+	b.WriteString("  }\n}\n")
+	return b.String()
+}
+
+// fleetOf is the devices i..j-1 with the fleet's settings.
+func fleetOf(i, j int) map[int]string {
+	m := map[int]string{}
+	for k := i; k < j; k++ {
+		m[k] = ""
+	}
+	return m
+}
+
+// statusPath is the path of one device's status in the fleet.
+func statusPath(eid string) tfjsonpath.Path {
+	return tfjsonpath.New("device_status").AtMapKey(eid)
+}
+
+// expectDevices checks the simulator's state and plan of devices by inventory index.
+func expectDevices(t *testing.T, env *testEnv, state, plan string, idx ...int) resource.TestCheckFunc {
+	return checkSim(func() error {
+		for _, i := range idx {
+			d := env.deviceByEID(t, env.device(t, i).EID)
+			if d.State != state || (plan != "" && d.ServicePlan != plan) {
+				return fmt.Errorf("device %d (EID %s) is %s on %q, want %s on %q", i, d.EID, d.State, d.ServicePlan, state, plan)
+			}
+		}
+		return nil
+	})
+}
+
+// actionsOf lists the simulator's accepted requests of an action, with their device counts.
+func actionsOf(env *testEnv, action string) []int {
+	var out []int
+	for _, a := range env.Sim.Stats().Actions {
+		if a.Action == action {
+			out = append(out, len(a.Devices))
+		}
+	}
+	return out
+}
+
+// TestAccESIMFleetLifecycle: the life of a fleet, with every change touching only the devices
+// whose settings changed, actions sent in bulk, and a drift step after each apply.
+func TestAccESIMFleetLifecycle(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	base, other := us[0], us[1]
+	eid := func(i int) string { return env.device(t, i).EID }
+
+	// 0..7 with the fleet's plan, 8 and 9 on their own plan.
+	create := fleetOf(0, 10)
+	create[8], create[9] = fmt.Sprintf(", service_plan = %q", other), fmt.Sprintf(", service_plan = %q", other)
+	// One device's plan changed.
+	onePlan := fleetOf(0, 10)
+	onePlan[8], onePlan[9] = create[8], create[9]
+	onePlan[3] = fmt.Sprintf(", service_plan = %q", other)
+	// Devices 10 and 11 added, 0 removed, 1 suspended on its own.
+	reshaped := fleetOf(1, 12)
+	reshaped[8], reshaped[9], reshaped[3] = create[8], create[9], onePlan[3]
+	reshaped[1] = ", suspended = true"
+
+	var serviceplans, activates int
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: fleetHCL(t, env, fleetSpec{plan: base, protection: true, devices: create}),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(fleetAddr, statusPath(eid(0)).AtMapKey("state"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue(fleetAddr, statusPath(eid(9)).AtMapKey("service_plan"), knownvalue.StringExact(other)),
+					statecheck.ExpectKnownValue(fleetAddr, statusPath(eid(5)).AtMapKey("error"), knownvalue.StringExact("")),
+					statecheck.ExpectKnownValue(fleetAddr, tfjsonpath.New("create_confirmed"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(fleetAddr, tfjsonpath.New("deletion_protection"), knownvalue.Bool(true)),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					expectDevices(t, env, "active", base, 0, 1, 2, 7),
+					expectDevices(t, env, "active", other, 8, 9),
+					checkSim(func() error {
+						// One bulk activate per body: the two plans.
+						if got := actionsOf(env, "activate"); !slices.Equal(slices.Sorted(slices.Values(got)), []int{2, 8}) {
+							return fmt.Errorf("activate requests carried %v devices, want one of 8 and one of 2", got)
+						}
+						activates = 2
+						return nil
+					}),
+				),
+			},
+			{
+				// Drift step: nothing changed, nothing planned.
+				Config:           fleetHCL(t, env, fleetSpec{plan: base, protection: true, devices: create}),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				// One device's plan: only its status is unknown in the plan, one serviceplan for one device.
+				Config: fleetHCL(t, env, fleetSpec{plan: base, protection: true, devices: onePlan}),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(fleetAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectUnknownValue(fleetAddr, statusPath(eid(3))),
+					plancheck.ExpectKnownValue(fleetAddr, statusPath(eid(4)).AtMapKey("state"), knownvalue.StringExact("active")),
+					plancheck.ExpectKnownValue(fleetAddr, statusPath(eid(8)).AtMapKey("service_plan"), knownvalue.StringExact(other)),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					expectDevices(t, env, "active", other, 3),
+					checkSim(func() error {
+						if got := actionsOf(env, "serviceplan"); !slices.Equal(got, []int{1}) {
+							return fmt.Errorf("serviceplan requests carried %v devices, want one of 1", got)
+						}
+						serviceplans = 1
+						return nil
+					}),
+				),
+			},
+			{
+				Config:           fleetHCL(t, env, fleetSpec{plan: base, protection: true, devices: onePlan}),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				// Removing an active device from a protected fleet is refused at plan time.
+				Config:      fleetHCL(t, env, fleetSpec{plan: base, protection: true, devices: reshaped}),
+				ExpectError: regexp.MustCompile(`(?s)Deletion protection is on.*` + eid(0)),
+			},
+			{
+				// Devices added, removed and changed in one apply.
+				Config: fleetHCL(t, env, fleetSpec{plan: base, protection: false, devices: reshaped}),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					expectDevices(t, env, "active", base, 10, 11, 2),
+					expectDevices(t, env, "deactive", "", 0),
+					expectDevices(t, env, "suspended", base, 1),
+					expectActions(env, map[string][]string{eid(0): {"activate", "deactivate"}, eid(1): {"activate", "device_suspend"},
+						eid(10): {"activate"}, eid(2): {"activate"}}),
+					checkSim(func() error {
+						if n := len(actionsOf(env, "activate")); n != activates+1 {
+							return fmt.Errorf("%d activate requests, want %d (one for both added devices)", n, activates+1)
+						}
+						if n := len(actionsOf(env, "serviceplan")); n != serviceplans {
+							return fmt.Errorf("%d serviceplan requests, want %d: no plan changed", n, serviceplans)
+						}
+						return noActionWhileOpen(env)
+					}),
+				),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(fleetAddr, statusPath(eid(1)).AtMapKey("state"), knownvalue.StringExact("suspended")),
+					statecheck.ExpectKnownValue(fleetAddr, statusPath(eid(1)).AtMapKey("last_action"), knownvalue.StringExact("device_suspend")),
+				},
+			},
+			{
+				Config:           fleetHCL(t, env, fleetSpec{plan: base, protection: false, devices: reshaped}),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				// The whole fleet suspended: one bulk device_suspend for the devices not suspended yet.
+				Config: fleetHCL(t, env, fleetSpec{plan: base, suspended: true, protection: false, devices: reshaped}),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					expectDevices(t, env, "suspended", "", 1, 2, 3, 11),
+					checkSim(func() error {
+						if got := actionsOf(env, "device_suspend"); !slices.Equal(got, []int{1, 10}) {
+							return fmt.Errorf("device_suspend requests carried %v devices, want [1 10]", got)
+						}
+						return noActionWhileOpen(env)
+					}),
+				),
+			},
+			{
+				Config:           fleetHCL(t, env, fleetSpec{plan: base, suspended: true, protection: false, devices: reshaped}),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			for i := 1; i < 12; i++ {
+				if d := env.deviceByEID(t, eid(i)); d.State != "deactive" {
+					return fmt.Errorf("device %d is %s after destroy, want deactive", i, d.State)
+				}
+			}
+			if got := actionsOf(env, "deactivate"); !slices.Equal(got, []int{1, 11}) {
+				return fmt.Errorf("deactivate requests carried %v devices, want [1 11] (the removed device, then the fleet)", got)
+			}
+			return noActionWhileOpen(env)
+		},
+	})
+}
+
+// TestAccESIMFleetDrift: a device's plan changed and a device suspended outside Terraform show
+// as those two entries in the next plan, and the apply puts them back with one action each; a
+// device deactivated outside Terraform is dropped and the next apply reactivates it.
+func TestAccESIMFleetDrift(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, envOptions{Relay: true})
+	us := env.plansOfType("US")
+	cfg := fleetHCL(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 5)})
+	eid := func(i int) string { return env.device(t, i).EID }
+	patch := func(i int, p sim.DevicePatch) {
+		if err := env.Sim.UpdateDevice(eid(i), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	str := func(s string) *string { return &s }
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg},
+			{
+				PreConfig: func() {
+					patch(1, sim.DevicePatch{ServicePlan: str(us[1])})
+					patch(2, sim.DevicePatch{State: str("suspended")})
+					patch(4, sim.DevicePatch{State: str("deactive")})
+				},
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(fleetAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectUnknownValue(fleetAddr, statusPath(eid(1))),
+					plancheck.ExpectUnknownValue(fleetAddr, statusPath(eid(2))),
+					plancheck.ExpectUnknownValue(fleetAddr, statusPath(eid(4))),
+					plancheck.ExpectKnownValue(fleetAddr, statusPath(eid(3)).AtMapKey("state"), knownvalue.StringExact("active")),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					expectDevices(t, env, "active", us[0], 0, 1, 2, 3, 4),
+					expectActions(env, map[string][]string{
+						eid(0): {"activate"}, eid(1): {"activate", "serviceplan"}, eid(2): {"activate", "device_resume"},
+						eid(3): {"activate"}, eid(4): {"activate", "activate"},
+					}),
+				),
+			},
+			{
+				Config:           fleetHCL(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 5)}),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// TestAccESIMFleetImport: a fleet that already exists is imported by a device filter and by a
+// list of EIDs, without a carrier action, and the next plan is empty.
+func TestAccESIMFleetImport(t *testing.T) {
+	skipUnlessCLI(t, featureRemovedBlockDestroyFalse)
+	t.Parallel()
+	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 12})
+	plan := env.device(t, 0).ServicePlan
+	cfg := fleetHCL(t, env, fleetSpec{plan: plan, protection: true, devices: fleetOf(0, 12)})
+	eids := make([]string, 0, 3)
+	for i := range 3 {
+		eids = append(eids, env.device(t, i).EID)
+	}
+	small := fleetHCL(t, env, fleetSpec{plan: plan, protection: true, devices: fleetOf(0, 3)})
+	forget := env.providerBlock() + "\nremoved {\n  from = thingspace_esim_fleet.f\n  lifecycle {\n    destroy = false\n  }\n}\n"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg, ResourceName: fleetAddr, ImportState: true, ImportStatePersist: true,
+				ImportStateId: env.Sim.Account() + "/state=active",
+				ImportStateCheck: func(s []*terraform.InstanceState) error {
+					if len(s) != 1 {
+						return fmt.Errorf("%d instances imported, want 1", len(s))
+					}
+					if n := s[0].Attributes["devices.%"]; n != "12" {
+						return fmt.Errorf("devices.%% = %s, want 12", n)
+					}
+					if p := s[0].Attributes["service_plan"]; p != plan {
+						return fmt.Errorf("service_plan = %q, want %q", p, plan)
+					}
+					return nil
+				},
+			},
+			{
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check:            checkSim(func() error { return zeroActions(env) }),
+			},
+			{
+				// Stop managing it without deactivating anything.
+				Config: forget,
+				Check:  checkSim(func() error { return zeroActions(env) }),
+			},
+			{
+				// Import again, by EIDs, into a configuration of three devices.
+				Config: small, ResourceName: fleetAddr, ImportState: true, ImportStatePersist: true,
+				ImportStateId: env.Sim.Account() + "/" + strings.Join(eids, ","),
+				ImportStateCheck: func(s []*terraform.InstanceState) error {
+					if n := s[0].Attributes["devices.%"]; n != "3" {
+						return fmt.Errorf("devices.%% = %s, want 3", n)
+					}
+					return nil
+				},
+			},
+			{
+				Config:           small,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check:            checkSim(func() error { return zeroActions(env) }),
+			},
+			{
+				// A protected fleet is not destroyed (and the import sets the protection on).
+				Config:      env.providerBlock(),
+				ExpectError: regexp.MustCompile(`Deletion protection is on`),
+			},
+			{
+				Config: forget,
+				Check:  checkSim(func() error { return zeroActions(env) }),
+			},
+		},
+	})
+}
+
+func zeroActions(env *testEnv) error {
+	if n := totalActions(env); n != 0 {
+		return fmt.Errorf("%d carrier actions accepted, want 0", n)
+	}
+	return nil
+}
+
+// TestESIMFleetImportIDErrors: import ids that cannot work say why, before any call.
+func TestESIMFleetImportIDErrors(t *testing.T) {
+	for _, c := range []struct{ spec, want string }{
+		{"89049032995470350104029245073231,89049032995470350104029245073231", "listed twice"},
+		{"8904903299547035010402924507323", "EID"},
+		{"state=pre-active", "active or suspended devices only"},
+		{"plan=X1", `unknown filter "plan"`},
+		{"service_plan=M2M10GB", "needs state=active"},
+	} {
+		var err error
+		if strings.Contains(c.spec, "=") {
+			_, err = (&esimFleetResource{cfg: &Config{}}).importByFilter(t.Context(), "0000123456-00001", c.spec)
+		} else {
+			_, err = parseEIDList(c.spec)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want one containing %q", c.spec, err, c.want)
+		}
+	}
+}
+
+// TestAccESIMFleetPartialFailure: 1,000 devices, 2 % of them fail. The first apply keeps every
+// device with its status, names the failed ones and taints the fleet; the second (the failures
+// gone) destroys the tainted fleet without a carrier action, adopts the devices that are done
+// and activates only the failed ones.
+func TestAccESIMFleetPartialFailure(t *testing.T) {
+	t.Parallel()
+	const n = 1000
+	env := newTestEnv(t, envOptions{Relay: true, Devices: n + 10, Faults: "fail=0.02", Seed: 7})
+	plan := env.plansOfType("US")[0]
+	cfg := fleetHCL(t, env, fleetSpec{plan: plan, devices: fleetOf(0, n)})
+	failedFirst := map[string]bool{}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      cfg,
+				ExpectError: regexp.MustCompile(`(?s)The eSIM fleet was not confirmed.*devices are not as configured.*- EID \d{32}: .*fail`),
+			},
+			{
+				PreConfig: func() {
+					for _, a := range env.Sim.Stats().Actions {
+						for _, d := range a.Devices {
+							if env.Sim.ActionOutcome(a.RequestID, d.EID) != "Success" {
+								failedFirst[d.EID] = true
+							}
+						}
+					}
+					if len(failedFirst) == 0 || len(failedFirst) > n/10 {
+						t.Fatalf("%d devices failed the first apply; the fault should fail about 2 %%", len(failedFirst))
+					}
+					if err := env.Sim.SetFaults(""); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(fleetAddr, tfjsonpath.New("create_confirmed"), knownvalue.Bool(true)),
+				},
+				Check: checkSim(func() error {
+					if n := actionsOf(env, "deactivate"); len(n) != 0 {
+						return fmt.Errorf("deactivate sent %v while replacing the tainted fleet; want none", n)
+					}
+					for i := range n {
+						e := env.device(t, i).EID
+						got := env.acceptedFor(e)
+						want := []string{"activate"}
+						if failedFirst[e] {
+							want = []string{"activate", "activate"}
+						}
+						if !slices.Equal(got, want) {
+							return fmt.Errorf("EID %s: accepted %v, want %v", e, got, want)
+						}
+					}
+					return noActionWhileOpen(env)
+				}),
+			},
+			{
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
