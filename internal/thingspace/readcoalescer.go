@@ -24,13 +24,18 @@ import (
 //     looks at its device.
 //   - After that, reads that cannot be served by a snapshot join a batch: the batch goes out
 //     when no other read joined it for a short quiet period, at the latest when the window
-//     ends, and never while another listing of the account runs. A read whose bound a running
+//     ends, and never while another listing of the account runs (its window starts again
+//     when that one ends). A read whose bound a running
 //     listing satisfies (it started at or after notBefore) joins that listing instead.
+//   - A batch wanting fewer distinct devices than a listing of the account has pages is read
+//     one by one instead, when every reader in it wants data from after its call (a snapshot
+//     would serve none of them), or when the account is large (more than listAbortFloor
+//     pages). A batch with a reader that accepts older data (a refresh) is listed in a small
+//     account: its snapshot serves the refreshes that follow.
 //   - A listing of an account whose size is not known pages at least listAbortFloor pages,
 //     and gives up once it has read as many pages as its readers want distinct devices: those
-//     it has not found are read one by one. The account then counts as large, and a batch of
-//     fewer devices than its pages is read one by one. Either way a batch costs at most about
-//     twice its single reads.
+//     it has not found are read one by one, and the account counts as large. Either way a
+//     batch costs at most about twice its single reads.
 //   - A complete listing's snapshot serves later reads whose bound it satisfies for the TTL;
 //     a device absent from it is not in the account (ErrDeviceNotFound). Every action the
 //     client sends for an account (PostAction, so the Coalescer too) drops the account's
@@ -66,6 +71,9 @@ const (
 	readQuiet = 20 * time.Millisecond
 	// listTimeout bounds one shared listing, which runs on a context of its own.
 	listTimeout = 5 * time.Minute
+	// tolerantAge: a reader whose bound is more than this before its call accepts a snapshot
+	// (a refresh); one within it wants data from after its call.
+	tolerantAge = time.Second
 	// listAbortFloor is how many pages (20,000 devices) a listing of an account of unknown
 	// size reads before it may give up in favour of single reads.
 	listAbortFloor = 10
@@ -97,11 +105,11 @@ type accountReads struct {
 	// generation serves nobody who came after the action.
 	gen  uint64
 	snap *snapshot
-	// large > 0: the account has at least this many pages (a listing gave up there, or a
-	// complete listing had that many and more than listAbortFloor).
-	large   int
-	running *listing // the listing being read (nil: none)
-	next    *listing // the batch collecting readers (nil: none)
+	// pages is how many pages the last complete listing had (0: none yet); atLeast, that a
+	// listing gave up after pages-1 pages (0: none did since).
+	pages, atLeast int
+	running        *listing // the listing being read (nil: none)
+	next           *listing // the batch collecting readers (nil: none)
 }
 
 // snapshot is a complete listing: every device of the account, by every identifier.
@@ -120,8 +128,8 @@ type listing struct {
 	opened, started time.Time
 	gen             uint64
 	timer           *time.Timer
-	due             bool // its window ended while another listing of the account ran
-	singlesOnly     bool // read one by one from the start (a large account, few devices)
+	singlesOnly     bool // read one by one from the start (fewer devices than pages)
+	tolerant        bool // a reader accepts data older than its call (a refresh)
 	closed          bool // takes no more readers (given up, or done)
 	wanted          map[string]DeviceID
 	waiters         int
@@ -266,6 +274,9 @@ func (rc *ReadCoalescer) joinLocked(ctx context.Context, a *accountReads, keys [
 		a.next = l
 	}
 	l.add(keys, ids)
+	if notBefore.Before(time.Now().Add(-tolerantAge)) {
+		l.tolerant = true
+	}
 	// The batch goes out once nobody joined for the quiet period, at the latest when the
 	// window ends.
 	wait := min(readQuiet, rc.window, time.Until(l.opened.Add(rc.window)))
@@ -284,7 +295,8 @@ func (l *listing) add(keys []string, ids []DeviceID) {
 	}
 }
 
-// fire starts a batch whose window ended, or marks it due while another listing runs.
+// fire starts a batch whose window ended, unless another listing of the account runs (its end
+// starts the batch's window again).
 func (rc *ReadCoalescer) fire(l *listing) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -293,7 +305,6 @@ func (rc *ReadCoalescer) fire(l *listing) {
 		return // started, or dropped
 	}
 	if a.running != nil {
-		l.due = true // started when the running listing ends
 		return
 	}
 	rc.startLocked(l)
@@ -306,15 +317,16 @@ func (rc *ReadCoalescer) startLocked(l *listing) {
 	l.timer.Stop()
 	l.started = time.Now()
 	l.gen = a.gen
-	if a.large > 0 && len(l.wanted) < a.large {
+	cost := max(a.pages, a.atLeast)
+	if k := len(l.wanted); cost > 0 && k < cost && (!l.tolerant || cost > listAbortFloor) {
 		l.singlesOnly = true
 		l.closed = true
 	}
-	go rc.run(l, len(l.wanted), l.waiters, a.large)
+	go rc.run(l, len(l.wanted), l.waiters, cost)
 }
 
 // run reads what a batch's readers want and hands it to them.
-func (rc *ReadCoalescer) run(l *listing, wanted, waiters, large int) {
+func (rc *ReadCoalescer) run(l *listing, wanted, waiters, cost int) {
 	ctx, cancel := context.WithTimeout(l.ctx, listTimeout)
 	defer cancel()
 	log := logger(ctx)
@@ -325,8 +337,8 @@ func (rc *ReadCoalescer) run(l *listing, wanted, waiters, large int) {
 	pages, devices, singles := 0, 0, 0
 	var err error
 	if l.singlesOnly {
-		log.Debug("reading devices one by one: the account is larger than the reads are worth listing",
-			"account", a.name, "devices_wanted", wanted, "readers", waiters, "account_pages_at_least", large)
+		log.Debug("reading devices one by one: a listing of the account would cost more requests",
+			"account", a.name, "devices_wanted", wanted, "readers", waiters, "account_pages", cost)
 	} else {
 		log.Debug("listing the account's devices for concurrent reads", "account", a.name, "devices_wanted", wanted, "readers", waiters)
 		err = rc.c.listPages(ctx, DeviceListRequest{AccountName: a.name}, func(devs []Device, more bool) error {
@@ -350,7 +362,7 @@ func (rc *ReadCoalescer) run(l *listing, wanted, waiters, large int) {
 				// As many pages as single reads of every device wanted would have cost: the
 				// rest are read one by one.
 				l.closed = true
-				a.large = max(a.large, pages+1)
+				a.atLeast = max(a.atLeast, pages+1)
 				log.Debug("giving up the listing of a large account; the devices not found yet are read one by one",
 					"account", a.name, "pages", pages, "devices", devices, "devices_wanted", k)
 				return errStopListing
@@ -379,11 +391,7 @@ func (rc *ReadCoalescer) run(l *listing, wanted, waiters, large int) {
 	l.found, l.errs, l.complete, l.err = found, errs, complete, err
 	l.closed = true
 	if complete {
-		if pages > listAbortFloor {
-			a.large = pages
-		} else {
-			a.large = 0
-		}
+		a.pages, a.atLeast = pages, 0
 		if l.gen == a.gen {
 			a.snap = &snapshot{at: l.started, gen: l.gen, byID: found}
 		}
@@ -402,8 +410,12 @@ func (rc *ReadCoalescer) run(l *listing, wanted, waiters, large int) {
 	}
 	a.running = nil
 	close(l.done)
-	if n := a.next; n != nil && n.due {
-		rc.startLocked(n)
+	if n := a.next; n != nil {
+		// The batch's window starts again now that it can go: the readers this listing
+		// answered make room for others (Terraform starts the next instances), which join it
+		// within the quiet period instead of making a batch of their own.
+		n.opened = time.Now()
+		n.timer.Reset(min(readQuiet, rc.window))
 	}
 }
 

@@ -345,12 +345,14 @@ func TestReadCoalescerDeviceMissingFromListingIsNotFound(t *testing.T) {
 	if !IsDeviceNotFound(err) {
 		t.Fatalf("read from the snapshot: %v, want not found", err)
 	}
+	// Read afresh, as the engine does: two devices of a three-page account are read one by
+	// one, and the missing one is not found either.
 	devs, err := rc.Devices(ctx, testAccount, []DeviceID{eidID(29), missing}, time.Now())
 	if err != nil || devs[0] == nil || devs[1] != nil {
 		t.Fatalf("Devices: %v %+v, want the device and nil", err, devs)
 	}
-	if p := inv.pages.Load(); p != 6 {
-		t.Fatalf("pages %d, want a second listing of 3", p)
+	if p, s := inv.pages.Load(), inv.singles.Load(); p != 3 || s != 4 {
+		t.Fatalf("pages %d, single reads %d; want no more pages and 2 more single reads", p, s)
 	}
 }
 
@@ -427,5 +429,48 @@ func TestReadCoalescerLogsListings(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+func TestReadCoalescerFreshBatchSmallerThanTheListingIsReadOneByOne(t *testing.T) {
+	f := newFake(t)
+	inv := newInventory(f, 45, 10) // five pages
+	c := f.client(t)
+	rc := listed(c.Reads())
+	ctx := context.Background()
+	ids := []DeviceID{eidID(1), eidID(2), eidID(3), eidID(4), eidID(5)}
+	if _, err := rc.Devices(ctx, testAccount, ids, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if p, s := inv.pages.Load(), inv.singles.Load(); p != 5 || s != 0 {
+		t.Fatalf("pages %d, single reads %d; want one listing of 5 pages", p, s)
+	}
+	// Fresh reads of fewer devices than pages: one by one (no snapshot could serve them).
+	if _, err := rc.Devices(ctx, testAccount, ids[:4], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if p, s := inv.pages.Load(), inv.singles.Load(); p != 5 || s != 4 {
+		t.Fatalf("pages %d, single reads %d; want 4 single reads", p, s)
+	}
+	// As many devices as pages: listed.
+	if _, err := rc.Devices(ctx, testAccount, ids, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if p, s := inv.pages.Load(), inv.singles.Load(); p != 10 || s != 4 {
+		t.Fatalf("pages %d, single reads %d; want a second listing", p, s)
+	}
+	// A refresh of one device after an action is listed: its snapshot serves the refreshes
+	// that follow.
+	if _, err := c.ChangeServicePlan(ctx, ServicePlanRequest{Devices: Devices(DeviceIDs{{Kind: KindEID, ID: invEID(2)},
+		{Kind: KindICCID, ID: invICCID(2)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := rc.Device(ctx, testAccount, eidID(i), time.Now().Add(-rc.TTL())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, s := inv.pages.Load(), inv.singles.Load(); p != 15 || s != 4 {
+		t.Fatalf("pages %d, single reads %d; want one more listing for the ten refreshes", p, s)
 	}
 }
