@@ -10,6 +10,8 @@ FROM golang:1.26 AS build
 WORKDIR /src
 # The module download is its own layer: a source change does not fetch the modules again.
 COPY go.mod go.sum ./
+# The patched terraform-plugin-framework that go.mod replaces (see third_party/README.md).
+COPY third_party ./third_party
 RUN go mod download
 COPY . .
 ARG VERSION=dev
