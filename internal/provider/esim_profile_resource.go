@@ -496,7 +496,9 @@ func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest
 		account = a
 		m.AccountName = types.StringValue(a)
 	}
-	dev, err := r.cfg.Client.GetDevice(withLogger(ctx), account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: m.EID.ValueString()})
+	// Within the TTL of a listing that read the account for other instances (see refreshBound).
+	dev, err := r.cfg.Client.Reads().Device(withLogger(ctx), account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: m.EID.ValueString()},
+		r.cfg.refreshBound())
 	if thingspace.IsDeviceNotFound(err) {
 		tflog.Warn(ctx, "the device is no longer in the account; removing it from state", map[string]any{"eid": m.EID.ValueString()})
 		resp.State.RemoveResource(ctx)

@@ -42,10 +42,6 @@ type servicePlanAssignmentResource struct {
 	cfg *Config
 }
 
-// Devices above this many are read with one paged list of the account instead of one read
-// each.
-const listAllThreshold = 50
-
 type servicePlanAssignmentModel struct {
 	ID          types.String       `tfsdk:"id"`
 	AccountName types.String       `tfsdk:"account_name"`
@@ -259,7 +255,7 @@ func (r *servicePlanAssignmentResource) Read(ctx context.Context, req resource.R
 	for i, d := range m.Devices {
 		want[i] = reconcile.Desired{EID: d.EID.ValueString()}
 	}
-	devs, err := r.cfg.readDevices(ctx, m.AccountName.ValueString(), want)
+	devs, err := r.cfg.readDevicesSince(ctx, m.AccountName.ValueString(), want, r.cfg.refreshBound())
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read the devices", err.Error())
 		return

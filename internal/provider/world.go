@@ -241,35 +241,30 @@ func (w *world) done() {
 	}
 }
 
-// readDevices reads the devices: one read each for a few, one paged list of the account for
-// many. A device not in the account is nil.
+// readDevices reads the devices as they are now: from data fetched after the call began, so
+// that an observation before an action, or one confirming it, is never stale. Concurrent
+// instances share listings of the account (see thingspace.ReadCoalescer: a single read each
+// for the first few devices of an account, shared paged listings after that). A device not in
+// the account is nil.
 func (c *Config) readDevices(ctx context.Context, account string, devices []reconcile.Desired) ([]*thingspace.Device, error) {
-	out := make([]*thingspace.Device, len(devices))
-	if len(devices) > listAllThreshold {
-		at := make(map[string][]int, len(devices))
-		for i, d := range devices {
-			at[d.EID] = append(at[d.EID], i)
-		}
-		err := c.Client.ListAllDevices(withLogger(ctx), thingspace.DeviceListRequest{AccountName: account}, func(d thingspace.Device) error {
-			for _, i := range at[d.DeviceIDs.Get(thingspace.KindEID)] {
-				dev := d
-				out[i] = &dev
-			}
-			return nil
-		})
-		return out, err
-	}
+	return c.readDevicesSince(ctx, account, devices, time.Now())
+}
+
+// readDevicesSince reads the devices from data fetched at or after notBefore (see
+// refreshBound); a device not in the account is nil.
+func (c *Config) readDevicesSince(ctx context.Context, account string, devices []reconcile.Desired, notBefore time.Time) ([]*thingspace.Device, error) {
+	ids := make([]thingspace.DeviceID, len(devices))
 	for i, d := range devices {
-		dev, err := c.Client.GetDevice(withLogger(ctx), account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: d.EID})
-		if thingspace.IsDeviceNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[i] = dev
+		ids[i] = thingspace.DeviceID{Kind: thingspace.KindEID, ID: d.EID}
 	}
-	return out, nil
+	return c.Client.Reads().Devices(withLogger(ctx), account, ids, notBefore)
+}
+
+// refreshBound is the freshness a refresh (a resource's Read) accepts: data from a listing of
+// the account that started within the read coalescer's TTL. A refresh is advisory: the apply
+// decides again from observations read after it began.
+func (c *Config) refreshBound() time.Time {
+	return time.Now().Add(-c.Client.Reads().TTL())
 }
 
 // runOptions are the engine's options from the provider configuration.
