@@ -21,6 +21,11 @@ func (d *Data) NullifyCollectionBlocks(ctx context.Context) diag.Diagnostics {
 	var diags diag.Diagnostics
 
 	blockPathExpressions := fwschema.SchemaBlockPathExpressions(ctx, d.Schema)
+	if len(blockPathExpressions) == 0 {
+		// No blocks, so no collection block to convert: skip looking every value up in the
+		// schema, which costs per value (patched in terraform-provider-thingspace).
+		return diags
+	}
 
 	// Errors are handled as richer diag.Diagnostics instead.
 	d.TerraformValue, _ = tftypes.Transform(d.TerraformValue, func(tfTypePath *tftypes.AttributePath, tfTypeValue tftypes.Value) (tftypes.Value, error) {

@@ -20,6 +20,11 @@ import (
 // attribute values to be null to prevent data consistency errors. This can technically be done
 // manually by the provider developers, but the Framework is handling it instead for convenience.
 func NullifyWriteOnlyAttributes(ctx context.Context, resourceSchema fwschema.Schema) func(*tftypes.AttributePath, tftypes.Value) (tftypes.Value, error) {
+	if !schemaContainsAnyWriteOnly(resourceSchema) {
+		// Nothing to nullify: return every value as it is without looking each one up in the
+		// schema, which costs per value (patched in terraform-provider-thingspace).
+		return func(_ *tftypes.AttributePath, val tftypes.Value) (tftypes.Value, error) { return val, nil }
+	}
 	return func(path *tftypes.AttributePath, val tftypes.Value) (tftypes.Value, error) {
 		// A variable of this call: assigning the captured ctx grew its chain by one value per
 		// visited value (patched in terraform-provider-thingspace).
@@ -67,4 +72,23 @@ func NullifyWriteOnlyAttributes(ctx context.Context, resourceSchema fwschema.Sch
 
 		return val, nil
 	}
+}
+
+// schemaContainsAnyWriteOnly reports whether any attribute of the schema, at any depth, is
+// write-only (patched in terraform-provider-thingspace).
+func schemaContainsAnyWriteOnly(s fwschema.Schema) bool {
+	for _, a := range s.GetAttributes() {
+		if a.IsWriteOnly() {
+			return true
+		}
+		if na, ok := a.(fwschema.NestedAttribute); ok && fwschema.ContainsAnyWriteOnlyChildAttributes(na) {
+			return true
+		}
+	}
+	for _, b := range s.GetBlocks() {
+		if fwschema.BlockContainsAnyWriteOnlyChildAttributes(b) {
+			return true
+		}
+	}
+	return false
 }
