@@ -439,3 +439,75 @@ func TestAccESIMFleetPartialFailure(t *testing.T) {
 		},
 	})
 }
+
+// TestAccESIMFleetWithoutRelay: without a relay the fleet waits by polling the request status
+// and keeps its journal in private state; create, a change and destroy each send one bulk
+// request.
+func TestAccESIMFleetWithoutRelay(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, envOptions{})
+	us := env.plansOfType("US")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: fleetHCL(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 4)}),
+				Check:  expectDevices(t, env, "active", us[0], 0, 1, 2, 3),
+			},
+			{
+				Config: fleetHCL(t, env, fleetSpec{plan: us[1], devices: fleetOf(0, 4)}),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					expectDevices(t, env, "active", us[1], 0, 1, 2, 3),
+					checkSim(func() error {
+						if got := actionsOf(env, "serviceplan"); !slices.Equal(got, []int{4}) {
+							return fmt.Errorf("serviceplan requests carried %v devices, want one of 4", got)
+						}
+						return nil
+					}),
+				),
+			},
+			{
+				Config:           fleetHCL(t, env, fleetSpec{plan: us[1], devices: fleetOf(0, 4)}),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if got := actionsOf(env, "deactivate"); !slices.Equal(got, []int{4}) {
+				return fmt.Errorf("deactivate requests carried %v devices, want one of 4", got)
+			}
+			return nil
+		},
+	})
+}
+
+// TestAccESIMFleetPlanTimeErrors: configuration mistakes are diagnostics at plan time, before
+// anything is sent.
+func TestAccESIMFleetPlanTimeErrors(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, envOptions{})
+	us := env.plansOfType("US")
+	d := env.device(t, 0)
+	fleet := func(body string) string {
+		return env.providerBlock() + "resource \"thingspace_esim_fleet\" \"f\" {\n" + body + "\n}\n"
+	}
+	steps := []resource.TestStep{
+		{Config: fleet(fmt.Sprintf("service_plan = %q\nprofile_type = \"global\"\ndevices = { %q = {} }", us[0], d.EID)),
+			ExpectError: regexp.MustCompile(`Missing global_service_plan`)},
+		{Config: fleet(fmt.Sprintf("service_plan = %q\ndevices = { %q = {} }", us[0], badCheckDigits(d.EID))),
+			ExpectError: regexp.MustCompile(`(?i)check digits`)},
+		{Config: fleet(fmt.Sprintf("service_plan = %q\ndevices = { %q = { service_plan = \"NOSUCHPLAN\" } }", us[0], d.EID)),
+			ExpectError: regexp.MustCompile(`(?s)Unknown service plan.*NOSUCHPLAN`)},
+		{Config: fleet(fmt.Sprintf("service_plan = %q\ndevices = {}", us[0])),
+			ExpectError: regexp.MustCompile(`(?i)at least 1`)},
+		{Config: fleet(fmt.Sprintf("service_plan = %q\ndevices = { %q = {} }", us[0], d.EID)) + fmt.Sprintf(
+			"resource \"thingspace_esim_profile\" \"p\" {\n  eid = %q\n  service_plan = %q\n}\n", d.EID, us[0]),
+			ExpectError: regexp.MustCompile(`(?s)Device claimed twice.*` + d.EID)},
+	}
+	for i := range steps {
+		steps[i].PlanOnly = true
+	}
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testAccProtoV6ProviderFactories, Steps: steps})
+	if n := totalActions(env); n != 0 {
+		t.Errorf("%d carrier actions accepted, want 0", n)
+	}
+}
