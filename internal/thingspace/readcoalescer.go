@@ -19,14 +19,14 @@ import (
 // snapshot of a recent listing.
 //
 // Policy, per account and process:
-//   - The first Singles (2) distinct devices asked are read one by one (GetDevice), so a plan
+//   - The first DefaultReadSingles (2) distinct devices asked are read one by one (GetDevice), so a plan
 //     over one profile in a 100,000-device account never lists the account, however often it
 //     looks at its device.
 //   - After that, reads that cannot be served by a snapshot join a batch: the batch goes out
 //     when no other read joined it for a short quiet period, at the latest when the window
 //     ends, and never while another listing of the account runs (its window starts again
-//     when that one ends). A read whose bound a running
-//     listing satisfies (it started at or after notBefore) joins that listing instead.
+//     when that one ends). A read whose bound a running listing satisfies (it started at or
+//     after notBefore) joins that listing instead.
 //   - A batch wanting fewer distinct devices than a listing of the account has pages is read
 //     one by one instead, when every reader in it wants data from after its call (a snapshot
 //     would serve none of them), or when the account is large (more than listAbortFloor
@@ -34,8 +34,8 @@ import (
 //     account: its snapshot serves the refreshes that follow.
 //   - A listing of an account whose size is not known pages at least listAbortFloor pages,
 //     and gives up once it has read as many pages as its readers want distinct devices: those
-//     it has not found are read one by one, and the account counts as large. Either way a
-//     batch costs at most about twice its single reads.
+//     it has not found are read one by one, and the account counts as large: the first
+//     listing of a large account costs at most about twice the single reads it replaces.
 //   - A complete listing's snapshot serves later reads whose bound it satisfies for the TTL;
 //     a device absent from it is not in the account (ErrDeviceNotFound). Every action the
 //     client sends for an account (PostAction, so the Coalescer too) drops the account's
