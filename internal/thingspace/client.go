@@ -199,6 +199,16 @@ var discard = slog.New(slog.DiscardHandler)
 // Logger returns the logger WithLogger put into ctx, or one that discards.
 func Logger(ctx context.Context) *slog.Logger { return logger(ctx) }
 
+// limitWait estimates how long a call waits for the rate limiter now: the tokens the calls
+// already queued have taken, at the configured rate.
+func (c *Client) limitWait() time.Duration {
+	tokens, limit := c.limiter.Tokens(), float64(c.limiter.Limit())
+	if tokens >= 1 || limit <= 0 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / limit * float64(time.Second))
+}
+
 func logger(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok && l != nil {
 		return l
@@ -249,6 +259,11 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 	// the call used may be replaced once, up to maxSessionLogins new logins per call.
 	var replacedSessions []string
 	for attempt := 0; ; attempt++ {
+		if wait := c.limitWait(); wait >= time.Second {
+			// Thousands of reads or actions queue here: say so, or a long plan looks stuck.
+			log.Info("waiting for the provider's rate limit before calling ThingSpace", "method", cl.method, "path", cl.path,
+				"wait", wait.Round(100*time.Millisecond).String(), "requests_per_second", float64(c.limiter.Limit()))
+		}
 		if err := c.limiter.Wait(ctx); err != nil {
 			return nil, fmt.Errorf("%s %s: waiting for the rate limit: %w", cl.method, cl.path, err)
 		}

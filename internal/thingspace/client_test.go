@@ -1045,3 +1045,33 @@ func TestRateLimited429SaysWhenAndWhyItWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitWaitIsLogged: a call that must wait a second or more for the provider's own
+// rate limit says so, with the rate, so that a long plan does not look stuck.
+func TestRateLimitWaitIsLogged(t *testing.T) {
+	t.Parallel() // it waits out the limiter for seconds
+	f := newFake(t)
+	c := f.client(t, func(cfg *Config) { cfg.RequestsPerSecond, cfg.Burst = 0.5, 1 })
+	var buf strings.Builder
+	var mu sync.Mutex
+	ctx := WithLogger(context.Background(), slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil)))
+	// The first call takes the only token (and the token calls of the login): the next one
+	// waits about two seconds at half a request per second.
+	for range 2 {
+		if _, err := c.ServicePlans(ctx, testAccount); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{"level=INFO", "waiting for the provider's rate limit", "requests_per_second=0.5", "path=/api/m2m/v1/plans/"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %s:\n%s", want, out)
+		}
+	}
+}
