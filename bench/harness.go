@@ -20,7 +20,7 @@ type binaries struct{ provider, sim, relay string }
 type harness struct {
 	opt          options
 	log          io.Writer
-	repo         string
+	repo         string // options.repo, resolved
 	work         string // temporary folder of the run
 	tf           string
 	providerHost string
@@ -32,14 +32,8 @@ type harness struct {
 // runHarness prepares the run (Terraform, the binaries, the provider wrapper), runs the chosen
 // scenarios one after the other, each with servers of its own, and returns the report.
 func runHarness(ctx context.Context, opt options, log io.Writer) (*Report, error) {
-	h := &harness{opt: opt, log: log}
+	h := &harness{opt: opt, log: log, repo: opt.repo}
 	var err error
-	if h.repo, err = findRepo(opt.repo); err != nil {
-		return nil, err
-	}
-	if h.opt.results == "" {
-		h.opt.results = filepath.Join(h.repo, "bench", "results")
-	}
 	if h.work, err = os.MkdirTemp("", "thingspace-bench-"); err != nil {
 		return nil, err
 	}

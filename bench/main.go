@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,6 +85,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
+	}
+	if opt.repo, err = findRepo(opt.repo); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if opt.results == "" {
+		opt.results = filepath.Join(opt.repo, "bench", "results")
 	}
 	rep, err := runHarness(ctx, opt, stderr)
 	if rep != nil && len(rep.Scenarios) > 0 {
