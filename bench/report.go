@@ -141,9 +141,9 @@ func (sc *Scenario) markdown(b *strings.Builder) {
 	switch {
 	case sc.Floor.Instances == 0:
 	case sc.Floor.Scaled:
-		fmt.Fprintf(b, "Floor: median of %s runs of %d `terraform_data`, **scaled linearly** to %d (-floor-max); Terraform's own cost grows faster than linearly with instances, so the real floor is higher.\n", floorRuns(sc), sc.Floor.Instances, sc.Devices)
+		fmt.Fprintf(b, "Floor: the median of %s of %d `terraform_data`, **scaled linearly** to %d (-floor-max); Terraform's own cost grows faster than linearly with instances, so the real floor is higher.\n", floorRuns(sc), sc.Floor.Instances, sc.Devices)
 	default:
-		fmt.Fprintf(b, "Floor: median of %s runs of %d `terraform_data`.\n", floorRuns(sc), sc.Floor.Instances)
+		fmt.Fprintf(b, "Floor: the median of %s of %d `terraform_data`.\n", floorRuns(sc), sc.Floor.Instances)
 	}
 	for _, c := range sc.Checks {
 		fmt.Fprintf(b, "\nCheck: %s: %s\n", c.Text, c.verdict())
@@ -169,13 +169,16 @@ func (sc *Scenario) markdown(b *strings.Builder) {
 	}
 }
 
-// floorRuns is how many floor repetitions the steps' floors come from.
+// floorRuns says how many floor repetitions the steps' floors come from: "3 runs".
 func floorRuns(sc *Scenario) string {
 	n := 0
 	for _, st := range sc.Steps {
 		n = max(n, len(st.FloorSamples))
 	}
-	return fmt.Sprint(n)
+	if n == 1 {
+		return "1 run"
+	}
+	return fmt.Sprintf("%d runs", n)
 }
 
 func (t Target) verdict() string {

@@ -46,7 +46,7 @@ func (f *floor) seconds(kind string) (float64, bool) {
 // newEnv starts the servers of a scenario, registers the relay as callback listener, and picks
 // the scenario's n pre-active devices and a US plan.
 func (h *harness) newEnv(ctx context.Context, sc *Scenario, so simOptions, n int, floorCycle bool) (*env, error) {
-	e := &env{h: h, sc: sc, dir: filepath.Join(h.work, fileSafe(sc.Name+"-"+sc.Variant))}
+	e := &env{h: h, sc: sc, dir: filepath.Join(h.work, fileSafe(sc.label()))}
 	if err := os.MkdirAll(e.dir, 0o755); err != nil {
 		return nil, err
 	}
