@@ -283,12 +283,14 @@ func needsRun(prior, planned fleetSettings, st fleetStatus, hasStatus bool) bool
 
 func (r *esimFleetResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
-		// Destroy: refuse at plan time when the fleet is protected.
-		var protected types.Bool
+		// Destroy: refuse at plan time when the fleet is protected (and its destroy would
+		// deactivate: that of an unconfirmed create sends nothing).
+		var protected, confirmed types.Bool
 		var account types.String
 		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("deletion_protection"), &protected)...)
 		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("account_name"), &account)...)
-		if !resp.Diagnostics.HasError() && protected.ValueBool() {
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("create_confirmed"), &confirmed)...)
+		if !resp.Diagnostics.HasError() && protected.ValueBool() && (confirmed.IsNull() || confirmed.ValueBool()) {
 			resp.Diagnostics.AddError("Deletion protection is on",
 				fmt.Sprintf("The thingspace_esim_fleet of account %s has deletion_protection = true: destroying it would "+
 					"deactivate every device in it. Set deletion_protection = false and apply first, or stop managing it without "+
@@ -1013,7 +1015,13 @@ func (r *esimFleetResource) Delete(ctx context.Context, req resource.DeleteReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if m.DeletionProtection.ValueBool() {
+	unconfirmed := !m.CreateConfirmed.IsNull() && !m.CreateConfirmed.ValueBool()
+	if c, ok := privateConfirmed(ctx, req.Private); ok {
+		unconfirmed = !c
+	}
+	// The destroy of an unconfirmed create deactivates nothing, so protection does not stop
+	// it: a tainted fleet is replaced, its devices adopted, whatever deletion_protection says.
+	if m.DeletionProtection.ValueBool() && !unconfirmed {
 		resp.Diagnostics.AddError("Deletion protection is on", fmt.Sprintf("The fleet of account %s has deletion_protection = true; "+
 			"nothing was sent. Set it to false and apply first.", m.AccountName.ValueString()))
 		return
@@ -1027,10 +1035,6 @@ func (r *esimFleetResource) Delete(ctx context.Context, req resource.DeleteReque
 	status := fleetStatuses(m.DeviceStatus, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
-	}
-	unconfirmed := !m.CreateConfirmed.IsNull() && !m.CreateConfirmed.ValueBool()
-	if c, ok := privateConfirmed(ctx, req.Private); ok {
-		unconfirmed = !c
 	}
 	goal := reconcile.GoalDestroy
 	if unconfirmed {

@@ -379,13 +379,14 @@ func TestESIMFleetImportIDErrors(t *testing.T) {
 // TestAccESIMFleetPartialFailure: 1,000 devices, 2 % of them fail. The first apply keeps every
 // device with its status, names the failed ones and taints the fleet; the second (the failures
 // gone) destroys the tainted fleet without a carrier action, adopts the devices that are done
-// and activates only the failed ones.
+// and activates only the failed ones. deletion_protection (on, the default) does not stand in
+// the way: the tainted fleet's destroy deactivates nothing.
 func TestAccESIMFleetPartialFailure(t *testing.T) {
 	t.Parallel()
 	const n = 1000
 	env := newTestEnv(t, envOptions{Relay: true, Devices: n + 10, Faults: "fail=0.02", Seed: 7})
 	plan := env.plansOfType("US")[0]
-	cfg := fleetHCL(t, env, fleetSpec{plan: plan, devices: fleetOf(0, n)})
+	cfg := fleetHCL(t, env, fleetSpec{plan: plan, protection: true, devices: fleetOf(0, n)})
 	failedFirst := map[string]bool{}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -435,6 +436,11 @@ func TestAccESIMFleetPartialFailure(t *testing.T) {
 			{
 				Config:           cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{
+				// Protection off, so that the test's destroy can deactivate the fleet.
+				Config: fleetHCL(t, env, fleetSpec{plan: plan, devices: fleetOf(0, n)}),
+				Check:  checkSim(func() error { return noActionWhileOpen(env) }),
 			},
 		},
 	})
