@@ -65,7 +65,9 @@ type Step struct {
 	RequestsPerDevice float64  `json:"requestsPerDevice"`
 	MeanBatch         float64  `json:"meanBatch"`
 	Targets           []Target `json:"targets,omitempty"`
-	ErrorLines        []string `json:"errorLines,omitempty"`
+	// Failed: the command failed unexpectedly (or was stopped); its targets are not evaluated.
+	Failed     bool     `json:"failed,omitempty"`
+	ErrorLines []string `json:"errorLines,omitempty"`
 }
 
 // Target is a target and whether it was met.
@@ -133,6 +135,9 @@ func (sc *Scenario) markdown(b *strings.Builder) {
 		for _, t := range st.Targets {
 			texts = append(texts, t.Text)
 			results = append(results, t.verdict())
+		}
+		if st.Failed {
+			results = []string{"not evaluated: the command failed"}
 		}
 		fmt.Fprintf(b, "| %s | %.1f | %s | %s | %s | %.1f | %.0f | %s | %.3f | %s | %s | %s |\n", name, st.Wall, floor, ratio, extra,
 			st.ProviderCPU, st.ProviderRSSMB, st.Requests, st.RequestsPerDevice, batch, orDash(strings.Join(texts, "; ")), orDash(strings.Join(results, "; ")))

@@ -221,9 +221,12 @@ func (e *env) step(ctx context.Context, dir, name, kind string, want []int, args
 	e.h.logf("%s: %s %.1fs (exit %d; %s)", e.sc.label(), name, st.Wall, r.exit, st.Requests)
 	if r.exit == 2 && slices.Contains(args, "-detailed-exitcode") && !slices.Contains(want, 2) {
 		b, _ := os.ReadFile(r.stdout)
-		return st, r, fmt.Errorf("%s found changes after apply (exit 2): the plan must be empty:\n  %s", r.command(), planChanges(string(b), 10))
+		err = fmt.Errorf("%s found changes after apply (exit 2): the plan must be empty:\n  %s", r.command(), planChanges(string(b), 10))
+	} else {
+		err = e.unexpected(r, want...)
 	}
-	return st, r, e.unexpected(r, want...)
+	st.Failed = err != nil
+	return st, r, err
 }
 
 // planChanges returns up to n lines of a plan's "# ... will be ..." headers and its summary.

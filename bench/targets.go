@@ -26,6 +26,8 @@ const (
 func (sc *Scenario) evaluate(opt options) {
 	for _, st := range sc.Steps {
 		switch {
+		case st.Failed:
+			// Its measures are those of a failure: a fast failed apply is no pass.
 		case sc.Name == scProfiles && st.Kind == "apply":
 			sc.profilesTargets(st)
 		case sc.Name == scLarge && st.Kind == "plan":
