@@ -235,6 +235,7 @@ func (r *callbackListenerResource) Create(ctx context.Context, req resource.Crea
 	plan.AccountName = types.StringValue(account)
 	plan.PasswordWO = types.StringNull()
 	plan.PasswordSHA256 = passwordSHA256(password)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -251,6 +252,8 @@ func (r *callbackListenerResource) Read(ctx context.Context, req resource.ReadRe
 	}
 	service := state.ServiceName.ValueString()
 	ctx = withLogger(ctx)
+	// Also when the registration is gone: the framework wants an identity after every Read.
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
 
 	current, ok := r.current(ctx, account, service, &resp.Diagnostics)
 	if !ok {
@@ -338,6 +341,7 @@ func (r *callbackListenerResource) Update(ctx context.Context, req resource.Upda
 	plan.AccountName = types.StringValue(account)
 	plan.PasswordWO = types.StringNull()
 	plan.PasswordSHA256 = passwordSHA256(password)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -378,9 +382,29 @@ func (r *callbackListenerResource) Delete(ctx context.Context, req resource.Dele
 	}
 }
 
-// ImportState takes `<account>/<service_name>`, or `<service_name>` for the provider's account.
+// ImportState takes `<account>/<service_name>`, or `<service_name>` for the provider's account,
+// or (Terraform 1.12 and later) an identity: `service_name`, and `account_name` unless it is the
+// provider's.
 func (r *callbackListenerResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	var account, service string
+	var ident callbackListenerIdentity
+	if importIdentity(ctx, req, &ident, &resp.Diagnostics) {
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		service = knownString(ident.ServiceName)
+		if service == "" {
+			resp.Diagnostics.AddError("Invalid import identity", "The identity has no `service_name`, such as \""+
+				thingspace.ServiceDeviceProfile+"\".")
+			return
+		}
+		account = identityAccount(r.cfg, ident.AccountName, "thingspace_callback_listener", &resp.Diagnostics)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		r.importState(ctx, account, service, resp)
+		return
+	}
 	switch parts := strings.Split(req.ID, "/"); len(parts) {
 	case 1:
 		service = parts[0]
@@ -409,6 +433,12 @@ func (r *callbackListenerResource) ImportState(ctx context.Context, req resource
 		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Import ID %q has no service name.", req.ID))
 		return
 	}
+	r.importState(ctx, account, service, resp)
+}
+
+// importState writes the imported listener's keys; Read fills in the rest.
+func (r *callbackListenerResource) importState(ctx context.Context, account, service string, resp *resource.ImportStateResponse) {
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), listenerID(account, service))...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("account_name"), account)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("service_name"), service)...)

@@ -424,6 +424,7 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	// state is written.
 	flatten(*res.Last, &plan)
 	setPrivateConfirmed(ctx, resp.Private, true)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, profileIdentity(account, eid))...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -477,6 +478,7 @@ func (r *esimProfileResource) failCreate(ctx context.Context, m *esimProfileMode
 		}
 	}
 	m.markUnconfirmed()
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, profileIdentity(m.AccountName.ValueString(), m.EID.ValueString()))...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }
 
@@ -496,6 +498,8 @@ func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest
 		account = a
 		m.AccountName = types.StringValue(a)
 	}
+	// Also when the device is gone: the framework wants an identity after every Read.
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, profileIdentity(account, m.EID.ValueString()))...)
 	// Within the TTL of a listing that read the account for other instances (see refreshBound).
 	dev, err := r.cfg.Client.Reads().Device(withLogger(ctx), account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: m.EID.ValueString()},
 		r.cfg.refreshBound())
@@ -543,6 +547,7 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 	plan.AccountName = state.AccountName
 	plan.ID = state.ID
 	ctx = tflog.SetField(ctx, "eid", eid)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, profileIdentity(account, eid))...)
 	// Carry computed values forward; a run below replaces them.
 	for _, p := range []struct{ dst, src *types.String }{
 		{&plan.ProfileStatus, &state.ProfileStatus}, {&plan.ProfileRole, &state.ProfileRole},
@@ -643,7 +648,30 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 	}
 }
 
+// ImportState takes an import id, `EID` or `EID/ICCID`, or (Terraform 1.12 and later) an
+// identity: `eid`, and `account_name` unless it is the provider's.
 func (r *esimProfileResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	var ident esimProfileIdentity
+	if importIdentity(ctx, req, &ident, &resp.Diagnostics) {
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		eid := knownString(ident.EID)
+		if err := ids.ValidateEID(eid, false); err != nil {
+			resp.Diagnostics.AddError("Invalid import identity", fmt.Sprintf("eid: %v", err))
+			return
+		}
+		account := identityAccount(r.cfg, ident.AccountName, "thingspace_esim_profile", &resp.Diagnostics)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), eid)...)
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("eid"), eid)...)
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("account_name"), account)...)
+		resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, profileIdentity(account, eid))...)
+		setPrivateConfirmed(ctx, resp.Private, true)
+		return
+	}
 	eid, iccid, _ := strings.Cut(req.ID, "/")
 	if err := ids.ValidateEID(eid, false); err != nil {
 		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Expected \"EID\" or \"EID/ICCID\": %v", err))
