@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/function"
+	"github.com/hashicorp/terraform-plugin-framework/list"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -32,8 +33,9 @@ import (
 )
 
 var (
-	_ provider.Provider              = &ThingSpaceProvider{}
-	_ provider.ProviderWithFunctions = &ThingSpaceProvider{}
+	_ provider.Provider                  = &ThingSpaceProvider{}
+	_ provider.ProviderWithFunctions     = &ThingSpaceProvider{}
+	_ provider.ProviderWithListResources = &ThingSpaceProvider{}
 )
 
 // enginePoll is the decision engine's first polling interval (0: its default); tests shorten it.
@@ -341,6 +343,7 @@ func (p *ThingSpaceProvider) Configure(ctx context.Context, req provider.Configu
 	cfg.start()
 	resp.DataSourceData = cfg
 	resp.ResourceData = cfg
+	resp.ListResourceData = cfg
 }
 
 func parseDurationSetting(values map[string]string, attr string, def time.Duration, diags interface {
@@ -374,6 +377,14 @@ func (p *ThingSpaceProvider) DataSources(context.Context) []func() datasource.Da
 		NewDeviceDataSource,
 		NewDevicesDataSource,
 		NewRequestDataSource,
+	}
+}
+
+// ListResources are the list resources of `terraform query` (esim_profile_list.go): Terraform
+// 1.14 and later.
+func (p *ThingSpaceProvider) ListResources(context.Context) []func() list.ListResource {
+	return []func() list.ListResource{
+		NewESIMProfileListResource,
 	}
 }
 
