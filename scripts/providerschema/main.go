@@ -35,10 +35,25 @@ type providerSchemas struct {
 }
 
 type providerSchema struct {
-	Provider          *schema                       `json:"provider,omitempty"`
-	ResourceSchemas   map[string]*schema            `json:"resource_schemas,omitempty"`
-	DataSourceSchemas map[string]*schema            `json:"data_source_schemas,omitempty"`
-	Functions         map[string]*functionSignature `json:"functions,omitempty"`
+	Provider                *schema                       `json:"provider,omitempty"`
+	ResourceSchemas         map[string]*schema            `json:"resource_schemas,omitempty"`
+	DataSourceSchemas       map[string]*schema            `json:"data_source_schemas,omitempty"`
+	Functions               map[string]*functionSignature `json:"functions,omitempty"`
+	ResourceIdentitySchemas map[string]*identitySchema    `json:"resource_identity_schemas,omitempty"`
+	ListResourceSchemas     map[string]*schema            `json:"list_resource_schemas,omitempty"`
+}
+
+// identitySchema and identityAttribute are the entries of `resource_identity_schemas`.
+type identitySchema struct {
+	Version    int64                         `json:"version"`
+	Attributes map[string]*identityAttribute `json:"attributes,omitempty"`
+}
+
+type identityAttribute struct {
+	IdentityType      json.RawMessage `json:"type,omitempty"`
+	Description       string          `json:"description,omitempty"`
+	RequiredForImport bool            `json:"required_for_import,omitempty"`
+	OptionalForImport bool            `json:"optional_for_import,omitempty"`
 }
 
 // functionSignature and functionParameter are the entries of `functions` in
@@ -138,6 +153,38 @@ func readSchemas(address string) (*providerSchemas, error) {
 		if ps.DataSourceSchemas[name], err = convertSchema(s); err != nil {
 			return nil, fmt.Errorf("data source %s: %w", name, err)
 		}
+	}
+	for name, s := range resp.ListResourceSchemas {
+		if ps.ListResourceSchemas == nil {
+			ps.ListResourceSchemas = map[string]*schema{}
+		}
+		if ps.ListResourceSchemas[name], err = convertSchema(s); err != nil {
+			return nil, fmt.Errorf("list resource %s: %w", name, err)
+		}
+	}
+	ids, err := server.GetResourceIdentitySchemas(context.Background(), &tfprotov6.GetResourceIdentitySchemasRequest{})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ids.Diagnostics {
+		if d.Severity == tfprotov6.DiagnosticSeverityError {
+			return nil, fmt.Errorf("%s: %s", d.Summary, d.Detail)
+		}
+	}
+	for name, s := range ids.IdentitySchemas {
+		if ps.ResourceIdentitySchemas == nil {
+			ps.ResourceIdentitySchemas = map[string]*identitySchema{}
+		}
+		out := &identitySchema{Version: s.Version, Attributes: map[string]*identityAttribute{}}
+		for _, a := range s.IdentityAttributes {
+			t, err := typeRawJSON(a.Type)
+			if err != nil {
+				return nil, fmt.Errorf("identity of %s, %s: %w", name, a.Name, err)
+			}
+			out.Attributes[a.Name] = &identityAttribute{IdentityType: t, Description: a.Description,
+				RequiredForImport: a.RequiredForImport, OptionalForImport: a.OptionalForImport}
+		}
+		ps.ResourceIdentitySchemas[name] = out
 	}
 	if len(resp.Functions) > 0 {
 		ps.Functions = map[string]*functionSignature{}

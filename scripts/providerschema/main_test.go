@@ -78,3 +78,26 @@ func TestSchemaHasFunctions(t *testing.T) {
 		t.Fatalf("no functions key in %s", b)
 	}
 }
+
+// tfplugindocs documents resource identity from `resource_identity_schemas` and list resources
+// from `list_resource_schemas`.
+func TestSchemaHasIdentityAndListResources(t *testing.T) {
+	schemas, err := readSchemas("thingspace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := schemas.Schemas["thingspace"]
+	id := ps.ResourceIdentitySchemas["thingspace_esim_profile"]
+	if id == nil || id.Attributes["eid"] == nil || !id.Attributes["eid"].RequiredForImport ||
+		id.Attributes["account_name"] == nil || !id.Attributes["account_name"].OptionalForImport ||
+		string(id.Attributes["eid"].IdentityType) != `"string"` {
+		t.Fatalf("thingspace_esim_profile identity = %+v", id)
+	}
+	if l := ps.ResourceIdentitySchemas["thingspace_callback_listener"]; l == nil || l.Attributes["service_name"] == nil {
+		t.Fatalf("thingspace_callback_listener identity = %+v", l)
+	}
+	list := ps.ListResourceSchemas["thingspace_esim_profile"]
+	if list == nil || list.Block.Attributes["state"] == nil || !list.Block.Attributes["state"].Optional {
+		t.Fatalf("thingspace_esim_profile list resource = %+v", list)
+	}
+}
