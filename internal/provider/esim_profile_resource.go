@@ -294,7 +294,7 @@ func (r *esimProfileResource) ModifyPlan(ctx context.Context, req resource.Modif
 		// Destroy: refuse early, at plan time, when the profile is protected.
 		var st esimProfileModel
 		resp.Diagnostics.Append(req.State.Get(ctx, &st)...)
-		if !resp.Diagnostics.HasError() && st.DeletionProtection.ValueBool() {
+		if !resp.Diagnostics.HasError() && st.DeletionProtection.ValueBool() && !unconfirmedCreate(ctx, req.Private, &st) {
 			resp.Diagnostics.AddError("Deletion protection is on",
 				fmt.Sprintf("thingspace_esim_profile for EID %s has deletion_protection = true: destroying it would deactivate the line. "+
 					"Set deletion_protection = false first, or stop managing it without deactivating it with a `removed` block "+
@@ -598,7 +598,9 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 		return
 	}
 	eid := m.EID.ValueString()
-	if m.DeletionProtection.ValueBool() {
+	// The destroy of an unconfirmed create deactivates nothing (below), so protection does not
+	// stop it: the tainted instance is replaced and its device adopted.
+	if m.DeletionProtection.ValueBool() && !unconfirmedCreate(ctx, req.Private, &m) {
 		resp.Diagnostics.AddError("Deletion protection is on",
 			fmt.Sprintf("EID %s has deletion_protection = true; nothing was sent. Set it to false first.", eid))
 		return
