@@ -385,3 +385,62 @@ func TestAccESIMProfileStagedGlobalDestroySendsNoDelete(t *testing.T) {
 		},
 	})
 }
+
+// A create interrupted after ThingSpace accepted the activate leaves an unconfirmed, tainted
+// instance. `terraform untaint` with the configuration unchanged says "keep this instance":
+// the next plan must not be empty (an empty plan would leave it unconfirmed for good, and its
+// destroy would then leave the line active without a word). The plan shows an update, which
+// adopts the device without another activate; the destroy that follows deactivates it.
+func TestESIMProfileUntaintedUnchangedIsConfirmedByTheNextApply(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
+	if testing.Short() {
+		t.Skip("starts a simulator and a relay")
+	}
+	env := newChaosEnv(t, 1, true, func(o *sim.Options) { o.CallbackDelayMin, o.CallbackDelayMax = 3*time.Second, 3*time.Second })
+	us := simPlansOfType(env.Sim, "US")
+	var eid string
+	for _, d := range env.Sim.Devices() {
+		if d.State == "pre-active" {
+			eid = d.EID
+			break
+		}
+	}
+	core := newProtoCore("thingspace_esim_profile", chaosProviderConfig(env, true))
+	ctx := context.Background()
+	cfg := map[string]coreConfig{"p": {"eid": eid, "service_plan": us[0]}}
+
+	env.proxy.arm(core, map[int]string{1: "interrupt"})
+	res := core.apply(ctx, cfg, applyHooks{})
+	in := core.state["p"]
+	if len(res.Errs) == 0 || in == nil || !in.tainted {
+		t.Fatalf("premise: the interrupted create should leave a tainted instance; errors %v, instance saved: %v", res.Errs, in != nil)
+	}
+	in.tainted = false // terraform untaint
+	env.proxy.arm(core, nil)
+	if got := core.planIsEmpty(ctx, cfg); got == "" {
+		t.Fatal("the plan after untainting an unconfirmed instance is empty; want an update that confirms it")
+	}
+	if res := core.apply(ctx, cfg, applyHooks{}); res.PlanErr != "" || len(res.Errs) > 0 {
+		t.Fatalf("apply after untaint: %s %v", res.PlanErr, res.Errs)
+	}
+	if s := stateAttr(core.state["p"].val, "state"); s != "active" {
+		t.Fatalf("state after the apply = %v, want active (confirmed)", s)
+	}
+	if got := core.planIsEmpty(ctx, cfg); got != "" {
+		t.Fatalf("the plan after the confirming apply is not empty: %s", got)
+	}
+	if res := core.apply(ctx, map[string]coreConfig{}, applyHooks{}); res.PlanErr != "" || len(res.Errs) > 0 {
+		t.Fatalf("destroy: %s %v", res.PlanErr, res.Errs)
+	}
+	var got []string
+	for _, a := range env.Sim.Stats().Actions {
+		for _, d := range a.Devices {
+			if d.EID == eid {
+				got = append(got, a.Action)
+			}
+		}
+	}
+	if want := []string{"activate", "deactivate"}; !slices.Equal(got, want) {
+		t.Fatalf("actions for EID %s = %v, want %v", eid, got, want)
+	}
+}

@@ -343,7 +343,11 @@ func (r *esimProfileResource) ModifyPlan(ctx context.Context, req resource.Modif
 			}
 		}
 	}
-	if !req.State.Raw.IsNull() && carrierChange(&plan, &state) {
+	if !req.State.Raw.IsNull() && (carrierChange(&plan, &state) || state.State.IsNull()) {
+		// A null state is an unconfirmed create that `terraform untaint` kept (see
+		// unconfirmedCreate): the update decides the device again and confirms the instance,
+		// even with the configuration unchanged, instead of an empty plan that would leave it
+		// unconfirmed for good (and its destroy sending nothing).
 		// The update sends actions: their request id, the callback facts and the state change.
 		for _, a := range []string{"last_request_id", "last_action", "profile_status", "profile_role", "state"} {
 			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(a), types.StringUnknown())...)
@@ -558,7 +562,8 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 			*p.dst = *p.src
 		}
 	}
-	if !carrierChange(&plan, &state) {
+	untainted := state.State.IsNull() // an unconfirmed create kept by `terraform untaint`
+	if !carrierChange(&plan, &state) && !untainted {
 		// Only settings that ThingSpace does not hold changed (imei, etf_waiver, reason_code,
 		// deletion_protection, ...): the plan promised no carrier action.
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
@@ -567,7 +572,14 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 	w := r.cfg.newWorld(r.cfg.Coalescer.Begin())
 	defer w.done()
 	w.carry(eid, privateJournal(ctx, req.Private))
-	res := r.cfg.run(ctx, w, plan.desired(reconcile.GoalUpdate, account))
+	want := plan.desired(reconcile.GoalUpdate, account)
+	if untainted {
+		// Decided as a create that adopts whatever plan the line has, as an update would: it
+		// adopts the device if the earlier request took (and then sets the configured plan),
+		// waits for it if it is still open, and activates the device if it did not take.
+		want.Goal, want.AdoptExisting = reconcile.GoalCreate, true
+	}
+	res := r.cfg.run(ctx, w, want)
 	addWarnings(&resp.Diagnostics, res)
 	resp.Diagnostics.Append(setPrivateJournal(ctx, resp.Private, w.journalFor(eid))...)
 	if rid := res.LastRequestID(); rid != "" {
