@@ -30,7 +30,6 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
-	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
 var (
@@ -158,11 +157,7 @@ func (r *esimFleetResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "Early-termination-fee waiver sent, always explicitly, with `deactivate`.",
 			},
-			"reason_code": schema.StringAttribute{
-				Optional: true, Computed: true, Default: stringdefault.StaticString("FF"),
-				MarkdownDescription: "Deactivation reason code (2 to 32 upper-case letters or digits), sent with `deactivate`.",
-				Validators:          []validator.String{stringvalidator.RegexMatches(reasonCodeRE, "must be 2 to 32 upper-case letters or digits, such as FF")},
-			},
+			"reason_code": reasonCodeAttribute(),
 			"deletion_protection": schema.BoolAttribute{
 				Optional: true, Computed: true, Default: booldefault.StaticBool(true),
 				MarkdownDescription: "Default `true`: refuse, at plan time, to deactivate devices, whether by destroying the fleet " +
@@ -239,10 +234,7 @@ func (r *esimFleetResource) ValidateConfig(ctx context.Context, req resource.Val
 		resp.Diagnostics.AddAttributeError(path.Root("global_service_plan"), "global_service_plan needs profile_type = \"global\"",
 			fmt.Sprintf("`global_service_plan` is used only by `global` fleets; this one is %q.", t))
 	}
-	if !zip.IsNull() && !zip.IsUnknown() && !zipRE.MatchString(zip.ValueString()) {
-		resp.Diagnostics.AddAttributeError(path.Root("mdn_zip_code"), "Invalid mdn_zip_code",
-			fmt.Sprintf("%q is not a 5-digit ZIP code.", zip.ValueString()))
-	}
+	checkZipCode(zip, &resp.Diagnostics)
 }
 
 // fleetSettings is what a device of the fleet is configured to be, after its overrides.
@@ -311,19 +303,9 @@ func (r *esimFleetResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if plan.AccountName.IsUnknown() {
-		var configured types.String
-		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("account_name"), &configured)...)
-		switch {
-		case prior != nil && !prior.AccountName.IsNull() && configured.IsNull():
-			plan.AccountName = prior.AccountName
-		case r.cfg.AccountName != "" && configured.IsNull():
-			plan.AccountName = types.StringValue(r.cfg.AccountName)
-		case configured.IsNull():
-			_, err := r.cfg.accountOr(configured)
-			resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-			return
-		}
+	var ok bool
+	if plan.AccountName, ok = r.cfg.plannedAccount(ctx, plan.AccountName, req.Config, &resp.Diagnostics); !ok {
+		return
 	}
 	if !plan.AccountName.IsUnknown() {
 		plan.ID = plan.AccountName
@@ -1247,16 +1229,11 @@ func carryFleetJournal(ctx context.Context, w *world, p privateGetter, status ma
 	if len(byEID) == 0 {
 		byEID = map[string][]journalEntry{}
 		for eid, st := range status {
-			rid, action := st.LastRequestID.ValueString(), thingspace.Action(st.LastAction.ValueString())
+			action := thingspace.Action(st.LastAction.ValueString())
 			if action == "" || st.Error.ValueString() == "" {
 				continue
 			}
-			e := journalEntry{IntentID: "state:" + rid, Action: action, Attempt: 1, At: time.Now(), RequestID: rid,
-				State: wait.IntentAccepted, Sent: thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: eid}}}
-			if rid == "" {
-				e.IntentID, e.State = "state:unknown:"+string(action), wait.IntentOpen
-			}
-			byEID[eid] = []journalEntry{e}
+			byEID[eid] = []journalEntry{lastRequestEntry("", eid, st.LastRequestID.ValueString(), action)}
 		}
 	}
 	for eid, entries := range byEID {

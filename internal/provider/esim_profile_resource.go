@@ -214,11 +214,7 @@ func (r *esimProfileResource) Schema(ctx context.Context, _ resource.SchemaReque
 				Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "Early-termination-fee waiver sent, always explicitly, with `deactivate` on destroy.",
 			},
-			"reason_code": schema.StringAttribute{
-				Optional: true, Computed: true, Default: stringdefault.StaticString("FF"),
-				MarkdownDescription: "Deactivation reason code (2 to 32 upper-case letters or digits), sent with `deactivate`.",
-				Validators:          []validator.String{stringvalidator.RegexMatches(reasonCodeRE, "must be 2 to 32 upper-case letters or digits, such as FF")},
-			},
+			"reason_code": reasonCodeAttribute(),
 			"delete_profile": schema.BoolAttribute{
 				Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "`global` and `local` only: after `deactivate` is confirmed, `delete` the profile from the device.",
@@ -283,10 +279,7 @@ func (r *esimProfileResource) ValidateConfig(ctx context.Context, req resource.V
 		resp.Diagnostics.AddAttributeError(path.Root("delete_profile"), "delete_profile is for global and local profiles",
 			"ThingSpace cannot delete a Verizon US profile; it is deactivated on destroy.")
 	}
-	if known(m.MdnZipCode) && !zipRE.MatchString(m.MdnZipCode.ValueString()) {
-		resp.Diagnostics.AddAttributeError(path.Root("mdn_zip_code"), "Invalid mdn_zip_code",
-			fmt.Sprintf("%q is not a 5-digit ZIP code.", m.MdnZipCode.ValueString()))
-	}
+	checkZipCode(m.MdnZipCode, &resp.Diagnostics)
 }
 
 func (r *esimProfileResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {

@@ -214,18 +214,24 @@ func carriedJournal(ctx context.Context, p privateGetter, m *esimProfileModel) [
 	if entries := privateJournal(ctx, p); len(entries) > 0 {
 		return entries
 	}
-	rid, action := m.LastRequestID.ValueString(), thingspace.Action(m.LastAction.ValueString())
+	action := thingspace.Action(m.LastAction.ValueString())
 	if action == "" {
 		return nil
 	}
-	e := journalEntry{IntentID: "state:" + rid, Account: m.AccountName.ValueString(), Action: action, Attempt: 1,
-		At: time.Now(), RequestID: rid, State: wait.IntentAccepted,
-		Sent: thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: m.EID.ValueString()}}}
-	if rid == "" {
-		// The action's answer never came: an open intent, settled by evidence as any other.
-		// Its age is counted from now (the state does not keep when it was sent): the safe
-		// side, a longer wait before the horizon allows a second attempt.
+	return []journalEntry{lastRequestEntry(m.AccountName.ValueString(), m.EID.ValueString(), m.LastRequestID.ValueString(), action)}
+}
+
+// lastRequestEntry is the journal entry that a state's last request id and action stand for:
+// an accepted request, or, when the action's answer never came (no request id), an open
+// intent, settled by evidence as any other. Its age is counted from now (the state does not
+// keep when it was sent): the safe side, a longer wait before the horizon allows a second
+// attempt.
+func lastRequestEntry(account, eid, requestID string, action thingspace.Action) journalEntry {
+	e := journalEntry{IntentID: "state:" + requestID, Account: account, Action: action, Attempt: 1,
+		At: time.Now(), RequestID: requestID, State: wait.IntentAccepted,
+		Sent: thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: eid}}}
+	if requestID == "" {
 		e.IntentID, e.State = "state:unknown:"+string(action), wait.IntentOpen
 	}
-	return []journalEntry{e}
+	return e
 }

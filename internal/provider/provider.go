@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/list"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -23,6 +24,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -421,6 +423,26 @@ func (c *Config) accountOr(v types.String) (string, error) {
 		return c.AccountName, nil
 	}
 	return "", fmt.Errorf("no account: set `account_name` here or in the provider block (or %s)", envName("account_name"))
+}
+
+// plannedAccount resolves a resource's account_name when the plan does not know it yet (a
+// create whose configuration leaves it out: UseStateForUnknown keeps it from state otherwise):
+// the provider's default, known at plan time. Without one it adds the error and returns false.
+func (c *Config) plannedAccount(ctx context.Context, planned types.String, config tfsdk.Config, diags *diag.Diagnostics) (types.String, bool) {
+	if !planned.IsUnknown() {
+		return planned, true
+	}
+	var configured types.String
+	diags.Append(config.GetAttribute(ctx, path.Root("account_name"), &configured)...)
+	switch {
+	case c.AccountName != "" && configured.IsNull():
+		return types.StringValue(c.AccountName), true
+	case configured.IsNull():
+		_, err := c.accountOr(configured)
+		diags.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
+		return planned, false
+	}
+	return planned, true
 }
 
 // start builds the relay client, the waiter and the coalescer of a configured provider.

@@ -158,16 +158,12 @@ func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req reso
 		return
 	}
 	if accountName.IsUnknown() {
-		var configured types.String
-		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("account_name"), &configured)...)
-		switch {
-		case r.cfg.AccountName != "" && configured.IsNull():
-			accountName = types.StringValue(r.cfg.AccountName)
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), accountName)...)
-		case configured.IsNull():
-			_, err := r.cfg.accountOr(configured)
-			resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
+		var ok bool
+		if accountName, ok = r.cfg.plannedAccount(ctx, accountName, req.Config, &resp.Diagnostics); !ok {
 			return
+		}
+		if !accountName.IsUnknown() {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), accountName)...)
 		}
 	}
 	if !accountName.IsUnknown() && !servicePlan.IsUnknown() {

@@ -8,7 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
@@ -144,6 +150,23 @@ func (servicePlanCodeValidator) ValidateString(_ context.Context, req validator.
 // internal/ids, with EIDs checked strictly (real EIDs always carry valid check digits) and
 // every character checked as given (a space or a dash is refused, never removed). The
 // resources' identifier attributes (idValidator) and the provider functions both call it.
+// reasonCodeAttribute is the deactivation reason code of every resource that deactivates.
+func reasonCodeAttribute() schema.StringAttribute {
+	return schema.StringAttribute{
+		Optional: true, Computed: true, Default: stringdefault.StaticString("FF"),
+		MarkdownDescription: "Deactivation reason code (2 to 32 upper-case letters or digits), sent with `deactivate`.",
+		Validators:          []validator.String{stringvalidator.RegexMatches(reasonCodeRE, "must be 2 to 32 upper-case letters or digits, such as FF")},
+	}
+}
+
+// checkZipCode adds a diagnostic when a configured mdn_zip_code is not a 5-digit ZIP code.
+func checkZipCode(v types.String, diags *diag.Diagnostics) {
+	if !v.IsNull() && !v.IsUnknown() && !zipRE.MatchString(v.ValueString()) {
+		diags.AddAttributeError(path.Root("mdn_zip_code"), "Invalid mdn_zip_code",
+			fmt.Sprintf("%q is not a 5-digit ZIP code.", v.ValueString()))
+	}
+}
+
 func checkDeviceID(kind, id string) error {
 	return ids.ValidateDeviceID(kind, id, true)
 }
