@@ -245,9 +245,12 @@ func (e *testEnv) actionCount(action string) int {
 }
 
 // acceptedFor lists the actions accepted for an EID, in order.
-func (e *testEnv) acceptedFor(eid string) []string {
+func (e *testEnv) acceptedFor(eid string) []string { return simAcceptedFor(e.Sim, eid) }
+
+// simAcceptedFor lists the actions a simulator accepted for an EID, in order.
+func simAcceptedFor(s *sim.Simulator, eid string) []string {
 	var out []string
-	for _, a := range e.Sim.Stats().Actions {
+	for _, a := range s.Stats().Actions {
 		for _, d := range a.Devices {
 			if d.EID == eid {
 				out = append(out, a.Action)

@@ -246,48 +246,20 @@ func TestESIMProfileUntaintedThenUpdatedIsDeactivatedByDestroy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a simulator and a relay")
 	}
-	// Callbacks take 3 s, so that the device is still PENDING_ACTIVATION when the create ends.
-	env := newChaosEnv(t, 1, true, func(o *sim.Options) { o.CallbackDelayMin, o.CallbackDelayMax = 3*time.Second, 3*time.Second })
-	us := simPlansOfType(env.Sim, "US")
-	var eid string
-	for _, d := range env.Sim.Devices() {
-		if d.State == "pre-active" {
-			eid = d.EID
-			break
-		}
-	}
-	core := newProtoCore("thingspace_esim_profile", chaosProviderConfig(env, true))
+	env, core, eid, us := untaintedAfterInterruptedCreate(t)
 	ctx := context.Background()
 	cfg := func(plan string) map[string]coreConfig {
 		return map[string]coreConfig{"p": {"eid": eid, "service_plan": plan}}
 	}
-
-	// 1. The create is interrupted (Ctrl-C) right after ThingSpace answered the activate.
-	env.proxy.arm(core, map[int]string{1: "interrupt"})
-	res := core.apply(ctx, cfg(us[0]), applyHooks{})
-	in := core.state["p"]
-	if len(res.Errs) == 0 || in == nil || !in.tainted {
-		t.Fatalf("premise: the interrupted create should leave a tainted instance; errors %v, instance saved: %v", res.Errs, in != nil)
-	}
-	// 2. terraform untaint.
-	in.tainted = false
-	// 3. An update that succeeds.
-	env.proxy.arm(core, nil)
+	// An update that succeeds, then the destroy.
 	if res := core.apply(ctx, cfg(us[1]), applyHooks{}); res.PlanErr != "" || len(res.Errs) > 0 {
 		t.Fatalf("update: %s %v", res.PlanErr, res.Errs)
 	}
-	// 4. Destroy.
+
 	if res := core.apply(ctx, map[string]coreConfig{}, applyHooks{}); res.PlanErr != "" || len(res.Errs) > 0 {
 		t.Fatalf("destroy: %s %v", res.PlanErr, res.Errs)
 	}
-	var got []string
-	for _, a := range env.Sim.Stats().Actions {
-		for _, d := range a.Devices {
-			if d.EID == eid {
-				got = append(got, a.Action)
-			}
-		}
-	}
+	got := simAcceptedFor(env.Sim, eid)
 	if want := []string{"activate", "serviceplan", "deactivate"}; !slices.Equal(got, want) {
 		t.Fatalf("actions for EID %s = %v, want %v", eid, got, want)
 	}
@@ -396,27 +368,9 @@ func TestESIMProfileUntaintedUnchangedIsConfirmedByTheNextApply(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a simulator and a relay")
 	}
-	env := newChaosEnv(t, 1, true, func(o *sim.Options) { o.CallbackDelayMin, o.CallbackDelayMax = 3*time.Second, 3*time.Second })
-	us := simPlansOfType(env.Sim, "US")
-	var eid string
-	for _, d := range env.Sim.Devices() {
-		if d.State == "pre-active" {
-			eid = d.EID
-			break
-		}
-	}
-	core := newProtoCore("thingspace_esim_profile", chaosProviderConfig(env, true))
+	env, core, eid, us := untaintedAfterInterruptedCreate(t)
 	ctx := context.Background()
 	cfg := map[string]coreConfig{"p": {"eid": eid, "service_plan": us[0]}}
-
-	env.proxy.arm(core, map[int]string{1: "interrupt"})
-	res := core.apply(ctx, cfg, applyHooks{})
-	in := core.state["p"]
-	if len(res.Errs) == 0 || in == nil || !in.tainted {
-		t.Fatalf("premise: the interrupted create should leave a tainted instance; errors %v, instance saved: %v", res.Errs, in != nil)
-	}
-	in.tainted = false // terraform untaint
-	env.proxy.arm(core, nil)
 	if got := core.planIsEmpty(ctx, cfg); got == "" {
 		t.Fatal("the plan after untainting an unconfirmed instance is empty; want an update that confirms it")
 	}
@@ -432,15 +386,34 @@ func TestESIMProfileUntaintedUnchangedIsConfirmedByTheNextApply(t *testing.T) {
 	if res := core.apply(ctx, map[string]coreConfig{}, applyHooks{}); res.PlanErr != "" || len(res.Errs) > 0 {
 		t.Fatalf("destroy: %s %v", res.PlanErr, res.Errs)
 	}
-	var got []string
-	for _, a := range env.Sim.Stats().Actions {
-		for _, d := range a.Devices {
-			if d.EID == eid {
-				got = append(got, a.Action)
-			}
-		}
-	}
+	got := simAcceptedFor(env.Sim, eid)
 	if want := []string{"activate", "deactivate"}; !slices.Equal(got, want) {
 		t.Fatalf("actions for EID %s = %v, want %v", eid, got, want)
 	}
+}
+
+// untaintedAfterInterruptedCreate creates a profile (on the simulator's first US plan) whose
+// create is interrupted (Ctrl-C) right after ThingSpace answered the activate, which leaves a
+// tainted, unconfirmed instance, and then runs `terraform untaint` on it. Callbacks take 3 s,
+// so that the device is still PENDING_ACTIVATION when the create ends.
+func untaintedAfterInterruptedCreate(t *testing.T) (env *chaosEnv, core *protoCore, eid string, us []string) {
+	t.Helper()
+	env = newChaosEnv(t, 1, true, func(o *sim.Options) { o.CallbackDelayMin, o.CallbackDelayMax = 3*time.Second, 3*time.Second })
+	us = simPlansOfType(env.Sim, "US")
+	for _, d := range env.Sim.Devices() {
+		if d.State == "pre-active" {
+			eid = d.EID
+			break
+		}
+	}
+	core = newProtoCore("thingspace_esim_profile", chaosProviderConfig(env, true))
+	env.proxy.arm(core, map[int]string{1: "interrupt"})
+	res := core.apply(context.Background(), map[string]coreConfig{"p": {"eid": eid, "service_plan": us[0]}}, applyHooks{})
+	in := core.state["p"]
+	if len(res.Errs) == 0 || in == nil || !in.tainted {
+		t.Fatalf("premise: the interrupted create should leave a tainted instance; errors %v, instance saved: %v", res.Errs, in != nil)
+	}
+	in.tainted = false // terraform untaint
+	env.proxy.arm(core, nil)
+	return env, core, eid, us
 }

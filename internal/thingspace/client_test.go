@@ -934,20 +934,11 @@ func TestStatusSDKVariant(t *testing.T) {
 func TestLogsNeverContainCredentials(t *testing.T) {
 	f := newFake(t)
 	c := f.client(t)
-	var buf strings.Builder
-	var mu sync.Mutex
-	h := slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	}), &slog.HandlerOptions{Level: slog.LevelDebug})
-	ctx := WithLogger(context.Background(), slog.New(h))
+	ctx, logged := withCapturedLog(slog.LevelDebug)
 	if _, err := c.Activate(ctx, ActivateRequest{Devices: Devices(testDevice()), AccountName: testAccount, ServicePlan: "M2M4GB"}); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	out := logged.String()
 	if !strings.Contains(out, PathActions+"activate") {
 		t.Fatalf("the action was not logged: %s", out)
 	}
@@ -983,9 +974,29 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-type writerFunc func([]byte) (int, error)
+// capturedLog keeps what a test's client logs (callers log from several goroutines).
+type capturedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
 
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+func (l *capturedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *capturedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// withCapturedLog returns a context whose client logs, from level up, go to the capture.
+func withCapturedLog(level slog.Level) (context.Context, *capturedLog) {
+	l := &capturedLog{}
+	return WithLogger(context.Background(), slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: level}))), l
+}
 
 // A Config or a callback logged by a caller shows no secret.
 func TestLoggedConfigAndCallbackHideSecrets(t *testing.T) {
@@ -1016,13 +1027,7 @@ func TestRateLimited429SaysWhenAndWhyItWaits(t *testing.T) {
 	f := newFake(t)
 	c := f.client(t)
 	recordWaits(c)
-	var buf strings.Builder
-	var mu sync.Mutex
-	ctx := WithLogger(context.Background(), slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	}), nil)))
+	ctx, logged := withCapturedLog(slog.LevelInfo)
 	n := 0
 	f.onAction = func(_ int, _ string, _ ProfileRequest, w http.ResponseWriter) bool {
 		n++
@@ -1036,9 +1041,7 @@ func TestRateLimited429SaysWhenAndWhyItWaits(t *testing.T) {
 	if _, err := c.Activate(ctx, ActivateRequest{Devices: Devices(testDevice()), AccountName: testAccount, ServicePlan: "M2M4GB"}); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	out := logged.String()
 	for _, want := range []string{"level=INFO", "HTTP 429", "retry_in=7s", "retry_at=", `wait_from="ThingSpace's Retry-After: 7"`, "attempt=1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the 429 log lacks %s:\n%s", want, out)
@@ -1052,13 +1055,7 @@ func TestRateLimitWaitIsLogged(t *testing.T) {
 	t.Parallel() // it waits out the limiter for seconds
 	f := newFake(t)
 	c := f.client(t, func(cfg *Config) { cfg.RequestsPerSecond, cfg.Burst = 0.5, 1 })
-	var buf strings.Builder
-	var mu sync.Mutex
-	ctx := WithLogger(context.Background(), slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	}), nil)))
+	ctx, logged := withCapturedLog(slog.LevelInfo)
 	// The first call takes the only token (and the token calls of the login): the next one
 	// waits about two seconds at half a request per second.
 	for range 2 {
@@ -1066,9 +1063,7 @@ func TestRateLimitWaitIsLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	out := logged.String()
 	for _, want := range []string{"level=INFO", "waiting for the provider's rate limit", "requests_per_second=0.5", "path=/api/m2m/v1/plans/"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log lacks %s:\n%s", want, out)

@@ -411,19 +411,11 @@ func TestReadCoalescerLogsListings(t *testing.T) {
 	f := newFake(t)
 	newInventory(f, 25, 10)
 	rc := listed(f.client(t).Reads())
-	var mu sync.Mutex
-	var buf strings.Builder
-	ctx := WithLogger(context.Background(), slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	}), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ctx, logged := withCapturedLog(slog.LevelDebug)
 	if _, err := rc.Devices(ctx, testAccount, []DeviceID{eidID(1), eidID(2)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	out := logged.String()
 	for _, want := range []string{`msg="listing the account's devices for concurrent reads"`, "devices_wanted=2",
 		`msg="listed the account's devices"`, "pages=3", "devices=25", "readers=1"} {
 		if !strings.Contains(out, want) {
