@@ -143,33 +143,6 @@ func TestAccESIMProfileTimeoutThenApply(t *testing.T) {
 	})
 }
 
-// deletion_protection guards against deactivating a line; the destroy of a tainted instance
-// whose create was not confirmed deactivates nothing, so it does not stand in the way of the
-// replacement that adopts the device.
-func TestAccESIMProfileProtectedTimeoutThenApply(t *testing.T) {
-	t.Parallel()
-	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 4 * time.Second})
-	us := env.plansOfType("US")
-	dev := env.device(t, 0)
-	cfg := func(timeout string, protected bool) string {
-		return multiConfig(env, profileConfig(env, "p", dev.EID, us[0], fmt.Sprintf("timeouts = { create = %q }", timeout),
-			fmt.Sprintf("deletion_protection = %t", protected)))
-	}
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{Config: cfg("2s", true), ExpectError: regexp.MustCompile(`(?s)is\s+pending.*tainted`)},
-			{
-				Config: cfg("2m", true),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction("thingspace_esim_profile.p", plancheck.ResourceActionDestroyBeforeCreate)}},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate"}}),
-			},
-			{Config: cfg("2m", false)},
-		},
-	})
-}
-
 // A failure callback leaves no state for every row of the create table that sends an action:
 // a reactivation of a deactive device and the serviceplan of an adopted device, too.
 func TestAccESIMProfileFailureCallbackAdoptAndReactivate(t *testing.T) {

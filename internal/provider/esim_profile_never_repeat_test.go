@@ -417,3 +417,41 @@ func untaintedAfterInterruptedCreate(t *testing.T) (env *chaosEnv, core *protoCo
 	env.proxy.arm(core, nil)
 	return env, core, eid, us
 }
+
+// deletion_protection guards against deactivating a line; the destroy of a tainted instance
+// whose create was not confirmed deactivates nothing, so it does not stand in the way of the
+// replacement that adopts the device. (The create is interrupted right after ThingSpace
+// answered the activate: the instance is tainted whatever the machine's speed.)
+func TestESIMProfileProtectedTaintedIsReplaced(t *testing.T) {
+	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
+	if testing.Short() {
+		t.Skip("starts a simulator and a relay")
+	}
+	env := newChaosEnv(t, 1, true, func(o *sim.Options) { o.CallbackDelayMin, o.CallbackDelayMax = 3*time.Second, 3*time.Second })
+	us := simPlansOfType(env.Sim, "US")
+	var eid string
+	for _, d := range env.Sim.Devices() {
+		if d.State == "pre-active" {
+			eid = d.EID
+			break
+		}
+	}
+	core := newProtoCore("thingspace_esim_profile", chaosProviderConfig(env, true))
+	ctx := context.Background()
+	cfg := map[string]coreConfig{"p": {"eid": eid, "service_plan": us[0], "deletion_protection": true}}
+	env.proxy.arm(core, map[int]string{1: "interrupt"})
+	res := core.apply(ctx, cfg, applyHooks{})
+	if in := core.state["p"]; len(res.Errs) == 0 || in == nil || !in.tainted {
+		t.Fatalf("premise: the interrupted create should leave a tainted instance; errors %v, instance saved: %v", res.Errs, in != nil)
+	}
+	env.proxy.arm(core, nil)
+	if res := core.apply(ctx, cfg, applyHooks{}); res.PlanErr != "" || len(res.Errs) > 0 {
+		t.Fatalf("the replacement of the protected, tainted instance failed: %s %v", res.PlanErr, res.Errs)
+	}
+	if s := stateAttr(core.state["p"].val, "state"); s != "active" {
+		t.Fatalf("state after the replacement = %v, want active", s)
+	}
+	if got, want := simAcceptedFor(env.Sim, eid), []string{"activate"}; !slices.Equal(got, want) {
+		t.Fatalf("actions for EID %s = %v, want %v (the replacement adopts the device)", eid, got, want)
+	}
+}
