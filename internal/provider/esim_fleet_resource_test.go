@@ -17,75 +17,6 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
 
-const fleetAddr = "thingspace_esim_fleet.f"
-
-// fleetSpec is one configuration of a test fleet.
-type fleetSpec struct {
-	plan       string
-	suspended  bool
-	protection bool
-	// devices by simulator inventory index; the value is the entry's body ("" for {}).
-	devices map[int]string
-}
-
-// fleetHCL writes the configuration of one thingspace_esim_fleet over simulator devices.
-func fleetHCL(t *testing.T, env *testEnv, s fleetSpec) string {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString(env.providerBlock())
-	fmt.Fprintf(&b, "resource \"thingspace_esim_fleet\" \"f\" {\n  service_plan        = %q\n  suspended           = %t\n"+
-		"  deletion_protection = %t\n  devices = {\n", s.plan, s.suspended, s.protection)
-	idx := make([]int, 0, len(s.devices))
-	for i := range s.devices {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
-	for _, i := range idx {
-		d := env.device(t, i)
-		fmt.Fprintf(&b, "    %q = { iccid = %q, imei = %q %s }\n", d.EID, d.ICCID, d.IMEI, s.devices[i])
-	}
-	b.WriteString("  }\n}\n")
-	return b.String()
-}
-
-// fleetOf is the devices i..j-1 with the fleet's settings.
-func fleetOf(i, j int) map[int]string {
-	m := map[int]string{}
-	for k := i; k < j; k++ {
-		m[k] = ""
-	}
-	return m
-}
-
-// statusPath is the path of one device's status in the fleet.
-func statusPath(eid string) tfjsonpath.Path {
-	return tfjsonpath.New("device_status").AtMapKey(eid)
-}
-
-// expectDevices checks the simulator's state and plan of devices by inventory index.
-func expectDevices(t *testing.T, env *testEnv, state, plan string, idx ...int) resource.TestCheckFunc {
-	return checkSim(func() error {
-		for _, i := range idx {
-			d := env.deviceByEID(t, env.device(t, i).EID)
-			if d.State != state || (plan != "" && d.ServicePlan != plan) {
-				return fmt.Errorf("device %d (EID %s) is %s on %q, want %s on %q", i, d.EID, d.State, d.ServicePlan, state, plan)
-			}
-		}
-		return nil
-	})
-}
-
-// actionsOf lists the simulator's accepted requests of an action, with their device counts.
-func actionsOf(env *testEnv, action string) []int {
-	var out []int
-	for _, a := range env.Sim.Stats().Actions {
-		if a.Action == action {
-			out = append(out, len(a.Devices))
-		}
-	}
-	return out
-}
-
 // TestAccESIMFleetLifecycle: the life of a fleet, with every change touching only the devices
 // whose settings changed, actions sent in bulk, and a drift step after each apply.
 func TestAccESIMFleetLifecycle(t *testing.T) {
@@ -346,13 +277,6 @@ func TestAccESIMFleetImport(t *testing.T) {
 			},
 		},
 	})
-}
-
-func zeroActions(env *testEnv) error {
-	if n := totalActions(env); n != 0 {
-		return fmt.Errorf("%d carrier actions accepted, want 0", n)
-	}
-	return nil
 }
 
 // TestESIMFleetImportIDErrors: import ids that cannot work say why, before any call.

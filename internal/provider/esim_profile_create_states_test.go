@@ -21,16 +21,6 @@ import (
 // The rows of the table "What Create sends" of docs/resources/esim_profile.md: the device's state
 // when Create runs decides what is sent.
 
-func ptr[T any](v T) *T { return &v }
-
-// setState puts a device in a state (and plan) outside Terraform.
-func setState(t *testing.T, env *testEnv, eid string, p sim.DevicePatch) {
-	t.Helper()
-	if err := env.Sim.UpdateDevice(eid, p); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // pre-active → activate; active on the same plan → adopt with no request; suspended → adopt
 // then resume (or adopt with no request when suspended = true); deactive → activate again
 // (reactivation).

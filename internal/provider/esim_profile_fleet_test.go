@@ -2,8 +2,6 @@ package provider
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,37 +10,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 )
-
-// fleetConfig is n instances over devices 0..n-1, optionally with import blocks with for_each
-// for each of them. The resource uses count, not for_each: terraform-plugin-testing's legacy
-// state shim (run at destroy even without Check functions) rejects string instance keys
-// ("for_each is not supported"); the import blocks do use for_each.
-func fleetConfig(env *testEnv, n int, plan string, withImport bool) string {
-	var b strings.Builder
-	b.WriteString(env.providerBlock())
-	b.WriteString("locals {\n  devices = [\n")
-	for i := range n {
-		fmt.Fprintf(&b, "    %q,\n", env.Sim.Devices()[i].EID)
-	}
-	b.WriteString("  ]\n}\n")
-	if withImport {
-		b.WriteString(`
-import {
-  for_each = local.devices
-  to       = thingspace_esim_profile.d[each.key]
-  id       = each.value
-}
-`)
-	}
-	fmt.Fprintf(&b, `
-resource "thingspace_esim_profile" "d" {
-  count        = length(local.devices)
-  eid          = local.devices[count.index]
-  service_plan = %q
-}
-`, plan)
-	return b.String()
-}
 
 // Onboarding 50 devices that are already active with import blocks and for_each: 50 imported,
 // zero carrier actions, then an empty plan.
@@ -131,31 +98,6 @@ func TestAccESIMProfileCoalescing(t *testing.T) {
 			},
 		},
 	})
-}
-
-// useParallelism makes the test's `terraform apply` runs use -parallelism=n, through a wrapper
-// script around the CLI named by TF_ACC_TERRAFORM_PATH.
-func useParallelism(t *testing.T, n int) {
-	t.Helper()
-	real := os.Getenv("TF_ACC_TERRAFORM_PATH")
-	if real == "" {
-		t.Skip("TF_ACC_TERRAFORM_PATH is not set: cannot wrap the Terraform CLI to raise -parallelism")
-	}
-	wrapper := filepath.Join(t.TempDir(), "terraform")
-	script := fmt.Sprintf(`#!/bin/sh
-for a do
-  shift
-  case "$a" in
-    -parallelism=*) set -- "$@" "-parallelism=%d" ;;
-    *) set -- "$@" "$a" ;;
-  esac
-done
-exec %q "$@"
-`, n, real)
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("TF_ACC_TERRAFORM_PATH", wrapper)
 }
 
 // The onboarding guide's promise: a `removed` block with destroy = false forgets the profiles

@@ -1,58 +1,19 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"math/big"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
 
 // Helpers shared by the thingspace_esim_profile acceptance tests.
-
-// expectActions checks the actions the simulator accepted for each EID, in order.
-func expectActions(env *testEnv, want map[string][]string) resource.TestCheckFunc {
-	return checkSim(func() error {
-		var errs []string
-		for eid, w := range want {
-			if got := env.acceptedFor(eid); !slices.Equal(got, w) {
-				errs = append(errs, fmt.Sprintf("actions accepted for EID %s = %v, want %v", eid, got, w))
-			}
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("%s", strings.Join(errs, "\n"))
-		}
-		return nil
-	})
-}
-
-// totalActions is how many profile actions the simulator accepted in all.
-func totalActions(env *testEnv) int {
-	n := 0
-	for _, c := range env.Sim.Stats().ActionCounts {
-		n += c
-	}
-	return n
-}
-
-// noActionWhileOpen fails when the simulator accepted an action for a device that already had
-// a request in flight, or one whose state was already the action's target.
-func noActionWhileOpen(env *testEnv) error {
-	for _, a := range env.Sim.Stats().Actions {
-		for _, d := range a.Devices {
-			if d.OpenRequestBefore {
-				return fmt.Errorf("%s %s was accepted for EID %s while another request was open for it", a.Action, a.RequestID, d.EID)
-			}
-			if a.Action == "activate" && d.StateBefore == "active" {
-				return fmt.Errorf("activate %s was accepted for the already active EID %s", a.RequestID, d.EID)
-			}
-		}
-	}
-	return nil
-}
 
 // otherEID returns a valid EID (ISO 7064 MOD 97-10 check digits) that is not in the
 // simulator's inventory.
@@ -81,19 +42,94 @@ func badCheckDigits(eid string) string {
 	return eid[:len(eid)-1] + string(d)
 }
 
-// waitFor polls cond up to limit (bounded); it reports whether cond became true.
-func waitFor(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return cond()
-}
-
 // multiConfig renders several esim_profile resources after the provider block.
 func multiConfig(env *testEnv, resources ...string) string {
 	return env.providerBlock() + strings.Join(resources, "\n")
+}
+
+func profileConfig(env *testEnv, name, eid, plan string, extra ...string) string {
+	body := ""
+	for _, l := range extra {
+		body += "  " + l + "\n"
+	}
+	return fmt.Sprintf(`
+resource "thingspace_esim_profile" %q {
+  eid          = %q
+  service_plan = %q
+%s}
+`, name, eid, plan, body)
+}
+
+// fleetConfig is n instances over devices 0..n-1, optionally with import blocks with for_each
+// for each of them. The resource uses count, not for_each: terraform-plugin-testing's legacy
+// state shim (run at destroy even without Check functions) rejects string instance keys
+// ("for_each is not supported"); the import blocks do use for_each.
+func fleetConfig(env *testEnv, n int, plan string, withImport bool) string {
+	var b strings.Builder
+	b.WriteString(env.providerBlock())
+	b.WriteString("locals {\n  devices = [\n")
+	for i := range n {
+		fmt.Fprintf(&b, "    %q,\n", env.Sim.Devices()[i].EID)
+	}
+	b.WriteString("  ]\n}\n")
+	if withImport {
+		b.WriteString(`
+import {
+  for_each = local.devices
+  to       = thingspace_esim_profile.d[each.key]
+  id       = each.value
+}
+`)
+	}
+	fmt.Fprintf(&b, `
+resource "thingspace_esim_profile" "d" {
+  count        = length(local.devices)
+  eid          = local.devices[count.index]
+  service_plan = %q
+}
+`, plan)
+	return b.String()
+}
+
+// untaintedAfterInterruptedCreate creates a profile (on the simulator's first US plan) whose
+// create is interrupted (Ctrl-C) right after ThingSpace answered the activate, which leaves a
+// tainted, unconfirmed instance, and then runs `terraform untaint` on it. Callbacks take 3 s,
+// so that the device is still PENDING_ACTIVATION when the create ends.
+func untaintedAfterInterruptedCreate(t *testing.T) (env *chaosEnv, core *protoCore, eid string, us []string) {
+	t.Helper()
+	env = newChaosEnv(t, 1, true, func(o *sim.Options) { o.CallbackDelayMin, o.CallbackDelayMax = 3*time.Second, 3*time.Second })
+	us = simPlansOfType(env.Sim, "US")
+	for _, d := range env.Sim.Devices() {
+		if d.State == "pre-active" {
+			eid = d.EID
+			break
+		}
+	}
+	core = newProtoCore("thingspace_esim_profile", chaosProviderConfig(env, true))
+	env.proxy.arm(core, map[int]string{1: "interrupt"})
+	res := core.apply(context.Background(), map[string]coreConfig{"p": {"eid": eid, "service_plan": us[0]}}, applyHooks{})
+	in := core.state["p"]
+	if len(res.Errs) == 0 || in == nil || !in.tainted {
+		t.Fatalf("premise: the interrupted create should leave a tainted instance; errors %v, instance saved: %v", res.Errs, in != nil)
+	}
+	in.tainted = false // terraform untaint
+	env.proxy.arm(core, nil)
+	return env, core, eid, us
+}
+
+// listRequestsAtMost is a plan check: the v1 list requests since *since are at most limit.
+type listRequestsAtMost struct {
+	t     *testing.T
+	env   *testEnv
+	since *int
+	limit int
+	what  string
+}
+
+func (c listRequestsAtMost) CheckPlan(_ context.Context, _ plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	n := c.env.listRequests() - *c.since
+	c.t.Logf("%s: %d v1 device list requests (at most %d allowed)", c.what, n, c.limit)
+	if n > c.limit {
+		resp.Error = fmt.Errorf("%s made %d v1 device list requests, want at most %d", c.what, n, c.limit)
+	}
 }

@@ -17,39 +17,6 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
 
-// objectWith is a value of the object type typ with the given attributes set and every other
-// one null, as Terraform sends a configuration.
-func objectWith(typ tftypes.Type, set map[string]tftypes.Value) tftypes.Value {
-	obj := typ.(tftypes.Object)
-	vals := make(map[string]tftypes.Value, len(obj.AttributeTypes))
-	for name, at := range obj.AttributeTypes {
-		if v, ok := set[name]; ok {
-			vals[name] = v
-		} else {
-			vals[name] = tftypes.NewValue(at, nil)
-		}
-	}
-	return tftypes.NewValue(obj, vals)
-}
-
-func dynamicValue(t *testing.T, v tftypes.Value) *tfprotov6.DynamicValue {
-	t.Helper()
-	dv, err := tfprotov6.NewDynamicValue(v.Type(), v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dv
-}
-
-func noErrors(t *testing.T, what string, diags []*tfprotov6.Diagnostic) {
-	t.Helper()
-	for _, d := range diags {
-		if d.Severity == tfprotov6.DiagnosticSeverityError {
-			t.Fatalf("%s: %s: %s", what, d.Summary, d.Detail)
-		}
-	}
-}
-
 // Terraform interrupted (Ctrl-C cancels the provider's context) while Create waits for the
 // activate's callback: Create returns the state with the request id and create_confirmed =
 // false in private state, and the Delete of that instance resolves the request and sends no

@@ -3,7 +3,6 @@
 package provider
 
 import (
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,14 +65,4 @@ func TestAccESIMProfileKilledApply(t *testing.T) {
 	if text, code := w.run("plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {
 		t.Errorf("plan after the second apply: exit code %d, want 0 (no changes):\n%s", code, text)
 	}
-}
-
-// exitStatus is how a process ended, when it ended.
-func exitStatus(err error) (syscall.WaitStatus, bool) {
-	exit, ok := err.(*exec.ExitError)
-	if !ok {
-		return 0, false
-	}
-	ws, ok := exit.Sys().(syscall.WaitStatus)
-	return ws, ok
 }

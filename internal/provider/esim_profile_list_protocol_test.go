@@ -129,17 +129,3 @@ func TestESIMProfileListMatchesImport(t *testing.T) {
 		t.Errorf("the simulator accepted %d actions, want none", n)
 	}
 }
-
-func identityEqual(t *testing.T, a, b *tfprotov6.ResourceIdentityData) bool {
-	t.Helper()
-	typ := tftypes.Object{AttributeTypes: map[string]tftypes.Type{"account_name": tftypes.String, "eid": tftypes.String}}
-	av, err := a.IdentityData.Unmarshal(typ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bv, err := b.IdentityData.Unmarshal(typ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return av.Equal(bv)
-}

@@ -17,11 +17,6 @@ import (
 
 // The thingspace_esim_profile list resource, with `terraform query` (Terraform 1.14 and later).
 
-// listRequests is how many v1 device list requests (single reads included) the simulator served.
-func listRequests(env *testEnv) int {
-	return env.Sim.Stats().Requests["POST /api/m2m/v1/devices/actions/list"]
-}
-
 // The filters, the identity, the display name and the resource of a listed device.
 func TestAccESIMProfileQuery(t *testing.T) {
 	skipUnlessCLI(t, featureListResources)
@@ -108,12 +103,12 @@ func TestAccESIMProfileQueryGenerateConfig(t *testing.T) {
 	}
 	pages := 1 // 1,000 devices, 2,000 a page
 
-	before := listRequests(env)
+	before := env.listRequests()
 	text, code := w.run("query", "-generate-config-out=generated.tf", "-no-color")
 	if code != 0 {
 		t.Fatalf("terraform query: exit %d\n%s", code, text)
 	}
-	queryRequests := listRequests(env) - before
+	queryRequests := env.listRequests() - before
 	t.Logf("terraform query: %d device list requests", queryRequests)
 	if queryRequests > pages {
 		t.Errorf("terraform query sent %d device list requests, want at most %d (the pages of the account)", queryRequests, pages)
@@ -131,12 +126,12 @@ func TestAccESIMProfileQueryGenerateConfig(t *testing.T) {
 		t.Errorf("generated.tf has %d thingspace_esim_profile resources, want 300", n)
 	}
 
-	before = listRequests(env)
+	before = env.listRequests()
 	text, code = w.run("plan", "-detailed-exitcode", "-input=false", "-no-color")
 	if code != 0 && code != 2 {
 		t.Fatalf("terraform plan: exit %d\n%s\ngenerated.tf starts with:\n%s", code, text, head(gen, 3000))
 	}
-	planRequests := listRequests(env) - before
+	planRequests := env.listRequests() - before
 	t.Logf("terraform plan: %d device list requests", planRequests)
 	if !regexp.MustCompile(`Plan: 300 to import, 0 to add, 0 to change, 0 to destroy\.`).MatchString(text) {
 		t.Errorf("the plan of the generated configuration is not 300 imports and nothing else:\n%s", tail(text, 4000))
@@ -147,18 +142,4 @@ func TestAccESIMProfileQueryGenerateConfig(t *testing.T) {
 	if n := totalActions(env); n != 0 {
 		t.Errorf("the simulator accepted %d actions, want none", n)
 	}
-}
-
-func head(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "\n..."
-	}
-	return s
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "...\n" + s[len(s)-n:]
-	}
-	return s
 }

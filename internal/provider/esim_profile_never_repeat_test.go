@@ -2,10 +2,7 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"testing"
@@ -206,37 +203,6 @@ func TestAccESIMProfileSuspendIsRegisteredByEveryIdentifier(t *testing.T) {
 	})
 }
 
-// relayRequestIDs lists every request the relay indexes under one identifier of a device.
-func relayRequestIDs(t *testing.T, env *testEnv, kind, id string) []string {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, env.RelayAPIURL+"/v1/devices/"+url.PathEscape(kind+":"+id)+"/requests", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+testRelayToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Requests []struct {
-			RequestID string `json:"request_id"`
-		} `json:"requests"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET the relay's requests for %s:%s: %s", kind, id, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	ids := make([]string, len(out.Requests))
-	for i, r := range out.Requests {
-		ids[i] = r.RequestID
-	}
-	return ids
-}
-
 // A create interrupted after ThingSpace accepted the activate leaves an unconfirmed, tainted
 // instance. After `terraform untaint` and a successful update, the instance is confirmed:
 // destroying it deactivates the line, as the configuration asked, instead of warning that
@@ -390,32 +356,6 @@ func TestESIMProfileUntaintedUnchangedIsConfirmedByTheNextApply(t *testing.T) {
 	if want := []string{"activate", "deactivate"}; !slices.Equal(got, want) {
 		t.Fatalf("actions for EID %s = %v, want %v", eid, got, want)
 	}
-}
-
-// untaintedAfterInterruptedCreate creates a profile (on the simulator's first US plan) whose
-// create is interrupted (Ctrl-C) right after ThingSpace answered the activate, which leaves a
-// tainted, unconfirmed instance, and then runs `terraform untaint` on it. Callbacks take 3 s,
-// so that the device is still PENDING_ACTIVATION when the create ends.
-func untaintedAfterInterruptedCreate(t *testing.T) (env *chaosEnv, core *protoCore, eid string, us []string) {
-	t.Helper()
-	env = newChaosEnv(t, 1, true, func(o *sim.Options) { o.CallbackDelayMin, o.CallbackDelayMax = 3*time.Second, 3*time.Second })
-	us = simPlansOfType(env.Sim, "US")
-	for _, d := range env.Sim.Devices() {
-		if d.State == "pre-active" {
-			eid = d.EID
-			break
-		}
-	}
-	core = newProtoCore("thingspace_esim_profile", chaosProviderConfig(env, true))
-	env.proxy.arm(core, map[int]string{1: "interrupt"})
-	res := core.apply(context.Background(), map[string]coreConfig{"p": {"eid": eid, "service_plan": us[0]}}, applyHooks{})
-	in := core.state["p"]
-	if len(res.Errs) == 0 || in == nil || !in.tainted {
-		t.Fatalf("premise: the interrupted create should leave a tainted instance; errors %v, instance saved: %v", res.Errs, in != nil)
-	}
-	in.tainted = false // terraform untaint
-	env.proxy.arm(core, nil)
-	return env, core, eid, us
 }
 
 // deletion_protection guards against deactivating a line; the destroy of a tainted instance

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -18,18 +17,6 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
-
-// closedRelayURL is the URL of a 127.0.0.1 port nobody listens on.
-func closedRelayURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + ln.Addr().String()
-	_ = ln.Close()
-	return url
-}
 
 // A relay that cannot be asked what is in flight for the device is reported as what it is,
 // with the call that failed and what to check, not as "a request is still open".

@@ -1,10 +1,7 @@
 package provider
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -12,38 +9,6 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
-
-// listRoute is the simulator's request-count key of the v1 device list (single reads and
-// listing pages alike).
-const listRoute = "POST /api/m2m/v1/devices/actions/list"
-
-// listRequests is how many v1 list requests the simulator answered.
-func (e *testEnv) listRequests() int { return e.Sim.Stats().Requests[listRoute] }
-
-// listRequestsAtMost is a plan check: the v1 list requests since *since are at most limit.
-type listRequestsAtMost struct {
-	t     *testing.T
-	env   *testEnv
-	since *int
-	limit int
-	what  string
-}
-
-func (c listRequestsAtMost) CheckPlan(_ context.Context, _ plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
-	n := c.env.listRequests() - *c.since
-	c.t.Logf("%s: %d v1 device list requests (at most %d allowed)", c.what, n, c.limit)
-	if n > c.limit {
-		resp.Error = fmt.Errorf("%s made %d v1 device list requests, want at most %d", c.what, n, c.limit)
-	}
-}
-
-// envInt is a positive whole number from the environment, or def.
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
 
 // A refresh of many profiles reads the account through shared listings, not once per profile:
 // the plan of 60 profiles (READS_PROFILES) in an account of 4,500 devices (READS_ACCOUNT, three

@@ -13,24 +13,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 )
 
-func profileConfig(env *testEnv, name, eid, plan string, extra ...string) string {
-	body := ""
-	for _, l := range extra {
-		body += "  " + l + "\n"
-	}
-	return fmt.Sprintf(`
-resource "thingspace_esim_profile" %q {
-  eid          = %q
-  service_plan = %q
-%s}
-`, name, eid, plan, body)
-}
-
-// checkSim asserts on the simulator from a test step.
-func checkSim(f func() error) resource.TestCheckFunc {
-	return func(*terraform.State) error { return f() }
-}
-
 func TestAccESIMProfileVerizonUSLifecycle(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")

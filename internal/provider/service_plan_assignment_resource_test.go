@@ -400,17 +400,6 @@ func TestParseAssignmentImportID(t *testing.T) {
 	}
 }
 
-// serviceplanSent counts the devices sent with serviceplan, over every request.
-func serviceplanSent(env *testEnv) int {
-	n := 0
-	for _, a := range env.Sim.Stats().Actions {
-		if a.Action == "serviceplan" {
-			n += len(a.Devices)
-		}
-	}
-	return n
-}
-
 // Failure callbacks: the apply fails with ThingSpace's reason, the failed devices stay out of
 // the state, and the next apply sends them again, once.
 func TestAccServicePlanAssignmentFailureCallbacks(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
@@ -553,4 +554,51 @@ func stateAttr(v tftypes.Value, name string) any {
 func eidOf(v tftypes.Value) string {
 	s, _ := stateAttr(v, "eid").(string)
 	return s
+}
+
+// objectWith is a value of the object type typ with the given attributes set and every other
+// one null, as Terraform sends a configuration.
+func objectWith(typ tftypes.Type, set map[string]tftypes.Value) tftypes.Value {
+	obj := typ.(tftypes.Object)
+	vals := make(map[string]tftypes.Value, len(obj.AttributeTypes))
+	for name, at := range obj.AttributeTypes {
+		if v, ok := set[name]; ok {
+			vals[name] = v
+		} else {
+			vals[name] = tftypes.NewValue(at, nil)
+		}
+	}
+	return tftypes.NewValue(obj, vals)
+}
+
+func dynamicValue(t *testing.T, v tftypes.Value) *tfprotov6.DynamicValue {
+	t.Helper()
+	dv, err := tfprotov6.NewDynamicValue(v.Type(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dv
+}
+
+func noErrors(t *testing.T, what string, diags []*tfprotov6.Diagnostic) {
+	t.Helper()
+	for _, d := range diags {
+		if d.Severity == tfprotov6.DiagnosticSeverityError {
+			t.Fatalf("%s: %s: %s", what, d.Summary, d.Detail)
+		}
+	}
+}
+
+func identityEqual(t *testing.T, a, b *tfprotov6.ResourceIdentityData) bool {
+	t.Helper()
+	typ := tftypes.Object{AttributeTypes: map[string]tftypes.Type{"account_name": tftypes.String, "eid": tftypes.String}}
+	av, err := a.IdentityData.Unmarshal(typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bv, err := b.IdentityData.Unmarshal(typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return av.Equal(bv)
 }

@@ -2,10 +2,14 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -239,23 +243,121 @@ func simPlansOfType(s *sim.Simulator, typ string) []string {
 	return out
 }
 
-// actionCount is how many requests of an action the simulator accepted.
-func (e *testEnv) actionCount(action string) int {
-	return e.Sim.Stats().ActionCounts[action]
+// waitFor polls cond up to limit (bounded); it reports whether cond became true.
+func waitFor(limit time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
 }
 
-// acceptedFor lists the actions accepted for an EID, in order.
-func (e *testEnv) acceptedFor(eid string) []string { return simAcceptedFor(e.Sim, eid) }
+func ptr[T any](v T) *T { return &v }
 
-// simAcceptedFor lists the actions a simulator accepted for an EID, in order.
-func simAcceptedFor(s *sim.Simulator, eid string) []string {
-	var out []string
-	for _, a := range s.Stats().Actions {
-		for _, d := range a.Devices {
-			if d.EID == eid {
-				out = append(out, a.Action)
-			}
-		}
+// setState puts a device in a state (and plan) outside Terraform.
+func setState(t *testing.T, env *testEnv, eid string, p sim.DevicePatch) {
+	t.Helper()
+	if err := env.Sim.UpdateDevice(eid, p); err != nil {
+		t.Fatal(err)
 	}
-	return out
+}
+
+// listRoute is the simulator's request-count key of the v1 device list (single reads and
+// listing pages alike).
+const listRoute = "POST /api/m2m/v1/devices/actions/list"
+
+// listRequests is how many v1 list requests the simulator answered.
+func (e *testEnv) listRequests() int { return e.Sim.Stats().Requests[listRoute] }
+
+// envInt is a positive whole number from the environment, or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// closedRelayURL is the URL of a 127.0.0.1 port nobody listens on.
+func closedRelayURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	_ = ln.Close()
+	return url
+}
+
+func head(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "\n..."
+	}
+	return s
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "...\n" + s[len(s)-n:]
+	}
+	return s
+}
+
+// useParallelism makes the test's `terraform apply` runs use -parallelism=n, through a wrapper
+// script around the CLI named by TF_ACC_TERRAFORM_PATH.
+func useParallelism(t *testing.T, n int) {
+	t.Helper()
+	real := os.Getenv("TF_ACC_TERRAFORM_PATH")
+	if real == "" {
+		t.Skip("TF_ACC_TERRAFORM_PATH is not set: cannot wrap the Terraform CLI to raise -parallelism")
+	}
+	wrapper := filepath.Join(t.TempDir(), "terraform")
+	script := fmt.Sprintf(`#!/bin/sh
+for a do
+  shift
+  case "$a" in
+    -parallelism=*) set -- "$@" "-parallelism=%d" ;;
+    *) set -- "$@" "$a" ;;
+  esac
+done
+exec %q "$@"
+`, n, real)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TF_ACC_TERRAFORM_PATH", wrapper)
+}
+
+// relayRequestIDs lists every request the relay indexes under one identifier of a device.
+func relayRequestIDs(t *testing.T, env *testEnv, kind, id string) []string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, env.RelayAPIURL+"/v1/devices/"+url.PathEscape(kind+":"+id)+"/requests", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testRelayToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Requests []struct {
+			RequestID string `json:"request_id"`
+		} `json:"requests"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET the relay's requests for %s:%s: %s", kind, id, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(out.Requests))
+	for i, r := range out.Requests {
+		ids[i] = r.RequestID
+	}
+	return ids
 }
