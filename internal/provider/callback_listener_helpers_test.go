@@ -88,7 +88,7 @@ func sha256Hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func listenerConfig(e *listenerEnv, body string) string {
+func testAccCallbackListenerConfig_basic(e *listenerEnv, body string) string {
 	return e.providerBlock() + fmt.Sprintf(`
 resource "thingspace_callback_listener" "relay" {
   url = %q

@@ -27,12 +27,12 @@ const (
 	foreignURL   = "https://other.example.net:8443/callbacks/secret-path-token"
 )
 
-func TestAccCallbackListener_lifecycle(t *testing.T) {
+func TestAccCallbackListener_basic(t *testing.T) {
 	e := newListenerEnv(t)
 	account := e.Sim.Account()
 	at := func(k string) tfjsonpath.Path { return tfjsonpath.New(k) }
 	withPassword := func(p string) string {
-		return listenerConfig(e, fmt.Sprintf("  username = \"relay\"\n  password = %q", p))
+		return testAccCallbackListenerConfig_basic(e, fmt.Sprintf("  username = \"relay\"\n  password = %q", p))
 	}
 	acc.Test(t, acc.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -127,7 +127,7 @@ func TestAccCallbackListener_lifecycle(t *testing.T) {
 func TestAccCallbackListener_foreignRegistration(t *testing.T) {
 	e := newListenerEnv(t)
 	e.register(t, foreignURL, "them", "their-secret")
-	plain := listenerConfig(e, `  password = "ours"`)
+	plain := testAccCallbackListenerConfig_basic(e, `  password = "ours"`)
 	acc.Test(t, acc.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []acc.TestStep{
@@ -139,11 +139,11 @@ func TestAccCallbackListener_foreignRegistration(t *testing.T) {
 					`.*overwrite_existing\s+=\s+true.*terraform\s+import`),
 			},
 			{
-				Config: listenerConfig(e, "  password = \"ours\"\n  overwrite_existing = true"),
+				Config: testAccCallbackListenerConfig_basic(e, "  password = \"ours\"\n  overwrite_existing = true"),
 				Check:  e.expectRegistration(t, relayURL, "", "ours"),
 			},
 			{
-				Config: listenerConfig(e, "  password = \"ours\"\n  overwrite_existing = true"),
+				Config: testAccCallbackListenerConfig_basic(e, "  password = \"ours\"\n  overwrite_existing = true"),
 				ConfigPlanChecks: acc.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
 				},
@@ -167,13 +167,13 @@ func TestAccCallbackListener_writeOnlyPassword(t *testing.T) {
 	e := newListenerEnv(t)
 	at := func(k string) tfjsonpath.Path { return tfjsonpath.New(k) }
 	wo := func(p string, version int) string {
-		return listenerConfig(e, fmt.Sprintf("  password_wo = %q\n  password_wo_version = %d", p, version))
+		return testAccCallbackListenerConfig_basic(e, fmt.Sprintf("  password_wo = %q\n  password_wo_version = %d", p, version))
 	}
 	acc.Test(t, acc.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []acc.TestStep{
 			{
-				Config:      listenerConfig(e, "  password = \"a\"\n  password_wo = \"b\""),
+				Config:      testAccCallbackListenerConfig_basic(e, "  password = \"a\"\n  password_wo = \"b\""),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Invalid Attribute Combination.*password`),
 			},
@@ -216,10 +216,10 @@ func TestAccCallbackListener_writeOnlyPassword(t *testing.T) {
 	})
 }
 
-// TestCallbackListenerDeleteLeavesForeignRegistration calls Delete directly: through
+// TestCallbackListener_deleteLeavesForeignRegistration calls Delete directly: through
 // Terraform, the refresh before a destroy already lets go of a registration taken over, so
 // only a take-over between refresh and delete reaches this compare-and-delete.
-func TestCallbackListenerDeleteLeavesForeignRegistration(t *testing.T) {
+func TestCallbackListener_deleteLeavesForeignRegistration(t *testing.T) {
 	e := newListenerEnv(t)
 	e.register(t, foreignURL, "them", "their-secret")
 	r := &callbackListenerResource{cfg: &Config{Client: e.client, AccountName: e.Sim.Account(), Registration: &registrationGuard{checked: map[string]bool{}}}}
@@ -265,7 +265,7 @@ func TestCallbackListenerDeleteLeavesForeignRegistration(t *testing.T) {
 	}
 }
 
-func TestCallbackListenerURLValidation(t *testing.T) {
+func TestCallbackListener_urlValidation(t *testing.T) {
 	cases := []struct {
 		url            string
 		error, warning bool
@@ -298,7 +298,7 @@ func TestCallbackListenerURLValidation(t *testing.T) {
 	}
 }
 
-func TestCallbackListenerSameURLAndOrigin(t *testing.T) {
+func TestCallbackListener_sameURLAndOrigin(t *testing.T) {
 	if !sameURL("HTTPS://Relay.Example.com/p/Tok", "https://relay.example.com/p/Tok") {
 		t.Error("scheme and host case should not matter")
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 )
 
-func TestAccDeviceDataSource(t *testing.T) {
+func TestAccDeviceDataSource_basic(t *testing.T) {
 	env := newTestEnv(t, envOptions{Devices: 8, Preactivated: 2})
 	devs := env.Sim.Devices()
 	active, fresh := devs[0], devs[5]

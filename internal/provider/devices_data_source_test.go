@@ -14,7 +14,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
 
-func TestAccDevicesDataSource(t *testing.T) {
+func TestAccDevicesDataSource_basic(t *testing.T) {
 	env := newTestEnv(t, envOptions{Devices: 12, Preactivated: 5})
 	devs := env.Sim.Devices()
 	plans := env.Sim.Plans()

@@ -23,8 +23,8 @@ type fleetSpec struct {
 	devices map[int]string
 }
 
-// fleetHCL writes the configuration of one thingspace_esim_fleet over simulator devices.
-func fleetHCL(t *testing.T, env *testEnv, s fleetSpec) string {
+// testAccESIMFleetConfig_basic writes the configuration of one thingspace_esim_fleet over simulator devices.
+func testAccESIMFleetConfig_basic(t *testing.T, env *testEnv, s fleetSpec) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString(env.providerBlock())

@@ -17,9 +17,9 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
 
-// TestAccESIMFleetLifecycle: the life of a fleet, with every change touching only the devices
+// TestAccESIMFleet_basic: the life of a fleet, with every change touching only the devices
 // whose settings changed, actions sent in bulk, and a drift step after each apply.
-func TestAccESIMFleetLifecycle(t *testing.T) {
+func TestAccESIMFleet_basic(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
@@ -43,7 +43,7 @@ func TestAccESIMFleetLifecycle(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: fleetHCL(t, env, fleetSpec{plan: base, protection: true, devices: create}),
+				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: create}),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(fleetAddr, statusPath(eid(0)).AtMapKey("state"), knownvalue.StringExact("active")),
 					statecheck.ExpectKnownValue(fleetAddr, statusPath(eid(9)).AtMapKey("service_plan"), knownvalue.StringExact(other)),
@@ -66,12 +66,12 @@ func TestAccESIMFleetLifecycle(t *testing.T) {
 			},
 			{
 				// Drift step: nothing changed, nothing planned.
-				Config:           fleetHCL(t, env, fleetSpec{plan: base, protection: true, devices: create}),
+				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: create}),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
 				// One device's plan: only its status is unknown in the plan, one serviceplan for one device.
-				Config: fleetHCL(t, env, fleetSpec{plan: base, protection: true, devices: onePlan}),
+				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: onePlan}),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(fleetAddr, plancheck.ResourceActionUpdate),
 					plancheck.ExpectUnknownValue(fleetAddr, statusPath(eid(3))),
@@ -90,17 +90,17 @@ func TestAccESIMFleetLifecycle(t *testing.T) {
 				),
 			},
 			{
-				Config:           fleetHCL(t, env, fleetSpec{plan: base, protection: true, devices: onePlan}),
+				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: onePlan}),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
 				// Removing an active device from a protected fleet is refused at plan time.
-				Config:      fleetHCL(t, env, fleetSpec{plan: base, protection: true, devices: reshaped}),
+				Config:      testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: reshaped}),
 				ExpectError: regexp.MustCompile(`(?s)Deletion protection is on.*` + eid(0)),
 			},
 			{
 				// Devices added, removed and changed in one apply.
-				Config: fleetHCL(t, env, fleetSpec{plan: base, protection: false, devices: reshaped}),
+				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: false, devices: reshaped}),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					expectDevices(t, env, "active", base, 10, 11, 2),
 					expectDevices(t, env, "deactive", "", 0),
@@ -123,12 +123,12 @@ func TestAccESIMFleetLifecycle(t *testing.T) {
 				},
 			},
 			{
-				Config:           fleetHCL(t, env, fleetSpec{plan: base, protection: false, devices: reshaped}),
+				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: false, devices: reshaped}),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
 				// The whole fleet suspended: one bulk device_suspend for the devices not suspended yet.
-				Config: fleetHCL(t, env, fleetSpec{plan: base, suspended: true, protection: false, devices: reshaped}),
+				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, suspended: true, protection: false, devices: reshaped}),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					expectDevices(t, env, "suspended", "", 1, 2, 3, 11),
 					checkSim(func() error {
@@ -140,7 +140,7 @@ func TestAccESIMFleetLifecycle(t *testing.T) {
 				),
 			},
 			{
-				Config:           fleetHCL(t, env, fleetSpec{plan: base, suspended: true, protection: false, devices: reshaped}),
+				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, suspended: true, protection: false, devices: reshaped}),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
@@ -158,14 +158,14 @@ func TestAccESIMFleetLifecycle(t *testing.T) {
 	})
 }
 
-// TestAccESIMFleetDrift: a device's plan changed and a device suspended outside Terraform show
+// TestAccESIMFleet_drift: a device's plan changed and a device suspended outside Terraform show
 // as those two entries in the next plan, and the apply puts them back with one action each; a
 // device deactivated outside Terraform is dropped and the next apply reactivates it.
-func TestAccESIMFleetDrift(t *testing.T) {
+func TestAccESIMFleet_drift(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
-	cfg := fleetHCL(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 5)})
+	cfg := testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 5)})
 	eid := func(i int) string { return env.device(t, i).EID }
 	patch := func(i int, p sim.DevicePatch) {
 		if err := env.Sim.UpdateDevice(eid(i), p); err != nil {
@@ -200,26 +200,26 @@ func TestAccESIMFleetDrift(t *testing.T) {
 				),
 			},
 			{
-				Config:           fleetHCL(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 5)}),
+				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 5)}),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
 	})
 }
 
-// TestAccESIMFleetImport: a fleet that already exists is imported by a device filter and by a
+// TestAccESIMFleet_import: a fleet that already exists is imported by a device filter and by a
 // list of EIDs, without a carrier action, and the next plan is empty.
-func TestAccESIMFleetImport(t *testing.T) {
+func TestAccESIMFleet_import(t *testing.T) {
 	skipUnlessCLI(t, featureRemovedBlockDestroyFalse)
 	t.Parallel()
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 12})
 	plan := env.device(t, 0).ServicePlan
-	cfg := fleetHCL(t, env, fleetSpec{plan: plan, protection: true, devices: fleetOf(0, 12)})
+	cfg := testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: plan, protection: true, devices: fleetOf(0, 12)})
 	eids := make([]string, 0, 3)
 	for i := range 3 {
 		eids = append(eids, env.device(t, i).EID)
 	}
-	small := fleetHCL(t, env, fleetSpec{plan: plan, protection: true, devices: fleetOf(0, 3)})
+	small := testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: plan, protection: true, devices: fleetOf(0, 3)})
 	forget := env.providerBlock() + "\nremoved {\n  from = thingspace_esim_fleet.f\n  lifecycle {\n    destroy = false\n  }\n}\n"
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -279,8 +279,8 @@ func TestAccESIMFleetImport(t *testing.T) {
 	})
 }
 
-// TestESIMFleetImportIDErrors: import ids that cannot work say why, before any call.
-func TestESIMFleetImportIDErrors(t *testing.T) {
+// TestESIMFleet_importIDErrors: import ids that cannot work say why, before any call.
+func TestESIMFleet_importIDErrors(t *testing.T) {
 	for _, c := range []struct{ spec, want string }{
 		{"89049032995470350104029245073231,89049032995470350104029245073231", "listed twice"},
 		{"8904903299547035010402924507323", "EID"},
@@ -300,17 +300,17 @@ func TestESIMFleetImportIDErrors(t *testing.T) {
 	}
 }
 
-// TestAccESIMFleetPartialFailure: 1,000 devices, 2 % of them fail. The first apply keeps every
+// TestAccESIMFleet_partialFailure: 1,000 devices, 2 % of them fail. The first apply keeps every
 // device with its status, names the failed ones and taints the fleet; the second (the failures
 // gone) destroys the tainted fleet without a carrier action, adopts the devices that are done
 // and activates only the failed ones. deletion_protection (on, the default) does not stand in
 // the way: the tainted fleet's destroy deactivates nothing.
-func TestAccESIMFleetPartialFailure(t *testing.T) {
+func TestAccESIMFleet_partialFailure(t *testing.T) {
 	t.Parallel()
 	const n = 1000
 	env := newTestEnv(t, envOptions{Relay: true, Devices: n + 10, Faults: "fail=0.02", Seed: 7})
 	plan := env.plansOfType("US")[0]
-	cfg := fleetHCL(t, env, fleetSpec{plan: plan, protection: true, devices: fleetOf(0, n)})
+	cfg := testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: plan, protection: true, devices: fleetOf(0, n)})
 	failedFirst := map[string]bool{}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -363,17 +363,17 @@ func TestAccESIMFleetPartialFailure(t *testing.T) {
 			},
 			{
 				// Protection off, so that the test's destroy can deactivate the fleet.
-				Config: fleetHCL(t, env, fleetSpec{plan: plan, devices: fleetOf(0, n)}),
+				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: plan, devices: fleetOf(0, n)}),
 				Check:  checkSim(func() error { return noActionWhileOpen(env) }),
 			},
 		},
 	})
 }
 
-// TestAccESIMFleetWithoutRelay: without a relay the fleet waits by polling the request status
+// TestAccESIMFleet_withoutRelay: without a relay the fleet waits by polling the request status
 // and keeps its journal in private state; create, a change and destroy each send one bulk
 // request.
-func TestAccESIMFleetWithoutRelay(t *testing.T) {
+func TestAccESIMFleet_withoutRelay(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, envOptions{})
 	us := env.plansOfType("US")
@@ -381,11 +381,11 @@ func TestAccESIMFleetWithoutRelay(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: fleetHCL(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 4)}),
+				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 4)}),
 				Check:  expectDevices(t, env, "active", us[0], 0, 1, 2, 3),
 			},
 			{
-				Config: fleetHCL(t, env, fleetSpec{plan: us[1], devices: fleetOf(0, 4)}),
+				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: us[1], devices: fleetOf(0, 4)}),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					expectDevices(t, env, "active", us[1], 0, 1, 2, 3),
 					checkSim(func() error {
@@ -397,7 +397,7 @@ func TestAccESIMFleetWithoutRelay(t *testing.T) {
 				),
 			},
 			{
-				Config:           fleetHCL(t, env, fleetSpec{plan: us[1], devices: fleetOf(0, 4)}),
+				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: us[1], devices: fleetOf(0, 4)}),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
@@ -410,9 +410,9 @@ func TestAccESIMFleetWithoutRelay(t *testing.T) {
 	})
 }
 
-// TestAccESIMFleetPlanTimeErrors: configuration mistakes are diagnostics at plan time, before
+// TestAccESIMFleet_planTimeErrors: configuration mistakes are diagnostics at plan time, before
 // anything is sent.
-func TestAccESIMFleetPlanTimeErrors(t *testing.T) {
+func TestAccESIMFleet_planTimeErrors(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, envOptions{})
 	us := env.plansOfType("US")

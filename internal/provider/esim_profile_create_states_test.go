@@ -24,7 +24,7 @@ import (
 // pre-active → activate; active on the same plan → adopt with no request; suspended → adopt
 // then resume (or adopt with no request when suspended = true); deactive → activate again
 // (reactivation).
-func TestAccESIMProfileCreateStates(t *testing.T) {
+func TestAccESIMProfile_createStates(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	pre, same, susp, deact, keep := env.device(t, 0), env.device(t, 1), env.device(t, 2), env.device(t, 3), env.device(t, 4)
@@ -36,10 +36,10 @@ func TestAccESIMProfileCreateStates(t *testing.T) {
 	if v := env.deviceByEID(t, deact.EID); v.State != "deactive" {
 		t.Fatalf("setup: %+v", v)
 	}
-	config := multiConfig(env,
-		profileConfig(env, "pre", pre.EID, us[0]), profileConfig(env, "same", same.EID, us[0]),
-		profileConfig(env, "susp", susp.EID, us[0]), profileConfig(env, "deact", deact.EID, us[0]),
-		profileConfig(env, "keep", keep.EID, us[0], "suspended = true"))
+	config := testAccESIMProfileConfig_many(env,
+		testAccESIMProfileConfig_basic(env, "pre", pre.EID, us[0]), testAccESIMProfileConfig_basic(env, "same", same.EID, us[0]),
+		testAccESIMProfileConfig_basic(env, "susp", susp.EID, us[0]), testAccESIMProfileConfig_basic(env, "deact", deact.EID, us[0]),
+		testAccESIMProfileConfig_basic(env, "keep", keep.EID, us[0], "suspended = true"))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -77,7 +77,7 @@ func TestAccESIMProfileCreateStates(t *testing.T) {
 
 // active on another plan → an error with an import block and nothing sent; adopt_existing =
 // true → serviceplan only. A device not in the account → an error naming EID and account.
-func TestAccESIMProfileCreateActiveOtherPlan(t *testing.T) {
+func TestAccESIMProfile_createActiveOtherPlan(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
@@ -88,11 +88,11 @@ func TestAccESIMProfileCreateActiveOtherPlan(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:      env.providerBlock() + profileConfig(env, "p", dev.EID, us[0]),
+				Config:      env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0]),
 				ExpectError: regexp.MustCompile(`(?s)already\s+active.*import \{\s+to = thingspace_esim_profile\.<name>\s+id = "` + dev.EID + `"`),
 			},
 			{
-				Config:      env.providerBlock() + profileConfig(env, "m", missing, us[0]),
+				Config:      env.providerBlock() + testAccESIMProfileConfig_basic(env, "m", missing, us[0]),
 				ExpectError: regexp.MustCompile(`(?s)EID\s+` + missing + `.*account.*` + regexp.QuoteMeta(env.Sim.Account())),
 			},
 			{
@@ -101,14 +101,14 @@ func TestAccESIMProfileCreateActiveOtherPlan(t *testing.T) {
 						t.Errorf("%d actions were accepted for the failed creates, want 0", n)
 					}
 				},
-				Config: env.providerBlock() + profileConfig(env, "p", dev.EID, us[0], "adopt_existing = true"),
+				Config: env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], "adopt_existing = true"),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("service_plan"), knownvalue.StringExact(us[0])),
 				},
 				Check: expectActions(env, map[string][]string{dev.EID: {"serviceplan"}, missing: nil}),
 			},
 			{
-				Config:           env.providerBlock() + profileConfig(env, "p", dev.EID, us[0], "adopt_existing = true"),
+				Config:           env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], "adopt_existing = true"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
@@ -118,7 +118,7 @@ func TestAccESIMProfileCreateActiveOtherPlan(t *testing.T) {
 // A request in flight for the device is waited on, never repeated: one known to the relay's
 // device index (registered as the provider would), and one the relay does not know (the
 // device's PENDING_ACTIVATION state is the only sign).
-func TestAccESIMProfileCreateWaitsForOpenRequest(t *testing.T) {
+func TestAccESIMProfile_createWaitsForOpenRequest(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 5 * time.Second})
 	us := env.plansOfType("US")
 	known, pending := env.device(t, 0), env.device(t, 1)
@@ -139,7 +139,7 @@ func TestAccESIMProfileCreateWaitsForOpenRequest(t *testing.T) {
 			}
 		}
 	}
-	config := multiConfig(env, profileConfig(env, "known", known.EID, us[0]), profileConfig(env, "pending", pending.EID, us[0]))
+	config := testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "known", known.EID, us[0]), testAccESIMProfileConfig_basic(env, "pending", pending.EID, us[0]))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -170,14 +170,14 @@ func TestAccESIMProfileCreateWaitsForOpenRequest(t *testing.T) {
 // An active device adopted as a global or local profile still gets its profile downloaded:
 // "active, same plan" adopts the line, but the Global or local profile the configuration asks
 // for is not there yet, and state must not claim it is.
-func TestAccESIMProfileCreateActiveAdoptsLineAndDownloads(t *testing.T) {
+func TestAccESIMProfile_createActiveAdoptsLineAndDownloads(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 2})
 	gl := env.plansOfType("Global")
 	g, l := env.device(t, 0), env.device(t, 1)
 	const oid = "1.3.6.1.4.1.31746.1.500.200.101.5"
-	config := multiConfig(env,
-		profileConfig(env, "g", g.EID, g.ServicePlan, `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])),
-		profileConfig(env, "l", l.EID, l.ServicePlan, `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid)))
+	config := testAccESIMProfileConfig_many(env,
+		testAccESIMProfileConfig_basic(env, "g", g.EID, g.ServicePlan, `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])),
+		testAccESIMProfileConfig_basic(env, "l", l.EID, l.ServicePlan, `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid)))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{

@@ -16,12 +16,12 @@ import (
 // Drift made outside Terraform (in the simulator) shows in the next plan: a changed plan is an
 // update, a suspension a diff on suspended, a deactivation a create (reactivation). Applying
 // it sends exactly the actions that restore the configuration.
-func TestAccESIMProfileDrift(t *testing.T) {
+func TestAccESIMProfile_drift(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	planned, susp, deact := env.device(t, 0), env.device(t, 1), env.device(t, 2)
-	config := multiConfig(env, profileConfig(env, "plan", planned.EID, us[0]),
-		profileConfig(env, "susp", susp.EID, us[0]), profileConfig(env, "deact", deact.EID, us[0]))
+	config := testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "plan", planned.EID, us[0]),
+		testAccESIMProfileConfig_basic(env, "susp", susp.EID, us[0]), testAccESIMProfileConfig_basic(env, "deact", deact.EID, us[0]))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -57,12 +57,12 @@ func TestAccESIMProfileDrift(t *testing.T) {
 // A global profile whose device was suspended as a whole outside Terraform (device_suspend):
 // the plan shows suspended = false, and applying it resumes the device. Then its Global plan
 // is changed outside Terraform.
-func TestAccESIMProfileDriftGlobalDeviceSuspended(t *testing.T) {
+func TestAccESIMProfile_driftGlobalDeviceSuspended(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
-	config := env.providerBlock() + profileConfig(env, "g", dev.EID, us[0], `profile_type = "global"`,
+	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
 		fmt.Sprintf("global_service_plan = %q", gl[0]))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,

@@ -18,11 +18,11 @@ import (
 
 // A failure callback: the error carries ThingSpace's code, the device is unchanged, and no
 // state is written (the next plan is a plain create, not the replacement of a tainted one).
-func TestAccESIMProfileFailureCallback(t *testing.T) {
+func TestAccESIMProfile_failureCallback(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Faults: "fail=1"})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
-	config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -56,12 +56,12 @@ func TestAccESIMProfileFailureCallback(t *testing.T) {
 }
 
 // "warning" callbacks are progress: the create succeeds after them (verizon_us and global).
-func TestAccESIMProfileWarningThenSuccess(t *testing.T) {
+func TestAccESIMProfile_warningThenSuccess(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Faults: "warning=1"})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	a, b := env.device(t, 0), env.device(t, 1)
-	config := multiConfig(env, profileConfig(env, "us", a.EID, us[0]),
-		profileConfig(env, "gl", b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+	config := testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "us", a.EID, us[0]),
+		testAccESIMProfileConfig_basic(env, "gl", b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -93,7 +93,7 @@ func TestAccESIMProfileWarningThenSuccess(t *testing.T) {
 // fails naming the EID and the request id and leaves a tainted instance; the next apply (with
 // a longer timeout) waits for that request, sends no deactivate for the tainted instance and
 // adopts the device: zero extra carrier actions.
-func TestAccESIMProfileTimeoutThenApply(t *testing.T) {
+func TestAccESIMProfile_timeoutThenApply(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 4 * time.Second})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev, gdev := env.device(t, 0), env.device(t, 1)
@@ -101,8 +101,8 @@ func TestAccESIMProfileTimeoutThenApply(t *testing.T) {
 	cfg := func(timeout string) string {
 		to := fmt.Sprintf("timeouts = { create = %q }", timeout)
 		// A global profile whose activate times out gets its download on the next apply.
-		return multiConfig(env, profileConfig(env, "p", dev.EID, us[0], to),
-			profileConfig(env, "g", gdev.EID, us[0], to, `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+		return testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], to),
+			testAccESIMProfileConfig_basic(env, "g", gdev.EID, us[0], to, `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -145,15 +145,15 @@ func TestAccESIMProfileTimeoutThenApply(t *testing.T) {
 
 // A failure callback leaves no state for every row of the create table that sends an action:
 // a reactivation of a deactive device and the serviceplan of an adopted device, too.
-func TestAccESIMProfileFailureCallbackAdoptAndReactivate(t *testing.T) {
+func TestAccESIMProfile_failureCallbackAdoptAndReactivate(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Faults: "fail=1"})
 	us := env.plansOfType("US")
 	deact, other := env.device(t, 0), env.device(t, 1)
 	setState(t, env, deact.EID, sim.DevicePatch{State: ptr("active")})
 	setState(t, env, deact.EID, sim.DevicePatch{State: ptr("deactive")})
 	setState(t, env, other.EID, sim.DevicePatch{State: ptr("active"), ServicePlan: ptr(us[1])})
-	config := multiConfig(env, profileConfig(env, "deact", deact.EID, us[0]),
-		profileConfig(env, "other", other.EID, us[0], "adopt_existing = true"))
+	config := testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "deact", deact.EID, us[0]),
+		testAccESIMProfileConfig_basic(env, "other", other.EID, us[0], "adopt_existing = true"))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -184,7 +184,7 @@ func TestAccESIMProfileFailureCallbackAdoptAndReactivate(t *testing.T) {
 // action whose outcome is unknown again: it reads the device and the relay until the outcome
 // shows (here the device turns active and, with a relay, the callback arrives) and then adopts
 // it. One activate in all, with and without a relay, and the next plan is empty.
-func TestAccESIMProfileOutcomeUnknownIsResolvedNotResent(t *testing.T) {
+func TestAccESIMProfile_outcomeUnknownIsResolvedNotResent(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	for _, relay := range []bool{true, false} {
 		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
@@ -192,7 +192,7 @@ func TestAccESIMProfileOutcomeUnknownIsResolvedNotResent(t *testing.T) {
 			env := newTestEnv(t, envOptions{Relay: relay, Faults: "5xx-after=1"})
 			us := env.plansOfType("US")
 			dev := env.device(t, 0)
-			config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+			config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 				Steps: []resource.TestStep{
@@ -223,11 +223,11 @@ func TestAccESIMProfileOutcomeUnknownIsResolvedNotResent(t *testing.T) {
 
 // A confirmed instance tainted by the user (terraform taint) is still replaced for real:
 // deactivate, then activate. Only an unconfirmed create skips the deactivation.
-func TestAccESIMProfileUserTaintReplaces(t *testing.T) {
+func TestAccESIMProfile_userTaintReplaces(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
-	config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -245,13 +245,13 @@ func TestAccESIMProfileUserTaintReplaces(t *testing.T) {
 
 // An update that times out after ThingSpace accepted the serviceplan: the next apply waits for
 // it (or finds the plan already changed) and sends no second serviceplan.
-func TestAccESIMProfileUpdateTimeoutThenApply(t *testing.T) {
+func TestAccESIMProfile_updateTimeoutThenApply(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 3 * time.Second})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
 	cfg := func(plan, timeout string) string {
-		return env.providerBlock() + profileConfig(env, "p", dev.EID, plan, fmt.Sprintf("timeouts = { update = %q }", timeout))
+		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, plan, fmt.Sprintf("timeouts = { update = %q }", timeout))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -278,12 +278,12 @@ func TestAccESIMProfileUpdateTimeoutThenApply(t *testing.T) {
 // A global profile whose download fails (the device is offline) after the activate succeeded:
 // the instance is saved tainted; once the device is back, the next apply sends no deactivate
 // and no second activate, only the download again.
-func TestAccESIMProfileGlobalDownloadFailsThenApply(t *testing.T) {
+func TestAccESIMProfile_globalDownloadFailsThenApply(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Faults: "offline=1"})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
-	config := env.providerBlock() + profileConfig(env, "g", dev.EID, us[0], `profile_type = "global"`,
+	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
 		fmt.Sprintf("global_service_plan = %q", gl[0]))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,

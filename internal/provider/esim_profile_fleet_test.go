@@ -13,11 +13,11 @@ import (
 
 // Onboarding 50 devices that are already active with import blocks and for_each: 50 imported,
 // zero carrier actions, then an empty plan.
-func TestAccESIMProfileImportForEach50(t *testing.T) {
+func TestAccESIMProfile_importBlockForEach(t *testing.T) {
 	skipUnlessCLI(t, featureImportForEach)
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 50})
 	plan := env.device(t, 0).ServicePlan
-	config := fleetConfig(env, 50, plan, true)
+	config := testAccESIMProfileConfig_fleet(env, 50, plan, true)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -64,14 +64,14 @@ func TestAccESIMProfileImportForEach50(t *testing.T) {
 }
 
 // 20 instances applied at parallelism 20 make one activate request carrying the 20 devices.
-func TestAccESIMProfileCoalescing(t *testing.T) {
+func TestAccESIMProfile_coalescing(t *testing.T) {
 	// terraform-plugin-testing has no parallelism knob, and TF_CLI_ARGS_apply cannot raise it:
 	// terraform-exec always passes -parallelism=10 after it, and the last flag wins. A wrapper
 	// around the Terraform CLI (TF_ACC_TERRAFORM_PATH is read per resource.Test) rewrites it.
 	useParallelism(t, 20)
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
-	config := fleetConfig(env, 20, us[0], false)
+	config := testAccESIMProfileConfig_fleet(env, 20, us[0], false)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -102,7 +102,7 @@ func TestAccESIMProfileCoalescing(t *testing.T) {
 
 // The onboarding guide's promise: a `removed` block with destroy = false forgets the profiles
 // and sends nothing; the devices stay active on their plans.
-func TestAccESIMProfileRemovedBlockSendsNothing(t *testing.T) {
+func TestAccESIMProfile_removedBlockSendsNothing(t *testing.T) {
 	skipUnlessCLI(t, featureRemovedBlockDestroyFalse)
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 3})
 	us := env.plansOfType("US")
@@ -176,7 +176,7 @@ removed {
 // callbacks, so that no attempt is lost with probability 2^-30. (The test once checked the
 // callbacks dropped after all their retries, which happens to no callback about one run in
 // seven.)
-func TestAccESIMProfileFleetUnderFaults(t *testing.T) {
+func TestAccESIMProfile_fleetUnderFaults(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	const n = 30
 	env := newTestEnv(t, envOptions{Relay: true, Devices: n,

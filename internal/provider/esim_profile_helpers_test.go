@@ -42,12 +42,12 @@ func badCheckDigits(eid string) string {
 	return eid[:len(eid)-1] + string(d)
 }
 
-// multiConfig renders several esim_profile resources after the provider block.
-func multiConfig(env *testEnv, resources ...string) string {
+// testAccESIMProfileConfig_many renders several esim_profile resources after the provider block.
+func testAccESIMProfileConfig_many(env *testEnv, resources ...string) string {
 	return env.providerBlock() + strings.Join(resources, "\n")
 }
 
-func profileConfig(env *testEnv, name, eid, plan string, extra ...string) string {
+func testAccESIMProfileConfig_basic(env *testEnv, name, eid, plan string, extra ...string) string {
 	body := ""
 	for _, l := range extra {
 		body += "  " + l + "\n"
@@ -60,11 +60,11 @@ resource "thingspace_esim_profile" %q {
 `, name, eid, plan, body)
 }
 
-// fleetConfig is n instances over devices 0..n-1, optionally with import blocks with for_each
+// testAccESIMProfileConfig_fleet is n instances over devices 0..n-1, optionally with import blocks with for_each
 // for each of them. The resource uses count, not for_each: terraform-plugin-testing's legacy
 // state shim (run at destroy even without Check functions) rejects string instance keys
 // ("for_each is not supported"); the import blocks do use for_each.
-func fleetConfig(env *testEnv, n int, plan string, withImport bool) string {
+func testAccESIMProfileConfig_fleet(env *testEnv, n int, plan string, withImport bool) string {
 	var b strings.Builder
 	b.WriteString(env.providerBlock())
 	b.WriteString("locals {\n  devices = [\n")

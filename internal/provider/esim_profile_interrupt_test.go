@@ -22,7 +22,7 @@ import (
 // false in private state, and the Delete of that instance resolves the request and sends no
 // carrier action. This runs the provider through its protocol server, as Terraform does: the
 // testing framework cannot interrupt an apply.
-func TestESIMProfileInterruptedCreate(t *testing.T) {
+func TestESIMProfile_interruptedCreate(t *testing.T) {
 	// The interrupt must land before the callback: a wide margin, since a loaded machine can
 	// starve the interrupting goroutine for a while (the Delete below then waits it out).
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 10 * time.Second})
@@ -125,12 +125,12 @@ func TestESIMProfileInterruptedCreate(t *testing.T) {
 // with the request id, the CLI saves it as tainted, and the next apply finishes the job with the
 // activate already sent: its replacement adopts the device. One activate in all; the plan after
 // is empty.
-func TestAccESIMProfileInterruptedApply(t *testing.T) {
+func TestAccESIMProfile_interruptedApply(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 10 * time.Second})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
-	w := newCLIWorkdir(t, env.providerBlock()+profileConfig(env, "p", dev.EID, us[0]))
+	w := newCLIWorkdir(t, env.providerBlock()+testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0]))
 
 	var out syncBuffer
 	apply := w.command(&out, "apply", "-auto-approve", "-input=false", "-no-color")

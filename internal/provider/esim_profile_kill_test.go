@@ -15,12 +15,12 @@ import (
 // written before the POST, the request registered after it, or the callback that arrives for
 // the device) makes it wait for the activate already sent and adopt the device. One activate in
 // all; the plan after is empty.
-func TestAccESIMProfileKilledApply(t *testing.T) {
+func TestAccESIMProfile_killedApply(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 10 * time.Second})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
-	w := newCLIWorkdir(t, env.providerBlock()+profileConfig(env, "p", dev.EID, us[0]))
+	w := newCLIWorkdir(t, env.providerBlock()+testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0]))
 
 	var out syncBuffer
 	apply := w.command(&out, "apply", "-auto-approve", "-input=false", "-no-color")

@@ -16,7 +16,7 @@ import (
 // device, that importing it by the listed identity and reading it gives exactly the listed
 // resource and identity. That equality is what makes the configuration -generate-config-out
 // writes from the listed resource plan with no change.
-func TestESIMProfileListMatchesImport(t *testing.T) {
+func TestESIMProfileList_matchesImport(t *testing.T) {
 	env := newTestEnv(t, envOptions{Devices: 60, Preactivated: 20})
 	ctx := context.Background()
 	srv, err := providerserver.NewProtocol6WithError(New("test")())()

@@ -18,7 +18,7 @@ import (
 // The thingspace_esim_profile list resource, with `terraform query` (Terraform 1.14 and later).
 
 // The filters, the identity, the display name and the resource of a listed device.
-func TestAccESIMProfileQuery(t *testing.T) {
+func TestAccESIMProfileList_basic(t *testing.T) {
 	skipUnlessCLI(t, featureListResources)
 	env := newTestEnv(t, envOptions{Relay: true, Devices: 40, Preactivated: 10})
 	account := env.Sim.Account()
@@ -93,7 +93,7 @@ list "thingspace_esim_profile" "global" {
 // the next plan imports the 300 with nothing to add, change or destroy. The query lists the
 // account once (one page: the simulator pages at 2,000); the plan reads the 300 devices with
 // at most the read coalescer's single reads and one listing.
-func TestAccESIMProfileQueryGenerateConfig(t *testing.T) {
+func TestAccESIMProfileList_generateConfig(t *testing.T) {
 	skipUnlessCLI(t, featureListResources)
 	env := newTestEnv(t, envOptions{Relay: true, Devices: 1000, Preactivated: 300})
 	w := newCLIWorkdir(t, env.providerBlock())

@@ -25,19 +25,19 @@ import (
 // A device suspended on another plan is not adopted silently: like an active one, it is an
 // error with an import block and nothing is sent; with adopt_existing it is adopted, resumed
 // and moved to the configured plan, never deactivated and activated again.
-func TestAccESIMProfileSuspendedOnAnotherPlanIsNotAdopted(t *testing.T) {
+func TestAccESIMProfile_suspendedOnAnotherPlanIsNotAdopted(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
 	setState(t, env, dev.EID, sim.DevicePatch{State: ptr("active"), ServicePlan: ptr(us[1])})
 	setState(t, env, dev.EID, sim.DevicePatch{State: ptr("suspended")})
 	addr := "thingspace_esim_profile.p"
-	adopt := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0], "adopt_existing = true")
+	adopt := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], "adopt_existing = true")
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:      env.providerBlock() + profileConfig(env, "p", dev.EID, us[0], "suspended = true"),
+				Config:      env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], "suspended = true"),
 				ExpectError: regexp.MustCompile(`(?s)already\s+suspended.*` + regexp.QuoteMeta(us[1]) + `.*import \{`),
 			},
 			{
@@ -70,7 +70,7 @@ func TestAccESIMProfileSuspendedOnAnotherPlanIsNotAdopted(t *testing.T) {
 // An update that timed out after ThingSpace accepted download_enable leaves the prior settings
 // in state; the next apply waits for that request (found at the relay, or in the instance's
 // journal without one) and sends no second download_enable.
-func TestAccESIMProfileTimedOutDownloadIsNotSentAgain(t *testing.T) {
+func TestAccESIMProfile_timedOutDownloadIsNotSentAgain(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	for _, relay := range []bool{true, false} {
 		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
@@ -81,7 +81,7 @@ func TestAccESIMProfileTimedOutDownloadIsNotSentAgain(t *testing.T) {
 			us, gl := env.plansOfType("US"), env.plansOfType("Global")
 			dev := env.device(t, 0)
 			cfg := func(download bool, extra ...string) string {
-				return env.providerBlock() + profileConfig(env, "g", dev.EID, us[0], append([]string{`profile_type = "global"`,
+				return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], append([]string{`profile_type = "global"`,
 					`global_service_plan = "` + gl[0] + `"`, fmt.Sprintf("download = %v", download)}, extra...)...)
 			}
 			resource.Test(t, resource.TestCase{
@@ -117,7 +117,7 @@ func TestAccESIMProfileTimedOutDownloadIsNotSentAgain(t *testing.T) {
 // ThingSpace applies a serviceplan but answers 500: the engine never sends an action of
 // unknown outcome again; it reads the device until the plan shows, and records it. One
 // serviceplan, with and without a relay.
-func TestAccESIMProfileUnknownServicePlanOutcomeIsNotSentAgain(t *testing.T) {
+func TestAccESIMProfile_unknownServicePlanOutcomeIsNotSentAgain(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	for _, relay := range []bool{true, false} {
 		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
@@ -125,7 +125,9 @@ func TestAccESIMProfileUnknownServicePlanOutcomeIsNotSentAgain(t *testing.T) {
 			env := newTestEnv(t, envOptions{Relay: relay})
 			us := env.plansOfType("US")
 			dev := env.device(t, 0)
-			cfg := func(plan string) string { return env.providerBlock() + profileConfig(env, "p", dev.EID, plan) }
+			cfg := func(plan string) string {
+				return env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, plan)
+			}
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 				Steps: []resource.TestStep{
@@ -160,13 +162,13 @@ func TestAccESIMProfileUnknownServicePlanOutcomeIsNotSentAgain(t *testing.T) {
 // A profile_suspend is registered at the relay under every identifier of the device (EID,
 // both ICCIDs, IMEI, MDN), so that the open-request check of a later apply, whichever
 // identifier it starts from, sees it.
-func TestAccESIMProfileSuspendIsRegisteredByEveryIdentifier(t *testing.T) {
+func TestAccESIMProfile_suspendIsRegisteredByEveryIdentifier(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	cfg := func(suspended bool) string {
-		return env.providerBlock() + profileConfig(env, "g", dev.EID, us[0], `profile_type = "global"`,
+		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
 			`global_service_plan = "`+gl[0]+`"`, fmt.Sprintf("suspended = %v", suspended))
 	}
 	resource.Test(t, resource.TestCase{
@@ -207,7 +209,7 @@ func TestAccESIMProfileSuspendIsRegisteredByEveryIdentifier(t *testing.T) {
 // instance. After `terraform untaint` and a successful update, the instance is confirmed:
 // destroying it deactivates the line, as the configuration asked, instead of warning that
 // the device stays active and leaving a billed line on.
-func TestESIMProfileUntaintedThenUpdatedIsDeactivatedByDestroy(t *testing.T) {
+func TestESIMProfile_untaintedThenUpdatedIsDeactivatedByDestroy(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	if testing.Short() {
 		t.Skip("starts a simulator and a relay")
@@ -237,7 +239,7 @@ func TestESIMProfileUntaintedThenUpdatedIsDeactivatedByDestroy(t *testing.T) {
 // A Global profile whose enable failed after the download (the callback's profileStatus, or
 // without a relay the request status, says so) is not adopted as enabled by the replacement
 // Create: it sends the enable, and only the enable.
-func TestAccESIMProfileEnableFailedIsEnabledByTheReplacement(t *testing.T) {
+func TestAccESIMProfile_enableFailedIsEnabledByTheReplacement(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	for _, relay := range []bool{true, false} {
 		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
@@ -245,7 +247,7 @@ func TestAccESIMProfileEnableFailedIsEnabledByTheReplacement(t *testing.T) {
 			env := newTestEnv(t, envOptions{Relay: relay, Faults: "enable-failed=1"})
 			us, gl := env.plansOfType("US"), env.plansOfType("Global")
 			dev := env.device(t, 0)
-			cfg := env.providerBlock() + profileConfig(env, "g", dev.EID, us[0], `profile_type = "global"`,
+			cfg := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
 				`global_service_plan = "`+gl[0]+`"`)
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -283,7 +285,7 @@ func TestAccESIMProfileEnableFailedIsEnabledByTheReplacement(t *testing.T) {
 
 // Two identical resources for one device (same EID, plan and type) are two claims, not one:
 // removing either would otherwise deactivate the line the other manages.
-func TestAccESIMProfileIdenticalResourcesAreClaimedTwice(t *testing.T) {
+func TestAccESIMProfile_identicalResourcesAreClaimedTwice(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
@@ -291,7 +293,7 @@ func TestAccESIMProfileIdenticalResourcesAreClaimedTwice(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:      multiConfig(env, profileConfig(env, "a", dev.EID, us[0]), profileConfig(env, "b", dev.EID, us[0])),
+				Config:      testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "a", dev.EID, us[0]), testAccESIMProfileConfig_basic(env, "b", dev.EID, us[0])),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Device claimed twice.*EID\s+` + dev.EID),
 			},
@@ -305,11 +307,11 @@ func TestAccESIMProfileIdenticalResourcesAreClaimedTwice(t *testing.T) {
 // Destroying a staged Global profile (download = false, delete_profile = true) deactivates the
 // line and sends no delete: there is no Global profile on the device to delete, and ThingSpace
 // would refuse a delete of the lead profile at every retry.
-func TestAccESIMProfileStagedGlobalDestroySendsNoDelete(t *testing.T) {
+func TestAccESIMProfile_stagedGlobalDestroySendsNoDelete(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
-	cfg := env.providerBlock() + profileConfig(env, "g", dev.EID, us[0], `profile_type = "global"`,
+	cfg := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
 		`global_service_plan = "`+gl[0]+`"`, "download = false", "delete_profile = true")
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -329,7 +331,7 @@ func TestAccESIMProfileStagedGlobalDestroySendsNoDelete(t *testing.T) {
 // the next plan must not be empty (an empty plan would leave it unconfirmed for good, and its
 // destroy would then leave the line active without a word). The plan shows an update, which
 // adopts the device without another activate; the destroy that follows deactivates it.
-func TestESIMProfileUntaintedUnchangedIsConfirmedByTheNextApply(t *testing.T) {
+func TestESIMProfile_untaintedUnchangedIsConfirmedByTheNextApply(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	if testing.Short() {
 		t.Skip("starts a simulator and a relay")
@@ -362,7 +364,7 @@ func TestESIMProfileUntaintedUnchangedIsConfirmedByTheNextApply(t *testing.T) {
 // whose create was not confirmed deactivates nothing, so it does not stand in the way of the
 // replacement that adopts the device. (The create is interrupted right after ThingSpace
 // answered the activate: the instance is tainted whatever the machine's speed.)
-func TestESIMProfileProtectedTaintedIsReplaced(t *testing.T) {
+func TestESIMProfile_protectedTaintedIsReplaced(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	if testing.Short() {
 		t.Skip("starts a simulator and a relay")

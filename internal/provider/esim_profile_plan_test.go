@@ -16,7 +16,7 @@ import (
 // Mistakes caught at plan time, before anything is sent.
 
 // Two thingspace_esim_profile resources claiming one device: a plan-time error naming the EID.
-func TestAccESIMProfileClaimedTwice(t *testing.T) {
+func TestAccESIMProfile_claimedTwice(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
@@ -24,7 +24,7 @@ func TestAccESIMProfileClaimedTwice(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:      multiConfig(env, profileConfig(env, "a", dev.EID, us[0]), profileConfig(env, "b", dev.EID, us[1])),
+				Config:      testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "a", dev.EID, us[0]), testAccESIMProfileConfig_basic(env, "b", dev.EID, us[1])),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Device claimed twice.*EID\s+` + dev.EID + `.*thingspace_esim_profile`),
 			},
@@ -36,7 +36,7 @@ func TestAccESIMProfileClaimedTwice(t *testing.T) {
 }
 
 // Bad configuration, each with a message that says what to fix.
-func TestAccESIMProfileBadConfig(t *testing.T) {
+func TestAccESIMProfile_badConfig(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	eid := env.device(t, 0).EID
@@ -47,14 +47,14 @@ func TestAccESIMProfileBadConfig(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
-			step(profileConfig(env, "p", badCheckDigits(eid), us[0]), `(?s)eid.*check\s+digit`),
-			step(profileConfig(env, "p", eid, "NOSUCHPLAN"),
+			step(testAccESIMProfileConfig_basic(env, "p", badCheckDigits(eid), us[0]), `(?s)eid.*check\s+digit`),
+			step(testAccESIMProfileConfig_basic(env, "p", eid, "NOSUCHPLAN"),
 				fmt.Sprintf(`(?s)Unknown service plan.*"NOSUCHPLAN".*Valid\s+plans:.*(%[1]s.*%[2]s|%[2]s.*%[1]s)`,
 					regexp.QuoteMeta(us[0]), regexp.QuoteMeta(gl[0]))),
-			step(profileConfig(env, "p", eid, us[0], `profile_type = "global"`), `(?s)Missing global_service_plan`),
-			step(profileConfig(env, "p", eid, us[0], `profile_type = "local"`), `(?s)Missing smsr_oid`),
-			step(profileConfig(env, "p", eid, us[0], "delete_profile = true"), `(?s)delete_profile is for global and local profiles`),
-			step(profileConfig(env, "p", eid, us[0], `profile_type = "local"`, oid, "download = false"),
+			step(testAccESIMProfileConfig_basic(env, "p", eid, us[0], `profile_type = "global"`), `(?s)Missing global_service_plan`),
+			step(testAccESIMProfileConfig_basic(env, "p", eid, us[0], `profile_type = "local"`), `(?s)Missing smsr_oid`),
+			step(testAccESIMProfileConfig_basic(env, "p", eid, us[0], "delete_profile = true"), `(?s)delete_profile is for global and local profiles`),
+			step(testAccESIMProfileConfig_basic(env, "p", eid, us[0], `profile_type = "local"`, oid, "download = false"),
 				`(?s)download = false needs profile_type = "global"`),
 		},
 	})
@@ -65,12 +65,12 @@ func TestAccESIMProfileBadConfig(t *testing.T) {
 
 // deletion_protection refuses a destroy at plan time and sends nothing; turning it off is an
 // in-place change that sends nothing either, and then destroy deactivates.
-func TestAccESIMProfileDeletionProtection(t *testing.T) {
+func TestAccESIMProfile_deletionProtection(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.p"
-	protected := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0], "deletion_protection = true")
+	protected := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], "deletion_protection = true")
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -91,7 +91,7 @@ func TestAccESIMProfileDeletionProtection(t *testing.T) {
 						t.Errorf("%d deactivate requests while protected, want 0", n)
 					}
 				},
-				Config: env.providerBlock() + profileConfig(env, "p", dev.EID, us[0]),
+				Config: env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0]),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}},
 				ConfigStateChecks: []statecheck.StateCheck{

@@ -20,7 +20,7 @@ import (
 
 // A relay that cannot be asked what is in flight for the device is reported as what it is,
 // with the call that failed and what to check, not as "a request is still open".
-func TestObserveRelayUnavailable(t *testing.T) {
+func TestPreflight_relayUnavailable(t *testing.T) {
 	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, `{"error":"bad token"}`, http.StatusUnauthorized)
 	}))
@@ -62,7 +62,7 @@ func TestObserveRelayUnavailable(t *testing.T) {
 }
 
 // Other pre-action failures keep their own title.
-func TestAddPreflightErrorOpenRequest(t *testing.T) {
+func TestPreflight_openRequestKeepsItsTitle(t *testing.T) {
 	var diags diag.Diagnostics
 	addPreflightError(&diags, "A request for the device is still open", errors.New("activate request r-1 is pending"))
 	if diags[0].Summary() != "A request for the device is still open" || !strings.Contains(diags[0].Detail(), "No action was sent") {
@@ -73,7 +73,7 @@ func TestAddPreflightErrorOpenRequest(t *testing.T) {
 // The relay's API is down when an apply starts: the first action fails with an accurate error
 // (the relay is not reachable, nothing sent, what to check); once it is back, the apply
 // activates the device with one request.
-func TestAccESIMProfileRelayDownAtStart(t *testing.T) {
+func TestAccESIMProfile_relayDownAtStart(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
@@ -81,7 +81,7 @@ func TestAccESIMProfileRelayDownAtStart(t *testing.T) {
 	addr := env.apiAddr
 	env.mu.Unlock()
 	env.StopRelayAPI()
-	config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -107,7 +107,7 @@ func TestAccESIMProfileRelayDownAtStart(t *testing.T) {
 // A device with an open request among many is waited on until its callback, and only then
 // decided (here: it is on the plan already and gets nothing); an unreachable relay stops
 // everything with its own error, before anything is sent.
-func TestRunWaitsForAnOpenRequestAmongMany(t *testing.T) {
+func TestPreflight_waitsForAnOpenRequestAmongMany(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Devices: 40, Preactivated: 39, CallbackDelay: 2 * time.Second})
 	client := env.simClient(t)
 	us := env.plansOfType("US")[0]

@@ -18,13 +18,13 @@ import (
 // The bound does not rest on timing: the first two devices are read one by one, every later
 // read accepts a listing that started within the read TTL (30 s), and such a listing, running
 // or done, serves every one of them; nothing acts on the account during the plan.
-func TestAccESIMProfileRefreshSharesListings(t *testing.T) {
+func TestAccESIMProfile_refreshSharesListings(t *testing.T) {
 	n := envInt("READS_PROFILES", 60)
 	account := envInt("READS_ACCOUNT", 4500)
 	env := newTestEnv(t, envOptions{Relay: true, Devices: account, Preactivated: n})
 	us := env.plansOfType("US")
 	plan := env.device(t, 0).ServicePlan
-	config := fleetConfig(env, n, plan, false)
+	config := testAccESIMProfileConfig_fleet(env, n, plan, false)
 	limit := (account+1999)/2000 + 2
 	var before int
 	drifted := env.device(t, n/2).EID

@@ -18,12 +18,12 @@ import (
 // A Global profile destroyed without delete_profile stays on the deactivated line. Declaring
 // it again reactivates the line, then activates (by its own ICCID) and enables the profile that
 // is already there, instead of failing on a download ThingSpace refuses (AlreadyDownloaded).
-func TestAccESIMProfileGlobalRecreatedAfterDestroy(t *testing.T) {
+func TestAccESIMProfile_globalRecreatedAfterDestroy(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
-	cfg := env.providerBlock() + profileConfig(env, "g", dev.EID, us[0],
+	cfg := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0],
 		`profile_type = "global"`, `global_service_plan = "`+gl[0]+`"`)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -69,13 +69,13 @@ func TestAccESIMProfileGlobalRecreatedAfterDestroy(t *testing.T) {
 // engine reads the device first, sees the Global profile already enabled, and sends nothing.
 // The update still succeeds and records ENABLE (sending enable again would only earn
 // Profile.AlreadyEnabled, and is an action for a device already in the target state).
-func TestAccESIMProfileEnableWhenAlreadyEnabled(t *testing.T) {
+func TestAccESIMProfile_enableWhenAlreadyEnabled(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
 	cfg := func(enabled string) string {
-		return env.providerBlock() + profileConfig(env, "g", dev.EID, us[0],
+		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0],
 			`profile_type = "global"`, `global_service_plan = "`+gl[0]+`"`, "enabled = "+enabled)
 	}
 	resource.Test(t, resource.TestCase{

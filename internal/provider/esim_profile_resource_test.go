@@ -13,13 +13,13 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 )
 
-func TestAccESIMProfileVerizonUSLifecycle(t *testing.T) {
+func TestAccESIMProfile_basic(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.p"
 	cfg := func(plan string, extra ...string) string {
-		return env.providerBlock() + profileConfig(env, "p", dev.EID, plan, extra...)
+		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, plan, extra...)
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -108,13 +108,13 @@ func TestAccESIMProfileVerizonUSLifecycle(t *testing.T) {
 	})
 }
 
-func TestAccESIMProfileGlobalLifecycle(t *testing.T) {
+func TestAccESIMProfile_globalLifecycle(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
 	cfg := func(gplan string, extra ...string) string {
-		return env.providerBlock() + profileConfig(env, "g", dev.EID, us[0],
+		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0],
 			append([]string{`profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gplan)}, extra...)...)
 	}
 	resource.Test(t, resource.TestCase{
@@ -214,17 +214,17 @@ func TestAccESIMProfileGlobalLifecycle(t *testing.T) {
 
 // download = false stages the device (activate only); enabled = false downloads without
 // enabling (download, not download_enable); download turned on later sends download_enable.
-func TestAccESIMProfileGlobalDownloadAndEnabled(t *testing.T) {
+func TestAccESIMProfile_globalDownloadAndEnabled(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	staged, disabled, susp := env.device(t, 0), env.device(t, 1), env.device(t, 2)
 	cfg := func(download, enabled string) string {
-		return multiConfig(env,
-			profileConfig(env, "staged", staged.EID, us[0], `profile_type = "global"`,
+		return testAccESIMProfileConfig_many(env,
+			testAccESIMProfileConfig_basic(env, "staged", staged.EID, us[0], `profile_type = "global"`,
 				fmt.Sprintf("global_service_plan = %q", gl[0]), "download = "+download, "delete_profile = true"),
-			profileConfig(env, "disabled", disabled.EID, us[0], `profile_type = "global"`,
+			testAccESIMProfileConfig_basic(env, "disabled", disabled.EID, us[0], `profile_type = "global"`,
 				fmt.Sprintf("global_service_plan = %q", gl[0]), "enabled = "+enabled, "delete_profile = true"),
-			profileConfig(env, "susp", susp.EID, us[0], `profile_type = "global"`,
+			testAccESIMProfileConfig_basic(env, "susp", susp.EID, us[0], `profile_type = "global"`,
 				fmt.Sprintf("global_service_plan = %q", gl[0]), "suspended = true"))
 	}
 	resource.Test(t, resource.TestCase{
@@ -279,17 +279,17 @@ func TestAccESIMProfileGlobalDownloadAndEnabled(t *testing.T) {
 // local: activate then download_enable with smsr_oid (download_disable when enabled = false);
 // enabled false → true sends enable, true → false sends disable; destroy with delete_profile
 // sends deactivate, confirmed, then delete.
-func TestAccESIMProfileLocalLifecycle(t *testing.T) {
+func TestAccESIMProfile_localLifecycle(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us := env.plansOfType("US")
 	a, b := env.device(t, 0), env.device(t, 1)
 	const oid = "1.3.6.1.4.1.31746.1.500.200.101.5"
 	// cfgWith also sets a's plan and whether b is suspended.
 	cfgWith := func(aEnabled, bEnabled, aPlan, bSuspended string) string {
-		return multiConfig(env,
-			profileConfig(env, "a", a.EID, aPlan, `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid),
+		return testAccESIMProfileConfig_many(env,
+			testAccESIMProfileConfig_basic(env, "a", a.EID, aPlan, `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid),
 				"enabled = "+aEnabled, "delete_profile = true"),
-			profileConfig(env, "b", b.EID, us[0], `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid),
+			testAccESIMProfileConfig_basic(env, "b", b.EID, us[0], `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid),
 				"enabled = "+bEnabled, "delete_profile = true", "suspended = "+bSuspended))
 	}
 	cfg := func(aEnabled, bEnabled string) string { return cfgWith(aEnabled, bEnabled, us[0], "false") }

@@ -25,11 +25,11 @@ const statusRoute = "GET /api/m2m/v2/accounts/{account}/requests/{requestId}/sta
 // The relay's API goes down while the apply waits, the device's callback arrives (the ingest
 // side stores it) during the outage, and the API comes back on the same address: the waiter
 // resumes its long-poll and the apply succeeds with the one activate.
-func TestAccESIMProfileRelayDownAndBack(t *testing.T) {
+func TestAccESIMProfile_relayDownAndBack(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 1500 * time.Millisecond})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
-	config := env.providerBlock() + profileConfig(env, "p", dev.EID, us[0])
+	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
 	outage := make(chan error, 1)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -85,12 +85,12 @@ func TestAccESIMProfileRelayDownAndBack(t *testing.T) {
 // Without relay_url the provider waits by polling ThingSpace's v2 request status (no listener
 // is registered: every callback is dropped), for the v1-confirmed activate and deactivate and
 // the status-confirmed download_enable alike.
-func TestAccESIMProfilePollingWithoutRelay(t *testing.T) {
+func TestAccESIMProfile_pollingWithoutRelay(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: false})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	a, b := env.device(t, 0), env.device(t, 1)
-	config := multiConfig(env, profileConfig(env, "us", a.EID, us[0]),
-		profileConfig(env, "gl", b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+	config := testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "us", a.EID, us[0]),
+		testAccESIMProfileConfig_basic(env, "gl", b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -130,7 +130,7 @@ func TestAccESIMProfilePollingWithoutRelay(t *testing.T) {
 
 // Another URL registered for DeviceProfileService: the first action fails fast with the fix in
 // the message, and ThingSpace accepts nothing.
-func TestAccESIMProfileForeignRegistration(t *testing.T) {
+func TestAccESIMProfile_foreignRegistration(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	env.register(t, "https://elsewhere.example/cb")
 	us := env.plansOfType("US")
@@ -139,7 +139,7 @@ func TestAccESIMProfileForeignRegistration(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: env.providerBlock() + profileConfig(env, "p", dev.EID, us[0]),
+				Config: env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0]),
 				ExpectError: regexp.MustCompile(`(?s)DeviceProfileService\s+callbacks\s+to\s+https://elsewhere\.example/….*` +
 					`not\s+an\s+ingest\s+URL\s+of\s+the\s+relay.*thingspace_callback_listener`),
 			},
@@ -153,7 +153,7 @@ func TestAccESIMProfileForeignRegistration(t *testing.T) {
 // A long wait reports progress to the logs (tflog) while the device is pending, naming the
 // device and its request id, so that a user running with TF_LOG=INFO sees what Terraform is
 // waiting for.
-func TestWaitProgressInTflog(t *testing.T) {
+func TestESIMProfile_waitProgressInTflog(t *testing.T) {
 	env := newTestEnv(t, envOptions{CallbackDelay: 1500 * time.Millisecond})
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)

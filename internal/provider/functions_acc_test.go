@@ -78,8 +78,8 @@ func identifierTable(t *testing.T, env *testEnv) []idRow {
 	return rows
 }
 
-// idLocals writes the rows as `locals { ids = { name = "value", ... } }`.
-func idLocals(rows []idRow) string {
+// testAccFunctionsConfig_identifierLocals writes the rows as `locals { ids = { name = "value", ... } }`.
+func testAccFunctionsConfig_identifierLocals(rows []idRow) string {
 	var b strings.Builder
 	b.WriteString("locals {\n  ids = {\n")
 	for _, r := range rows {
@@ -95,7 +95,7 @@ func TestAccFunctions_identifierTable(t *testing.T) {
 	skipUnlessCLI(t, featureFunctions)
 	env := newTestEnv(t, envOptions{Devices: 4, Preactivated: 2})
 	rows := identifierTable(t, env)
-	cfg := env.providerBlock() + idLocals(rows) + `
+	cfg := env.providerBlock() + testAccFunctionsConfig_identifierLocals(rows) + `
 output "eid_valid" {
   value = { for name, id in local.ids : name => provider::thingspace::eid_valid(id) }
 }

@@ -82,7 +82,7 @@ func validatorError(kind, v string) string {
 	return resp.Diagnostics.Errors()[0].Detail()
 }
 
-func TestFunctionsValid(t *testing.T) {
+func TestFunctions_valid(t *testing.T) {
 	eidNoCheck := "89049032000000000000000000000000" // 32 digits, mod 97 != 1
 	cases := []struct {
 		f     function.Function
@@ -143,7 +143,7 @@ func TestFunctionsValid(t *testing.T) {
 	}
 }
 
-func TestFunctionsNullAndUnknown(t *testing.T) {
+func TestFunctions_nullAndUnknown(t *testing.T) {
 	for _, f := range []function.Function{NewEIDValidFunction(), NewICCIDValidFunction(), NewIMEIValidFunction(), NewDeviceIDFunction()} {
 		name := functionName(f)
 		t.Run(name, func(t *testing.T) {
@@ -171,7 +171,7 @@ func TestFunctionsNullAndUnknown(t *testing.T) {
 	}
 }
 
-func TestFunctionDeviceID(t *testing.T) {
+func TestFunctions_deviceID(t *testing.T) {
 	valid := []struct{ value, kind string }{
 		{fnEID, "eid"},
 		{fnICCID, "iccid"},

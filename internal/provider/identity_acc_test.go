@@ -19,15 +19,15 @@ import (
 // An active device adopted with `identity = { eid = ... }` (the provider's account), a profile
 // created next to it; both get their identity, and both import again by identity with an
 // empty plan. No carrier action for the adopted device.
-func TestAccESIMProfileIdentity(t *testing.T) {
+func TestAccESIMProfile_identity(t *testing.T) {
 	skipUnlessCLI(t, featureIdentity)
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 2})
 	account := env.Sim.Account()
 	adopted, created := env.device(t, 0), env.device(t, 5)
 	us := env.plansOfType("US")
 	resources := func() string {
-		return env.providerBlock() + profileConfig(env, "adopted", adopted.EID, adopted.ServicePlan) +
-			profileConfig(env, "created", created.EID, us[0])
+		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "adopted", adopted.EID, adopted.ServicePlan) +
+			testAccESIMProfileConfig_basic(env, "created", created.EID, us[0])
 	}
 	importBlock := func(eid string) string {
 		return fmt.Sprintf("\nimport {\n  to       = thingspace_esim_profile.adopted\n  identity = { eid = %q }\n}\n", eid)
@@ -85,7 +85,7 @@ func TestAccCallbackListener_identity(t *testing.T) {
 	skipUnlessCLI(t, featureIdentity)
 	e := newListenerEnv(t)
 	e.register(t, relayURL, "relay", "")
-	config := listenerConfig(e, `  username = "relay"`)
+	config := testAccCallbackListenerConfig_basic(e, `  username = "relay"`)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{

@@ -13,7 +13,7 @@ import (
 // module installed by get) against the simulator and a relay: every device of the map is
 // activated and reported active by name; applying again plans nothing and sends nothing;
 // removing a device deactivates that one only; destroy deactivates the rest.
-func TestAccExampleModuleESIMFleet(t *testing.T) {
+func TestAccExampleModule_esimFleet(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Devices: 4})
 	plan := env.plansOfType("US")[0]
 	devices := map[string]string{"gateway": env.device(t, 0).EID, "tracker": env.device(t, 1).EID, "sensor": env.device(t, 2).EID}

@@ -40,7 +40,7 @@ const plansDataSource = `
 data "thingspace_service_plans" "all" {}
 `
 
-func TestAccProviderConfigErrors(t *testing.T) {
+func TestAccProvider_configErrors(t *testing.T) {
 	clearProviderEnv(t)
 	full := `base_url = "http://127.0.0.1:1"
   client_id = "id"
@@ -106,7 +106,7 @@ func TestAccProviderConfigErrors(t *testing.T) {
 	}
 }
 
-func TestAccProviderEnvironmentValuesAreValidated(t *testing.T) {
+func TestAccProvider_environmentValuesAreValidated(t *testing.T) {
 	clearProviderEnv(t)
 	t.Setenv("THINGSPACE_CLIENT_ID", "id")
 	t.Setenv("THINGSPACE_CLIENT_SECRET", "secret")
@@ -152,7 +152,7 @@ func TestEnvName(t *testing.T) {
 
 // The provider's docs page (docs/index.md, generated from templates/index.md.tmpl) lists every
 // THINGSPACE_* variable: a new argument's variable must not go unmentioned there.
-func TestIndexTemplateListsEveryEnvVar(t *testing.T) {
+func TestIndexTemplate_listsEveryEnvVar(t *testing.T) {
 	var resp provider.SchemaResponse
 	New("test")().Schema(context.Background(), provider.SchemaRequest{}, &resp)
 	tmpl, err := os.ReadFile("../../templates/index.md.tmpl")

@@ -20,7 +20,7 @@ data "thingspace_request" "last" {
 }
 `
 
-func TestAccRequestDataSource(t *testing.T) {
+func TestAccRequestDataSource_basic(t *testing.T) {
 	for _, withRelay := range []bool{true, false} {
 		name, source := "relay", "relay"
 		if !withRelay {
@@ -29,7 +29,7 @@ func TestAccRequestDataSource(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := newTestEnv(t, envOptions{Relay: withRelay})
 			dev := env.device(t, 0)
-			cfg := env.providerBlock() + profileConfig(env, "p", dev.EID, env.plansOfType("US")[0]) + requestDataSourceConfig
+			cfg := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, env.plansOfType("US")[0]) + requestDataSourceConfig
 			ds := "data.thingspace_request.last"
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -55,7 +55,7 @@ func TestAccRequestDataSource(t *testing.T) {
 
 // A request the relay never heard of (sent outside Terraform, its callbacks going elsewhere)
 // is looked up at ThingSpace instead of being shown as an empty "unknown" request.
-func TestAccRequestDataSourceUnknownToRelay(t *testing.T) {
+func TestAccRequestDataSource_unknownToRelay(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	// The callbacks go to a listener that is not the relay.
 	env.register(t, "http://127.0.0.1:1/callbacks/elsewhere")

@@ -19,7 +19,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 )
 
-func assignmentConfig(plan string, eids []string) string {
+func testAccServicePlanAssignmentConfig_basic(plan string, eids []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "resource \"thingspace_service_plan_assignment\" \"a\" {\n  service_plan = %q\n  devices = [\n", plan)
 	for _, e := range eids {
@@ -29,7 +29,7 @@ func assignmentConfig(plan string, eids []string) string {
 	return b.String()
 }
 
-func TestAccServicePlanAssignment(t *testing.T) {
+func TestAccServicePlanAssignment_basic(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 60, Devices: 62})
 	us := env.plansOfType("US")
 	var few, many []string
@@ -52,11 +52,11 @@ func TestAccServicePlanAssignment(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				// A pre-active device cannot take a plan: an error naming it, and nothing sent.
-				Config:      env.providerBlock() + assignmentConfig(us[1], append([]string{env.device(t, 61).EID}, few[:2]...)),
+				Config:      env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], append([]string{env.device(t, 61).EID}, few[:2]...)),
 				ExpectError: regexp.MustCompile(`(?s)` + env.device(t, 61).EID + `.*pre-active.*Nothing was sent`),
 			},
 			{
-				Config: env.providerBlock() + assignmentConfig(us[1], few),
+				Config: env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], few),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("devices"), knownvalue.ListSizeExact(12)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("last_request_ids"), knownvalue.ListSizeExact(1)),
@@ -74,7 +74,7 @@ func TestAccServicePlanAssignment(t *testing.T) {
 				}),
 			},
 			{
-				Config:           env.providerBlock() + assignmentConfig(us[1], few),
+				Config:           env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], few),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
@@ -103,7 +103,7 @@ func TestAccServicePlanAssignment(t *testing.T) {
 						t.Fatal(err)
 					}
 				},
-				Config: env.providerBlock() + assignmentConfig(us[1], few),
+				Config: env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], few),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}},
 				Check: checkSim(func() error {
@@ -115,7 +115,7 @@ func TestAccServicePlanAssignment(t *testing.T) {
 			},
 			{
 				// Sixty devices are read with the paged list; the 12 already on the plan are not sent.
-				Config: env.providerBlock() + assignmentConfig(us[1], many),
+				Config: env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], many),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("devices"), knownvalue.ListSizeExact(60)),
 				},
@@ -127,7 +127,7 @@ func TestAccServicePlanAssignment(t *testing.T) {
 				}),
 			},
 			{
-				Config:           env.providerBlock() + assignmentConfig(us[1], many),
+				Config:           env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], many),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
@@ -146,14 +146,14 @@ func TestAccServicePlanAssignment(t *testing.T) {
 	})
 }
 
-func TestAccServicePlanAssignmentAndProfileClaimOneDevice(t *testing.T) {
+func TestAccServicePlanAssignment_claimedAlsoByProfile(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 2})
 	us := env.plansOfType("US")
 	eid := env.device(t, 0).EID
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config:      env.providerBlock() + assignmentConfig(us[1], []string{eid}) + profileConfig(env, "p", eid, us[0]),
+			Config:      env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], []string{eid}) + testAccESIMProfileConfig_basic(env, "p", eid, us[0]),
 			ExpectError: regexp.MustCompile(`(?s)EID ` + eid + `.*thingspace_(esim_profile|service_plan_assignment).*thingspace_(esim_profile|service_plan_assignment)`),
 		}},
 	})
@@ -164,7 +164,7 @@ func TestAccServicePlanAssignmentAndProfileClaimOneDevice(t *testing.T) {
 
 // Devices often come from a variable or another resource, unknown until apply: validation and
 // planning must wait for them instead of failing, and the apply sets them as usual.
-func TestAccServicePlanAssignmentDevicesKnownAfterApply(t *testing.T) {
+func TestAccServicePlanAssignment_devicesKnownAfterApply(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 3})
 	us := env.plansOfType("US")
 	var b strings.Builder
@@ -214,7 +214,7 @@ resource "thingspace_service_plan_assignment" "a" {
 // Devices already on a plan are taken under an assignment with an import block: nothing is
 // sent for them. A listed device on another plan is dropped by the import's read, so the
 // plan shows it being set, and only that device is sent.
-func TestAccServicePlanAssignmentImportBlock(t *testing.T) {
+func TestAccServicePlanAssignment_importBlock(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 4})
 	us := env.plansOfType("US")
 	var eids []string
@@ -230,7 +230,7 @@ func TestAccServicePlanAssignmentImportBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := "thingspace_service_plan_assignment.a"
-	cfg := env.providerBlock() + assignmentConfig(onPlan, eids) + fmt.Sprintf(`
+	cfg := env.providerBlock() + testAccServicePlanAssignmentConfig_basic(onPlan, eids) + fmt.Sprintf(`
 import {
   to = %s
   id = "%s/%s/%s"
@@ -269,7 +269,7 @@ import {
 
 // A device whose line has a request in flight that the relay does not know (sent outside
 // Terraform; its PENDING_ACTIVATION state is the only sign) is waited for, never sent to.
-func TestAccServicePlanAssignmentWaitsForPendingDevice(t *testing.T) {
+func TestAccServicePlanAssignment_waitsForPendingDevice(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 1, CallbackDelay: 3 * time.Second})
 	us := env.plansOfType("US")
 	active, fresh := env.device(t, 0), env.device(t, 1)
@@ -282,7 +282,7 @@ func TestAccServicePlanAssignmentWaitsForPendingDevice(t *testing.T) {
 		activatedOn = us[1]
 	}
 	client := env.simClient(t)
-	cfg := env.providerBlock() + assignmentConfig(target, []string{active.EID, fresh.EID})
+	cfg := env.providerBlock() + testAccServicePlanAssignmentConfig_basic(target, []string{active.EID, fresh.EID})
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -318,7 +318,7 @@ func TestAccServicePlanAssignmentWaitsForPendingDevice(t *testing.T) {
 }
 
 // Bad configuration fails at plan time with messages that say what to fix, and nothing is sent.
-func TestAccServicePlanAssignmentPlanTimeErrors(t *testing.T) {
+func TestAccServicePlanAssignment_planTimeErrors(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 2})
 	us := env.plansOfType("US")
 	a, b := env.device(t, 0).EID, env.device(t, 1).EID
@@ -326,35 +326,35 @@ func TestAccServicePlanAssignmentPlanTimeErrors(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:   env.providerBlock() + assignmentConfig("NOSUCHPLAN", []string{a}),
+				Config:   env.providerBlock() + testAccServicePlanAssignmentConfig_basic("NOSUCHPLAN", []string{a}),
 				PlanOnly: true,
 				ExpectError: regexp.MustCompile(fmt.Sprintf(`(?s)Unknown service plan.*"NOSUCHPLAN".*%s.*Valid\s+plans:.*%s`,
 					env.Sim.Account(), regexp.QuoteMeta(us[0]))),
 			},
 			{
-				Config:      env.providerBlock() + assignmentConfig(us[1], []string{a, b, a}),
+				Config:      env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], []string{a, b, a}),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Device listed twice.*EID ` + a + `.*positions 1 and 3`),
 			},
 			{
-				Config:      env.providerBlock() + assignmentConfig(us[1], []string{a, "8904903200000000"}),
+				Config:      env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], []string{a, "8904903200000000"}),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Invalid EID.*8904903200000000.*32`),
 			},
 			{
-				Config:      env.providerBlock() + assignmentConfig(us[1], nil),
+				Config:      env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], nil),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)devices.*at least 1`),
 			},
 			{
 				// Neither the resource nor the provider names an account.
 				Config: regexp.MustCompile(`(?m)^\s*account_name\s*=.*\n`).ReplaceAllString(env.providerBlock(), "") +
-					assignmentConfig(us[1], []string{a}),
+					testAccServicePlanAssignmentConfig_basic(us[1], []string{a}),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)No ThingSpace account.*account_name`),
 			},
 			{
-				Config:      env.providerBlock() + assignmentConfig("x", []string{a}),
+				Config:      env.providerBlock() + testAccServicePlanAssignmentConfig_basic("x", []string{a}),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Invalid service plan code.*"x"`),
 			},
@@ -365,7 +365,7 @@ func TestAccServicePlanAssignmentPlanTimeErrors(t *testing.T) {
 	}
 }
 
-func TestParseAssignmentImportID(t *testing.T) {
+func TestServicePlanAssignment_parseImportID(t *testing.T) {
 	const (
 		eid1 = "89049032995470350104029245073231"
 		acct = "0000123456-00001"
@@ -402,7 +402,7 @@ func TestParseAssignmentImportID(t *testing.T) {
 
 // Failure callbacks: the apply fails with ThingSpace's reason, the failed devices stay out of
 // the state, and the next apply sends them again, once.
-func TestAccServicePlanAssignmentFailureCallbacks(t *testing.T) {
+func TestAccServicePlanAssignment_failureCallbacks(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 3})
 	us := env.plansOfType("US")
 	target := us[1]
@@ -410,7 +410,7 @@ func TestAccServicePlanAssignmentFailureCallbacks(t *testing.T) {
 		target = us[0]
 	}
 	eids := []string{env.device(t, 0).EID, env.device(t, 1).EID, env.device(t, 2).EID}
-	cfg := env.providerBlock() + assignmentConfig(target, eids)
+	cfg := env.providerBlock() + testAccServicePlanAssignmentConfig_basic(target, eids)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -459,7 +459,7 @@ func TestAccServicePlanAssignmentFailureCallbacks(t *testing.T) {
 
 // A timeout names the pending devices and request; the next apply waits for that request
 // instead of sending the plan change again.
-func TestAccServicePlanAssignmentTimeoutThenApply(t *testing.T) {
+func TestAccServicePlanAssignment_timeoutThenApply(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
 	env := newTestEnv(t, envOptions{Relay: true, Preactivated: 2, CallbackDelay: 8 * time.Second})
 	us := env.plansOfType("US")
@@ -469,7 +469,7 @@ func TestAccServicePlanAssignmentTimeoutThenApply(t *testing.T) {
 	}
 	eids := []string{env.device(t, 0).EID, env.device(t, 1).EID}
 	withTimeout := func(d string) string {
-		return strings.Replace(assignmentConfig(target, eids), "  devices = [", fmt.Sprintf("  timeouts = { create = %q }\n  devices = [", d), 1)
+		return strings.Replace(testAccServicePlanAssignmentConfig_basic(target, eids), "  devices = [", fmt.Sprintf("  timeouts = { create = %q }\n  devices = [", d), 1)
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,

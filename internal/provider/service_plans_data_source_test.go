@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 )
 
-func TestAccServicePlansDataSource(t *testing.T) {
+func TestAccServicePlansDataSource_basic(t *testing.T) {
 	env := newTestEnv(t, envOptions{})
 	plans := env.Sim.Plans()
 	codes := make([]knownvalue.Check, 0, len(plans))

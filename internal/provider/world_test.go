@@ -12,7 +12,7 @@ import (
 // while the relay still lists it as open: a bulk request stays open until all its devices are
 // done, and one nobody registered (its sender was killed first) stays open for good. Waiting
 // on either at every apply would stall the device.
-func TestLedgerSkipsRequestsDoneForTheDevice(t *testing.T) {
+func TestLedger_skipsRequestsDoneForTheDevice(t *testing.T) {
 	dev := thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: "89049032995470350104029245072940"}}
 	rec := wait.DeviceRecord{
 		OpenRequests: []wait.RequestRef{
