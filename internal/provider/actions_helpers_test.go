@@ -4,9 +4,12 @@ package provider
 // accepted, counted by request, by device and in order, for the tests' checks.
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
@@ -35,20 +38,77 @@ func simAcceptedFor(s *sim.Simulator, eid string) []string {
 	return out
 }
 
-// expectActions checks the actions the simulator accepted for each EID, in order.
-func expectActions(env *testEnv, want map[string][]string) resource.TestCheckFunc {
-	return checkSim(func() error {
-		var errs []string
-		for eid, w := range want {
-			if got := env.acceptedFor(eid); !slices.Equal(got, w) {
-				errs = append(errs, fmt.Sprintf("actions accepted for EID %s = %v, want %v", eid, got, w))
-			}
+// checkActions fails unless the simulator accepted exactly the requests in want, counted by
+// action: want["activate"] activate requests (a bulk request for many devices counts once),
+// and so on, and none of an action want does not name. A nil want means nothing at all.
+func checkActions(s *sim.Simulator, want map[string]int) error {
+	got := map[string]int{}
+	for _, a := range s.Stats().Actions {
+		got[a.Action]++
+	}
+	w := map[string]int{} // want without its zeros: an explicit 0 reads better in some tests
+	for action, n := range want {
+		if n != 0 {
+			w[action] = n
 		}
-		if len(errs) > 0 {
-			return fmt.Errorf("%s", strings.Join(errs, "\n"))
-		}
+	}
+	if maps.Equal(got, w) {
 		return nil
-	})
+	}
+	return fmt.Errorf("the simulator accepted %s, want %s", formatActions(got), formatActions(w))
+}
+
+// formatActions writes a multiset of actions in a stable order: "{activate: 2, deactivate: 1}".
+func formatActions(m map[string]int) string {
+	if len(m) == 0 {
+		return "no action"
+	}
+	parts := make([]string, 0, len(m))
+	for _, action := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", action, m[action]))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// checkDeviceActions fails unless, for each EID in want, the simulator accepted exactly the
+// actions want lists for it, in order (nil: none). Devices want does not name are not looked at.
+func checkDeviceActions(s *sim.Simulator, want map[string][]string) error {
+	var errs []string
+	for _, eid := range slices.Sorted(maps.Keys(want)) {
+		if got := simAcceptedFor(s, eid); !slices.Equal(got, want[eid]) {
+			errs = append(errs, fmt.Sprintf("actions accepted for EID %s = %v, want %v", eid, got, want[eid]))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// testAccCheckActions is checkActions as a test step's check.
+func testAccCheckActions(env *testEnv, want map[string]int) resource.TestCheckFunc {
+	return checkSim(func() error { return checkActions(env.Sim, want) })
+}
+
+// testAccCheckDeviceActions is checkDeviceActions as a test step's check.
+func testAccCheckDeviceActions(env *testEnv, want map[string][]string) resource.TestCheckFunc {
+	return checkSim(func() error { return checkDeviceActions(env.Sim, want) })
+}
+
+// expectActions is checkActions for a test outside resource.Test's steps.
+func expectActions(t *testing.T, s *sim.Simulator, want map[string]int) {
+	t.Helper()
+	if err := checkActions(s, want); err != nil {
+		t.Error(err)
+	}
+}
+
+// expectDeviceActions is checkDeviceActions for a test outside resource.Test's steps.
+func expectDeviceActions(t *testing.T, s *sim.Simulator, want map[string][]string) {
+	t.Helper()
+	if err := checkDeviceActions(s, want); err != nil {
+		t.Error(err)
+	}
 }
 
 // totalActions is how many profile actions the simulator accepted in all.
@@ -76,8 +136,8 @@ func noActionWhileOpen(env *testEnv) error {
 	return nil
 }
 
-// actionsOf lists the simulator's accepted requests of an action, with their device counts.
-func actionsOf(env *testEnv, action string) []int {
+// requestSizes lists the simulator's accepted requests of an action, with their device counts.
+func requestSizes(env *testEnv, action string) []int {
 	var out []int
 	for _, a := range env.Sim.Stats().Actions {
 		if a.Action == action {
@@ -87,18 +147,11 @@ func actionsOf(env *testEnv, action string) []int {
 	return out
 }
 
-func zeroActions(env *testEnv) error {
-	if n := totalActions(env); n != 0 {
-		return fmt.Errorf("%d carrier actions accepted, want 0", n)
-	}
-	return nil
-}
-
-// serviceplanSent counts the devices sent with serviceplan, over every request.
-func serviceplanSent(env *testEnv) int {
+// devicesSent counts the devices sent with an action, over every request.
+func devicesSent(env *testEnv, action string) int {
 	n := 0
 	for _, a := range env.Sim.Stats().Actions {
-		if a.Action == "serviceplan" {
+		if a.Action == action {
 			n += len(a.Devices)
 		}
 	}

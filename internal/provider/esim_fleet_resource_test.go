@@ -38,7 +38,6 @@ func TestAccESIMFleet_basic(t *testing.T) {
 	reshaped[8], reshaped[9], reshaped[3] = create[8], create[9], onePlan[3]
 	reshaped[1] = ", suspended = true"
 
-	var serviceplans, activates int
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -54,12 +53,12 @@ func TestAccESIMFleet_basic(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					expectDevices(t, env, "active", base, 0, 1, 2, 7),
 					expectDevices(t, env, "active", other, 8, 9),
+					testAccCheckActions(env, map[string]int{"activate": 2}),
 					checkSim(func() error {
 						// One bulk activate per body: the two plans.
-						if got := actionsOf(env, "activate"); !slices.Equal(slices.Sorted(slices.Values(got)), []int{2, 8}) {
+						if got := requestSizes(env, "activate"); !slices.Equal(slices.Sorted(slices.Values(got)), []int{2, 8}) {
 							return fmt.Errorf("activate requests carried %v devices, want one of 8 and one of 2", got)
 						}
-						activates = 2
 						return nil
 					}),
 				),
@@ -80,11 +79,11 @@ func TestAccESIMFleet_basic(t *testing.T) {
 				}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					expectDevices(t, env, "active", other, 3),
+					testAccCheckActions(env, map[string]int{"activate": 2, "serviceplan": 1}),
 					checkSim(func() error {
-						if got := actionsOf(env, "serviceplan"); !slices.Equal(got, []int{1}) {
+						if got := requestSizes(env, "serviceplan"); !slices.Equal(got, []int{1}) {
 							return fmt.Errorf("serviceplan requests carried %v devices, want one of 1", got)
 						}
-						serviceplans = 1
 						return nil
 					}),
 				),
@@ -105,17 +104,11 @@ func TestAccESIMFleet_basic(t *testing.T) {
 					expectDevices(t, env, "active", base, 10, 11, 2),
 					expectDevices(t, env, "deactive", "", 0),
 					expectDevices(t, env, "suspended", base, 1),
-					expectActions(env, map[string][]string{eid(0): {"activate", "deactivate"}, eid(1): {"activate", "device_suspend"},
+					testAccCheckDeviceActions(env, map[string][]string{eid(0): {"activate", "deactivate"}, eid(1): {"activate", "device_suspend"},
 						eid(10): {"activate"}, eid(2): {"activate"}}),
-					checkSim(func() error {
-						if n := len(actionsOf(env, "activate")); n != activates+1 {
-							return fmt.Errorf("%d activate requests, want %d (one for both added devices)", n, activates+1)
-						}
-						if n := len(actionsOf(env, "serviceplan")); n != serviceplans {
-							return fmt.Errorf("%d serviceplan requests, want %d: no plan changed", n, serviceplans)
-						}
-						return noActionWhileOpen(env)
-					}),
+					// One more activate, for both added devices; no serviceplan: no plan changed.
+					testAccCheckActions(env, map[string]int{"activate": 3, "serviceplan": 1, "deactivate": 1, "device_suspend": 1}),
+					checkSim(func() error { return noActionWhileOpen(env) }),
 				),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(fleetAddr, statusPath(eid(1)).AtMapKey("state"), knownvalue.StringExact("suspended")),
@@ -131,8 +124,9 @@ func TestAccESIMFleet_basic(t *testing.T) {
 				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, suspended: true, protection: false, devices: reshaped}),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					expectDevices(t, env, "suspended", "", 1, 2, 3, 11),
+					testAccCheckActions(env, map[string]int{"activate": 3, "serviceplan": 1, "deactivate": 1, "device_suspend": 2}),
 					checkSim(func() error {
-						if got := actionsOf(env, "device_suspend"); !slices.Equal(got, []int{1, 10}) {
+						if got := requestSizes(env, "device_suspend"); !slices.Equal(got, []int{1, 10}) {
 							return fmt.Errorf("device_suspend requests carried %v devices, want [1 10]", got)
 						}
 						return noActionWhileOpen(env)
@@ -150,8 +144,11 @@ func TestAccESIMFleet_basic(t *testing.T) {
 					return fmt.Errorf("device %d is %s after destroy, want deactive", i, d.State)
 				}
 			}
-			if got := actionsOf(env, "deactivate"); !slices.Equal(got, []int{1, 11}) {
+			if got := requestSizes(env, "deactivate"); !slices.Equal(got, []int{1, 11}) {
 				return fmt.Errorf("deactivate requests carried %v devices, want [1 11] (the removed device, then the fleet)", got)
+			}
+			if err := checkActions(env.Sim, map[string]int{"activate": 3, "serviceplan": 1, "deactivate": 2, "device_suspend": 2}); err != nil {
+				return err
 			}
 			return noActionWhileOpen(env)
 		},
@@ -193,7 +190,7 @@ func TestAccESIMFleet_drift(t *testing.T) {
 				}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					expectDevices(t, env, "active", us[0], 0, 1, 2, 3, 4),
-					expectActions(env, map[string][]string{
+					testAccCheckDeviceActions(env, map[string][]string{
 						eid(0): {"activate"}, eid(1): {"activate", "serviceplan"}, eid(2): {"activate", "device_resume"},
 						eid(3): {"activate"}, eid(4): {"activate", "activate"},
 					}),
@@ -243,12 +240,12 @@ func TestAccESIMFleet_import(t *testing.T) {
 			{
 				Config:           cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-				Check:            checkSim(func() error { return zeroActions(env) }),
+				Check:            testAccCheckActions(env, nil),
 			},
 			{
 				// Stop managing it without deactivating anything.
 				Config: forget,
-				Check:  checkSim(func() error { return zeroActions(env) }),
+				Check:  testAccCheckActions(env, nil),
 			},
 			{
 				// Import again, by EIDs, into a configuration of three devices.
@@ -264,7 +261,7 @@ func TestAccESIMFleet_import(t *testing.T) {
 			{
 				Config:           small,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-				Check:            checkSim(func() error { return zeroActions(env) }),
+				Check:            testAccCheckActions(env, nil),
 			},
 			{
 				// A protected fleet is not destroyed (and the import sets the protection on).
@@ -273,7 +270,7 @@ func TestAccESIMFleet_import(t *testing.T) {
 			},
 			{
 				Config: forget,
-				Check:  checkSim(func() error { return zeroActions(env) }),
+				Check:  testAccCheckActions(env, nil),
 			},
 		},
 	})
@@ -340,19 +337,19 @@ func TestAccESIMFleet_partialFailure(t *testing.T) {
 					statecheck.ExpectKnownValue(fleetAddr, tfjsonpath.New("create_confirmed"), knownvalue.Bool(true)),
 				},
 				Check: checkSim(func() error {
-					if n := actionsOf(env, "deactivate"); len(n) != 0 {
+					if n := requestSizes(env, "deactivate"); len(n) != 0 {
 						return fmt.Errorf("deactivate sent %v while replacing the tainted fleet; want none", n)
 					}
+					want := map[string][]string{}
 					for i := range n {
 						e := env.device(t, i).EID
-						got := env.acceptedFor(e)
-						want := []string{"activate"}
+						want[e] = []string{"activate"}
 						if failedFirst[e] {
-							want = []string{"activate", "activate"}
+							want[e] = []string{"activate", "activate"}
 						}
-						if !slices.Equal(got, want) {
-							return fmt.Errorf("EID %s: accepted %v, want %v", e, got, want)
-						}
+					}
+					if err := checkDeviceActions(env.Sim, want); err != nil {
+						return err
 					}
 					return noActionWhileOpen(env)
 				}),
@@ -388,8 +385,9 @@ func TestAccESIMFleet_withoutRelay(t *testing.T) {
 				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: us[1], devices: fleetOf(0, 4)}),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					expectDevices(t, env, "active", us[1], 0, 1, 2, 3),
+					testAccCheckActions(env, map[string]int{"activate": 1, "serviceplan": 1}),
 					checkSim(func() error {
-						if got := actionsOf(env, "serviceplan"); !slices.Equal(got, []int{4}) {
+						if got := requestSizes(env, "serviceplan"); !slices.Equal(got, []int{4}) {
 							return fmt.Errorf("serviceplan requests carried %v devices, want one of 4", got)
 						}
 						return nil
@@ -402,10 +400,10 @@ func TestAccESIMFleet_withoutRelay(t *testing.T) {
 			},
 		},
 		CheckDestroy: func(*terraform.State) error {
-			if got := actionsOf(env, "deactivate"); !slices.Equal(got, []int{4}) {
+			if got := requestSizes(env, "deactivate"); !slices.Equal(got, []int{4}) {
 				return fmt.Errorf("deactivate requests carried %v devices, want one of 4", got)
 			}
-			return nil
+			return checkActions(env.Sim, map[string]int{"activate": 1, "serviceplan": 1, "deactivate": 1})
 		},
 	})
 }
@@ -437,7 +435,5 @@ func TestAccESIMFleet_planTimeErrors(t *testing.T) {
 		steps[i].PlanOnly = true
 	}
 	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testAccProtoV6ProviderFactories, Steps: steps})
-	if n := totalActions(env); n != 0 {
-		t.Errorf("%d carrier actions accepted, want 0", n)
-	}
+	expectActions(t, env.Sim, nil)
 }

@@ -53,7 +53,7 @@ func TestAccESIMProfile_createStates(t *testing.T) {
 					statecheck.ExpectKnownValue("thingspace_esim_profile.keep", tfjsonpath.New("state"), knownvalue.StringExact("suspended")),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{
+					testAccCheckDeviceActions(env, map[string][]string{
 						pre.EID: {"activate"}, same.EID: nil, susp.EID: {"device_resume"}, deact.EID: {"activate"}, keep.EID: nil}),
 					checkSim(func() error {
 						for _, a := range env.Sim.Stats().Actions {
@@ -97,15 +97,13 @@ func TestAccESIMProfile_createActiveOtherPlan(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					if n := totalActions(env); n != 0 {
-						t.Errorf("%d actions were accepted for the failed creates, want 0", n)
-					}
+					expectActions(t, env.Sim, nil) // nothing for the failed creates
 				},
 				Config: env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], "adopt_existing = true"),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("service_plan"), knownvalue.StringExact(us[0])),
 				},
-				Check: expectActions(env, map[string][]string{dev.EID: {"serviceplan"}, missing: nil}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"serviceplan"}, missing: nil}),
 			},
 			{
 				Config:           env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], "adopt_existing = true"),
@@ -154,14 +152,14 @@ func TestAccESIMProfile_createWaitsForOpenRequest(t *testing.T) {
 					statecheck.ExpectKnownValue("thingspace_esim_profile.pending", tfjsonpath.New("state"), knownvalue.StringExact("active")),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{known.EID: {"activate"}, pending.EID: {"activate"}}),
-					checkSim(func() error {
-						if n := env.actionCount("activate"); n != 2 {
-							return fmt.Errorf("%d activate requests accepted, want the 2 sent before the apply", n)
-						}
-						return noActionWhileOpen(env)
-					}),
+					testAccCheckDeviceActions(env, map[string][]string{known.EID: {"activate"}, pending.EID: {"activate"}}),
+					testAccCheckActions(env, map[string]int{"activate": 2}), // the 2 sent before the apply
+					checkSim(func() error { return noActionWhileOpen(env) }),
 				),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
 	})
@@ -184,7 +182,7 @@ func TestAccESIMProfile_createActiveAdoptsLineAndDownloads(t *testing.T) {
 			{
 				Config: config,
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{g.EID: {"download_enable"}, l.EID: {"download_enable"}}),
+					testAccCheckDeviceActions(env, map[string][]string{g.EID: {"download_enable"}, l.EID: {"download_enable"}}),
 					checkSim(func() error {
 						if p := env.deviceByEID(t, g.EID).Profiles[1]; p.Status != "ENABLE" || p.ServicePlan != gl[0] {
 							return fmt.Errorf("Global profile = %+v", p)

@@ -40,7 +40,7 @@ func TestAccESIMProfile_drift(t *testing.T) {
 					plancheck.ExpectKnownValue("thingspace_esim_profile.susp", tfjsonpath.New("suspended"), knownvalue.Bool(false)),
 					plancheck.ExpectResourceAction("thingspace_esim_profile.deact", plancheck.ResourceActionCreate),
 				}},
-				Check: expectActions(env, map[string][]string{
+				Check: testAccCheckDeviceActions(env, map[string][]string{
 					planned.EID: {"activate", "serviceplan"},
 					susp.EID:    {"activate", "device_resume"},
 					deact.EID:   {"activate", "activate"},
@@ -93,7 +93,7 @@ func TestAccESIMProfile_driftGlobalDeviceSuspended(t *testing.T) {
 					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(addr, tfjsonpath.New("global_service_plan"), knownvalue.StringExact(gl[0])),
 				}},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "device_resume", "serviceplan"}}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "device_resume", "serviceplan"}}),
 			},
 			{
 				Config:           config,

@@ -32,9 +32,7 @@ func TestAccESIMProfile_failureCallback(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					if got := env.acceptedFor(dev.EID); fmt.Sprint(got) != "[activate]" {
-						t.Errorf("actions = %v, want one activate", got)
-					}
+					expectDeviceActions(t, env.Sim, map[string][]string{dev.EID: {"activate"}})
 					if v := env.deviceByEID(t, dev.EID); v.State != "pre-active" {
 						t.Errorf("device state = %s, want pre-active", v.State)
 					}
@@ -72,7 +70,7 @@ func TestAccESIMProfile_warningThenSuccess(t *testing.T) {
 					statecheck.ExpectKnownValue("thingspace_esim_profile.gl", tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{a.EID: {"activate"}, b.EID: {"activate", "download_enable"}}),
+					testAccCheckDeviceActions(env, map[string][]string{a.EID: {"activate"}, b.EID: {"activate", "download_enable"}}),
 					checkSim(func() error {
 						if st := env.Sim.Stats().Callbacks; st.Messages < 6 {
 							return fmt.Errorf("callback messages = %d: the warning callbacks were not sent", st.Messages)
@@ -113,9 +111,7 @@ func TestAccESIMProfile_timeoutThenApply(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					if n := env.actionCount("activate"); n != 1 {
-						t.Errorf("activate requests after the time-out = %d, want 1", n)
-					}
+					expectActions(t, env.Sim, map[string]int{"activate": 1}) // both devices' activates, coalesced
 				},
 				Config: cfg("2m"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -125,14 +121,10 @@ func TestAccESIMProfile_timeoutThenApply(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("service_plan"), knownvalue.StringExact(us[0])),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					checkSim(func() error {
-						// The two activates were coalesced into one request.
-						if a, d := env.actionCount("activate"), env.actionCount("deactivate"); a != 1 || d != 0 {
-							return fmt.Errorf("after the second apply: %d activate, %d deactivate requests; want 1 and 0", a, d)
-						}
-						return noActionWhileOpen(env)
-					}),
-					expectActions(env, map[string][]string{dev.EID: {"activate"}, gdev.EID: {"activate", "download_enable"}}),
+					// The two activates were coalesced into one request; no deactivate.
+					testAccCheckActions(env, map[string]int{"activate": 1, "download_enable": 1}),
+					checkSim(func() error { return noActionWhileOpen(env) }),
+					testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}, gdev.EID: {"activate", "download_enable"}}),
 				),
 			},
 			{
@@ -163,11 +155,7 @@ func TestAccESIMProfile_failureCallbackAdoptAndReactivate(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					for eid, want := range map[string]string{deact.EID: "[activate]", other.EID: "[serviceplan]"} {
-						if got := fmt.Sprint(env.acceptedFor(eid)); got != want {
-							t.Errorf("EID %s actions = %s, want %s", eid, got, want)
-						}
-					}
+					expectDeviceActions(t, env.Sim, map[string][]string{deact.EID: {"activate"}, other.EID: {"serviceplan"}})
 				},
 				Config:             config,
 				PlanOnly:           true,
@@ -208,7 +196,7 @@ func TestAccESIMProfile_outcomeUnknownIsResolvedNotResent(t *testing.T) {
 								}
 								return nil
 							}),
-							expectActions(env, map[string][]string{dev.EID: {"activate"}}),
+							testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}}),
 						),
 					},
 					{
@@ -237,7 +225,11 @@ func TestAccESIMProfile_userTaintReplaces(t *testing.T) {
 				Taint:  []string{"thingspace_esim_profile.p"},
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("thingspace_esim_profile.p", plancheck.ResourceActionDestroyBeforeCreate)}},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "deactivate", "activate"}}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "deactivate", "activate"}}),
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
 	})
@@ -267,9 +259,13 @@ func TestAccESIMProfile_updateTimeoutThenApply(t *testing.T) {
 					statecheck.ExpectKnownValue("thingspace_esim_profile.p", tfjsonpath.New("service_plan"), knownvalue.StringExact(us[1])),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{dev.EID: {"activate", "serviceplan"}}),
+					testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "serviceplan"}}),
 					checkSim(func() error { return noActionWhileOpen(env) }),
 				),
+			},
+			{
+				Config:           cfg(us[1], "1m"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
 	})
@@ -304,7 +300,7 @@ func TestAccESIMProfile_globalDownloadFailsThenApply(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
 				},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "download_enable"}}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "download_enable"}}),
 			},
 			{
 				Config:           config,

@@ -31,10 +31,7 @@ func TestAccESIMProfile_importBlockForEach(t *testing.T) {
 					if n := len(s.RootModule().Resources); n != 50 {
 						return fmt.Errorf("%d resources in state, want 50", n)
 					}
-					if n := totalActions(env); n != 0 {
-						return fmt.Errorf("%d actions accepted by the import, want 0", n)
-					}
-					return nil
+					return checkActions(env.Sim, nil) // the import sends nothing
 				},
 			},
 			{
@@ -47,11 +44,12 @@ func TestAccESIMProfile_importBlockForEach(t *testing.T) {
 			// default -parallelism=10 a request carries at most 10 devices, and how Terraform's
 			// waves of 10 line up with the batch window varies, so the bound is loose: far fewer
 			// requests than devices (one per device would be 50).
+			want := map[string][]string{}
 			for i := range 50 {
-				eid := env.device(t, i).EID
-				if got := env.acceptedFor(eid); !slices.Equal(got, []string{"deactivate"}) {
-					return fmt.Errorf("actions accepted for EID %s = %v, want one deactivate", eid, got)
-				}
+				want[env.device(t, i).EID] = []string{"deactivate"}
+			}
+			if err := checkDeviceActions(env.Sim, want); err != nil {
+				return err
 			}
 			n := env.actionCount("deactivate")
 			t.Logf("%d deactivate requests for 50 devices", n)
@@ -77,20 +75,15 @@ func TestAccESIMProfile_coalescing(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				Config: config,
-				Check: checkSim(func() error {
-					st := env.Sim.Stats()
-					if n := st.ActionCounts["activate"]; n != 1 {
-						var sizes []int
-						for _, a := range st.Actions {
-							sizes = append(sizes, len(a.Devices))
+				Check: resource.ComposeTestCheckFunc(
+					testAccCheckActions(env, map[string]int{"activate": 1}),
+					checkSim(func() error {
+						if got := requestSizes(env, "activate"); !slices.Equal(got, []int{20}) {
+							return fmt.Errorf("the activate requests carried %v devices, want one of 20", got)
 						}
-						return fmt.Errorf("%d activate requests (devices per request %v), want 1", n, sizes)
-					}
-					if n := len(st.Actions[0].Devices); n != 20 {
-						return fmt.Errorf("the activate carried %d devices, want 20", n)
-					}
-					return noActionWhileOpen(env)
-				}),
+						return noActionWhileOpen(env)
+					}),
+				),
 			},
 			{
 				Config:           config,
@@ -198,20 +191,13 @@ resource "thingspace_esim_profile" "d" {
 }
 `, us[0])
 	config := b.String()
-	onePerDevice := func(action string) error {
+	// everyDevice expects the same actions, in order, for each device of the fleet.
+	everyDevice := func(actions ...string) map[string][]string {
+		want := map[string][]string{}
 		for i := range n {
-			eid := env.device(t, i).EID
-			count := 0
-			for _, a := range env.acceptedFor(eid) {
-				if a == action {
-					count++
-				}
-			}
-			if count != 1 {
-				return fmt.Errorf("EID %s: %d %s actions accepted, want exactly 1 (all: %v)", eid, count, action, env.acceptedFor(eid))
-			}
+			want[env.device(t, i).EID] = actions
 		}
-		return nil
+		return want
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -219,7 +205,7 @@ resource "thingspace_esim_profile" "d" {
 			{
 				Config: config,
 				Check: checkSim(func() error {
-					if err := onePerDevice("activate"); err != nil {
+					if err := checkDeviceActions(env.Sim, everyDevice("activate")); err != nil {
 						return err
 					}
 					st := env.Sim.Stats()
@@ -241,10 +227,7 @@ resource "thingspace_esim_profile" "d" {
 			},
 		},
 		CheckDestroy: func(*terraform.State) error {
-			if err := onePerDevice("deactivate"); err != nil {
-				return err
-			}
-			return onePerDevice("activate")
+			return checkDeviceActions(env.Sim, everyDevice("activate", "deactivate"))
 		},
 	})
 }

@@ -112,9 +112,7 @@ func TestESIMProfile_interruptedCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	noErrors(t, "destroy", deleted.Diagnostics)
-	if got := env.acceptedFor(dev.EID); len(got) != 1 || got[0] != "activate" {
-		t.Errorf("actions accepted for EID %s = %v, want only the interrupted activate", dev.EID, got)
-	}
+	expectDeviceActions(t, env.Sim, map[string][]string{dev.EID: {"activate"}}) // only the interrupted activate
 	if v := env.deviceByEID(t, dev.EID); v.State != "active" {
 		t.Errorf("device state after destroying the unconfirmed instance = %s, want active (left for the replacement to adopt)", v.State)
 	}
@@ -188,9 +186,7 @@ func TestAccESIMProfile_interruptedApply(t *testing.T) {
 	if text, code := w.run("apply", "-auto-approve", "-input=false", "-no-color"); code != 0 {
 		t.Fatalf("apply after the interrupt: exit code %d:\n%s", code, text)
 	}
-	if got := env.acceptedFor(dev.EID); len(got) != 1 || got[0] != "activate" {
-		t.Errorf("actions accepted for EID %s = %v, want only the interrupted activate", dev.EID, got)
-	}
+	expectDeviceActions(t, env.Sim, map[string][]string{dev.EID: {"activate"}}) // only the interrupted activate
 	if d := env.deviceByEID(t, dev.EID); d.State != "active" || d.ServicePlan != us[0] {
 		t.Errorf("device after the second apply: %s on %s, want active on %s", d.State, d.ServicePlan, us[0])
 	}

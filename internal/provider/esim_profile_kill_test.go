@@ -53,9 +53,7 @@ func TestAccESIMProfile_killedApply(t *testing.T) {
 	if text, code := w.run("apply", "-auto-approve", "-input=false", "-no-color"); code != 0 {
 		t.Fatalf("apply after the kill: exit code %d:\n%s", code, text)
 	}
-	if got := env.acceptedFor(dev.EID); len(got) != 1 || got[0] != "activate" {
-		t.Errorf("actions accepted for EID %s = %v, want only the activate sent before the kill", dev.EID, got)
-	}
+	expectDeviceActions(t, env.Sim, map[string][]string{dev.EID: {"activate"}}) // only the activate sent before the kill
 	if err := noActionWhileOpen(env); err != nil {
 		t.Error(err)
 	}

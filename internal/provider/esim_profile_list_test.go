@@ -139,7 +139,5 @@ func TestAccESIMProfileList_generateConfig(t *testing.T) {
 	if planRequests > pages+2 {
 		t.Errorf("terraform plan sent %d device list requests, want at most %d (the pages of the account, plus 2)", planRequests, pages+2)
 	}
-	if n := totalActions(env); n != 0 {
-		t.Errorf("the simulator accepted %d actions, want none", n)
-	}
+	expectActions(t, env.Sim, nil)
 }

@@ -42,9 +42,7 @@ func TestAccESIMProfile_suspendedOnAnotherPlanIsNotAdopted(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					if n := totalActions(env); n != 0 {
-						t.Errorf("%d actions were accepted for the refused create, want 0", n)
-					}
+					expectActions(t, env.Sim, nil) // for the refused create
 				},
 				Config: adopt,
 				ConfigStateChecks: []statecheck.StateCheck{
@@ -103,7 +101,7 @@ func TestAccESIMProfile_timedOutDownloadIsNotSentAgain(t *testing.T) {
 							statecheck.ExpectKnownValue("thingspace_esim_profile.g", tfjsonpath.New("download"), knownvalue.Bool(true)),
 						},
 						Check: resource.ComposeTestCheckFunc(
-							expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable"}}),
+							testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable"}}),
 							checkSim(func() error { return noActionWhileOpen(env) }),
 						),
 					},
@@ -149,7 +147,7 @@ func TestAccESIMProfile_unknownServicePlanOutcomeIsNotSentAgain(t *testing.T) {
 								}
 								return nil
 							}),
-							expectActions(env, map[string][]string{dev.EID: {"activate", "serviceplan"}}),
+							testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "serviceplan"}}),
 						),
 					},
 					{Config: cfg(us[1]), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
@@ -227,10 +225,7 @@ func TestESIMProfile_untaintedThenUpdatedIsDeactivatedByDestroy(t *testing.T) {
 	if res := core.apply(ctx, map[string]coreConfig{}, applyHooks{}); res.PlanErr != "" || len(res.Errs) > 0 {
 		t.Fatalf("destroy: %s %v", res.PlanErr, res.Errs)
 	}
-	got := simAcceptedFor(env.Sim, eid)
-	if want := []string{"activate", "serviceplan", "deactivate"}; !slices.Equal(got, want) {
-		t.Fatalf("actions for EID %s = %v, want %v", eid, got, want)
-	}
+	expectDeviceActions(t, env.Sim, map[string][]string{eid: {"activate", "serviceplan", "deactivate"}})
 	if v, _ := env.Sim.Device(eid); v.State != "deactive" {
 		t.Fatalf("the device is %s after the destroy, want deactive", v.State)
 	}
@@ -267,7 +262,7 @@ func TestAccESIMProfile_enableFailedIsEnabledByTheReplacement(t *testing.T) {
 							statecheck.ExpectKnownValue("thingspace_esim_profile.g", tfjsonpath.New("enabled"), knownvalue.Bool(true)),
 						},
 						Check: resource.ComposeTestCheckFunc(
-							expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "enable"}}),
+							testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "enable"}}),
 							checkSim(func() error {
 								if d := env.deviceByEID(t, dev.EID); d.ProfileStatus != "ENABLE" || d.ICCID != dev.Profiles[1].ICCID {
 									return fmt.Errorf("the simulator shows %s on %s enabled, want the Global profile %s", d.ProfileStatus, d.ICCID, dev.Profiles[1].ICCID)
@@ -299,9 +294,7 @@ func TestAccESIMProfile_identicalResourcesAreClaimedTwice(t *testing.T) {
 			},
 		},
 	})
-	if n := totalActions(env); n != 0 {
-		t.Errorf("%d actions accepted, want 0", n)
-	}
+	expectActions(t, env.Sim, nil)
 }
 
 // Destroying a staged Global profile (download = false, delete_profile = true) deactivates the
@@ -316,11 +309,11 @@ func TestAccESIMProfile_stagedGlobalDestroySendsNoDelete(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
-			{Config: cfg, Check: expectActions(env, map[string][]string{dev.EID: {"activate"}})},
+			{Config: cfg, Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}})},
 			{Config: cfg, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
 			{
 				Config: env.providerBlock(),
-				Check:  expectActions(env, map[string][]string{dev.EID: {"activate", "deactivate"}}),
+				Check:  testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "deactivate"}}),
 			},
 		},
 	})
@@ -354,10 +347,7 @@ func TestESIMProfile_untaintedUnchangedIsConfirmedByTheNextApply(t *testing.T) {
 	if res := core.apply(ctx, map[string]coreConfig{}, applyHooks{}); res.PlanErr != "" || len(res.Errs) > 0 {
 		t.Fatalf("destroy: %s %v", res.PlanErr, res.Errs)
 	}
-	got := simAcceptedFor(env.Sim, eid)
-	if want := []string{"activate", "deactivate"}; !slices.Equal(got, want) {
-		t.Fatalf("actions for EID %s = %v, want %v", eid, got, want)
-	}
+	expectDeviceActions(t, env.Sim, map[string][]string{eid: {"activate", "deactivate"}})
 }
 
 // deletion_protection guards against deactivating a line; the destroy of a tainted instance
@@ -393,7 +383,5 @@ func TestESIMProfile_protectedTaintedIsReplaced(t *testing.T) {
 	if s := stateAttr(core.state["p"].val, "state"); s != "active" {
 		t.Fatalf("state after the replacement = %v, want active", s)
 	}
-	if got, want := simAcceptedFor(env.Sim, eid), []string{"activate"}; !slices.Equal(got, want) {
-		t.Fatalf("actions for EID %s = %v, want %v (the replacement adopts the device)", eid, got, want)
-	}
+	expectDeviceActions(t, env.Sim, map[string][]string{eid: {"activate"}}) // the replacement adopts the device
 }

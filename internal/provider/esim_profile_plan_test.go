@@ -30,9 +30,7 @@ func TestAccESIMProfile_claimedTwice(t *testing.T) {
 			},
 		},
 	})
-	if n := totalActions(env); n != 0 {
-		t.Errorf("%d actions accepted, want 0", n)
-	}
+	expectActions(t, env.Sim, nil)
 }
 
 // Bad configuration, each with a message that says what to fix.
@@ -58,9 +56,7 @@ func TestAccESIMProfile_badConfig(t *testing.T) {
 				`(?s)download = false needs profile_type = "global"`),
 		},
 	})
-	if n := totalActions(env); n != 0 {
-		t.Errorf("%d actions accepted, want 0", n)
-	}
+	expectActions(t, env.Sim, nil)
 }
 
 // deletion_protection refuses a destroy at plan time and sends nothing; turning it off is an
@@ -87,9 +83,7 @@ func TestAccESIMProfile_deletionProtection(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					if n := env.actionCount("deactivate"); n != 0 {
-						t.Errorf("%d deactivate requests while protected, want 0", n)
-					}
+					expectActions(t, env.Sim, map[string]int{"activate": 1}) // no deactivate while protected
 				},
 				Config: env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0]),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -97,14 +91,15 @@ func TestAccESIMProfile_deletionProtection(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("deletion_protection"), knownvalue.Bool(false)),
 				},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate"}}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}}),
+			},
+			{
+				Config:           env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0]),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
 		CheckDestroy: func(*terraform.State) error {
-			if got := env.acceptedFor(dev.EID); fmt.Sprint(got) != "[activate deactivate]" {
-				return fmt.Errorf("actions = %v", got)
-			}
-			return nil
+			return checkDeviceActions(env.Sim, map[string][]string{dev.EID: {"activate", "deactivate"}})
 		},
 	})
 }

@@ -43,10 +43,7 @@ func TestAccESIMProfile_refreshSharesListings(t *testing.T) {
 				Config: config,
 				Check: checkSim(func() error {
 					t.Logf("creating %d profiles (adopting) made %d v1 device list requests", n, env.listRequests())
-					if a := totalActions(env); a != 0 {
-						return fmt.Errorf("%d actions accepted, want 0", a)
-					}
-					return nil
+					return checkActions(env.Sim, nil)
 				}),
 			},
 			{
@@ -70,8 +67,8 @@ func TestAccESIMProfile_refreshSharesListings(t *testing.T) {
 					if d := env.deviceByEID(t, drifted); d.ServicePlan != plan {
 						return fmt.Errorf("EID %s is on %s after the apply, want %s", drifted, d.ServicePlan, plan)
 					}
-					if got := env.acceptedFor(drifted); len(got) != 1 || got[0] != "serviceplan" {
-						return fmt.Errorf("actions for the drifted device: %v, want one serviceplan", got)
+					if err := checkDeviceActions(env.Sim, map[string][]string{drifted: {"serviceplan"}}); err != nil {
+						return err
 					}
 					return noActionWhileOpen(env)
 				}),

@@ -37,7 +37,7 @@ func TestAccESIMProfile_globalRecreatedAfterDestroy(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "deactivate", "activate", "activate", "enable"}}),
+					testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "deactivate", "activate", "activate", "enable"}}),
 					checkSim(func() error {
 						acts := env.Sim.Stats().Actions
 						want := []struct{ action, iccid, plan string }{
@@ -102,7 +102,7 @@ func TestAccESIMProfile_enableWhenAlreadyEnabled(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("enabled"), knownvalue.Bool(true)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
 				},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download", "enable"}}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download", "enable"}}),
 			},
 			{
 				Config:           cfg("true"),

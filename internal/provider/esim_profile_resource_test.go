@@ -35,8 +35,8 @@ func TestAccESIMProfile_basic(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("last_request_id"), knownvalue.NotNull()),
 				},
 				Check: checkSim(func() error {
-					if got := env.acceptedFor(dev.EID); fmt.Sprint(got) != "[activate]" {
-						return fmt.Errorf("actions for the device = %v, want [activate]", got)
+					if err := checkDeviceActions(env.Sim, map[string][]string{dev.EID: {"activate"}}); err != nil {
+						return err
 					}
 					if d := env.deviceByEID(t, dev.EID); d.State != "active" || d.ServicePlan != us[0] {
 						return fmt.Errorf("simulator device = %+v", d)
@@ -56,12 +56,7 @@ func TestAccESIMProfile_basic(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("service_plan"), knownvalue.StringExact(us[1])),
 				},
-				Check: checkSim(func() error {
-					if got := env.acceptedFor(dev.EID); fmt.Sprint(got) != "[activate serviceplan]" {
-						return fmt.Errorf("actions = %v", got)
-					}
-					return nil
-				}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "serviceplan"}}),
 			},
 			{
 				Config: cfg(us[1], "suspended = true"),
@@ -81,12 +76,7 @@ func TestAccESIMProfile_basic(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("active")),
 				},
-				Check: checkSim(func() error {
-					if got := env.acceptedFor(dev.EID); fmt.Sprint(got) != "[activate serviceplan device_suspend device_resume]" {
-						return fmt.Errorf("actions = %v", got)
-					}
-					return nil
-				}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "serviceplan", "device_suspend", "device_resume"}}),
 			},
 			{
 				ResourceName:            addr,
@@ -100,10 +90,8 @@ func TestAccESIMProfile_basic(t *testing.T) {
 			if d := env.deviceByEID(t, dev.EID); d.State != "deactive" {
 				return fmt.Errorf("after destroy the device is %s, want deactive", d.State)
 			}
-			if got := env.acceptedFor(dev.EID); got[len(got)-1] != "deactivate" {
-				return fmt.Errorf("last action = %v", got)
-			}
-			return nil
+			return checkDeviceActions(env.Sim, map[string][]string{
+				dev.EID: {"activate", "serviceplan", "device_suspend", "device_resume", "deactivate"}})
 		},
 	})
 }
@@ -130,7 +118,7 @@ func TestAccESIMProfile_globalLifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable"}}),
+					testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable"}}),
 					checkSim(func() error {
 						for _, a := range env.Sim.Stats().Actions {
 							if a.Action == "download_enable" && a.ServicePlan != gl[0] {
@@ -155,7 +143,7 @@ func TestAccESIMProfile_globalLifecycle(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("global_service_plan"), knownvalue.StringExact(gl[1])),
 				},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan"}}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan"}}),
 			},
 			{
 				Config: cfg(gl[1], "suspended = true"),
@@ -163,7 +151,7 @@ func TestAccESIMProfile_globalLifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("suspended")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("suspended"), knownvalue.Bool(true)),
 				},
-				Check: expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan", "profile_suspend"}}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan", "profile_suspend"}}),
 			},
 			{
 				Config: cfg(gl[1]),
@@ -171,7 +159,7 @@ func TestAccESIMProfile_globalLifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("state"), knownvalue.StringExact("active")),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan", "profile_suspend", "profile_resume"}}),
+					testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "serviceplan", "profile_suspend", "profile_resume"}}),
 					checkSim(func() error {
 						// Actions on the Global profile itself name it by its own ICCID (as ThingSpace's profile_suspend page does),
 						// the ones on the line by the lead ICCID.
@@ -203,11 +191,8 @@ func TestAccESIMProfile_globalLifecycle(t *testing.T) {
 			},
 		},
 		CheckDestroy: func(*terraform.State) error {
-			got := env.acceptedFor(dev.EID)
-			if got[len(got)-1] != "deactivate" || env.actionCount("activate") != 1 {
-				return fmt.Errorf("actions = %v", got)
-			}
-			return nil
+			return checkDeviceActions(env.Sim, map[string][]string{
+				dev.EID: {"activate", "download_enable", "serviceplan", "profile_suspend", "profile_resume", "deactivate"}})
 		},
 	})
 }
@@ -235,7 +220,7 @@ func TestAccESIMProfile_globalDownloadAndEnabled(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("thingspace_esim_profile.susp", tfjsonpath.New("state"), knownvalue.StringExact("suspended")),
 				},
-				Check: expectActions(env, map[string][]string{
+				Check: testAccCheckDeviceActions(env, map[string][]string{
 					staged.EID: {"activate"}, disabled.EID: {"activate", "download"},
 					susp.EID: {"activate", "download_enable", "profile_suspend"}}),
 			},
@@ -249,7 +234,7 @@ func TestAccESIMProfile_globalDownloadAndEnabled(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("thingspace_esim_profile.staged", plancheck.ResourceActionUpdate),
 					plancheck.ExpectResourceAction("thingspace_esim_profile.disabled", plancheck.ResourceActionUpdate)}},
-				Check: expectActions(env, map[string][]string{
+				Check: testAccCheckDeviceActions(env, map[string][]string{
 					staged.EID: {"activate", "download_enable"}, disabled.EID: {"activate", "download", "enable"}}),
 			},
 			{
@@ -259,17 +244,17 @@ func TestAccESIMProfile_globalDownloadAndEnabled(t *testing.T) {
 		},
 		CheckDestroy: func(*terraform.State) error {
 			// delete_profile: deactivate, confirmed, then delete of the Global profile.
+			if err := checkDeviceActions(env.Sim, map[string][]string{
+				staged.EID:   {"activate", "download_enable", "deactivate", "delete"},
+				disabled.EID: {"activate", "download", "enable", "deactivate", "delete"},
+				susp.EID:     {"activate", "download_enable", "profile_suspend", "deactivate"},
+			}); err != nil {
+				return err
+			}
 			for _, d := range []string{staged.EID, disabled.EID} {
-				got := env.acceptedFor(d)
-				if n := len(got); n < 2 || got[n-2] != "deactivate" || got[n-1] != "delete" {
-					return fmt.Errorf("EID %s actions = %v, want deactivate then delete at the end", d, got)
-				}
 				if p := env.deviceByEID(t, d).Profiles[1]; p.Status != "DELETE" {
 					return fmt.Errorf("EID %s Global profile after destroy = %+v", d, p)
 				}
-			}
-			if got := env.acceptedFor(susp.EID); got[len(got)-1] != "deactivate" {
-				return fmt.Errorf("EID %s actions = %v", susp.EID, got)
 			}
 			return nil
 		},
@@ -316,7 +301,7 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue("thingspace_esim_profile.a", tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{
+					testAccCheckDeviceActions(env, map[string][]string{
 						a.EID: {"activate", "download_enable"}, b.EID: {"activate", "download_disable"}}),
 					checkSim(func() error {
 						for _, d := range []string{a.EID, b.EID} {
@@ -339,7 +324,7 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 					plancheck.ExpectResourceAction("thingspace_esim_profile.a", plancheck.ResourceActionUpdate),
 					plancheck.ExpectResourceAction("thingspace_esim_profile.b", plancheck.ResourceActionUpdate)}},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{
+					testAccCheckDeviceActions(env, map[string][]string{
 						a.EID: {"activate", "download_enable", "disable"}, b.EID: {"activate", "download_disable", "enable"}}),
 					localICCIDs),
 			},
@@ -354,7 +339,7 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue("thingspace_esim_profile.a", tfjsonpath.New("service_plan"), knownvalue.StringExact(us[1])),
 					statecheck.ExpectKnownValue("thingspace_esim_profile.b", tfjsonpath.New("state"), knownvalue.StringExact("suspended")),
 				},
-				Check: expectActions(env, map[string][]string{
+				Check: testAccCheckDeviceActions(env, map[string][]string{
 					a.EID: {"activate", "download_enable", "disable", "serviceplan"},
 					b.EID: {"activate", "download_disable", "enable", "device_suspend"}}),
 			},
@@ -364,7 +349,7 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue("thingspace_esim_profile.b", tfjsonpath.New("state"), knownvalue.StringExact("active")),
 					statecheck.ExpectKnownValue("thingspace_esim_profile.b", tfjsonpath.New("suspended"), knownvalue.Bool(false)),
 				},
-				Check: expectActions(env, map[string][]string{
+				Check: testAccCheckDeviceActions(env, map[string][]string{
 					b.EID: {"activate", "download_disable", "enable", "device_suspend", "device_resume"}}),
 			},
 			{
@@ -387,11 +372,14 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 			if err := localICCIDs(s); err != nil {
 				return err
 			}
+			// delete_profile: deactivate, confirmed, then delete of the local profile.
+			if err := checkDeviceActions(env.Sim, map[string][]string{
+				a.EID: {"activate", "download_enable", "disable", "serviceplan", "deactivate", "delete"},
+				b.EID: {"activate", "download_disable", "enable", "device_suspend", "device_resume", "deactivate", "delete"},
+			}); err != nil {
+				return err
+			}
 			for _, d := range []string{a.EID, b.EID} {
-				got := env.acceptedFor(d)
-				if n := len(got); n < 2 || got[n-2] != "deactivate" || got[n-1] != "delete" {
-					return fmt.Errorf("EID %s actions = %v, want deactivate then delete at the end", d, got)
-				}
 				if v := env.deviceByEID(t, d); v.State != "deactive" || v.Profiles[2].Status != "DELETE" {
 					return fmt.Errorf("after destroy EID %s = %+v", d, v)
 				}

@@ -52,12 +52,7 @@ func TestAccESIMProfile_identity(t *testing.T) {
 					statecheck.ExpectIdentity("thingspace_esim_profile.adopted", identity(adopted.EID)),
 					statecheck.ExpectIdentity("thingspace_esim_profile.created", identity(created.EID)),
 				},
-				Check: checkSim(func() error {
-					if got := env.acceptedFor(adopted.EID); len(got) != 0 {
-						return fmt.Errorf("actions for the adopted device = %v, want none", got)
-					}
-					return nil
-				}),
+				Check: testAccCheckDeviceActions(env, map[string][]string{adopted.EID: nil}),
 			},
 			{
 				Config:           resources(),
@@ -101,6 +96,10 @@ func TestAccCallbackListener_identity(t *testing.T) {
 						"service_name": knownvalue.StringExact(thingspace.ServiceDeviceProfile),
 					}),
 				},
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			{
 				Config:          config,

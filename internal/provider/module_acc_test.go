@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -95,20 +94,16 @@ output "devices" {
 	// A device removed from the map: that one is deactivated, the others are left alone.
 	w.writeMain(config("gateway", "tracker"))
 	run("apply without sensor", "apply", "-auto-approve", "-input=false", "-no-color")
-	if got := env.acceptedFor(devices["sensor"]); !slices.Equal(got, []string{"activate", "deactivate"}) {
-		t.Errorf("actions for the removed device: %v, want activate then deactivate", got)
-	}
-	for _, n := range []string{"gateway", "tracker"} {
-		if got := env.acceptedFor(devices[n]); !slices.Equal(got, []string{"activate"}) {
-			t.Errorf("actions for %s, still in the map: %v, want only its activate", n, got)
-		}
-	}
+	expectDeviceActions(t, env.Sim, map[string][]string{
+		devices["sensor"]:  {"activate", "deactivate"},                     // removed from the map
+		devices["gateway"]: {"activate"}, devices["tracker"]: {"activate"}, // still in it
+	})
 	run("destroy", "destroy", "-auto-approve", "-input=false", "-no-color")
-	for name, eid := range devices {
-		if got := env.acceptedFor(eid); len(got) != 2 || got[1] != "deactivate" {
-			t.Errorf("actions for %s after destroy: %v, want activate then deactivate", name, got)
-		}
+	destroyed := map[string][]string{}
+	for _, eid := range devices {
+		destroyed[eid] = []string{"activate", "deactivate"}
 	}
+	expectDeviceActions(t, env.Sim, destroyed)
 	if err := noActionWhileOpen(env); err != nil {
 		t.Error(err)
 	}

@@ -38,15 +38,6 @@ func TestAccServicePlanAssignment_basic(t *testing.T) {
 	}
 	few = many[:12]
 	addr := "thingspace_service_plan_assignment.a"
-	serviceplanDevices := func() int {
-		n := 0
-		for _, a := range env.Sim.Stats().Actions {
-			if a.Action == "serviceplan" {
-				n += len(a.Devices)
-			}
-		}
-		return n
-	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -61,17 +52,17 @@ func TestAccServicePlanAssignment_basic(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("devices"), knownvalue.ListSizeExact(12)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("last_request_ids"), knownvalue.ListSizeExact(1)),
 				},
-				Check: checkSim(func() error {
-					if n := env.actionCount("serviceplan"); n != 1 {
-						return fmt.Errorf("serviceplan requests = %d, want 1 bulk call", n)
-					}
-					for _, e := range few {
-						if d := env.deviceByEID(t, e); d.ServicePlan != us[1] {
-							return fmt.Errorf("%s is on %s", e, d.ServicePlan)
+				Check: resource.ComposeTestCheckFunc(
+					testAccCheckActions(env, map[string]int{"serviceplan": 1}), // one bulk call
+					checkSim(func() error {
+						for _, e := range few {
+							if d := env.deviceByEID(t, e); d.ServicePlan != us[1] {
+								return fmt.Errorf("%s is on %s", e, d.ServicePlan)
+							}
 						}
-					}
-					return nil
-				}),
+						return nil
+					}),
+				),
 			},
 			{
 				Config:           env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], few),
@@ -107,7 +98,7 @@ func TestAccServicePlanAssignment_basic(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}},
 				Check: checkSim(func() error {
-					if n := serviceplanDevices(); n != 13 {
+					if n := devicesSent(env, "serviceplan"); n != 13 {
 						return fmt.Errorf("devices sent with serviceplan = %d, want 12 + the drifted one", n)
 					}
 					return nil
@@ -120,7 +111,7 @@ func TestAccServicePlanAssignment_basic(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("devices"), knownvalue.ListSizeExact(60)),
 				},
 				Check: checkSim(func() error {
-					if n := serviceplanDevices(); n != 13+48 {
+					if n := devicesSent(env, "serviceplan"); n != 13+48 {
 						return fmt.Errorf("devices sent with serviceplan = %d, want 61", n)
 					}
 					return nil
@@ -157,9 +148,7 @@ func TestAccServicePlanAssignment_claimedAlsoByProfile(t *testing.T) {
 			ExpectError: regexp.MustCompile(`(?s)EID ` + eid + `.*thingspace_(esim_profile|service_plan_assignment).*thingspace_(esim_profile|service_plan_assignment)`),
 		}},
 	})
-	if n := len(env.Sim.Stats().Actions); n != 0 {
-		t.Fatalf("%d actions were accepted for a configuration rejected at plan time", n)
-	}
+	expectActions(t, env.Sim, nil) // the configuration is rejected at plan time
 }
 
 // Devices often come from a variable or another resource, unknown until apply: validation and
@@ -197,10 +186,7 @@ resource "thingspace_service_plan_assignment" "a" {
 							return fmt.Errorf("device %d is on %s, want %s", i, d.ServicePlan, us[1])
 						}
 					}
-					if n := env.actionCount("serviceplan"); n != 1 {
-						return fmt.Errorf("serviceplan requests = %d, want 1", n)
-					}
-					return nil
+					return checkActions(env.Sim, map[string]int{"serviceplan": 1})
 				}),
 			},
 			{
@@ -250,7 +236,7 @@ import {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact(env.Sim.Account()+"/"+onPlan)),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{eids[0]: nil, eids[1]: nil, eids[2]: nil, eids[3]: {"serviceplan"}}),
+					testAccCheckDeviceActions(env, map[string][]string{eids[0]: nil, eids[1]: nil, eids[2]: nil, eids[3]: {"serviceplan"}}),
 					checkSim(func() error {
 						if d := env.deviceByEID(t, eids[3]); d.ServicePlan != onPlan {
 							return fmt.Errorf("%s is on %s, want %s", eids[3], d.ServicePlan, onPlan)
@@ -300,7 +286,7 @@ func TestAccServicePlanAssignment_waitsForPendingDevice(t *testing.T) {
 					statecheck.ExpectKnownValue("thingspace_service_plan_assignment.a", tfjsonpath.New("devices"), knownvalue.ListSizeExact(2)),
 				},
 				Check: resource.ComposeTestCheckFunc(
-					expectActions(env, map[string][]string{active.EID: {"serviceplan"}, fresh.EID: {"activate", "serviceplan"}}),
+					testAccCheckDeviceActions(env, map[string][]string{active.EID: {"serviceplan"}, fresh.EID: {"activate", "serviceplan"}}),
 					checkSim(func() error {
 						if d := env.deviceByEID(t, fresh.EID); d.ServicePlan != target {
 							return fmt.Errorf("%s is on %s, want %s", fresh.EID, d.ServicePlan, target)
@@ -360,9 +346,7 @@ func TestAccServicePlanAssignment_planTimeErrors(t *testing.T) {
 			},
 		},
 	})
-	if n := len(env.Sim.Stats().Actions); n != 0 {
-		t.Fatalf("%d actions were accepted for configurations rejected at plan time", n)
-	}
+	expectActions(t, env.Sim, nil) // the configurations are rejected at plan time
 }
 
 func TestServicePlanAssignment_parseImportID(t *testing.T) {
@@ -438,8 +422,10 @@ func TestAccServicePlanAssignment_failureCallbacks(t *testing.T) {
 					statecheck.ExpectKnownValue("thingspace_service_plan_assignment.a", tfjsonpath.New("devices"), knownvalue.ListSizeExact(3)),
 				},
 				Check: checkSim(func() error {
-					if n := serviceplanSent(env); n != 6 {
-						return fmt.Errorf("devices sent with serviceplan = %d, want 3 that failed + the same 3 again", n)
+					// The 3 that failed, then the same 3 again, once.
+					twice := []string{"serviceplan", "serviceplan"}
+					if err := checkDeviceActions(env.Sim, map[string][]string{eids[0]: twice, eids[1]: twice, eids[2]: twice}); err != nil {
+						return err
 					}
 					for _, e := range eids {
 						if d := env.deviceByEID(t, e); d.ServicePlan != target {
@@ -485,12 +471,10 @@ func TestAccServicePlanAssignment_timeoutThenApply(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("thingspace_service_plan_assignment.a", tfjsonpath.New("devices"), knownvalue.ListSizeExact(2)),
 				},
-				Check: checkSim(func() error {
-					if n := env.actionCount("serviceplan"); n != 1 {
-						return fmt.Errorf("serviceplan requests = %d, want the 1 sent before the timeout", n)
-					}
-					return noActionWhileOpen(env)
-				}),
+				Check: resource.ComposeTestCheckFunc(
+					testAccCheckActions(env, map[string]int{"serviceplan": 1}), // the 1 sent before the timeout
+					checkSim(func() error { return noActionWhileOpen(env) }),
+				),
 			},
 			{
 				Config:           env.providerBlock() + withTimeout("5m"),
