@@ -11,8 +11,9 @@ import (
 
 // The module of examples/modules/esim-fleet, applied as a user applies it (the real CLI, the
 // module installed by get) against the simulator and a relay: every device of the map is
-// activated and reported active by name; applying again plans nothing and sends nothing;
-// removing a device deactivates that one only; destroy deactivates the rest.
+// activated by one bulk activate and reported active by name; applying again plans nothing and
+// sends nothing; renaming a device changes only the outputs; removing a device deactivates that
+// one only; destroy deactivates the rest.
 func TestAccExampleModuleESIMFleet(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Devices: 4})
 	plan := env.plansOfType("US")[0]
@@ -76,10 +77,9 @@ output "devices" {
 		}
 	}
 	sent := totalActions(env)
-	if n := env.actionCount("activate"); n == 0 || n > 3 {
-		t.Fatalf("%d activate requests for 3 devices", n)
+	if n := env.actionCount("activate"); n != 1 {
+		t.Fatalf("%d activate requests for 3 devices, want one bulk request (the fleet is one resource)", n)
 	}
-	t.Logf("%s: 3 devices activated by %d activate request(s)", w.cli, env.actionCount("activate"))
 
 	// Re-applied as is: nothing to do, and nothing sent.
 	if text, code := w.run("plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {
@@ -92,13 +92,31 @@ output "devices" {
 		t.Fatalf("the re-apply sent %d actions", n-sent)
 	}
 
+	// A device renamed: the fleet is keyed by EID, so only the outputs change.
+	devices["beacon"] = devices["tracker"]
+	w.writeMain(config("gateway", "beacon", "sensor"))
+	if text := run("apply after the rename", "apply", "-auto-approve", "-input=false", "-no-color"); !strings.Contains(text, "0 added, 0 changed, 0 destroyed") {
+		t.Fatalf("the rename changed a resource:\n%s", text)
+	}
+	status = nil
+	if err := json.Unmarshal([]byte(run("output", "output", "-json", "status")), &status); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"gateway": "active", "beacon": "active", "sensor": "active"}; !maps.Equal(status, want) {
+		t.Fatalf("status output after the rename %v, want %v", status, want)
+	}
+	if n := totalActions(env); n != sent {
+		t.Fatalf("the rename sent %d actions", n-sent)
+	}
+	delete(devices, "tracker")
+
 	// A device removed from the map: that one is deactivated, the others are left alone.
-	w.writeMain(config("gateway", "tracker"))
+	w.writeMain(config("gateway", "beacon"))
 	run("apply without sensor", "apply", "-auto-approve", "-input=false", "-no-color")
 	if got := env.acceptedFor(devices["sensor"]); !slices.Equal(got, []string{"activate", "deactivate"}) {
 		t.Errorf("actions for the removed device: %v, want activate then deactivate", got)
 	}
-	for _, n := range []string{"gateway", "tracker"} {
+	for _, n := range []string{"gateway", "beacon"} {
 		if got := env.acceptedFor(devices[n]); !slices.Equal(got, []string{"activate"}) {
 			t.Errorf("actions for %s, still in the map: %v, want only its activate", n, got)
 		}
