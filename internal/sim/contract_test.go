@@ -19,7 +19,9 @@ func activateBody(d DeviceView, plan string) thingspace.ProfileRequest {
 	}
 }
 
-// Seed 002: activate. The callback has the seed's shape: deviceIds with Iccid/Imei/Eid/mdn/msisdn,
+// Activate, as on ThingSpace's "Activate or Reactivate an eSIM Profile" page. The callback has the
+// shape of that page's example (testdata/seeds/callback_activate.json in internal/thingspace):
+// deviceIds with Iccid/Imei/Eid/mdn/msisdn,
 // deviceProfileResponse with state, servicePlan, deviceCredential, profileStatus ENABLE and role
 // LEAD, status SUCCESS, callbackCount 1, maxCallbackThreshold 4, and the registered credentials.
 func TestContractActivate(t *testing.T) {
@@ -60,7 +62,7 @@ func TestContractActivate(t *testing.T) {
 	if after.State != "active" || after.ServicePlan != "M2M4GB" || after.ProfileStatus != "ENABLE" || after.ProfileRole != "LEAD" {
 		t.Fatalf("device after: %+v", after)
 	}
-	// The raw body uses the seed's key names.
+	// The raw body uses the key names of the page's example.
 	raw := string(h.lis.raw()[0])
 	for _, k := range []string{`"requestId":"` + id, `"deviceResponse":{"deviceProfileResponse":{`, `"deviceIdentifierCollection"`,
 		`"callbackCount":1`, `"maxCallbackThreshold":4`, `"username":"cbuser"`} {
@@ -89,7 +91,8 @@ func TestContractActivate(t *testing.T) {
 	}
 }
 
-// Seed 000: download_enable of a Global profile after activation.
+// download_enable of a Global profile after activation, as on ThingSpace's "Download_Enable an
+// eSIM Profile" page (example callback: callback_download_enable.json).
 func TestContractDownloadEnable(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 2 })
 	d := h.dev(0)
@@ -113,7 +116,9 @@ func TestContractDownloadEnable(t *testing.T) {
 	}
 }
 
-// Seed 001: enable a local profile already downloaded (download_disable with smsrOid first).
+// Enable a local profile already downloaded (download_disable with smsrOid first), as on
+// ThingSpace's "Enable a Local Profile on a Device" page (example callback:
+// callback_enable_local.json).
 func TestContractEnableLocal(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
 	d := h.dev(0)
@@ -150,7 +155,8 @@ func TestContractEnableLocal(t *testing.T) {
 	}
 }
 
-// Seed 003: serviceplan by eid + iccid.
+// serviceplan by eid + iccid, as on ThingSpace's "Change the eSIM Profile Service Plan" page
+// (example callback: callback_serviceplan.json).
 func TestContractServicePlan(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
 	d := h.dev(0)
@@ -163,7 +169,7 @@ func TestContractServicePlan(t *testing.T) {
 	if h.dev(0).ServicePlan != "M2M10GB" {
 		t.Fatal("plan not changed")
 	}
-	// The seed's own URL has a doubled slash (".../v1//devices/..."); it is served, not
+	// That page's own URL has a doubled slash (".../v1//devices/..."); it is served, not
 	// redirected (curl, as the docs use it, does not follow redirects).
 	body, _ := json.Marshal(thingspace.ProfileRequest{AccountName: h.s.opts.Account,
 		Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "M2M50GB"})
@@ -186,7 +192,8 @@ func TestContractServicePlan(t *testing.T) {
 	}
 }
 
-// Seed 004: profile_resume by iccid + servicePlan, after a device_suspend.
+// profile_resume by iccid + servicePlan, after a device_suspend, as on ThingSpace's "Resume an
+// eSIM Profile" page (example callback: callback_profile_resume.json).
 func TestContractProfileResume(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
 	d := h.dev(0)
