@@ -1,6 +1,10 @@
 package store
 
-import "slices"
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+)
 
 // RequestState is a request's state from its registered devices (expected), how many of them
 // are terminal, and whether any terminal callback arrived (what decides for a request nobody
@@ -57,9 +61,9 @@ func NewRegistered(devs [][]DeviceKey) *Registered {
 	return r
 }
 
-// Fold applies a stored callback, in seq order, to the devices it names by any identifier, or
+// fold applies a stored callback, in seq order, to the devices it names by any identifier, or
 // to every device when it names none.
-func (r *Registered) Fold(seq int64, status string, terminal bool, keys []DeviceKey) {
+func (r *Registered) fold(seq int64, status string, terminal bool, keys []DeviceKey) {
 	r.AnyTerminal = r.AnyTerminal || terminal
 	if len(keys) == 0 {
 		for i := range r.Devices {
@@ -78,6 +82,23 @@ func (r *Registered) Fold(seq int64, status string, terminal bool, keys []Device
 	for _, i := range hit {
 		r.Devices[i].Apply(seq, status, terminal)
 	}
+}
+
+// FoldRow reads one stored callback with scan (seq, status, terminal and the devices column,
+// as KeysJSON wrote it) and folds it.
+func (r *Registered) FoldRow(scan func(dest ...any) error) error {
+	var seq int64
+	var status, devices string
+	var terminal bool
+	if err := scan(&seq, &status, &terminal, &devices); err != nil {
+		return err
+	}
+	var keys []DeviceKey
+	if err := json.Unmarshal([]byte(devices), &keys); err != nil {
+		return fmt.Errorf("callback %d devices: %w", seq, err)
+	}
+	r.fold(seq, status, terminal, keys)
+	return nil
 }
 
 // TerminalCount counts the terminal devices.

@@ -797,19 +797,10 @@ func registerTx(ctx context.Context, tx pgx.Tx, reg store.Registration, devs [][
 			return err
 		}
 		for rows.Next() {
-			var seq int64
-			var status, dj string
-			var terminal bool
-			if err := rows.Scan(&seq, &status, &terminal, &dj); err != nil {
+			if err := states.FoldRow(rows.Scan); err != nil {
 				rows.Close()
 				return err
 			}
-			var ks []store.DeviceKey
-			if err := json.Unmarshal([]byte(dj), &ks); err != nil {
-				rows.Close()
-				return fmt.Errorf("callback %d devices: %w", seq, err)
-			}
-			states.Fold(seq, status, terminal, ks)
 		}
 		if err := rows.Err(); err != nil {
 			return err

@@ -717,16 +717,10 @@ func (s *Store) registerTx(ctx context.Context, tx *sql.Tx, reg store.Registrati
 		return fmt.Errorf("sqlite: register: %w", err)
 	}
 	for rows.Next() {
-		var seq int64
-		var status, dj string
-		var terminal bool
-		if err := rows.Scan(&seq, &status, &terminal, &dj); err != nil {
+		if err := states.FoldRow(rows.Scan); err != nil {
 			rows.Close()
 			return fmt.Errorf("sqlite: register: %w", err)
 		}
-		var keys []store.DeviceKey
-		_ = json.Unmarshal([]byte(dj), &keys)
-		states.Fold(seq, status, terminal, keys)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
