@@ -190,15 +190,48 @@ func (e *env) postTo(token, body string, mods ...func(*http.Request)) (int, map[
 	for _, m := range mods {
 		m(req)
 	}
+	resp, b := e.send(req)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return resp.StatusCode, out, resp.Header
+}
+
+// ingestOnce posts one callback body to an ingest server, as one of a storm's senders: true
+// when the relay acknowledged it (200). A sender counts failures rather than stopping the test
+// from its goroutine.
+func ingestOnce(client *http.Client, ingestURL, body string) bool {
+	resp, err := client.Post(ingestURL+relay.IngestPathPrefix+pathToken, "application/json", strings.NewReader(body))
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// send sends req and returns the answer with its body read.
+func (e *env) send(req *http.Request) (*http.Response, []byte) {
+	e.t.Helper()
 	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var out map[string]any
 	b, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(b, &out)
-	return resp.StatusCode, out, resp.Header
+	return resp, b
+}
+
+// apiCall calls the API with body (nil: none) and returns the answer with its body read.
+func (e *env) apiCall(method, path, token string, body io.Reader) (*http.Response, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.api.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.send(req)
 }
 
 // apiDo calls the API and decodes a JSON answer into out (when non-nil).
@@ -209,19 +242,7 @@ func (e *env) apiDo(method, path, token string, body any, out any) (int, http.He
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, e.api.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := e.apiCall(method, path, token, rd)
 	if out != nil && resp.StatusCode < 300 {
 		if err := json.Unmarshal(b, out); err != nil {
 			e.t.Fatalf("%s %s: decoding %q: %v", method, path, b, err)

@@ -3,7 +3,6 @@ package relay_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"slices"
@@ -18,17 +17,7 @@ import (
 // apiRaw calls the API with a raw body and returns the status and the answer's bytes.
 func (e *env) apiRaw(method, path, token, body string) (int, []byte) {
 	e.t.Helper()
-	req, err := http.NewRequest(method, e.api.URL+path, strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := e.apiCall(method, path, token, strings.NewReader(body))
 	return resp.StatusCode, b
 }
 
