@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -190,10 +191,24 @@ func (e *env) postTo(token, body string, mods ...func(*http.Request)) (int, map[
 	for _, m := range mods {
 		m(req)
 	}
-	resp, b := e.send(req)
+	code, header, b := e.send(req)
 	var out map[string]any
 	_ = json.Unmarshal(b, &out)
-	return resp.StatusCode, out, resp.Header
+	return code, out, header
+}
+
+// diskBytes is what the SQLite store holds on disk: the database and its WAL, byte for byte.
+func (e *env) diskBytes() []byte {
+	e.t.Helper()
+	var disk []byte
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(e.dbPath + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			e.t.Fatal(err)
+		}
+		disk = append(disk, b...)
+	}
+	return disk
 }
 
 // ingestOnce posts one callback body to an ingest server, as one of a storm's senders: true
@@ -209,8 +224,8 @@ func ingestOnce(client *http.Client, ingestURL, body string) bool {
 	return resp.StatusCode == 200
 }
 
-// send sends req and returns the answer with its body read.
-func (e *env) send(req *http.Request) (*http.Response, []byte) {
+// send sends req and returns the answer's status, headers and body.
+func (e *env) send(req *http.Request) (int, http.Header, []byte) {
 	e.t.Helper()
 	resp, err := e.client.Do(req)
 	if err != nil {
@@ -218,11 +233,11 @@ func (e *env) send(req *http.Request) (*http.Response, []byte) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return resp.StatusCode, resp.Header, b
 }
 
-// apiCall calls the API with body (nil: none) and returns the answer with its body read.
-func (e *env) apiCall(method, path, token string, body io.Reader) (*http.Response, []byte) {
+// apiCall calls the API with body (nil: none) and returns the answer's status, headers and body.
+func (e *env) apiCall(method, path, token string, body io.Reader) (int, http.Header, []byte) {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.api.URL+path, body)
 	if err != nil {
@@ -242,13 +257,13 @@ func (e *env) apiDo(method, path, token string, body any, out any) (int, http.He
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	resp, b := e.apiCall(method, path, token, rd)
-	if out != nil && resp.StatusCode < 300 {
+	code, header, b := e.apiCall(method, path, token, rd)
+	if out != nil && code < 300 {
 		if err := json.Unmarshal(b, out); err != nil {
 			e.t.Fatalf("%s %s: decoding %q: %v", method, path, b, err)
 		}
 	}
-	return resp.StatusCode, resp.Header
+	return code, header
 }
 
 func (e *env) register(id, account, action string, devices ...[]store.DeviceKey) relay.RequestJSON {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,15 +170,8 @@ func TestRedaction(t *testing.T) {
 	if !strings.Contains(stored, `"I1"`) || strings.Contains(stored, "deviceCredential") {
 		t.Fatalf("stored body %s", stored)
 	}
-	// Nothing on disk holds a secret: the database and its WAL, byte for byte.
-	var disk []byte
-	for _, suffix := range []string{"", "-wal"} {
-		b, err := os.ReadFile(e.dbPath + suffix)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		disk = append(disk, b...)
-	}
+	// Nothing on disk holds a secret.
+	disk := e.diskBytes()
 	logs := e.logs.String()
 	for _, s := range secrets {
 		if strings.Contains(string(disk), s) {
