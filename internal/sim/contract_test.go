@@ -356,15 +356,8 @@ func TestContractListV2(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 3 })
 	d := h.dev(0)
 	h.run("download_enable", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "GLOBAL1GB"})
-	code, b := h.call("POST", "/api/m2m/v2/devices/actions/list", map[string]any{
-		"accountName": h.s.opts.Account, "deviceFilter": []any{map[string]any{"deviceIds": []any{map[string]string{"kind": "eid", "id": d.EID}}}}}, true)
-	if code != 200 {
-		t.Fatalf("%d %s", code, b)
-	}
-	var rr thingspace.RequestResponse
-	mustJSON(t, b, &rr)
-	h.idle()
-	cbs := h.lis.forRequest(t, rr.RequestID)
+	_, cbs := h.runList(map[string]any{
+		"deviceFilter": []any{map[string]any{"deviceIds": []any{map[string]string{"kind": "eid", "id": d.EID}}}}})
 	if len(cbs) != 2 {
 		t.Fatalf("want 2 profile callbacks, got %d", len(cbs))
 	}
@@ -376,13 +369,8 @@ func TestContractListV2(t *testing.T) {
 		t.Fatalf("statuses %v", statuses)
 	}
 	// Whole account, filtered by provisioning status.
-	code, b = h.call("POST", "/api/m2m/v2/devices/actions/list", map[string]any{"accountName": h.s.opts.Account, "provisioningStatusFilter": "ACTIVE"}, true)
-	if code != 200 {
-		t.Fatalf("%d %s", code, b)
-	}
-	mustJSON(t, b, &rr)
-	h.idle()
-	code, b = h.call("GET", "/api/m2m/v2/accounts/"+h.s.opts.Account+"/requests/"+rr.RequestID+"/status", nil, true)
+	rid, _ := h.runList(map[string]any{"provisioningStatusFilter": "ACTIVE"})
+	code, b := h.call("GET", "/api/m2m/v2/accounts/"+h.s.opts.Account+"/requests/"+rid+"/status", nil, true)
 	var rs thingspace.RequestStatusResponse
 	mustJSON(t, b, &rs)
 	if code != 200 || len(rs.SubRequests) != 3 || rs.Status != "Success" {
@@ -397,18 +385,7 @@ func TestContractListV2Filters(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 3 })
 	d := h.dev(0)
 	h.run("download_enable", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
-	list := func(body map[string]any) (string, []*thingspace.Callback) {
-		t.Helper()
-		body["accountName"] = h.s.opts.Account
-		code, b := h.call("POST", "/api/m2m/v2/devices/actions/list", body, true)
-		var rr thingspace.RequestResponse
-		mustJSON(t, b, &rr)
-		if code != 200 || rr.RequestID == "" {
-			t.Fatalf("%d %s", code, b)
-		}
-		h.idle()
-		return rr.RequestID, h.lis.forRequest(t, rr.RequestID)
-	}
+	list := h.runList
 	// ENABLE: one profile per active device (the Global one of device 0, the LEAD of the others).
 	_, cbs := list(map[string]any{"profileStatusFilter": "ENABLE"})
 	roles := map[string]string{}
