@@ -161,47 +161,18 @@ func TestCrashKeepsAcknowledgedCallbacks(t *testing.T) {
 	p := start(t, env)
 
 	const requests = 10
-	killAt := int64(1000 + rand.IntN(5000))
-	var acked sync.Map // "req/dev" → true
-	var nAcked, next atomic.Int64
-	var killed atomic.Bool
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= crashCallbacks {
-					return
-				}
-				req, dev := fmt.Sprintf("REQ-%d", i%requests), int(i)
-				resp, err := client.Post(p.ingest+"/callbacks/v1/thingspace/crash-token", "application/json", strings.NewReader(callback(req, dev, 1)))
-				if err != nil {
-					if killed.Load() {
-						return
-					}
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					acked.Store(fmt.Sprintf("%s/E%05d", req, dev), true)
-					if nAcked.Add(1) == killAt {
-						killed.Store(true)
-						p.cmd.Process.Signal(syscall.SIGKILL)
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	p.wait(t)
-	if !killed.Load() {
-		t.Fatalf("the storm ended before the kill (%d acked)", nAcked.Load())
-	}
-	t.Logf("killed after %d acknowledged callbacks (%d sent)", nAcked.Load(), min(next.Load(), crashCallbacks))
+	key := func(i int) string { return fmt.Sprintf("REQ-%d/E%05d", i%requests, i) } // as found below
+	acked := storm(t, p, 32, crashCallbacks, int64(1000+rand.IntN(5000)), http.StatusOK, func(c *http.Client, i int) (int, error) {
+		body := callback(fmt.Sprintf("REQ-%d", i%requests), i, 1)
+		resp, err := c.Post(p.ingest+"/callbacks/v1/thingspace/crash-token", "application/json", strings.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	})
+	t.Logf("killed after %d acknowledged callbacks", len(acked))
 
 	p2 := start(t, env)
 	found := map[string]bool{}
@@ -227,21 +198,23 @@ func TestCrashKeepsAcknowledgedCallbacks(t *testing.T) {
 		}
 	}
 	missing := 0
-	acked.Range(func(k, _ any) bool {
-		if !found[k.(string)] {
+	for i := range acked {
+		if !found[key(i)] {
 			missing++
 			if missing < 5 {
-				t.Errorf("acknowledged callback %s lost", k)
+				t.Errorf("acknowledged callback %s lost", key(i))
 			}
 		}
-		return true
-	})
+	}
 	if missing > 0 {
 		t.Fatalf("%d acknowledged callbacks lost", missing)
 	}
 	// A redelivery of an acknowledged callback after the restart is a duplicate.
 	var some string
-	acked.Range(func(k, _ any) bool { some = k.(string); return false })
+	for i := range acked {
+		some = key(i)
+		break
+	}
 	req, dev, _ := strings.Cut(some, "/E")
 	var n int
 	fmt.Sscanf(dev, "%d", &n)
@@ -497,17 +470,17 @@ type crashRecord struct {
 	OpenIntents []crashIntent `json:"open_intents"`
 }
 
-// storm sends n calls from 16 workers and SIGKILLs the relay right after the killAt-th call
-// answered want; it returns the indexes of the calls answered want.
-func storm(t *testing.T, p *proc, n int, killAt int64, want int, call func(client *http.Client, i int) (int, error)) map[int]bool {
+// storm sends n calls from workers goroutines and SIGKILLs the relay right after the killAt-th
+// call answered want; it returns the indexes of the calls answered want.
+func storm(t *testing.T, p *proc, workers, n int, killAt int64, want int, call func(client *http.Client, i int) (int, error)) map[int]bool {
 	t.Helper()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
 	var mu sync.Mutex
 	acked := map[int]bool{}
 	var next, nAcked atomic.Int64
 	var killed atomic.Bool
 	var wg sync.WaitGroup
-	for range 16 {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -560,7 +533,7 @@ func TestCrashKeepsAcknowledgedIntents(t *testing.T) {
 	hash := fmt.Sprintf("%064x", 42)
 
 	p := start(t, env)
-	written := storm(t, p, n, int64(200+rand.IntN(600)), http.StatusCreated, func(c *http.Client, i int) (int, error) {
+	written := storm(t, p, 16, n, int64(200+rand.IntN(600)), http.StatusCreated, func(c *http.Client, i int) (int, error) {
 		code, _, err := apiSend(c, "PUT", fmt.Sprintf("%s/v1/intents/I-%d", p.api, i), "apitok",
 			map[string]any{"account": "acme", "action": "serviceplan", "devices": devices(i), "body_sha256": hash})
 		return code, err
@@ -597,7 +570,7 @@ func TestCrashKeepsAcknowledgedIntents(t *testing.T) {
 		ids = append(ids, i)
 	}
 	slices.Sort(ids)
-	accepted := storm(t, p, len(ids), int64(len(ids)/4+rand.IntN(len(ids)/2)), http.StatusOK, func(c *http.Client, k int) (int, error) {
+	accepted := storm(t, p, 16, len(ids), int64(len(ids)/4+rand.IntN(len(ids)/2)), http.StatusOK, func(c *http.Client, k int) (int, error) {
 		code, _, err := apiSend(c, "PATCH", fmt.Sprintf("%s/v1/intents/I-%d", p.api, ids[k]), "apitok",
 			map[string]any{"state": "accepted", "request_id": fmt.Sprintf("REQ-%d", ids[k])})
 		return code, err

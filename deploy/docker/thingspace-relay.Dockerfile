@@ -4,7 +4,7 @@
 #   docker build -f deploy/docker/thingspace-relay.Dockerfile --build-arg VERSION=$(git describe --tags --always) -t thingspace-relay .
 #
 # Ports: 9001 ingest (ThingSpace), 9090 API (the provider), 9091 admin (/readyz, /metrics).
-# See docs/relay.md, "Container".
+# See cmd/thingspace-relay/README.md, "Container".
 
 FROM golang:1.26 AS build
 WORKDIR /src

@@ -4,7 +4,7 @@
 #   docker build -f deploy/docker/thingspace-sim.Dockerfile --build-arg VERSION=$(git describe --tags --always) -t thingspace-sim .
 #   docker run --rm -p 127.0.0.1:8442:8442 thingspace-sim -addr :8442 -devices 100
 #
-# Port: 8442 (the ThingSpace API and the simulator's /sim/v1/ admin API). See docs/simulator.md.
+# Port: 8442 (the ThingSpace API and the simulator's /sim/v1/ admin API). See cmd/thingspace-sim/README.md.
 
 FROM golang:1.26 AS build
 WORKDIR /src

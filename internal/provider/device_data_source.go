@@ -28,7 +28,7 @@ var (
 func NewDeviceDataSource() datasource.DataSource { return &deviceDataSource{} }
 
 type deviceDataSource struct {
-	cfg *Config
+	dataSourceConfig
 }
 
 // deviceDataSourceModel is thingspace_device: the lookup key (one identifier, the account)
@@ -126,19 +126,10 @@ func (d *deviceDataSource) ConfigValidators(context.Context) []datasource.Config
 	return []datasource.ConfigValidator{datasourcevalidator.ExactlyOneOf(roots...)}
 }
 
-func (d *deviceDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
-}
-
 func (d *deviceDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m deviceDataSourceModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	account, err := d.cfg.accountOr(m.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddError("No ThingSpace account", err.Error())
+	account, ok := d.readConfig(ctx, req, resp, &m, &m.AccountName)
+	if !ok {
 		return
 	}
 	var id thingspace.DeviceID
@@ -169,7 +160,6 @@ func (d *deviceDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 	facts := flattenDevice(*dev)
 	tflog.Debug(ctx, "read device", map[string]any{"account": account, "kind": id.Kind, "eid": facts.EID, "state": facts.State})
 	m.deviceModel = deviceModelOf(facts)
-	m.AccountName = types.StringValue(account)
 	m.ID = m.EID
 	if m.ID.IsNull() {
 		m.ID = types.StringValue(id.Kind + ":" + id.ID)

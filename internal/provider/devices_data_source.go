@@ -34,7 +34,7 @@ const (
 func NewDevicesDataSource() datasource.DataSource { return &devicesDataSource{} }
 
 type devicesDataSource struct {
-	cfg *Config
+	dataSourceConfig
 }
 
 type devicesDataSourceModel struct {
@@ -150,19 +150,10 @@ func (d *devicesDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 	}
 }
 
-func (d *devicesDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
-}
-
 func (d *devicesDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m devicesDataSourceModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	account, err := d.cfg.accountOr(m.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddError("No ThingSpace account", err.Error())
+	account, ok := d.readConfig(ctx, req, resp, &m, &m.AccountName)
+	if !ok {
 		return
 	}
 	limit := int64(defaultDevicesMaxResults)
@@ -187,7 +178,7 @@ func (d *devicesDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	devices := make([]deviceModel, 0)
 	eids := make([]types.String, 0)
 	truncated := false
-	err = d.cfg.Client.ListAllDevices(withLogger(ctx), listReq, func(dev thingspace.Device) error {
+	err := d.cfg.Client.ListAllDevices(withLogger(ctx), listReq, func(dev thingspace.Device) error {
 		facts := flattenDevice(dev)
 		// The server filtered already; these checks only keep a differently-spelled state or an
 		// ignored group filter from widening the result.
@@ -220,7 +211,6 @@ func (d *devicesDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	tflog.Debug(ctx, "listed devices", map[string]any{"account": account, "count": len(devices), "truncated": truncated})
 
 	m.ID = types.StringValue(account)
-	m.AccountName = types.StringValue(account)
 	m.MaxResults = types.Int64Value(limit)
 	m.Truncated = types.BoolValue(truncated)
 	m.Devices = devices

@@ -10,8 +10,9 @@ import (
 
 // The module of examples/modules/esim-fleet, applied as a user applies it (the real CLI, the
 // module installed by get) against the simulator and a relay: every device of the map is
-// activated and reported active by name; applying again plans nothing and sends nothing;
-// removing a device deactivates that one only; destroy deactivates the rest.
+// activated by one bulk activate and reported active by name; applying again plans nothing and
+// sends nothing; renaming a device changes only the outputs; removing a device deactivates that
+// one only; destroy deactivates the rest.
 func TestAccExampleModule_esimFleet(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Devices: 4})
 	plan := env.plansOfType("US")[0]
@@ -75,10 +76,9 @@ output "devices" {
 		}
 	}
 	sent := totalActions(env)
-	if n := env.actionCount("activate"); n == 0 || n > 3 {
-		t.Fatalf("%d activate requests for 3 devices", n)
+	if err := checkActions(env.Sim, map[string]int{"activate": 1}); err != nil {
+		t.Fatalf("want one bulk activate for the 3 devices (the fleet is one resource): %v", err)
 	}
-	t.Logf("%s: 3 devices activated by %d activate request(s)", w.cli, env.actionCount("activate"))
 
 	// Re-applied as is: nothing to do, and nothing sent.
 	if text, code := w.run("plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {
@@ -91,12 +91,30 @@ output "devices" {
 		t.Fatalf("the re-apply sent %d actions", n-sent)
 	}
 
+	// A device renamed: the fleet is keyed by EID, so only the outputs change.
+	devices["beacon"] = devices["tracker"]
+	w.writeMain(config("gateway", "beacon", "sensor"))
+	if text := run("apply after the rename", "apply", "-auto-approve", "-input=false", "-no-color"); !strings.Contains(text, "0 added, 0 changed, 0 destroyed") {
+		t.Fatalf("the rename changed a resource:\n%s", text)
+	}
+	status = nil
+	if err := json.Unmarshal([]byte(run("output", "output", "-json", "status")), &status); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"gateway": "active", "beacon": "active", "sensor": "active"}; !maps.Equal(status, want) {
+		t.Fatalf("status output after the rename %v, want %v", status, want)
+	}
+	if n := totalActions(env); n != sent {
+		t.Fatalf("the rename sent %d actions", n-sent)
+	}
+	delete(devices, "tracker")
+
 	// A device removed from the map: that one is deactivated, the others are left alone.
-	w.writeMain(config("gateway", "tracker"))
+	w.writeMain(config("gateway", "beacon"))
 	run("apply without sensor", "apply", "-auto-approve", "-input=false", "-no-color")
 	expectDeviceActions(t, env.Sim, map[string][]string{
-		devices["sensor"]:  {"activate", "deactivate"},                     // removed from the map
-		devices["gateway"]: {"activate"}, devices["tracker"]: {"activate"}, // still in it
+		devices["sensor"]:  {"activate", "deactivate"},                    // removed from the map
+		devices["gateway"]: {"activate"}, devices["beacon"]: {"activate"}, // still in it
 	})
 	run("destroy", "destroy", "-auto-approve", "-input=false", "-no-color")
 	destroyed := map[string][]string{}

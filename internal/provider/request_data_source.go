@@ -25,7 +25,7 @@ var (
 func NewRequestDataSource() datasource.DataSource { return &requestDataSource{} }
 
 type requestDataSource struct {
-	cfg *Config
+	dataSourceConfig
 }
 
 type requestModel struct {
@@ -83,23 +83,14 @@ func (d *requestDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 	}
 }
 
-func (d *requestDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
-}
-
 func (d *requestDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m requestModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	account, err := d.cfg.accountOr(m.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddError("No ThingSpace account", err.Error())
+	account, ok := d.readConfig(ctx, req, resp, &m, &m.AccountName)
+	if !ok {
 		return
 	}
 	rid := m.RequestID.ValueString()
-	m.ID, m.AccountName = types.StringValue(rid), types.StringValue(account)
+	m.ID = types.StringValue(rid)
 	m.Devices = []requestDeviceModel{}
 	if d.cfg.Relay != nil {
 		sum, err := d.cfg.Relay.Request(ctx, rid)

@@ -20,7 +20,7 @@ var (
 func NewServicePlansDataSource() datasource.DataSource { return &servicePlansDataSource{} }
 
 type servicePlansDataSource struct {
-	cfg *Config
+	dataSourceConfig
 }
 
 type servicePlansModel struct {
@@ -70,19 +70,10 @@ func (d *servicePlansDataSource) Schema(_ context.Context, _ datasource.SchemaRe
 	}
 }
 
-func (d *servicePlansDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
-}
-
 func (d *servicePlansDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m servicePlansModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	account, err := d.cfg.accountOr(m.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddError("No ThingSpace account", err.Error())
+	account, ok := d.readConfig(ctx, req, resp, &m, &m.AccountName)
+	if !ok {
 		return
 	}
 	plans, err := d.cfg.Client.ServicePlans(withLogger(ctx), account)
@@ -92,7 +83,6 @@ func (d *servicePlansDataSource) Read(ctx context.Context, req datasource.ReadRe
 	}
 	tflog.Debug(ctx, "listed service plans", map[string]any{"account": account, "count": len(plans)})
 	m.ID = types.StringValue(account)
-	m.AccountName = types.StringValue(account)
 	m.Plans = make([]servicePlanModel, 0, len(plans))
 	m.Codes = make([]types.String, 0, len(plans))
 	for _, p := range plans {

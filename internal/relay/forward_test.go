@@ -63,6 +63,22 @@ func newForwardTarget(t *testing.T) *forwardTarget {
 	return ft
 }
 
+// duplicates reports the problems the target saw (t.Error) and counts the callbacks it received
+// more than once.
+func (ft *forwardTarget) duplicates(t *testing.T) int {
+	t.Helper()
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	for _, p := range ft.problems {
+		t.Error(p)
+	}
+	dups := 0
+	for _, n := range ft.received {
+		dups += n - 1
+	}
+	return dups
+}
+
 func (ft *forwardTarget) distinct() int {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
@@ -125,17 +141,13 @@ func TestForwardSurvivesRestart(t *testing.T) {
 		return e2.metric("thingspace_relay_forward_pending") == 0 && e2.metric("thingspace_relay_forward_delivered_total") >= m
 	})
 
+	dups := ft.duplicates(t)
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
-	for _, p := range ft.problems {
-		t.Error(p)
-	}
-	dups := 0
-	for k, n := range ft.received {
+	for k := range ft.received {
 		if !keys[k] {
 			t.Errorf("forwarded %s, which the relay did not acknowledge", k)
 		}
-		dups += n - 1
 	}
 	for _, b := range ft.bodies {
 		if strings.Contains(b, "tspass") || strings.Contains(b, "tsuser") {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -190,15 +191,62 @@ func (e *env) postTo(token, body string, mods ...func(*http.Request)) (int, map[
 	for _, m := range mods {
 		m(req)
 	}
+	code, header, b := e.send(req)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return code, out, header
+}
+
+// diskBytes is what the SQLite store holds on disk: the database and its WAL, byte for byte.
+func (e *env) diskBytes() []byte {
+	e.t.Helper()
+	var disk []byte
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(e.dbPath + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			e.t.Fatal(err)
+		}
+		disk = append(disk, b...)
+	}
+	return disk
+}
+
+// ingestOnce posts one callback body to an ingest server, as one of a storm's senders: true
+// when the relay acknowledged it (200). A sender counts failures rather than stopping the test
+// from its goroutine.
+func ingestOnce(client *http.Client, ingestURL, body string) bool {
+	resp, err := client.Post(ingestURL+relay.IngestPathPrefix+pathToken, "application/json", strings.NewReader(body))
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// send sends req and returns the answer's status, headers and body.
+func (e *env) send(req *http.Request) (int, http.Header, []byte) {
+	e.t.Helper()
 	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var out map[string]any
 	b, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(b, &out)
-	return resp.StatusCode, out, resp.Header
+	return resp.StatusCode, resp.Header, b
+}
+
+// apiCall calls the API with body (nil: none) and returns the answer's status, headers and body.
+func (e *env) apiCall(method, path, token string, body io.Reader) (int, http.Header, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.api.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.send(req)
 }
 
 // apiDo calls the API and decodes a JSON answer into out (when non-nil).
@@ -209,25 +257,13 @@ func (e *env) apiDo(method, path, token string, body any, out any) (int, http.He
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, e.api.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 {
+	code, header, b := e.apiCall(method, path, token, rd)
+	if out != nil && code < 300 {
 		if err := json.Unmarshal(b, out); err != nil {
 			e.t.Fatalf("%s %s: decoding %q: %v", method, path, b, err)
 		}
 	}
-	return resp.StatusCode, resp.Header
+	return code, header
 }
 
 func (e *env) register(id, account, action string, devices ...[]store.DeviceKey) relay.RequestJSON {

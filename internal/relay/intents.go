@@ -186,36 +186,61 @@ func pathIntentID(w http.ResponseWriter, req *http.Request) (string, bool) {
 	return id, true
 }
 
-func (r *Relay) putIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
-	id, ok := pathIntentID(w, req)
-	if !ok {
-		return
-	}
-	var body IntentWriteJSON
-	if !decodeBody(w, req, "intent body", &body) {
-		return
-	}
-	var msg string
+// problem is why a PUT of intent id with this body is refused (400), or "".
+func (body IntentWriteJSON) problem(id string) string {
 	switch {
 	case body.Account == "" || body.Action == "":
-		msg = "an intent needs an account and an action"
+		return "an intent needs an account and an action"
 	case len(body.Devices) == 0:
-		msg = "an intent needs at least one device"
+		return "an intent needs at least one device"
 	case len(body.Devices) > MaxLookupDevices:
-		msg = "an intent names at most " + strconv.Itoa(MaxLookupDevices) + " devices (" + strconv.Itoa(len(body.Devices)) + " given)"
+		return "an intent names at most " + strconv.Itoa(MaxLookupDevices) + " devices (" + strconv.Itoa(len(body.Devices)) + " given)"
 	case !sha256Pattern.MatchString(body.BodySHA256):
-		msg = "body_sha256 must be the lowercase hex SHA-256 of the action's request body (64 characters)"
+		return "body_sha256 must be the lowercase hex SHA-256 of the action's request body (64 characters)"
 	case body.Attempt < 0:
-		msg = "attempt must be 1 or more (0 or absent means 1)"
+		return "attempt must be 1 or more (0 or absent means 1)"
 	case body.Supersedes != "" && !intentIDPattern.MatchString(body.Supersedes):
-		msg = "supersedes must be an intent id"
+		return "supersedes must be an intent id"
 	case body.Supersedes == id:
-		msg = "an intent cannot supersede itself"
-	default:
-		msg = checkDevices(body.Devices)
+		return "an intent cannot supersede itself"
 	}
-	if msg != "" {
+	return checkDevices(body.Devices)
+}
+
+// problem is why a PATCH with this body is refused (400), or "".
+func (body IntentChangeJSON) problem(string) string {
+	switch {
+	case body.State == store.IntentAccepted && strings.TrimSpace(body.RequestID) == "":
+		return `"accepted" needs the request_id ThingSpace answered`
+	case body.State == store.IntentRefused && body.RequestID != "":
+		return `a "refused" intent has no request_id (ThingSpace started nothing)`
+	case body.State != store.IntentAccepted && body.State != store.IntentRefused && body.State != store.IntentResolved:
+		return `state must be "accepted", "refused" or "resolved"`
+	case len(body.Reason) > maxReasonBytes:
+		return "reason longer than " + strconv.Itoa(maxReasonBytes) + " bytes"
+	}
+	return ""
+}
+
+// readIntentRequest reads the {id} of an intent path and the body of a PUT or PATCH, and checks
+// both; when they are not valid it has answered (400, or 413 for a body too large) and returns
+// false.
+func readIntentRequest[B interface{ problem(id string) string }](w http.ResponseWriter, req *http.Request, what string) (string, B, bool) {
+	var body B
+	id, ok := pathIntentID(w, req)
+	if !ok || !decodeBody(w, req, what, &body) {
+		return "", body, false
+	}
+	if msg := body.problem(id); msg != "" {
 		writeJSON(w, http.StatusBadRequest, apiError{msg})
+		return "", body, false
+	}
+	return id, body, true
+}
+
+func (r *Relay) putIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
+	id, body, ok := readIntentRequest[IntentWriteJSON](w, req, "intent body")
+	if !ok {
 		return
 	}
 	if len(accounts) > 0 && !slices.Contains(accounts, body.Account) {
@@ -258,27 +283,8 @@ func (r *Relay) putIntent(w http.ResponseWriter, req *http.Request, accounts []s
 }
 
 func (r *Relay) patchIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
-	id, ok := pathIntentID(w, req)
+	id, body, ok := readIntentRequest[IntentChangeJSON](w, req, "intent change")
 	if !ok {
-		return
-	}
-	var body IntentChangeJSON
-	if !decodeBody(w, req, "intent change", &body) {
-		return
-	}
-	var msg string
-	switch {
-	case body.State == store.IntentAccepted && strings.TrimSpace(body.RequestID) == "":
-		msg = `"accepted" needs the request_id ThingSpace answered`
-	case body.State == store.IntentRefused && body.RequestID != "":
-		msg = `a "refused" intent has no request_id (ThingSpace started nothing)`
-	case body.State != store.IntentAccepted && body.State != store.IntentRefused && body.State != store.IntentResolved:
-		msg = `state must be "accepted", "refused" or "resolved"`
-	case len(body.Reason) > maxReasonBytes:
-		msg = "reason longer than " + strconv.Itoa(maxReasonBytes) + " bytes"
-	}
-	if msg != "" {
-		writeJSON(w, http.StatusBadRequest, apiError{msg})
 		return
 	}
 	if body.State == store.IntentAccepted && len(accounts) > 0 {

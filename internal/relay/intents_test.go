@@ -3,7 +3,6 @@ package relay_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"slices"
@@ -18,18 +17,8 @@ import (
 // apiRaw calls the API with a raw body and returns the status and the answer's bytes.
 func (e *env) apiRaw(method, path, token, body string) (int, []byte) {
 	e.t.Helper()
-	req, err := http.NewRequest(method, e.api.URL+path, strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	code, _, b := e.apiCall(method, path, token, strings.NewReader(body))
+	return code, b
 }
 
 const bodyHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -159,15 +158,8 @@ func TestQuarantineStoresNoCredential(t *testing.T) {
 			}
 		})
 	}
-	// Nothing on disk holds a password: the database and its WAL, byte for byte.
-	var disk []byte
-	for _, suffix := range []string{"", "-wal"} {
-		b, err := os.ReadFile(e.dbPath + suffix)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		disk = append(disk, b...)
-	}
+	// Nothing on disk holds a password.
+	disk := e.diskBytes()
 	for _, s := range []string{"tspass", "otherpass", special, "hunter2", "DEVICE-SECRET"} {
 		if bytes.Contains(disk, []byte(s)) {
 			t.Errorf("%q on disk", s)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,15 +170,8 @@ func TestRedaction(t *testing.T) {
 	if !strings.Contains(stored, `"I1"`) || strings.Contains(stored, "deviceCredential") {
 		t.Fatalf("stored body %s", stored)
 	}
-	// Nothing on disk holds a secret: the database and its WAL, byte for byte.
-	var disk []byte
-	for _, suffix := range []string{"", "-wal"} {
-		b, err := os.ReadFile(e.dbPath + suffix)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		disk = append(disk, b...)
-	}
+	// Nothing on disk holds a secret.
+	disk := e.diskBytes()
 	logs := e.logs.String()
 	for _, s := range secrets {
 		if strings.Contains(string(disk), s) {
@@ -579,15 +571,7 @@ func TestBulkRequest(t *testing.T) {
 				if i >= int64(len(bodies)) {
 					return
 				}
-				req, _ := http.NewRequest("POST", e.ingest.URL+relay.IngestPathPrefix+pathToken, strings.NewReader(bodies[i]))
-				resp, err := e.client.Do(req)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
+				if !ingestOnce(e.client, e.ingest.URL, bodies[i]) {
 					failed.Add(1)
 				}
 			}

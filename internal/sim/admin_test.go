@@ -233,15 +233,8 @@ func TestOddBodies(t *testing.T) {
 		}
 	}
 	// The client's flat deviceFilter form of the v2 list, with an unknown device.
-	code, b := h.call("POST", "/api/m2m/v2/devices/actions/list", map[string]any{"accountName": h.s.Account(),
-		"deviceFilter": []map[string]string{{"kind": "eid", "id": h.dev(2).EID}, {"kind": "eid", "id": "89049032000000000000000000000000"}}}, true)
-	if code != 200 {
-		t.Fatalf("%d %s", code, b)
-	}
-	var rr thingspace.RequestResponse
-	mustJSON(t, b, &rr)
-	h.idle()
-	cbs := h.lis.forRequest(t, rr.RequestID)
+	_, cbs := h.runList(map[string]any{
+		"deviceFilter": []map[string]string{{"kind": "eid", "id": h.dev(2).EID}, {"kind": "eid", "id": "89049032000000000000000000000000"}}})
 	if len(cbs) != 2 {
 		t.Fatalf("want 2 callbacks, got %d", len(cbs))
 	}

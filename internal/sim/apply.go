@@ -299,16 +299,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 			case stateDeactive:
 				return fail("INPUT_INVALID.DeviceState.Invalid", "The device is already deactive.")
 			}
-			for q := range d.profiles {
-				pq := &d.profiles[q]
-				if pq.state == stateActive {
-					pq.state = stateDeactive
-				}
-				pq.suspended, pq.devSuspended = false, false
-				if pq.status == psEnable {
-					pq.status = psDisable
-				}
-			}
+			d.deactivateProfiles()
 			return done
 		}
 		if p.state != stateActive {

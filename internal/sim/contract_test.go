@@ -19,7 +19,9 @@ func activateBody(d DeviceView, plan string) thingspace.ProfileRequest {
 	}
 }
 
-// Seed 002: activate. The callback has the seed's shape: deviceIds with Iccid/Imei/Eid/mdn/msisdn,
+// Activate, as on ThingSpace's "Activate or Reactivate an eSIM Profile" page. The callback has the
+// shape of that page's example (testdata/seeds/callback_activate.json in internal/thingspace):
+// deviceIds with Iccid/Imei/Eid/mdn/msisdn,
 // deviceProfileResponse with state, servicePlan, deviceCredential, profileStatus ENABLE and role
 // LEAD, status SUCCESS, callbackCount 1, maxCallbackThreshold 4, and the registered credentials.
 func TestContractActivate(t *testing.T) {
@@ -60,7 +62,7 @@ func TestContractActivate(t *testing.T) {
 	if after.State != "active" || after.ServicePlan != "M2M4GB" || after.ProfileStatus != "ENABLE" || after.ProfileRole != "LEAD" {
 		t.Fatalf("device after: %+v", after)
 	}
-	// The raw body uses the seed's key names.
+	// The raw body uses the key names of the page's example.
 	raw := string(h.lis.raw()[0])
 	for _, k := range []string{`"requestId":"` + id, `"deviceResponse":{"deviceProfileResponse":{`, `"deviceIdentifierCollection"`,
 		`"callbackCount":1`, `"maxCallbackThreshold":4`, `"username":"cbuser"`} {
@@ -89,7 +91,8 @@ func TestContractActivate(t *testing.T) {
 	}
 }
 
-// Seed 000: download_enable of a Global profile after activation.
+// download_enable of a Global profile after activation, as on ThingSpace's "Download_Enable an
+// eSIM Profile" page (example callback: callback_download_enable.json).
 func TestContractDownloadEnable(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 2 })
 	d := h.dev(0)
@@ -113,7 +116,9 @@ func TestContractDownloadEnable(t *testing.T) {
 	}
 }
 
-// Seed 001: enable a local profile already downloaded (download_disable with smsrOid first).
+// Enable a local profile already downloaded (download_disable with smsrOid first), as on
+// ThingSpace's "Enable a Local Profile on a Device" page (example callback:
+// callback_enable_local.json).
 func TestContractEnableLocal(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
 	d := h.dev(0)
@@ -150,7 +155,8 @@ func TestContractEnableLocal(t *testing.T) {
 	}
 }
 
-// Seed 003: serviceplan by eid + iccid.
+// serviceplan by eid + iccid, as on ThingSpace's "Change the eSIM Profile Service Plan" page
+// (example callback: callback_serviceplan.json).
 func TestContractServicePlan(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
 	d := h.dev(0)
@@ -163,7 +169,7 @@ func TestContractServicePlan(t *testing.T) {
 	if h.dev(0).ServicePlan != "M2M10GB" {
 		t.Fatal("plan not changed")
 	}
-	// The seed's own URL has a doubled slash (".../v1//devices/..."); it is served, not
+	// That page's own URL has a doubled slash (".../v1//devices/..."); it is served, not
 	// redirected (curl, as the docs use it, does not follow redirects).
 	body, _ := json.Marshal(thingspace.ProfileRequest{AccountName: h.s.opts.Account,
 		Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "M2M50GB"})
@@ -186,7 +192,8 @@ func TestContractServicePlan(t *testing.T) {
 	}
 }
 
-// Seed 004: profile_resume by iccid + servicePlan, after a device_suspend.
+// profile_resume by iccid + servicePlan, after a device_suspend, as on ThingSpace's "Resume an
+// eSIM Profile" page (example callback: callback_profile_resume.json).
 func TestContractProfileResume(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
 	d := h.dev(0)
@@ -349,15 +356,8 @@ func TestContractListV2(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 3 })
 	d := h.dev(0)
 	h.run("download_enable", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "GLOBAL1GB"})
-	code, b := h.call("POST", "/api/m2m/v2/devices/actions/list", map[string]any{
-		"accountName": h.s.opts.Account, "deviceFilter": []any{map[string]any{"deviceIds": []any{map[string]string{"kind": "eid", "id": d.EID}}}}}, true)
-	if code != 200 {
-		t.Fatalf("%d %s", code, b)
-	}
-	var rr thingspace.RequestResponse
-	mustJSON(t, b, &rr)
-	h.idle()
-	cbs := h.lis.forRequest(t, rr.RequestID)
+	_, cbs := h.runList(map[string]any{
+		"deviceFilter": []any{map[string]any{"deviceIds": []any{map[string]string{"kind": "eid", "id": d.EID}}}}})
 	if len(cbs) != 2 {
 		t.Fatalf("want 2 profile callbacks, got %d", len(cbs))
 	}
@@ -369,13 +369,8 @@ func TestContractListV2(t *testing.T) {
 		t.Fatalf("statuses %v", statuses)
 	}
 	// Whole account, filtered by provisioning status.
-	code, b = h.call("POST", "/api/m2m/v2/devices/actions/list", map[string]any{"accountName": h.s.opts.Account, "provisioningStatusFilter": "ACTIVE"}, true)
-	if code != 200 {
-		t.Fatalf("%d %s", code, b)
-	}
-	mustJSON(t, b, &rr)
-	h.idle()
-	code, b = h.call("GET", "/api/m2m/v2/accounts/"+h.s.opts.Account+"/requests/"+rr.RequestID+"/status", nil, true)
+	rid, _ := h.runList(map[string]any{"provisioningStatusFilter": "ACTIVE"})
+	code, b := h.call("GET", "/api/m2m/v2/accounts/"+h.s.opts.Account+"/requests/"+rid+"/status", nil, true)
 	var rs thingspace.RequestStatusResponse
 	mustJSON(t, b, &rs)
 	if code != 200 || len(rs.SubRequests) != 3 || rs.Status != "Success" {
@@ -390,18 +385,7 @@ func TestContractListV2Filters(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 3 })
 	d := h.dev(0)
 	h.run("download_enable", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
-	list := func(body map[string]any) (string, []*thingspace.Callback) {
-		t.Helper()
-		body["accountName"] = h.s.opts.Account
-		code, b := h.call("POST", "/api/m2m/v2/devices/actions/list", body, true)
-		var rr thingspace.RequestResponse
-		mustJSON(t, b, &rr)
-		if code != 200 || rr.RequestID == "" {
-			t.Fatalf("%d %s", code, b)
-		}
-		h.idle()
-		return rr.RequestID, h.lis.forRequest(t, rr.RequestID)
-	}
+	list := h.runList
 	// ENABLE: one profile per active device (the Global one of device 0, the LEAD of the others).
 	_, cbs := list(map[string]any{"profileStatusFilter": "ENABLE"})
 	roles := map[string]string{}

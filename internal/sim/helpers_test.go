@@ -167,6 +167,21 @@ func (h *harness) run(action string, body thingspace.ProfileRequest) (string, []
 	return id, h.lis.forRequest(h.t, id)
 }
 
+// runList posts the asynchronous v2 device list (the account filled in), waits for its
+// callbacks and returns the request id with them (parsed).
+func (h *harness) runList(body map[string]any) (string, []*thingspace.Callback) {
+	h.t.Helper()
+	body["accountName"] = h.s.opts.Account
+	code, b := h.call("POST", "/api/m2m/v2/devices/actions/list", body, true)
+	var rr thingspace.RequestResponse
+	mustJSON(h.t, b, &rr)
+	if code != 200 || rr.RequestID == "" {
+		h.t.Fatalf("%d %s", code, b)
+	}
+	h.idle()
+	return rr.RequestID, h.lis.forRequest(h.t, rr.RequestID)
+}
+
 func (h *harness) dev(i int) DeviceView { return h.s.Devices()[i] }
 
 func ids(kv ...string) thingspace.DeviceEntry {

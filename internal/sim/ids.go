@@ -6,10 +6,9 @@ import (
 	"strconv"
 )
 
-// Identifier arithmetic. internal/ids (EID/ICCID/IMEI parsing) is being written in parallel and
-// did not exist when the simulator was started, so the small check-digit math lives here; the
-// simulator must not depend on the provider's validation anyway (it has to be able to reject what
-// the provider might wrongly accept).
+// Identifier arithmetic. The check-digit math is the simulator's own, not internal/ids': the
+// simulator stands for ThingSpace in the provider's tests, so it must not share the provider's
+// validation (it has to be able to reject what the provider might wrongly accept).
 
 // luhnDigit returns the Luhn check digit for the digit string s (the digit to append).
 func luhnDigit(s string) byte {

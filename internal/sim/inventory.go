@@ -173,6 +173,21 @@ func (d *device) fallBackToLead() {
 	}
 }
 
+// deactivateProfiles is the line deactivated (a device_deactivate of the LEAD profile, or the
+// state set outside): every active profile becomes deactive, none stays suspended or enabled.
+func (d *device) deactivateProfiles() {
+	for k := range d.profiles {
+		p := &d.profiles[k]
+		if p.state == stateActive {
+			p.state = stateDeactive
+		}
+		p.suspended, p.devSuspended = false, false
+		if p.status == psEnable {
+			p.status = psDisable
+		}
+	}
+}
+
 func roleOf(k int) string {
 	if k == profLead {
 		return "LEAD"
@@ -419,16 +434,7 @@ func (s *Simulator) UpdateDevice(id string, patch DevicePatch) error {
 			}
 			l.devSuspended = true
 		case thingspace.StateDeactive:
-			for k := range d.profiles {
-				p := &d.profiles[k]
-				if p.state == stateActive {
-					p.state = stateDeactive
-				}
-				p.suspended, p.devSuspended = false, false
-				if p.status == psEnable {
-					p.status = psDisable
-				}
-			}
+			d.deactivateProfiles()
 			l.state = stateDeactive
 			if l.status == psNotDownloaded {
 				l.status = psDisable

@@ -14,6 +14,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -159,24 +160,13 @@ func New(o Options) (*Simulator, error) {
 	if o.Devices < 0 || o.Preactivated < 0 || o.BulkLimit < 0 || o.Workers < 0 {
 		return nil, errors.New("sim: negative option")
 	}
-	if o.Addr == "" {
-		o.Addr = d.Addr
-	}
-	if o.Account == "" {
-		o.Account = d.Account
-	}
-	if o.ClientID == "" {
-		o.ClientID = d.ClientID
-	}
-	if o.ClientSecret == "" {
-		o.ClientSecret = d.ClientSecret
-	}
-	if o.Username == "" {
-		o.Username = d.Username
-	}
-	if o.Password == "" {
-		o.Password = d.Password
-	}
+	// Unset (zero) options take the defaults.
+	o.Addr = cmp.Or(o.Addr, d.Addr)
+	o.Account = cmp.Or(o.Account, d.Account)
+	o.ClientID = cmp.Or(o.ClientID, d.ClientID)
+	o.ClientSecret = cmp.Or(o.ClientSecret, d.ClientSecret)
+	o.Username = cmp.Or(o.Username, d.Username)
+	o.Password = cmp.Or(o.Password, d.Password)
 	if o.CallbackDelayMax < o.CallbackDelayMin {
 		o.CallbackDelayMax = o.CallbackDelayMin
 	}
@@ -186,12 +176,8 @@ func New(o Options) (*Simulator, error) {
 	if o.SessionIdleTimeout <= 0 {
 		o.SessionIdleTimeout = d.SessionIdleTimeout
 	}
-	if o.BulkLimit == 0 {
-		o.BulkLimit = d.BulkLimit
-	}
-	if o.Workers == 0 {
-		o.Workers = d.Workers
-	}
+	o.BulkLimit = cmp.Or(o.BulkLimit, d.BulkLimit)
+	o.Workers = cmp.Or(o.Workers, d.Workers)
 	if o.Preactivated > o.Devices {
 		// Clamping would hand a script fewer active devices than it asked for, silently.
 		return nil, fmt.Errorf("sim: %d preactivated devices asked for, but the inventory has only %d devices", o.Preactivated, o.Devices)

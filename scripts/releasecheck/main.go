@@ -19,10 +19,10 @@
 package main
 
 import (
+	"github.com/fleetform/terraform-provider-thingspace/scripts/internal/checksum"
+
 	"archive/zip"
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -113,7 +113,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 
 	manifestName := fmt.Sprintf("%s_%s_manifest.json", project, version)
-	manifestSum, err := fileSHA256(*manifest)
+	manifestSum, err := checksum.File(*manifest)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (c *checker) zipHolds(name, bin string) {
 func (c *checker) sums(name string, zips []string, extra map[string]string) {
 	want := map[string]string{}
 	for _, z := range zips {
-		sum, err := fileSHA256(filepath.Join(c.dist, z))
+		sum, err := checksum.File(filepath.Join(c.dist, z))
 		if err != nil {
 			continue // zipHolds reported it
 		}
@@ -235,17 +235,4 @@ func readVersion(path string) (string, error) {
 		return "", errors.New(path + ": no version")
 	}
 	return m.Version, nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

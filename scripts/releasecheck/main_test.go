@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/fleetform/terraform-provider-thingspace/scripts/internal/checksum"
+
 	"archive/zip"
 	"fmt"
 	"os"
@@ -46,7 +48,7 @@ func fakeDist(t *testing.T) (string, string) {
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
-		sum, err := fileSHA256(path)
+		sum, err := checksum.File(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +64,7 @@ func fakeDist(t *testing.T) (string, string) {
 	for _, p := range providerPlatforms {
 		provider.WriteString(mkzip("terraform-provider-thingspace_1.2.3_"+p+".zip", "terraform-provider-thingspace_v1.2.3"+exe(p)))
 	}
-	msum, err := fileSHA256(manifest)
+	msum, err := checksum.File(manifest)
 	if err != nil {
 		t.Fatal(err)
 	}

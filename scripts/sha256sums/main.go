@@ -8,12 +8,11 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"github.com/fleetform/terraform-provider-thingspace/scripts/internal/checksum"
+
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,25 +53,11 @@ func run(args []string) error {
 
 	var b strings.Builder
 	for _, f := range files {
-		sum, err := FileSHA256(f)
+		sum, err := checksum.File(f)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(&b, "%s  %s\n", sum, filepath.Base(f))
 	}
 	return os.WriteFile(*out, []byte(b.String()), 0o644)
-}
-
-// FileSHA256 returns the hex SHA-256 of a file's contents.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

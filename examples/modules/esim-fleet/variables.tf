@@ -1,11 +1,17 @@
 variable "devices" {
-  description = "The fleet: each device's EID, by a name of your choice (the name is the instance key)."
+  description = "The fleet: each device's EID, by a name of your choice (the names are only for the outputs)."
   type        = map(string)
 
   validation {
     # The provider checks the check digits too; this catches a paste error before any plan.
     condition     = alltrue([for name, eid in var.devices : can(regex("^[0-9]{32}$", eid))])
     error_message = "Every EID has 32 digits, without spaces or dashes."
+  }
+
+  validation {
+    # The fleet is keyed by EID: two names for one device would be one device twice.
+    condition     = length(distinct(values(var.devices))) == length(var.devices)
+    error_message = "Each EID appears once in devices: two names map to the same device."
   }
 }
 

@@ -4,62 +4,12 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
 // The helpers below hold what every Store does the same way with intents and device lookups,
-// so that SQLite and PostgreSQL differ only in how they read and write rows.
-
-// NormalizeKeys lower-cases kinds, trims, and drops empty ids and repeated identifiers, keeping
-// the order.
-func NormalizeKeys(keys []DeviceKey) []DeviceKey {
-	out := make([]DeviceKey, 0, len(keys))
-	for _, k := range keys {
-		k = DeviceKey{Kind: strings.ToLower(strings.TrimSpace(k.Kind)), ID: strings.TrimSpace(k.ID)}
-		if k.ID == "" || slices.Contains(out, k) {
-			continue
-		}
-		out = append(out, k)
-	}
-	return out
-}
-
-// NormalizeDevices normalises every device's identifiers; a device left without any is an
-// error naming its position.
-func NormalizeDevices(devs [][]DeviceKey) ([][]DeviceKey, error) {
-	out := make([][]DeviceKey, len(devs))
-	for i, d := range devs {
-		out[i] = NormalizeKeys(d)
-		if len(out[i]) == 0 {
-			return nil, fmt.Errorf("%w: device %d has no identifier", ErrInvalid, i)
-		}
-	}
-	return out, nil
-}
-
-// SameDevices reports whether two device lists name the same devices with the same
-// identifiers, in any order.
-func SameDevices(a, b [][]DeviceKey) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	key := func(d []DeviceKey) string {
-		parts := make([]string, len(d))
-		for i, k := range d {
-			parts[i] = k.Kind + "\x00" + k.ID
-		}
-		slices.Sort(parts)
-		return strings.Join(parts, "\x01")
-	}
-	ka, kb := make([]string, len(a)), make([]string, len(b))
-	for i := range a {
-		ka[i], kb[i] = key(a[i]), key(b[i])
-	}
-	slices.Sort(ka)
-	slices.Sort(kb)
-	return slices.Equal(ka, kb)
-}
+// so that SQLite and PostgreSQL differ only in how they read and write rows (devices.go and
+// state.go hold the same for identifiers, registrations and request states).
 
 // PrepareIntent checks and normalises an intent for PutIntent: id, account and action present,
 // devices normalised (each with an identifier), attempt at least 1, state open, times set
@@ -97,6 +47,20 @@ func PrepareIntent(in Intent) (Intent, error) {
 func SameIntent(stored, in *Intent) bool {
 	return stored.Account == in.Account && stored.Action == in.Action &&
 		stored.BodySHA256 == in.BodySHA256 && SameDevices(stored.Devices, in.Devices)
+}
+
+// Supersede resolves old, the stored intent that in.Supersedes names, in favour of in, and
+// reports whether it changed: an intent of another account is ErrConflict, one no longer open
+// stays as it is.
+func Supersede(old *Intent, in *Intent) (bool, error) {
+	if old.Account != in.Account {
+		return false, fmt.Errorf("%w: intent %s supersedes an intent of another account", ErrConflict, in.IntentID)
+	}
+	if old.State != IntentOpen {
+		return false, nil
+	}
+	old.State, old.Reason, old.UpdatedAt = IntentResolved, "superseded by "+in.IntentID, in.CreatedAt
+	return true, nil
 }
 
 // CheckIntentChange validates a change for UpdateIntent and defaults its time to now.

@@ -107,14 +107,9 @@ func (s *Store) PutIntent(ctx context.Context, in store.Intent) (store.PutIntent
 		if err != nil || old == nil {
 			return err
 		}
-		if old.Account != in.Account {
-			return fmt.Errorf("%w: intent %s supersedes an intent of another account", store.ErrConflict, in.IntentID)
+		if res.Superseded, err = store.Supersede(old, &in); err != nil || !res.Superseded {
+			return err
 		}
-		if old.State != store.IntentOpen {
-			return nil
-		}
-		old.State, old.Reason, old.UpdatedAt = store.IntentResolved, "superseded by "+in.IntentID, in.CreatedAt
-		res.Superseded = true
 		return closeIntentTx(ctx, tx, old)
 	})
 	if err != nil {

@@ -324,60 +324,6 @@ func retryable(err error) bool {
 	return pgconn.SafeToRetry(err)
 }
 
-func normKey(k store.DeviceKey) store.DeviceKey {
-	return store.DeviceKey{Kind: strings.ToLower(strings.TrimSpace(k.Kind)), ID: strings.TrimSpace(k.ID)}
-}
-
-// normKeys lower-cases kinds, drops empty ids and repeated identifiers, keeping order.
-func normKeys(keys []store.DeviceKey) []store.DeviceKey {
-	out := make([]store.DeviceKey, 0, len(keys))
-	for _, k := range keys {
-		k = normKey(k)
-		if k.ID == "" || slices.Contains(out, k) {
-			continue
-		}
-		out = append(out, k)
-	}
-	return out
-}
-
-func keysJSON(keys []store.DeviceKey) string {
-	if keys == nil {
-		keys = []store.DeviceKey{}
-	}
-	b, _ := json.Marshal(keys)
-	return string(b)
-}
-
-// deviceState folds callbacks, in seq order, into one device's status.
-type deviceState struct {
-	status   string
-	terminal bool
-	seq      int64
-}
-
-func (d *deviceState) apply(seq int64, status string, terminal bool) bool {
-	switch {
-	case terminal:
-		d.status, d.terminal, d.seq = status, true, seq
-		return true
-	case !d.terminal:
-		d.status, d.seq = status, seq
-		return true
-	}
-	return false
-}
-
-func requestState(expected, terminalCount int, anyTerminal bool) string {
-	switch {
-	case expected > 0 && terminalCount >= expected:
-		return store.StateTerminal
-	case terminalCount > 0 || (expected == 0 && anyTerminal):
-		return store.StatePartial
-	}
-	return store.StatePending
-}
-
 type reqRow struct {
 	lastSeq       int64
 	registered    bool
@@ -395,7 +341,7 @@ func (s *Store) Append(ctx context.Context, cbs []store.Callback) ([]store.Appen
 	}
 	keys := make([][]store.DeviceKey, len(cbs))
 	for i := range cbs {
-		keys[i] = normKeys(cbs[i].Devices)
+		keys[i] = store.NormalizeKeys(cbs[i].Devices)
 	}
 	var results []store.AppendResult
 	err := s.retry(ctx, func() error {
@@ -557,7 +503,7 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 		req string
 		idx int
 	}
-	devs := map[devKey]*deviceState{}
+	devs := map[devKey]*store.DeviceProgress{}
 	was := map[devKey]bool{}    // terminal before this batch
 	matches := map[int][]int{}  // fresh callback index -> device idxs
 	allOf := map[string][]int{} // request -> every device idx (loaded when a callback has no ids)
@@ -591,14 +537,14 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 		for rows.Next() {
 			var ord int32
 			var idx int
-			st := &deviceState{}
-			if err := rows.Scan(&ord, &idx, &st.status, &st.terminal, &st.seq); err != nil {
+			st := &store.DeviceProgress{}
+			if err := rows.Scan(&ord, &idx, &st.Status, &st.Terminal, &st.Seq); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			dk := devKey{cbs[ord].RequestID, idx}
 			if _, ok := devs[dk]; !ok {
-				devs[dk], was[dk] = st, st.terminal
+				devs[dk], was[dk] = st, st.Terminal
 			}
 			if !slices.Contains(matches[int(ord)], idx) {
 				matches[int(ord)] = append(matches[int(ord)], idx)
@@ -616,13 +562,13 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 		}
 		for rows.Next() {
 			var dk devKey
-			st := &deviceState{}
-			if err := rows.Scan(&dk.req, &dk.idx, &st.status, &st.terminal, &st.seq); err != nil {
+			st := &store.DeviceProgress{}
+			if err := rows.Scan(&dk.req, &dk.idx, &st.Status, &st.Terminal, &st.Seq); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			if _, ok := devs[dk]; !ok {
-				devs[dk], was[dk] = st, st.terminal
+				devs[dk], was[dk] = st, st.Terminal
 			}
 			allOf[dk.req] = append(allOf[dk.req], dk.idx)
 		}
@@ -643,7 +589,7 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 		}
 		for _, idx := range targets {
 			dk := devKey{c.RequestID, idx}
-			if devs[dk].apply(results[i].Seq, c.Status, c.Terminal) {
+			if devs[dk].Apply(results[i].Seq, c.Status, c.Terminal) {
 				changedDev[dk] = true
 			}
 		}
@@ -655,10 +601,10 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 	var uSeq []int64
 	for dk := range changedDev {
 		st := devs[dk]
-		if st.terminal && !was[dk] {
+		if st.Terminal && !was[dk] {
 			reqs[dk.req].terminalCount++
 		}
-		uReq, uIdx, uStatus, uTerm, uSeq = append(uReq, dk.req), append(uIdx, int32(dk.idx)), append(uStatus, st.status), append(uTerm, st.terminal), append(uSeq, st.seq)
+		uReq, uIdx, uStatus, uTerm, uSeq = append(uReq, dk.req), append(uIdx, int32(dk.idx)), append(uStatus, st.Status), append(uTerm, st.Terminal), append(uSeq, st.Seq)
 	}
 
 	// 5. Write: callbacks, the device index, device states, request counters, notifications.
@@ -676,7 +622,7 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 	for j, i := range fresh {
 		c := cbs[i]
 		cReq[j], cSeq[j], cHash[j], cAcct[j], cStatus[j], cTerm[j], cDevs[j], cBody[j], cAt[j] =
-			c.RequestID, results[i].Seq, c.ContentHash, c.Account, c.Status, c.Terminal, keysJSON(keys[i]), c.Body, c.ReceivedAt
+			c.RequestID, results[i].Seq, c.ContentHash, c.Account, c.Status, c.Terminal, store.KeysJSON(keys[i]), c.Body, c.ReceivedAt
 		if cBody[j] == nil {
 			cBody[j] = []byte{}
 		}
@@ -706,7 +652,7 @@ func (s *Store) appendOn(ctx context.Context, tx *pgx.Conn, cbs []store.Callback
 			continue
 		}
 		rID, rSeq, rTC, rAny, rUpd = append(rID, id), append(rSeq, r.lastSeq), append(rTC, int32(r.terminalCount)), append(rAny, r.anyTerminal), append(rUpd, r.updatedAt)
-		rState = append(rState, requestState(r.expected, r.terminalCount, r.anyTerminal))
+		rState = append(rState, store.RequestState(r.expected, r.terminalCount, r.anyTerminal))
 	}
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO relay_callbacks (request_id, seq, content_hash, account, status, terminal, devices, body, received_at, last_received_at)
@@ -820,10 +766,7 @@ func regHash(account, action string, devs [][]store.DeviceKey) string {
 
 // Register records an accepted action; callbacks already stored count towards it.
 func (s *Store) Register(ctx context.Context, reg store.Registration) error {
-	devs := make([][]store.DeviceKey, len(reg.Devices))
-	for i, d := range reg.Devices {
-		devs[i] = normKeys(d)
-	}
+	devs := store.NormalizeEach(reg.Devices)
 	return s.inTx(ctx, func(tx pgx.Tx) error { return registerTx(ctx, tx, reg, devs) })
 }
 
@@ -847,59 +790,23 @@ func registerTx(ctx context.Context, tx pgx.Tx, reg store.Registration, devs [][
 		}
 		return store.ErrConflict
 	}
-	states := make([]deviceState, len(devs))
-	for i := range states {
-		states[i].status = store.StatePending
-	}
-	anyTerminal := false
+	states := store.NewRegistered(devs)
 	if lastSeq > 0 {
-		byKey := map[store.DeviceKey][]int{}
-		for i, d := range devs {
-			for _, k := range d {
-				byKey[k] = append(byKey[k], i)
-			}
-		}
 		rows, err := tx.Query(ctx, `SELECT seq, status, terminal, devices FROM relay_callbacks WHERE request_id = $1 ORDER BY seq`, reg.RequestID)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var seq int64
-			var status, dj string
-			var terminal bool
-			if err := rows.Scan(&seq, &status, &terminal, &dj); err != nil {
+			if err := states.FoldRow(rows.Scan); err != nil {
 				rows.Close()
 				return err
-			}
-			anyTerminal = anyTerminal || terminal
-			var ks []store.DeviceKey
-			if err := json.Unmarshal([]byte(dj), &ks); err != nil {
-				rows.Close()
-				return fmt.Errorf("callback %d devices: %w", seq, err)
-			}
-			if len(ks) == 0 {
-				for i := range states {
-					states[i].apply(seq, status, terminal)
-				}
-				continue
-			}
-			var hit []int
-			for _, k := range ks {
-				for _, i := range byKey[k] {
-					if !slices.Contains(hit, i) {
-						hit = append(hit, i)
-					}
-				}
-			}
-			for _, i := range hit {
-				states[i].apply(seq, status, terminal)
 			}
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
 	}
-	tc := 0
+	tc := states.TerminalCount()
 	n := len(devs)
 	dReq, dStatus := make([]string, n), make([]string, n)
 	dIdx := make([]int32, n)
@@ -907,11 +814,8 @@ func registerTx(ctx context.Context, tx pgx.Tx, reg store.Registration, devs [][
 	dSeq := make([]int64, n)
 	var kReq, kKind, kID []string
 	var kIdx, kPos []int32
-	for i, st := range states {
-		if st.terminal {
-			tc++
-		}
-		dReq[i], dIdx[i], dStatus[i], dTerm[i], dSeq[i] = reg.RequestID, int32(i), st.status, st.terminal, st.seq
+	for i, st := range states.Devices {
+		dReq[i], dIdx[i], dStatus[i], dTerm[i], dSeq[i] = reg.RequestID, int32(i), st.Status, st.Terminal, st.Seq
 		for j, k := range devs[i] {
 			kReq, kIdx, kPos, kKind, kID = append(kReq, reg.RequestID), append(kIdx, int32(i)), append(kPos, int32(j)), append(kKind, k.Kind), append(kID, k.ID)
 		}
@@ -927,14 +831,10 @@ func registerTx(ctx context.Context, tx pgx.Tx, reg store.Registration, devs [][
 	}
 	b.Queue(`UPDATE relay_requests SET account = $2, action = $3, registered = true, reg_hash = $4, expected = $5,
 			terminal_count = $6, state = $7, updated_at = greatest(updated_at, $8)
-		WHERE request_id = $1`, reg.RequestID, reg.Account, reg.Action, hash, n, tc, requestState(n, tc, anyTerminal), reg.CreatedAt)
+		WHERE request_id = $1`, reg.RequestID, reg.Account, reg.Action, hash, n, tc, store.RequestState(n, tc, states.AnyTerminal), reg.CreatedAt)
 	// Waiters re-read the state: a registration can complete a request.
 	b.Queue(`SELECT pg_notify($1, $2)`, NotifyChannel, reg.RequestID)
 	return tx.SendBatch(ctx, b).Close()
-}
-
-func allowed(account string, accounts []string) bool {
-	return len(accounts) == 0 || slices.Contains(accounts, account)
 }
 
 // Request returns a request's summary, read in one snapshot.
@@ -965,7 +865,7 @@ func (s *Store) request(ctx context.Context, requestID string, accounts []string
 			if err != nil {
 				return err
 			}
-			if !allowed(account, accounts) {
+			if !store.Allowed(account, accounts) {
 				return store.ErrNotFound
 			}
 			return store.ErrGone
@@ -973,7 +873,7 @@ func (s *Store) request(ctx context.Context, requestID string, accounts []string
 		if err != nil {
 			return err
 		}
-		if !allowed(r.Account, accounts) {
+		if !store.Allowed(r.Account, accounts) {
 			return store.ErrNotFound
 		}
 		r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
@@ -1065,7 +965,7 @@ func (s *Store) Callbacks(ctx context.Context, requestID string, after int64, li
 
 // DeviceRequests lists the requests that registered or received a callback for key, newest first.
 func (s *Store) DeviceRequests(ctx context.Context, key store.DeviceKey, openOnly bool, accounts []string) ([]store.RequestRef, error) {
-	key = normKey(key)
+	key = store.NormalizeKey(key)
 	if accounts == nil {
 		accounts = []string{}
 	}

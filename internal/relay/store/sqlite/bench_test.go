@@ -62,15 +62,5 @@ func BenchmarkLookupDevices(b *testing.B) {
 	}
 	defer st.Close()
 	devs := storetest.LookupFixture(b, st, 10000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		recs, err := st.LookupDevices(context.Background(), devs, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(recs) != len(devs) || len(recs[0].OpenIntents) != 1 || len(recs[0].Latest) != 2 {
-			b.Fatalf("record 0: %+v", recs[0])
-		}
-	}
+	storetest.BenchLookup(b, st, devs)
 }

@@ -107,15 +107,6 @@ func (s *Store) PutIntent(ctx context.Context, in store.Intent) (store.PutIntent
 		}
 		return store.PutIntentResult{}, store.ErrConflict
 	}
-	var old *store.Intent
-	if in.Supersedes != "" {
-		if old, err = getIntent(ctx, tx, in.Supersedes); err != nil {
-			return store.PutIntentResult{}, fmt.Errorf("sqlite: put intent: %w", err)
-		}
-		if old != nil && old.Account != in.Account {
-			return store.PutIntentResult{}, fmt.Errorf("%w: intent %s supersedes an intent of another account", store.ErrConflict, in.IntentID)
-		}
-	}
 	devs, _ := json.Marshal(in.Devices)
 	ts := in.CreatedAt.UnixNano()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO intents (`+intentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -127,12 +118,21 @@ func (s *Store) PutIntent(ctx context.Context, in store.Intent) (store.PutIntent
 		return store.PutIntentResult{}, fmt.Errorf("sqlite: put intent: %w", err)
 	}
 	res := store.PutIntentResult{Intent: &in, Created: true}
-	if old != nil && old.State == store.IntentOpen {
-		old.State, old.Reason, old.UpdatedAt = store.IntentResolved, "superseded by "+in.IntentID, in.CreatedAt
-		if err := closeIntentTx(ctx, tx, old); err != nil {
+	if in.Supersedes != "" {
+		old, err := getIntent(ctx, tx, in.Supersedes)
+		if err != nil {
 			return store.PutIntentResult{}, fmt.Errorf("sqlite: put intent: %w", err)
 		}
-		res.Superseded = true
+		if old != nil {
+			if res.Superseded, err = store.Supersede(old, &in); err != nil {
+				return store.PutIntentResult{}, err
+			}
+		}
+		if res.Superseded {
+			if err := closeIntentTx(ctx, tx, old); err != nil {
+				return store.PutIntentResult{}, fmt.Errorf("sqlite: put intent: %w", err)
+			}
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return store.PutIntentResult{}, fmt.Errorf("sqlite: put intent: %w", err)

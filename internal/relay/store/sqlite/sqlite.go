@@ -347,41 +347,6 @@ func quiet(ctx context.Context) (context.Context, error) {
 	return context.WithoutCancel(ctx), nil
 }
 
-func normKey(k store.DeviceKey) store.DeviceKey {
-	return store.DeviceKey{Kind: strings.ToLower(strings.TrimSpace(k.Kind)), ID: strings.TrimSpace(k.ID)}
-}
-
-// normKeys lower-cases kinds, drops empty ids and duplicates, keeping order.
-func normKeys(keys []store.DeviceKey) []store.DeviceKey {
-	out := make([]store.DeviceKey, 0, len(keys))
-	for _, k := range keys {
-		k = normKey(k)
-		if k.ID == "" || slices.Contains(out, k) {
-			continue
-		}
-		out = append(out, k)
-	}
-	return out
-}
-
-func keysJSON(keys []store.DeviceKey) string {
-	if keys == nil {
-		keys = []store.DeviceKey{}
-	}
-	b, _ := json.Marshal(keys)
-	return string(b)
-}
-
-func requestState(expected, terminalCount int, anyTerminal bool) string {
-	switch {
-	case expected > 0 && terminalCount >= expected:
-		return store.StateTerminal
-	case terminalCount > 0 || (expected == 0 && anyTerminal):
-		return store.StatePartial
-	}
-	return store.StatePending
-}
-
 // Append stores a batch of callbacks in one transaction.
 func (s *Store) Append(ctx context.Context, cbs []store.Callback) ([]store.AppendResult, error) {
 	ctx, err := quiet(ctx)
@@ -542,9 +507,9 @@ func appendOne(w *wtx, cb *store.Callback) (store.AppendResult, error) {
 			return store.AppendResult{}, err
 		}
 	}
-	keys := normKeys(cb.Devices)
+	keys := store.NormalizeKeys(cb.Devices)
 	if _, err := w.exec(qInsertCallback, cb.RequestID, seq, cb.ContentHash, cb.Account, cb.Status, term,
-		keysJSON(keys), cb.Body, ts, ts); err != nil {
+		store.KeysJSON(keys), cb.Body, ts, ts); err != nil {
 		return store.AppendResult{}, err
 	}
 	if cb.Forward {
@@ -680,36 +645,6 @@ func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
 	return nil
 }
 
-// canonDevices normalises a registration's devices for comparison.
-func canonDevices(devs [][]store.DeviceKey) [][]store.DeviceKey {
-	out := make([][]store.DeviceKey, 0, len(devs))
-	for _, d := range devs {
-		out = append(out, normKeys(d))
-	}
-	return out
-}
-
-func sameDevices(a, b [][]store.DeviceKey) bool {
-	key := func(d []store.DeviceKey) string {
-		c := slices.Clone(d)
-		slices.SortFunc(c, func(x, y store.DeviceKey) int {
-			return strings.Compare(x.Kind+"\x00"+x.ID, y.Kind+"\x00"+y.ID)
-		})
-		return keysJSON(c)
-	}
-	if len(a) != len(b) {
-		return false
-	}
-	ka := make([]string, len(a))
-	kb := make([]string, len(b))
-	for i := range a {
-		ka[i], kb[i] = key(a[i]), key(b[i])
-	}
-	slices.Sort(ka)
-	slices.Sort(kb)
-	return slices.Equal(ka, kb)
-}
-
 // Register records an accepted action and re-derives device states from callbacks that arrived
 // before it.
 func (s *Store) Register(ctx context.Context, reg store.Registration) error {
@@ -720,7 +655,7 @@ func (s *Store) Register(ctx context.Context, reg store.Registration) error {
 	if reg.RequestID == "" {
 		return errors.New("sqlite: register: empty request id")
 	}
-	devs := canonDevices(reg.Devices)
+	devs := store.NormalizeEach(reg.Devices)
 	now := reg.CreatedAt
 	if now.IsZero() {
 		now = time.Now()
@@ -761,7 +696,7 @@ func (s *Store) registerTx(ctx context.Context, tx *sql.Tx, reg store.Registrati
 		for i, d := range existing {
 			ids[i] = d.IDs
 		}
-		if account == reg.Account && action == reg.Action && sameDevices(ids, devs) {
+		if account == reg.Account && action == reg.Action && store.SameDevices(ids, devs) {
 			return nil
 		}
 		return store.ErrConflict
@@ -776,75 +711,39 @@ func (s *Store) registerTx(ctx context.Context, tx *sql.Tx, reg store.Registrati
 		return fmt.Errorf("sqlite: register: %w", err)
 	}
 	// Device states, derived from the callbacks already stored (in sequence order).
-	states := make([]store.DeviceState, len(devs))
-	byKey := map[store.DeviceKey][]int{}
-	for i, d := range devs {
-		states[i] = store.DeviceState{IDs: d, Status: store.StatePending}
-		for _, k := range d {
-			byKey[k] = append(byKey[k], i)
-		}
-	}
-	seqs := make([]int64, len(devs))
+	states := store.NewRegistered(devs)
 	rows, err := tx.QueryContext(ctx, `SELECT seq, status, terminal, devices FROM callbacks WHERE request_id = ? ORDER BY seq`, reg.RequestID)
 	if err != nil {
 		return fmt.Errorf("sqlite: register: %w", err)
 	}
 	for rows.Next() {
-		var seq int64
-		var status, dj string
-		var terminal bool
-		if err := rows.Scan(&seq, &status, &terminal, &dj); err != nil {
+		if err := states.FoldRow(rows.Scan); err != nil {
 			rows.Close()
 			return fmt.Errorf("sqlite: register: %w", err)
-		}
-		var keys []store.DeviceKey
-		_ = json.Unmarshal([]byte(dj), &keys)
-		var targets []int
-		if len(keys) == 0 {
-			for i := range states {
-				targets = append(targets, i)
-			}
-		} else {
-			for _, k := range keys {
-				for _, i := range byKey[k] {
-					if !slices.Contains(targets, i) {
-						targets = append(targets, i)
-					}
-				}
-			}
-		}
-		for _, i := range targets {
-			if terminal || !states[i].Terminal {
-				states[i].Status = status
-				seqs[i] = seq
-			}
-			if terminal {
-				states[i].Terminal = true
-			}
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: register: %w", err)
 	}
-	terminalCount := 0
-	for i, st := range states {
-		if st.Terminal {
-			terminalCount++
-		}
+	for i, st := range states.Devices {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (request_id, idx, ids, status, terminal, status_seq) VALUES (?, ?, ?, ?, ?, ?)`,
-			reg.RequestID, i, keysJSON(st.IDs), st.Status, st.Terminal, seqs[i]); err != nil {
+			reg.RequestID, i, store.KeysJSON(devs[i]), st.Status, st.Terminal, st.Seq); err != nil {
 			return fmt.Errorf("sqlite: register: %w", err)
 		}
-		for _, k := range st.IDs {
+		for _, k := range devs[i] {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO device_keys (kind, id, request_id, dev_idx) VALUES (?, ?, ?, ?)
 				ON CONFLICT (kind, id, request_id) DO UPDATE SET dev_idx = excluded.dev_idx`, k.Kind, k.ID, reg.RequestID, i); err != nil {
 				return fmt.Errorf("sqlite: register: %w", err)
 			}
 		}
 	}
+	// Only registered devices count (anyTerminal false): a registration without devices, which
+	// the API refuses, stays pending here, where PostgreSQL makes it partial after a terminal
+	// callback.
+	terminalCount := states.TerminalCount()
 	if _, err := tx.ExecContext(ctx, `UPDATE requests SET terminal_count = ?, state = ? WHERE request_id = ?`,
-		terminalCount, requestState(len(devs), terminalCount, false), reg.RequestID); err != nil {
+		terminalCount, store.RequestState(len(devs), terminalCount, false), reg.RequestID); err != nil {
 		return fmt.Errorf("sqlite: register: %w", err)
 	}
 	return nil
@@ -869,10 +768,6 @@ func loadDevices(ctx context.Context, st *sql.Stmt, requestID string) ([]store.D
 		out = append(out, d)
 	}
 	return out, rows.Err()
-}
-
-func allowed(account string, accounts []string) bool {
-	return len(accounts) == 0 || slices.Contains(accounts, account)
 }
 
 // Read statements, prepared on the reader pool.
@@ -920,7 +815,7 @@ func (s *Store) request(ctx context.Context, requestID string, accounts []string
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: request: %w", err)
 	}
-	if !allowed(r.Account, accounts) {
+	if !store.Allowed(r.Account, accounts) {
 		return nil, store.ErrNotFound
 	}
 	r.CreatedAt, r.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
@@ -973,7 +868,7 @@ func (s *Store) DeviceRequests(ctx context.Context, key store.DeviceKey, openOnl
 	if err != nil {
 		return nil, err
 	}
-	key = normKey(key)
+	key = store.NormalizeKey(key)
 	rows, err := s.r.QueryContext(ctx, `SELECT r.request_id, r.account, r.action, r.state, r.created_at FROM device_keys k
 		JOIN requests r ON r.request_id = k.request_id
 		WHERE k.kind = ? AND k.id = ? AND (? = 0 OR r.state != 'terminal')
@@ -990,7 +885,7 @@ func (s *Store) DeviceRequests(ctx context.Context, key store.DeviceKey, openOnl
 			return nil, fmt.Errorf("sqlite: device requests: %w", err)
 		}
 		r.CreatedAt = time.Unix(0, created).UTC()
-		if allowed(r.Account, accounts) {
+		if store.Allowed(r.Account, accounts) {
 			out = append(out, r)
 		}
 	}

@@ -726,3 +726,19 @@ func LookupFixture(tb testing.TB, s store.Store, n int) [][]store.DeviceKey {
 	must(err)
 	return devs
 }
+
+// BenchLookup is the body of a store's lookup benchmark: one LookupDevices of devs (as
+// LookupFixture returned them) per op, with the first record checked against the fixture.
+func BenchLookup(b *testing.B, s store.Store, devs [][]store.DeviceKey) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		recs, err := s.LookupDevices(context.Background(), devs, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(recs) != len(devs) || len(recs[0].OpenIntents) != 1 || len(recs[0].Latest) != 2 {
+			b.Fatalf("record 0: %+v", recs[0])
+		}
+	}
+}
