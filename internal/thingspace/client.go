@@ -1,7 +1,9 @@
 // Package thingspace is a thin client of Verizon ThingSpace's Connectivity Management (M2M) API
 // for eSIM profiles. It owns authentication (OAuth2 client credentials plus the M2M session),
 // retries, the provider-wide rate limit and bulk splitting, so that callers deal only in typed
-// requests and answers. It imports nothing from Terraform.
+// requests and answers. The requests, answers and callbacks themselves (the JSON) are
+// internal/tsapi's, which the relay and the simulator share without linking this client; the
+// waits between retries are internal/retry's. It imports nothing from Terraform.
 package thingspace
 
 import (

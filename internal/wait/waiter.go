@@ -1,7 +1,8 @@
 // Package wait waits for the per-device results of asynchronous ThingSpace requests: by
 // long-polling thingspace-relay (one long-poll per request id per process, shared by every
 // waiting resource instance), with polling of ThingSpace's request-status endpoint as the
-// fallback when no relay is configured and for devices whose callback never came.
+// fallback when no relay is configured and for devices whose callback never came. The relay's
+// API and its client are internal/relayapi's.
 package wait
 
 import (
