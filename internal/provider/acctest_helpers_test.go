@@ -19,6 +19,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // testEnv is a ThingSpace simulator and, where a test asks for it, a relay with embedded
@@ -171,17 +172,17 @@ func (e *testEnv) simClient(t *testing.T) *thingspace.Client {
 }
 
 // activateIDs are the identifiers activate sends for a simulator device: EID, lead ICCID, IMEI.
-func activateIDs(d sim.DeviceView) thingspace.DeviceIDs {
-	return thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: d.EID}, {Kind: thingspace.KindICCID, ID: d.ICCID},
-		{Kind: thingspace.KindIMEI, ID: d.IMEI}}
+func activateIDs(d sim.DeviceView) tsapi.DeviceIDs {
+	return tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: d.EID}, {Kind: tsapi.KindICCID, ID: d.ICCID},
+		{Kind: tsapi.KindIMEI, ID: d.IMEI}}
 }
 
 // register registers url as the account's DeviceProfileService listener.
 func (e *testEnv) register(t *testing.T, url string) {
 	t.Helper()
 	c := e.simClient(t)
-	if _, err := c.RegisterCallback(context.Background(), e.Sim.Account(), thingspace.RegisterCallbackRequest{
-		Name: thingspace.ServiceDeviceProfile, URL: url, Username: testCBUser, Password: testCBPass}); err != nil {
+	if _, err := c.RegisterCallback(context.Background(), e.Sim.Account(), tsapi.RegisterCallbackRequest{
+		Name: tsapi.ServiceDeviceProfile, URL: url, Username: testCBUser, Password: testCBPass}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // listenerEnv is a simulator plus a ThingSpace client of its own, standing for whoever else
@@ -38,14 +39,14 @@ func newListenerEnv(t *testing.T) *listenerEnv {
 }
 
 // registration returns the account's DeviceProfileService registration, nil if none.
-func (e *listenerEnv) registration(t *testing.T) *thingspace.CallbackRegistration {
+func (e *listenerEnv) registration(t *testing.T) *tsapi.CallbackRegistration {
 	t.Helper()
 	regs, err := e.client.ListCallbacks(context.Background(), e.Sim.Account())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range regs {
-		if r.ServiceName == thingspace.ServiceDeviceProfile {
+		if r.ServiceName == tsapi.ServiceDeviceProfile {
 			return &r
 		}
 	}
@@ -54,8 +55,8 @@ func (e *listenerEnv) registration(t *testing.T) *thingspace.CallbackRegistratio
 
 func (e *listenerEnv) register(t *testing.T, url, user, password string) {
 	t.Helper()
-	if _, err := e.client.RegisterCallback(context.Background(), e.Sim.Account(), thingspace.RegisterCallbackRequest{
-		Name: thingspace.ServiceDeviceProfile, URL: url, Username: user, Password: password,
+	if _, err := e.client.RegisterCallback(context.Background(), e.Sim.Account(), tsapi.RegisterCallbackRequest{
+		Name: tsapi.ServiceDeviceProfile, URL: url, Username: user, Password: password,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func (e *listenerEnv) register(t *testing.T, url, user, password string) {
 
 func (e *listenerEnv) unregister(t *testing.T) {
 	t.Helper()
-	if _, err := e.client.DeleteCallback(context.Background(), e.Sim.Account(), thingspace.ServiceDeviceProfile); err != nil {
+	if _, err := e.client.DeleteCallback(context.Background(), e.Sim.Account(), tsapi.ServiceDeviceProfile); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -74,7 +75,7 @@ func (e *listenerEnv) expectRegistration(t *testing.T, url, user, password strin
 		r := e.registration(t)
 		switch {
 		case r == nil:
-			return fmt.Errorf("no %s registration", thingspace.ServiceDeviceProfile)
+			return fmt.Errorf("no %s registration", tsapi.ServiceDeviceProfile)
 		case r.URL != url || r.Username != user || r.Password != password:
 			return fmt.Errorf("registration is %s user %q password %q; want %s user %q password %q",
 				urlOrigin(r.URL), r.Username, r.Password, urlOrigin(url), user, password)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 var (
@@ -89,8 +90,8 @@ func (r *callbackListenerResource) Schema(_ context.Context, _ resource.SchemaRe
 			},
 			"service_name": schema.StringAttribute{
 				Optional: true, Computed: true,
-				Default: stringdefault.StaticString(thingspace.ServiceDeviceProfile),
-				MarkdownDescription: "ThingSpace callback service (default `" + thingspace.ServiceDeviceProfile + "`, which carries " +
+				Default: stringdefault.StaticString(tsapi.ServiceDeviceProfile),
+				MarkdownDescription: "ThingSpace callback service (default `" + tsapi.ServiceDeviceProfile + "`, which carries " +
 					"the results of every eSIM profile action). Changing it replaces the resource.",
 				Validators:    []validator.String{stringvalidator.LengthAtLeast(1), callbackServiceValidator{}},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
@@ -395,7 +396,7 @@ func (r *callbackListenerResource) ImportState(ctx context.Context, req resource
 		service = knownString(ident.ServiceName)
 		if service == "" {
 			resp.Diagnostics.AddError("Invalid import identity", "The identity has no `service_name`, such as \""+
-				thingspace.ServiceDeviceProfile+"\".")
+				tsapi.ServiceDeviceProfile+"\".")
 			return
 		}
 		account = identityAccount(r.cfg, ident.AccountName, "thingspace_callback_listener", &resp.Diagnostics)
@@ -414,7 +415,7 @@ func (r *callbackListenerResource) ImportState(ctx context.Context, req resource
 		if account == "" {
 			resp.Diagnostics.AddError("No ThingSpace account",
 				fmt.Sprintf("Import ID %q names no account and the provider has no `account_name`: use `<account>/<service_name>`, "+
-					"e.g. `0000123456-00001/%s`.", req.ID, thingspace.ServiceDeviceProfile))
+					"e.g. `0000123456-00001/%s`.", req.ID, tsapi.ServiceDeviceProfile))
 			return
 		}
 	case 2:
@@ -426,7 +427,7 @@ func (r *callbackListenerResource) ImportState(ctx context.Context, req resource
 	default:
 		resp.Diagnostics.AddError("Invalid import ID",
 			fmt.Sprintf("Import ID %q: expected `<account>/<service_name>` or `<service_name>`, e.g. `0000123456-00001/%s`.",
-				req.ID, thingspace.ServiceDeviceProfile))
+				req.ID, tsapi.ServiceDeviceProfile))
 		return
 	}
 	if service == "" {
@@ -449,7 +450,7 @@ func (r *callbackListenerResource) importState(ctx context.Context, account, ser
 // false when the listing failed (with an error in diags).
 func (r *callbackListenerResource) current(ctx context.Context, account, service string, diags interface {
 	AddError(string, string)
-}) (reg *thingspace.CallbackRegistration, ok bool) {
+}) (reg *tsapi.CallbackRegistration, ok bool) {
 	regs, err := r.cfg.Client.ListCallbacks(ctx, account)
 	if err != nil {
 		diags.AddError("Cannot list callback registrations", fmt.Sprintf("Listing the callback listeners of account %s: %v", account, err))
@@ -467,7 +468,7 @@ func (r *callbackListenerResource) current(ctx context.Context, account, service
 func (r *callbackListenerResource) register(ctx context.Context, account, service string, m callbackListenerModel, password string, diags interface {
 	AddError(string, string)
 }) bool {
-	_, err := r.cfg.Client.RegisterCallback(ctx, account, thingspace.RegisterCallbackRequest{
+	_, err := r.cfg.Client.RegisterCallback(ctx, account, tsapi.RegisterCallbackRequest{
 		Name: service, URL: m.URL.ValueString(), Username: m.Username.ValueString(), Password: password,
 	})
 	// Invalidate even on error: a failed call may still have changed the registration.
@@ -609,7 +610,7 @@ var callbackServices = strings.Fields(`AlertService CarrierService DevicePRLInfo
 type callbackServiceValidator struct{}
 
 func (callbackServiceValidator) Description(context.Context) string {
-	return "a ThingSpace callback service name such as " + thingspace.ServiceDeviceProfile
+	return "a ThingSpace callback service name such as " + tsapi.ServiceDeviceProfile
 }
 
 func (v callbackServiceValidator) MarkdownDescription(ctx context.Context) string {

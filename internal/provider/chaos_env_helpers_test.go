@@ -19,6 +19,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // chaosEnv is one randomized sequence's world: a simulator, a relay with SQLite that can be
@@ -85,8 +86,8 @@ func newChaosEnv(t testing.TB, seed int64, withRelay bool, tune ...func(*sim.Opt
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.RegisterCallback(context.Background(), s.Account(), thingspace.RegisterCallbackRequest{
-			Name: thingspace.ServiceDeviceProfile, URL: e.ingestURL, Username: testCBUser, Password: testCBPass}); err != nil {
+		if _, err := c.RegisterCallback(context.Background(), s.Account(), tsapi.RegisterCallbackRequest{
+			Name: tsapi.ServiceDeviceProfile, URL: e.ingestURL, Username: testCBUser, Password: testCBPass}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
-	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
 // The randomized proof of "never repeat, never reverse": seeded sequences of configuration
@@ -352,9 +352,9 @@ func clearStuckIntents(env *chaosEnv, core *protoCore, errs []string, since time
 		// Since when the attempts ran: the first attempt's intent at the relay, or without one
 		// the start of the last step (the horizon is short: both attempts fall in one apply).
 		from := since
-		var rc *wait.RelayClient
+		var rc *relayapi.Client
 		if env.withRelay {
-			rc = wait.NewRelayClient(env.relayAPIURL(), testRelayToken, nil)
+			rc = relayapi.NewClient(env.relayAPIURL(), testRelayToken, nil)
 			in, err := rc.GetIntent(context.Background(), intent)
 			for err == nil && in.Supersedes != "" {
 				in, err = rc.GetIntent(context.Background(), in.Supersedes)
@@ -384,7 +384,7 @@ func clearStuckIntents(env *chaosEnv, core *protoCore, errs []string, since time
 			continue
 		}
 		if rc != nil {
-			if _, err := rc.UpdateIntent(context.Background(), intent, wait.IntentResolved, "", "checked by hand"); err != nil {
+			if _, err := rc.UpdateIntent(context.Background(), intent, relayapi.IntentResolved, "", "checked by hand"); err != nil {
 				bad = append(bad, fmt.Sprintf("%s: resolving intent %s: %v", name, intent, err))
 				continue
 			}

@@ -1,7 +1,7 @@
 package provider
 
 import (
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // deviceFacts is what the synchronous v1 device list says about one device, as plain Go
@@ -14,7 +14,7 @@ type deviceFacts struct {
 	IMEI   string
 	MDN    string // "" until the line is activated
 	MSISDN string
-	// State is the line's state normalised by thingspace.NormalizeState: "active",
+	// State is the line's state normalised by tsapi.NormalizeState: "active",
 	// "suspended", "deactive", "pre-active", "pending_*" or "unknown", whatever spelling
 	// ThingSpace used ("Activate", "ACTIVE", "suspend", "Pre-active", ...).
 	State       string
@@ -30,13 +30,13 @@ type deviceFacts struct {
 
 // flattenDevice maps a v1 device onto deviceFacts. The first carrier information is the
 // Verizon line; later ones describe Global or local profiles and are not flattened here.
-func flattenDevice(d thingspace.Device) deviceFacts {
+func flattenDevice(d tsapi.Device) deviceFacts {
 	f := deviceFacts{
-		EID:                d.DeviceIDs.Get(thingspace.KindEID),
-		ICCID:              d.DeviceIDs.Get(thingspace.KindICCID),
-		IMEI:               d.DeviceIDs.Get(thingspace.KindIMEI),
-		MDN:                d.DeviceIDs.Get(thingspace.KindMDN),
-		MSISDN:             d.DeviceIDs.Get(thingspace.KindMSISDN),
+		EID:                d.DeviceIDs.Get(tsapi.KindEID),
+		ICCID:              d.DeviceIDs.Get(tsapi.KindICCID),
+		IMEI:               d.DeviceIDs.Get(tsapi.KindIMEI),
+		MDN:                d.DeviceIDs.Get(tsapi.KindMDN),
+		MSISDN:             d.DeviceIDs.Get(tsapi.KindMSISDN),
 		State:              string(d.State()),
 		ServicePlan:        d.ServicePlan(),
 		Connected:          d.Connected,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 var (
@@ -59,7 +60,7 @@ type deviceModel struct {
 
 // deviceLookupKinds are the identifiers thingspace_device can look a device up by, in the
 // order the schema and messages list them.
-var deviceLookupKinds = []string{thingspace.KindEID, thingspace.KindICCID, thingspace.KindIMEI, thingspace.KindMDN}
+var deviceLookupKinds = []string{tsapi.KindEID, tsapi.KindICCID, tsapi.KindIMEI, tsapi.KindMDN}
 
 func (d *deviceDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_device"
@@ -98,10 +99,10 @@ func deviceAttributes(lookup bool) map[string]schema.Attribute {
 		return a
 	}
 	return map[string]schema.Attribute{
-		"eid":    idAttr(thingspace.KindEID, "EID of the device's eUICC (32 digits)."),
-		"iccid":  idAttr(thingspace.KindICCID, "ICCID of the profile the device list shows (the enabled one)."),
-		"imei":   idAttr(thingspace.KindIMEI, "IMEI of the device's module."),
-		"mdn":    idAttr(thingspace.KindMDN, "MDN (10-digit US number) of the line; null before the line is activated."),
+		"eid":    idAttr(tsapi.KindEID, "EID of the device's eUICC (32 digits)."),
+		"iccid":  idAttr(tsapi.KindICCID, "ICCID of the profile the device list shows (the enabled one)."),
+		"imei":   idAttr(tsapi.KindIMEI, "IMEI of the device's module."),
+		"mdn":    idAttr(tsapi.KindMDN, "MDN (10-digit US number) of the line; null before the line is activated."),
 		"msisdn": computed("MSISDN (E.164 without `+`) of the line; null before the line is activated."),
 		"state": computed("The line's state in lower case, whatever spelling ThingSpace used: `active`, `suspended`, `deactive`, " +
 			"`pre-active`, a `pending_*` state while a request is in flight, or `unknown`."),
@@ -132,12 +133,12 @@ func (d *deviceDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 	if !ok {
 		return
 	}
-	var id thingspace.DeviceID
+	var id tsapi.DeviceID
 	for kind, v := range map[string]types.String{
-		thingspace.KindEID: m.EID, thingspace.KindICCID: m.ICCID, thingspace.KindIMEI: m.IMEI, thingspace.KindMDN: m.MDN,
+		tsapi.KindEID: m.EID, tsapi.KindICCID: m.ICCID, tsapi.KindIMEI: m.IMEI, tsapi.KindMDN: m.MDN,
 	} {
 		if !v.IsNull() && !v.IsUnknown() {
-			id = thingspace.DeviceID{Kind: kind, ID: v.ValueString()}
+			id = tsapi.DeviceID{Kind: kind, ID: v.ValueString()}
 		}
 	}
 	if id.ID == "" {
@@ -200,13 +201,13 @@ type deviceIDValidator struct {
 
 func (v deviceIDValidator) Description(context.Context) string {
 	switch v.kind {
-	case thingspace.KindEID:
+	case tsapi.KindEID:
 		return "an EID: 32 digits"
-	case thingspace.KindICCID:
+	case tsapi.KindICCID:
 		return "an ICCID: 19 or 20 digits"
-	case thingspace.KindIMEI:
+	case tsapi.KindIMEI:
 		return "an IMEI: 15 digits (16 for an IMEISV)"
-	case thingspace.KindMDN:
+	case tsapi.KindMDN:
 		return "an MDN: a 10-digit US number without the country code"
 	}
 	return "a device identifier"
@@ -221,14 +222,14 @@ func (v deviceIDValidator) ValidateString(_ context.Context, req validator.Strin
 	s := req.ConfigValue.ValueString()
 	var err error
 	switch v.kind {
-	case thingspace.KindEID:
+	case tsapi.KindEID:
 		// Lenient: Verizon's own examples and some inventories carry EIDs with bad check digits.
 		err = ids.ValidateEID(s, false)
-	case thingspace.KindICCID:
+	case tsapi.KindICCID:
 		err = ids.ValidateICCID(s)
-	case thingspace.KindIMEI:
+	case tsapi.KindIMEI:
 		err = ids.ValidateIMEI(s)
-	case thingspace.KindMDN:
+	case tsapi.KindMDN:
 		err = ids.ValidateMDN(s)
 	default:
 		err = ids.ValidateDeviceID(v.kind, s, false)

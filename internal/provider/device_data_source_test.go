@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 func TestAccDeviceDataSource_basic(t *testing.T) {
@@ -74,7 +74,7 @@ data "thingspace_device" "missing" {
 					statecheck.ExpectKnownValue(byEID, at("imei"), knownvalue.StringExact(active.IMEI)),
 					statecheck.ExpectKnownValue(byEID, at("mdn"), knownvalue.StringExact(active.MDN)),
 					statecheck.ExpectKnownValue(byEID, at("msisdn"), knownvalue.StringExact(active.MSISDN)),
-					statecheck.ExpectKnownValue(byEID, at("state"), knownvalue.StringExact(string(thingspace.StateActive))),
+					statecheck.ExpectKnownValue(byEID, at("state"), knownvalue.StringExact(string(tsapi.StateActive))),
 					statecheck.ExpectKnownValue(byEID, at("service_plan"), knownvalue.StringExact(plan)),
 					statecheck.ExpectKnownValue(byEID, at("carrier_name"), knownvalue.StringExact("Verizon Wireless")),
 					statecheck.ExpectKnownValue(byEID, at("connected"), knownvalue.Bool(true)),
@@ -82,7 +82,7 @@ data "thingspace_device" "missing" {
 					statecheck.ExpectKnownValue(byEID, at("last_activation_date"), knownvalue.NotNull()),
 
 					statecheck.ExpectKnownValue(byICCID, at("eid"), knownvalue.StringExact(fresh.EID)),
-					statecheck.ExpectKnownValue(byICCID, at("state"), knownvalue.StringExact(string(thingspace.StatePreActive))),
+					statecheck.ExpectKnownValue(byICCID, at("state"), knownvalue.StringExact(string(tsapi.StatePreActive))),
 					// A line never activated has no MDN yet.
 					statecheck.ExpectKnownValue(byICCID, at("mdn"), knownvalue.Null()),
 					statecheck.ExpectKnownValue(byICCID, at("connected"), knownvalue.Bool(false)),

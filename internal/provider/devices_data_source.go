@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 var (
@@ -57,18 +57,18 @@ type identifierFilterModel struct {
 
 // v1ListStates maps the state filter's values to the spelling the v1 list's currentState
 // takes: the spelling the list itself shows in carrierInformations[].state. Results are also
-// checked with thingspace.NormalizeState, so a server that spells states differently cannot
+// checked with tsapi.NormalizeState, so a server that spells states differently cannot
 // widen the filter.
 var v1ListStates = map[string]string{
-	string(thingspace.StateActive):    "active",
-	string(thingspace.StateSuspended): "suspend",
-	string(thingspace.StateDeactive):  "deactive",
-	string(thingspace.StatePreActive): "pre-active",
+	string(tsapi.StateActive):    "active",
+	string(tsapi.StateSuspended): "suspend",
+	string(tsapi.StateDeactive):  "deactive",
+	string(tsapi.StatePreActive): "pre-active",
 }
 
 // identifierFilterKinds are the identifier kinds the v1 list filters on.
 var identifierFilterKinds = []string{
-	thingspace.KindEID, thingspace.KindICCID, thingspace.KindIMEI, thingspace.KindMDN, thingspace.KindMSISDN,
+	tsapi.KindEID, tsapi.KindICCID, tsapi.KindIMEI, tsapi.KindMDN, tsapi.KindMSISDN,
 }
 
 // errEnoughDevices stops the paging once one device more than max_results has been seen.
@@ -161,16 +161,16 @@ func (d *devicesDataSource) Read(ctx context.Context, req datasource.ReadRequest
 		limit = m.MaxResults.ValueInt64()
 	}
 
-	listReq := thingspace.DeviceListRequest{AccountName: account}
-	var wantState thingspace.DeviceState
+	listReq := tsapi.DeviceListRequest{AccountName: account}
+	var wantState tsapi.DeviceState
 	if s := m.State.ValueString(); s != "" {
 		listReq.CurrentState = v1ListStates[s]
-		wantState = thingspace.DeviceState(s)
+		wantState = tsapi.DeviceState(s)
 	}
 	listReq.ServicePlan = m.ServicePlan.ValueString()
 	listReq.GroupName = m.GroupName.ValueString()
 	if f := m.IdentifierFilter; f != nil {
-		listReq.Filter = &thingspace.ListFilter{DeviceIdentifierFilters: []thingspace.DeviceIdentifierFilter{{
+		listReq.Filter = &tsapi.ListFilter{DeviceIdentifierFilters: []tsapi.DeviceIdentifierFilter{{
 			Kind: f.Kind.ValueString(), Contains: f.Contains.ValueString(),
 		}}}
 	}
@@ -178,7 +178,7 @@ func (d *devicesDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	devices := make([]deviceModel, 0)
 	eids := make([]types.String, 0)
 	truncated := false
-	err := d.cfg.Client.ListAllDevices(withLogger(ctx), listReq, func(dev thingspace.Device) error {
+	err := d.cfg.Client.ListAllDevices(withLogger(ctx), listReq, func(dev tsapi.Device) error {
 		facts := flattenDevice(dev)
 		// The server filtered already; these checks only keep a differently-spelled state or an
 		// ignored group filter from widening the result.

@@ -29,7 +29,7 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 var (
@@ -263,8 +263,8 @@ func (m *esimFleetModel) settingsOf(d fleetDevice) fleetSettings {
 // inService reports whether a device status says the line was found active or suspended:
 // brought under the fleet's management (a device whose activation failed is not).
 func (s fleetStatus) inService() bool {
-	st := thingspace.DeviceState(s.State.ValueString())
-	return st == thingspace.StateActive || st == thingspace.StateSuspended
+	st := tsapi.DeviceState(s.State.ValueString())
+	return st == tsapi.StateActive || st == tsapi.StateSuspended
 }
 
 // needsRun reports whether a device kept from the prior state must be decided again: its
@@ -565,7 +565,7 @@ func statusOf(res reconcile.Result, prior fleetStatus, t reconcile.ProfileType) 
 
 // withIdentifiers fills a device entry's ICCID and IMEI that the configuration leaves to
 // ThingSpace (unknown in a plan, null after an import) from what the device showed.
-func withIdentifiers(d fleetDevice, dev *thingspace.Device) fleetDevice {
+func withIdentifiers(d fleetDevice, dev *tsapi.Device) fleetDevice {
 	fill := func(v *types.String, kind string) {
 		if v.IsNull() || v.IsUnknown() {
 			id := ""
@@ -575,13 +575,13 @@ func withIdentifiers(d fleetDevice, dev *thingspace.Device) fleetDevice {
 			*v = types.StringValue(id)
 		}
 	}
-	fill(&d.ICCID, thingspace.KindICCID)
-	fill(&d.IMEI, thingspace.KindIMEI)
+	fill(&d.ICCID, tsapi.KindICCID)
+	fill(&d.IMEI, tsapi.KindIMEI)
 	return d
 }
 
 // seenDevice is the device as a run last (or first) observed it.
-func seenDevice(res reconcile.Result) *thingspace.Device {
+func seenDevice(res reconcile.Result) *tsapi.Device {
 	if res.Last != nil {
 		return res.Last
 	}
@@ -900,8 +900,8 @@ func (r *esimFleetResource) Read(ctx context.Context, req resource.ReadRequest, 
 		if !had {
 			st = fleetStatus{LastRequestID: types.StringValue(""), LastAction: types.StringValue(""), Error: types.StringValue("")}
 		}
-		if dev == nil || (confirmed && (reconcile.LineState(*dev) == thingspace.StateDeactive ||
-			(reconcile.LineState(*dev) == thingspace.StatePreActive && st.Error.ValueString() == ""))) {
+		if dev == nil || (confirmed && (reconcile.LineState(*dev) == tsapi.StateDeactive ||
+			(reconcile.LineState(*dev) == tsapi.StatePreActive && st.Error.ValueString() == ""))) {
 			if confirmed {
 				// Gone from the account, or deactivated outside Terraform: dropped, so the next
 				// plan shows it being added (a reactivation).
@@ -920,17 +920,17 @@ func (r *esimFleetResource) Read(ctx context.Context, req resource.ReadRequest, 
 		state := reconcile.StateFor(*dev, t)
 		plan := dev.ServicePlan()
 		st.State, st.ServicePlan = types.StringValue(string(state)), types.StringValue(plan)
-		inService := state == thingspace.StateActive || state == thingspace.StateSuspended
+		inService := state == tsapi.StateActive || state == tsapi.StateSuspended
 		if confirmed && inService {
 			if plan != want.plan {
 				// Changed outside Terraform: the state shows the plan the device has, so the
 				// next plan shows the configured one being set again.
 				d.ServicePlan = types.StringValue(plan)
 			}
-			if suspended := state == thingspace.StateSuspended; suspended != want.suspended {
+			if suspended := state == tsapi.StateSuspended; suspended != want.suspended {
 				d.Suspended = types.BoolValue(suspended)
 			}
-			if plan == want.plan && (state == thingspace.StateSuspended) == want.suspended {
+			if plan == want.plan && (state == tsapi.StateSuspended) == want.suspended {
 				st.Error = types.StringValue("")
 			}
 			devices[eid] = d
@@ -952,7 +952,7 @@ func (r *esimFleetResource) Read(ctx context.Context, req resource.ReadRequest, 
 // fillImportedFleet sets the fleet-wide settings of an imported fleet from its devices: the
 // plan most of them have (the others get it as their own service_plan), the profile type
 // most of them show, and the defaults of the settings ThingSpace does not hold.
-func fillImportedFleet(m *esimFleetModel, reads []*thingspace.Device) {
+func fillImportedFleet(m *esimFleetModel, reads []*tsapi.Device) {
 	plans, globalPlans := map[string]int{}, map[string]int{}
 	global := 0
 	for _, dev := range reads {
@@ -1042,7 +1042,7 @@ func (r *esimFleetResource) Delete(ctx context.Context, req resource.DeleteReque
 		var active []string
 		for i, res := range fr.results {
 			if res.Last != nil {
-				if s := reconcile.LineState(*res.Last); s == thingspace.StateActive || s == thingspace.StateSuspended {
+				if s := reconcile.LineState(*res.Last); s == tsapi.StateActive || s == tsapi.StateSuspended {
 					active = append(active, fr.eids[i])
 				}
 			}
@@ -1132,7 +1132,7 @@ func parseEIDList(spec string) ([]string, error) {
 	var out []string
 	for eid := range strings.SplitSeq(spec, ",") {
 		eid = strings.TrimSpace(eid)
-		if err := ids.ValidateDeviceID(thingspace.KindEID, eid, true); err != nil {
+		if err := ids.ValidateDeviceID(tsapi.KindEID, eid, true); err != nil {
 			return nil, err
 		}
 		if seen[eid] {
@@ -1149,14 +1149,14 @@ func (r *esimFleetResource) importByFilter(ctx context.Context, account, spec st
 	if r.cfg == nil {
 		return nil, errors.New("the provider is not configured")
 	}
-	req := thingspace.DeviceListRequest{AccountName: account}
-	var wantState thingspace.DeviceState
+	req := tsapi.DeviceListRequest{AccountName: account}
+	var wantState tsapi.DeviceState
 	for kv := range strings.SplitSeq(spec, ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
 		switch k {
 		case "state":
-			wantState = thingspace.NormalizeState(v)
-			if wantState != thingspace.StateActive && wantState != thingspace.StateSuspended {
+			wantState = tsapi.NormalizeState(v)
+			if wantState != tsapi.StateActive && wantState != tsapi.StateSuspended {
 				return nil, fmt.Errorf("state %q: a fleet imports active or suspended devices only", v)
 			}
 		case "service_plan":
@@ -1172,9 +1172,9 @@ func (r *esimFleetResource) importByFilter(ctx context.Context, account, spec st
 		return nil, errors.New("a filter needs state=active or state=suspended: a fleet manages devices in service")
 	}
 	var out []string
-	err := r.cfg.Client.ListAllDevices(withLogger(ctx), req, func(d thingspace.Device) error {
+	err := r.cfg.Client.ListAllDevices(withLogger(ctx), req, func(d tsapi.Device) error {
 		if reconcile.LineState(d) == wantState {
-			if eid := d.DeviceIDs.Get(thingspace.KindEID); eid != "" {
+			if eid := d.DeviceIDs.Get(tsapi.KindEID); eid != "" {
 				out = append(out, eid)
 			}
 		}
@@ -1229,7 +1229,7 @@ func carryFleetJournal(ctx context.Context, w *world, p privateGetter, status ma
 	if len(byEID) == 0 {
 		byEID = map[string][]journalEntry{}
 		for eid, st := range status {
-			action := thingspace.Action(st.LastAction.ValueString())
+			action := tsapi.Action(st.LastAction.ValueString())
 			if action == "" || st.Error.ValueString() == "" {
 				continue
 			}

@@ -13,9 +13,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
-	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // The rows of the table "What Create sends" of docs/resources/esim_profile.md: the device's state
@@ -121,18 +122,18 @@ func TestAccESIMProfile_createWaitsForOpenRequest(t *testing.T) {
 	us := env.plansOfType("US")
 	known, pending := env.device(t, 0), env.device(t, 1)
 	client := env.simClient(t)
-	relayClient := wait.NewRelayClient(env.RelayAPIURL, testRelayToken, nil)
+	relayClient := relayapi.NewClient(env.RelayAPIURL, testRelayToken, nil)
 
 	startActivate := func(d sim.DeviceView, register bool) {
 		ctx := context.Background()
-		res, err := client.Activate(ctx, thingspace.ActivateRequest{AccountName: env.Sim.Account(), ServicePlan: us[0],
+		res, err := client.Activate(ctx, tsapi.ActivateRequest{AccountName: env.Sim.Account(), ServicePlan: us[0],
 			Devices: thingspace.Devices(activateIDs(d))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if register {
-			if err := relayClient.Register(ctx, res.Requests[0].RequestID, env.Sim.Account(), thingspace.ActionActivate,
-				[]thingspace.DeviceIDs{activateIDs(d)}); err != nil {
+			if err := relayClient.Register(ctx, res.Requests[0].RequestID, env.Sim.Account(), tsapi.ActionActivate,
+				[]tsapi.DeviceIDs{activateIDs(d)}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 var (
@@ -60,8 +60,8 @@ func (r *esimProfileListResource) ListResourceConfigSchema(_ context.Context, _ 
 				MarkdownDescription: "Only devices in this state: `active`, `suspended`, `pre-active` or `deactive`. Only " +
 					"`active` and `suspended` devices can be imported: a `pre-active` device is activated by applying its " +
 					"resource, and a `deactive` one is not a profile Terraform can adopt.",
-				Validators: []validator.String{stringvalidator.OneOf(string(thingspace.StateActive), string(thingspace.StateSuspended),
-					string(thingspace.StatePreActive), string(thingspace.StateDeactive))},
+				Validators: []validator.String{stringvalidator.OneOf(string(tsapi.StateActive), string(tsapi.StateSuspended),
+					string(tsapi.StatePreActive), string(tsapi.StateDeactive))},
 			},
 			"service_plan": listschema.StringAttribute{
 				Optional:            true,
@@ -110,7 +110,7 @@ func (r *esimProfileListResource) List(ctx context.Context, req list.ListRequest
 		stream.Results = list.ListResultsStreamDiagnostics(diag.Diagnostics{diag.NewErrorDiagnostic("No ThingSpace account", err.Error())})
 		return
 	}
-	listReq := thingspace.DeviceListRequest{AccountName: account, ServicePlan: knownString(cfg.ServicePlan)}
+	listReq := tsapi.DeviceListRequest{AccountName: account, ServicePlan: knownString(cfg.ServicePlan)}
 	wantState := knownString(cfg.State)
 	if wantState != "" {
 		listReq.CurrentState = v1ListStates[wantState]
@@ -118,8 +118,8 @@ func (r *esimProfileListResource) List(ctx context.Context, req list.ListRequest
 	wantType := knownString(cfg.ProfileType)
 	stream.Results = func(push func(list.ListResult) bool) {
 		var sent int64
-		err := r.cfg.Client.ListAllDevices(withLogger(ctx), listReq, func(d thingspace.Device) error {
-			eid := d.DeviceIDs.Get(thingspace.KindEID)
+		err := r.cfg.Client.ListAllDevices(withLogger(ctx), listReq, func(d tsapi.Device) error {
+			eid := d.DeviceIDs.Get(tsapi.KindEID)
 			if eid == "" {
 				return nil // not an eSIM device: no thingspace_esim_profile for it
 			}

@@ -15,8 +15,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
-	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // A relay that cannot be asked what is in flight for the device is reported as what it is,
@@ -115,13 +116,13 @@ func TestPreflight_waitsForAnOpenRequestAmongMany(t *testing.T) {
 	client := env.simClient(t)
 	us := env.plansOfType("US")[0]
 	busy := env.device(t, 39) // the one device not active yet
-	res, err := client.Activate(context.Background(), thingspace.ActivateRequest{AccountName: env.Sim.Account(),
+	res, err := client.Activate(context.Background(), tsapi.ActivateRequest{AccountName: env.Sim.Account(),
 		ServicePlan: us, Devices: thingspace.Devices(activateIDs(busy))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wait.NewRelayClient(env.RelayAPIURL, testRelayToken, nil).Register(context.Background(), res.Requests[0].RequestID,
-		env.Sim.Account(), thingspace.ActionActivate, []thingspace.DeviceIDs{activateIDs(busy)}); err != nil {
+	if err := relayapi.NewClient(env.RelayAPIURL, testRelayToken, nil).Register(context.Background(), res.Requests[0].RequestID,
+		env.Sim.Account(), tsapi.ActionActivate, []tsapi.DeviceIDs{activateIDs(busy)}); err != nil {
 		t.Fatal(err)
 	}
 	devices := make([]reconcile.Desired, 40)

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // A Global profile destroyed without delete_profile stays on the deactivated line. Declaring
@@ -84,10 +85,10 @@ func TestAccESIMProfile_enableWhenAlreadyEnabled(t *testing.T) {
 			{Config: cfg("false")},
 			{
 				PreConfig: func() {
-					res, err := env.simClient(t).PostAction(context.Background(), thingspace.ActionEnable, thingspace.ProfileRequest{
+					res, err := env.simClient(t).PostAction(context.Background(), tsapi.ActionEnable, tsapi.ProfileRequest{
 						AccountName: env.Sim.Account(), ServicePlan: gl[0],
-						Devices: thingspace.Devices(thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: dev.EID},
-							{Kind: thingspace.KindICCID, ID: dev.Profiles[1].ICCID}})})
+						Devices: thingspace.Devices(tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: dev.EID},
+							{Kind: tsapi.KindICCID, ID: dev.Profiles[1].ICCID}})})
 					if err != nil {
 						t.Fatal(err)
 					}

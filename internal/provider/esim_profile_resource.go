@@ -25,6 +25,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 var (
@@ -443,7 +444,7 @@ func (r *esimProfileResource) failCreate(ctx context.Context, m *esimProfileMode
 		defer cancel()
 		t := reconcile.ProfileType(m.ProfileType.ValueString())
 		dev, err := r.cfg.Client.GetDevice(withLogger(rctx), m.AccountName.ValueString(),
-			thingspace.DeviceID{Kind: thingspace.KindEID, ID: m.EID.ValueString()})
+			tsapi.DeviceID{Kind: tsapi.KindEID, ID: m.EID.ValueString()})
 		if err == nil && res.First != nil && reconcile.StateFor(*dev, t) == reconcile.StateFor(*res.First, t) &&
 			dev.ServicePlan() == res.First.ServicePlan() {
 			resp.Diagnostics.AddError(title, res.Err.Error()+"\nThe device is unchanged; nothing is stored in state.")
@@ -498,7 +499,7 @@ func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest
 	// Also when the device is gone: the framework wants an identity after every Read.
 	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, profileIdentity(account, m.EID.ValueString()))...)
 	// Within the TTL of a listing that read the account for other instances (see refreshBound).
-	dev, err := r.cfg.Client.Reads().Device(withLogger(ctx), account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: m.EID.ValueString()},
+	dev, err := r.cfg.Client.Reads().Device(withLogger(ctx), account, tsapi.DeviceID{Kind: tsapi.KindEID, ID: m.EID.ValueString()},
 		r.cfg.refreshBound())
 	if thingspace.IsDeviceNotFound(err) {
 		tflog.Warn(ctx, "the device is no longer in the account; removing it from state", map[string]any{"eid": m.EID.ValueString()})
@@ -509,7 +510,7 @@ func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest
 		resp.Diagnostics.AddError("Cannot read the device", err.Error())
 		return
 	}
-	if reconcile.LineState(*dev) == thingspace.StateDeactive {
+	if reconcile.LineState(*dev) == tsapi.StateDeactive {
 		// Deactivated outside Terraform: the next plan shows a create (a reactivation).
 		tflog.Warn(ctx, "the device was deactivated outside Terraform; removing it from state", map[string]any{"eid": m.EID.ValueString()})
 		resp.State.RemoveResource(ctx)
@@ -631,7 +632,7 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 			return
 		}
 		if res.Last != nil {
-			if s := reconcile.LineState(*res.Last); s == thingspace.StateActive || s == thingspace.StateSuspended {
+			if s := reconcile.LineState(*res.Last); s == tsapi.StateActive || s == tsapi.StateSuspended {
 				resp.Diagnostics.AddWarning("The device stays active",
 					fmt.Sprintf("EID %s is %s after request %s, which the earlier apply did not see complete. This tainted "+
 						"instance is removed without deactivating the device: the replacement adopts it.", eid, s,
@@ -647,7 +648,7 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 	addWarnings(&resp.Diagnostics, res)
 	if res.Err != nil {
 		title := "Cannot deactivate the eSIM profile"
-		if slices.Contains(res.Actions, thingspace.ActionDeactivate) || (res.First != nil && reconcile.LineState(*res.First) == thingspace.StateDeactive) {
+		if slices.Contains(res.Actions, tsapi.ActionDeactivate) || (res.First != nil && reconcile.LineState(*res.First) == tsapi.StateDeactive) {
 			title = "The profile was deactivated but not deleted"
 		}
 		addRunError(&resp.Diagnostics, title, res.Err)
@@ -730,7 +731,7 @@ func orDash(s string) string {
 // flatten maps a v1 device onto the model; shared by Read, Import and Create/Update's final
 // read. Activation-time inputs (mdn_zip_code, primary_place_of_use, smsr_oid) and the callback
 // facts (profile_status, profile_role) are kept: the v1 list does not have them.
-func flatten(d thingspace.Device, m *esimProfileModel) {
+func flatten(d tsapi.Device, m *esimProfileModel) {
 	f := flattenDevice(d)
 	m.ID = types.StringValue(f.EID)
 	m.EID = types.StringValue(f.EID)
@@ -754,17 +755,17 @@ func flatten(d thingspace.Device, m *esimProfileModel) {
 			m.ProfileType = types.StringValue(profileLocal)
 		}
 	}
-	state := thingspace.NormalizeState(f.State)
+	state := tsapi.NormalizeState(f.State)
 	if m.ProfileType.ValueString() == profileGlobal {
 		if g, ok := reconcile.GlobalLine(d); ok {
 			m.GlobalServicePlan = types.StringValue(g.ServicePlan)
-			if gs := thingspace.NormalizeState(g.State); gs == thingspace.StateSuspended {
+			if gs := tsapi.NormalizeState(g.State); gs == tsapi.StateSuspended {
 				state = gs
 			}
 		}
 	}
 	m.State = types.StringValue(string(state))
-	m.Suspended = types.BoolValue(state == thingspace.StateSuspended)
+	m.Suspended = types.BoolValue(state == tsapi.StateSuspended)
 	for _, b := range []*types.Bool{&m.Download, &m.Enabled} {
 		if b.IsNull() || b.IsUnknown() {
 			*b = types.BoolValue(true)
@@ -846,7 +847,7 @@ func unconfirmedCreate(ctx context.Context, p privateGetter, m *esimProfileModel
 }
 
 // wire converts the place of use for the activate body.
-func (p *placeOfUse) wire() *thingspace.PlaceOfUse {
+func (p *placeOfUse) wire() *tsapi.PlaceOfUse {
 	if p == nil || p.CustomerName == nil || p.Address == nil {
 		return nil
 	}
@@ -854,9 +855,9 @@ func (p *placeOfUse) wire() *thingspace.PlaceOfUse {
 	if country == "" {
 		country = "USA"
 	}
-	return &thingspace.PlaceOfUse{
-		CustomerName: thingspace.CustomerName{FirstName: p.CustomerName.FirstName.ValueString(), LastName: p.CustomerName.LastName.ValueString()},
-		Address: thingspace.Address{AddressLine1: p.Address.AddressLine1.ValueString(), AddressLine2: p.Address.AddressLine2.ValueString(),
+	return &tsapi.PlaceOfUse{
+		CustomerName: tsapi.CustomerName{FirstName: p.CustomerName.FirstName.ValueString(), LastName: p.CustomerName.LastName.ValueString()},
+		Address: tsapi.Address{AddressLine1: p.Address.AddressLine1.ValueString(), AddressLine2: p.Address.AddressLine2.ValueString(),
 			City: p.Address.City.ValueString(), State: p.Address.State.ValueString(), Zip: p.Address.Zip.ValueString(), Country: country},
 	}
 }

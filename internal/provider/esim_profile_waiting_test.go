@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
@@ -157,7 +158,7 @@ func TestESIMProfile_waitProgressInTflog(t *testing.T) {
 	dev := env.device(t, 0)
 	client := env.simClient(t)
 	ids := activateIDs(dev)
-	res, err := client.Activate(context.Background(), thingspace.ActivateRequest{AccountName: env.Sim.Account(),
+	res, err := client.Activate(context.Background(), tsapi.ActivateRequest{AccountName: env.Sim.Account(),
 		ServicePlan: us[0], Devices: thingspace.Devices(ids)})
 	if err != nil {
 		t.Fatal(err)
@@ -169,8 +170,8 @@ func TestESIMProfile_waitProgressInTflog(t *testing.T) {
 	ctx, cancel := context.WithTimeout(tflogtest.RootLogger(context.Background(), &logs), time.Minute)
 	defer cancel()
 	out, err := c.waitDevices(ctx, []wait.Target{{Account: env.Sim.Account(), RequestID: rid,
-		Action: thingspace.ActionActivate, Device: ids}}, "activate")
-	if err != nil || out[0].Status != thingspace.StatusSucceeded {
+		Action: tsapi.ActionActivate, Device: ids}}, "activate")
+	if err != nil || out[0].Status != tsapi.StatusSucceeded {
 		t.Fatalf("wait = %+v, %v", out, err)
 	}
 	entries, err := tflogtest.MultilineJSONDecode(&logs)

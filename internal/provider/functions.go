@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // The provider-defined functions (Terraform 1.8 and later, OpenTofu 1.7 and later) give module
@@ -34,7 +34,7 @@ const nullArgument = "argument must not be null"
 // NewEIDValidFunction returns provider::thingspace::eid_valid.
 func NewEIDValidFunction() function.Function {
 	return &idValidFunction{
-		kind: thingspace.KindEID,
+		kind: tsapi.KindEID,
 		rule: "32 digits whose last two are ISO 7064 MOD 97-10 check digits (the whole number mod 97 is 1), " +
 			"checked strictly, as the `eid` attributes of `thingspace_esim_profile` and " +
 			"`thingspace_service_plan_assignment` check it",
@@ -44,7 +44,7 @@ func NewEIDValidFunction() function.Function {
 // NewICCIDValidFunction returns provider::thingspace::iccid_valid.
 func NewICCIDValidFunction() function.Function {
 	return &idValidFunction{
-		kind: thingspace.KindICCID,
+		kind: tsapi.KindICCID,
 		rule: "19 or 20 digits, the last a Luhn check digit (ITU-T E.118; the `89` prefix is not required), " +
 			"as the `iccid` attributes of `thingspace_esim_profile` and `thingspace_service_plan_assignment` check it",
 	}
@@ -53,7 +53,7 @@ func NewICCIDValidFunction() function.Function {
 // NewIMEIValidFunction returns provider::thingspace::imei_valid.
 func NewIMEIValidFunction() function.Function {
 	return &idValidFunction{
-		kind: thingspace.KindIMEI,
+		kind: tsapi.KindIMEI,
 		rule: "15 digits, the last a Luhn check digit, or a 16-digit IMEISV (which has no check digit), " +
 			"as the `imei` attributes of `thingspace_esim_profile` and `thingspace_service_plan_assignment` check it",
 	}
@@ -61,7 +61,7 @@ func NewIMEIValidFunction() function.Function {
 
 // idValidFunction is <kind>_valid(string) bool: whether checkDeviceID accepts the value.
 type idValidFunction struct {
-	kind string // thingspace.KindEID, KindICCID or KindIMEI
+	kind string // tsapi.KindEID, KindICCID or KindIMEI
 	rule string // Markdown: what a valid value is
 }
 
@@ -161,7 +161,7 @@ func (f *deviceIDFunction) Run(ctx context.Context, req function.RunRequest, res
 // deviceIDKinds is how device_id describes the kinds it knows, in its errors.
 const deviceIDKinds = "a device ID is an EID (32 digits), an ICCID (19 or 20), an IMEI (15, or 16 for an IMEISV) or an MDN (10)"
 
-// parseDeviceID returns the kind of s (thingspace.KindEID, KindICCID, KindIMEI or KindMDN)
+// parseDeviceID returns the kind of s (tsapi.KindEID, KindICCID, KindIMEI or KindMDN)
 // when checkDeviceID accepts s as that kind. The kind is chosen by the number of ASCII digits
 // in s, other characters left out, so that a value with a separator gets the error of the
 // kind it was meant to be.
@@ -181,13 +181,13 @@ func parseDeviceID(s string) (string, error) {
 	var kind string
 	switch {
 	case digits == ids.EIDLength:
-		kind = thingspace.KindEID
+		kind = tsapi.KindEID
 	case digits == ids.ICCIDMinLength || digits == ids.ICCIDMaxLength:
-		kind = thingspace.KindICCID
+		kind = tsapi.KindICCID
 	case digits == ids.IMEILength || digits == ids.IMEISVLength:
-		kind = thingspace.KindIMEI
+		kind = tsapi.KindIMEI
 	case digits == ids.MDNLength, digits == ids.MDNLength+1 && first == '1':
-		kind = thingspace.KindMDN
+		kind = tsapi.KindMDN
 	default:
 		reason := "has " + countOf(digits, "digit")
 		switch {

@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Resource identity (Terraform 1.12 and later): Create and import set it, and an `import` block
@@ -86,14 +86,14 @@ func TestAccCallbackListener_identity(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				Config: config + fmt.Sprintf("\nimport {\n  to       = %s\n  identity = { service_name = %q }\n}\n",
-					listenerAddr, thingspace.ServiceDeviceProfile),
+					listenerAddr, tsapi.ServiceDeviceProfile),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(listenerAddr, plancheck.ResourceActionNoop),
 				}},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectIdentity(listenerAddr, map[string]knownvalue.Check{
 						"account_name": knownvalue.StringExact(e.Sim.Account()),
-						"service_name": knownvalue.StringExact(thingspace.ServiceDeviceProfile),
+						"service_name": knownvalue.StringExact(tsapi.ServiceDeviceProfile),
 					}),
 				},
 			},

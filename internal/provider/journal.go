@@ -14,8 +14,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
-	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // journal is the provider's write-ahead record of carrier actions (thingspace.Journal): before
@@ -29,7 +30,7 @@ import (
 // resource instance copies its devices' entries into its private state, which Terraform saves
 // with the state (but not when Terraform itself is killed: a relay is what survives that).
 type journal struct {
-	relay *wait.RelayClient
+	relay *relayapi.Client
 
 	mu    sync.Mutex
 	local map[string][]journalEntry // by EID, without a relay
@@ -37,15 +38,15 @@ type journal struct {
 
 // journalEntry is one intent as the provider remembers it without a relay (private state).
 type journalEntry struct {
-	IntentID  string               `json:"intent"`
-	Account   string               `json:"account"`
-	Action    thingspace.Action    `json:"action"`
-	BodyHash  string               `json:"body_sha256"`
-	Attempt   int                  `json:"attempt"`
-	At        time.Time            `json:"at"`
-	RequestID string               `json:"request_id,omitempty"`
-	State     string               `json:"state"`
-	Sent      thingspace.DeviceIDs `json:"sent"`
+	IntentID  string          `json:"intent"`
+	Account   string          `json:"account"`
+	Action    tsapi.Action    `json:"action"`
+	BodyHash  string          `json:"body_sha256"`
+	Attempt   int             `json:"attempt"`
+	At        time.Time       `json:"at"`
+	RequestID string          `json:"request_id,omitempty"`
+	State     string          `json:"state"`
+	Sent      tsapi.DeviceIDs `json:"sent"`
 }
 
 // maxLocalEntries bounds what an instance keeps in its private state: the last few actions
@@ -58,15 +59,15 @@ func newIntentID() string {
 	return "tf-" + hex.EncodeToString(b[:])
 }
 
-func (j *journal) Intend(ctx context.Context, action thingspace.Action, body thingspace.ProfileRequest) (string, error) {
+func (j *journal) Intend(ctx context.Context, action tsapi.Action, body tsapi.ProfileRequest) (string, error) {
 	id := newIntentID()
-	devices := make([]thingspace.DeviceIDs, len(body.Devices))
+	devices := make([]tsapi.DeviceIDs, len(body.Devices))
 	for i, d := range body.Devices {
 		devices[i] = thingspace.JournalIDs(d)
 	}
-	hash := thingspace.BodyHash(action, body)
+	hash := tsapi.BodyHash(action, body)
 	if j.relay != nil {
-		_, err := j.relay.PutIntent(ctx, wait.Intent{IntentID: id, Account: body.AccountName, Action: string(action),
+		_, err := j.relay.PutIntent(ctx, relayapi.Intent{IntentID: id, Account: body.AccountName, Action: string(action),
 			Devices: devices, BodySHA256: hash, Attempt: max(1, body.Attempt)})
 		if err != nil {
 			return "", err
@@ -77,23 +78,23 @@ func (j *journal) Intend(ctx context.Context, action thingspace.Action, body thi
 	defer j.mu.Unlock()
 	now := time.Now()
 	for _, ids := range devices {
-		eid := ids.Get(thingspace.KindEID)
+		eid := ids.Get(tsapi.KindEID)
 		if eid == "" {
 			continue
 		}
 		j.local[eid] = appendEntry(j.local[eid], journalEntry{IntentID: id, Account: body.AccountName, Action: action,
-			BodyHash: hash, Attempt: max(1, body.Attempt), At: now, State: wait.IntentOpen, Sent: ids})
+			BodyHash: hash, Attempt: max(1, body.Attempt), At: now, State: relayapi.IntentOpen, Sent: ids})
 	}
 	return id, nil
 }
 
-func (j *journal) Accepted(ctx context.Context, intentID string, action thingspace.Action, body thingspace.ProfileRequest, requestID string) {
-	j.update(ctx, intentID, wait.IntentAccepted, requestID, "")
+func (j *journal) Accepted(ctx context.Context, intentID string, action tsapi.Action, body tsapi.ProfileRequest, requestID string) {
+	j.update(ctx, intentID, relayapi.IntentAccepted, requestID, "")
 	tflog.Debug(ctx, "recorded an accepted request", map[string]any{"request_id": requestID, "action": string(action), "intent": intentID})
 }
 
 func (j *journal) Refused(ctx context.Context, intentID string, cause error) {
-	j.update(ctx, intentID, wait.IntentRefused, "", cause.Error())
+	j.update(ctx, intentID, relayapi.IntentRefused, "", cause.Error())
 }
 
 // update moves an intent to state. A relay that does not answer leaves the intent open: its
@@ -110,7 +111,7 @@ func (j *journal) update(ctx context.Context, intentID, state, requestID, reason
 	defer j.mu.Unlock()
 	for eid, entries := range j.local {
 		for i := range entries {
-			if entries[i].IntentID == intentID && entries[i].State == wait.IntentOpen {
+			if entries[i].IntentID == intentID && entries[i].State == relayapi.IntentOpen {
 				entries[i].State, entries[i].RequestID = state, requestID
 			}
 		}
@@ -121,10 +122,10 @@ func (j *journal) update(ctx context.Context, intentID, state, requestID, reason
 // resolve records that evidence settled an open intent.
 func (j *journal) resolve(ctx context.Context, in reconcile.Intent, requestID, reason string) error {
 	if j.relay != nil {
-		_, err := j.relay.UpdateIntent(ctx, in.ID, wait.IntentResolved, requestID, reason)
+		_, err := j.relay.UpdateIntent(ctx, in.ID, relayapi.IntentResolved, requestID, reason)
 		return err
 	}
-	j.update(ctx, in.ID, wait.IntentResolved, requestID, reason)
+	j.update(ctx, in.ID, relayapi.IntentResolved, requestID, reason)
 	return nil
 }
 
@@ -168,7 +169,7 @@ func appendEntry(list []journalEntry, e journalEntry) []journalEntry {
 func trimEntries(list []journalEntry) []journalEntry {
 	slices.SortStableFunc(list, func(a, b journalEntry) int { return a.At.Compare(b.At) })
 	for len(list) > maxLocalEntries {
-		k := slices.IndexFunc(list, func(e journalEntry) bool { return e.State != wait.IntentOpen })
+		k := slices.IndexFunc(list, func(e journalEntry) bool { return e.State != relayapi.IntentOpen })
 		if k < 0 {
 			break
 		}
@@ -214,7 +215,7 @@ func carriedJournal(ctx context.Context, p privateGetter, m *esimProfileModel) [
 	if entries := privateJournal(ctx, p); len(entries) > 0 {
 		return entries
 	}
-	action := thingspace.Action(m.LastAction.ValueString())
+	action := tsapi.Action(m.LastAction.ValueString())
 	if action == "" {
 		return nil
 	}
@@ -226,12 +227,12 @@ func carriedJournal(ctx context.Context, p privateGetter, m *esimProfileModel) [
 // intent, settled by evidence as any other. Its age is counted from now (the state does not
 // keep when it was sent): the safe side, a longer wait before the horizon allows a second
 // attempt.
-func lastRequestEntry(account, eid, requestID string, action thingspace.Action) journalEntry {
+func lastRequestEntry(account, eid, requestID string, action tsapi.Action) journalEntry {
 	e := journalEntry{IntentID: "state:" + requestID, Account: account, Action: action, Attempt: 1,
-		At: time.Now(), RequestID: requestID, State: wait.IntentAccepted,
-		Sent: thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: eid}}}
+		At: time.Now(), RequestID: requestID, State: relayapi.IntentAccepted,
+		Sent: tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: eid}}}
 	if requestID == "" {
-		e.IntentID, e.State = "state:unknown:"+string(action), wait.IntentOpen
+		e.IntentID, e.State = "state:unknown:"+string(action), relayapi.IntentOpen
 	}
 	return e
 }

@@ -18,7 +18,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
@@ -45,25 +46,25 @@ func (c *Config) ensureRegistration(ctx context.Context, account string) error {
 	}
 	var registered string
 	for _, r := range regs {
-		if strings.EqualFold(r.ServiceName, thingspace.ServiceDeviceProfile) {
+		if strings.EqualFold(r.ServiceName, tsapi.ServiceDeviceProfile) {
 			registered = r.URL
 		}
 	}
 	info, err := c.Relay.Info(ctx)
 	if err != nil {
 		return &relayUnavailableError{relayURL: c.RelayURL, asked: "GET /v1/info",
-			why: fmt.Sprintf("that account %s sends its %s callbacks to the relay", account, thingspace.ServiceDeviceProfile), err: err}
+			why: fmt.Sprintf("that account %s sends its %s callbacks to the relay", account, tsapi.ServiceDeviceProfile), err: err}
 	}
 	fix := "Register the relay's public ingest URL for DeviceProfileService, for example with a " +
 		"thingspace_callback_listener resource (url = the relay's -public-url), and apply it before the profiles."
 	if registered == "" {
 		return fmt.Errorf("account %s has no %s callback registered, so ThingSpace would send this action's results nowhere "+
-			"and the provider could not confirm them. %s", account, thingspace.ServiceDeviceProfile, fix)
+			"and the provider could not confirm them. %s", account, tsapi.ServiceDeviceProfile, fix)
 	}
 	sum := sha256.Sum256([]byte(registered))
 	if !slices.Contains(info.IngestURLSHA256, hex.EncodeToString(sum[:])) {
 		return fmt.Errorf("account %s sends its %s callbacks to %s, which is not an ingest URL of the relay at %s, so the "+
-			"provider would wait for callbacks that never reach it. %s", account, thingspace.ServiceDeviceProfile,
+			"provider would wait for callbacks that never reach it. %s", account, tsapi.ServiceDeviceProfile,
 			redactURL(registered), c.RelayURL, fix)
 	}
 	g.checked[account] = true
@@ -98,7 +99,7 @@ func (e *relayUnavailableError) Unwrap() error { return e.err }
 
 // title names what failed: the relay refused the call (token, permissions) or was not reached.
 func (e *relayUnavailableError) title() string {
-	var re *wait.RelayError
+	var re *relayapi.Error
 	if errors.As(e.err, &re) && !re.Temporary() {
 		return "The relay refused the provider's request"
 	}
@@ -124,7 +125,7 @@ func addPreflightError(diags *diag.Diagnostics, title string, err error) {
 }
 
 // waitDevices waits for targets with progress in the logs.
-func (c *Config) waitDevices(ctx context.Context, targets []wait.Target, what string) ([]thingspace.DeviceOutcome, error) {
+func (c *Config) waitDevices(ctx context.Context, targets []wait.Target, what string) ([]tsapi.DeviceOutcome, error) {
 	return c.Waiter.Wait(ctx, targets, func(p wait.Progress) {
 		fields := map[string]any{"what": what, "done": p.Done, "total": p.Total, "warnings": p.Warnings,
 			"elapsed": p.Elapsed.Round(time.Second).String()}
@@ -145,8 +146,8 @@ func (c *Config) waitDevices(ctx context.Context, targets []wait.Target, what st
 }
 
 // describeIDs names a device in messages: its EID, else its first identifier.
-func describeIDs(ids thingspace.DeviceIDs) string {
-	if eid := ids.Get(thingspace.KindEID); eid != "" {
+func describeIDs(ids tsapi.DeviceIDs) string {
+	if eid := ids.Get(tsapi.KindEID); eid != "" {
 		return "EID " + eid
 	}
 	if len(ids) > 0 {
@@ -159,7 +160,7 @@ func describeIDs(ids thingspace.DeviceIDs) string {
 // validation of many instances costs one call per account.
 type planCache struct {
 	mu    sync.Mutex
-	plans map[string][]thingspace.ServicePlan
+	plans map[string][]tsapi.ServicePlan
 }
 
 // servicePlanCodes returns the account's plan codes (cached).
@@ -167,7 +168,7 @@ func (c *Config) servicePlanCodes(ctx context.Context, account string) ([]string
 	c.plans.mu.Lock()
 	defer c.plans.mu.Unlock()
 	if c.plans.plans == nil {
-		c.plans.plans = map[string][]thingspace.ServicePlan{}
+		c.plans.plans = map[string][]tsapi.ServicePlan{}
 	}
 	plans, ok := c.plans.plans[account]
 	if !ok {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
@@ -97,7 +98,7 @@ type Config struct {
 	// Relay is the relay API client (nil without relay_url); Waiter waits for per-device
 	// outcomes, one long-poll per request id for the whole process; Coalescer merges the
 	// instances' identical actions into bulk calls and registers each accepted one at the relay.
-	Relay     *wait.RelayClient
+	Relay     *relayapi.Client
 	Waiter    *wait.Waiter
 	Coalescer *thingspace.Coalescer
 	// journal records every action before it is sent (see journal.go).
@@ -453,7 +454,7 @@ func (c *Config) start() {
 		// open-request checks running at once: the rest would reconnect on every call.
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
-		c.Relay = wait.NewRelayClient(c.RelayURL, c.RelayToken, &http.Client{Transport: t})
+		c.Relay = relayapi.NewClient(c.RelayURL, c.RelayToken, &http.Client{Transport: t})
 	}
 	c.Waiter = wait.New(wait.Options{Relay: c.Relay, Status: c.Client, StatusPollAfter: c.StatusPollAfter})
 	c.Coalescer = c.Client.NewCoalescer(c.BatchWindow)

@@ -12,8 +12,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
-	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 var (
@@ -94,7 +94,7 @@ func (d *requestDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	m.Devices = []requestDeviceModel{}
 	if d.cfg.Relay != nil {
 		sum, err := d.cfg.Relay.Request(ctx, rid)
-		if err != nil && !errors.Is(err, wait.ErrGone) {
+		if err != nil && !errors.Is(err, relayapi.ErrGone) {
 			resp.Diagnostics.AddError("Cannot read the request from the relay", err.Error())
 			return
 		}
@@ -120,7 +120,7 @@ func (d *requestDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	m.Expected = types.Int64Value(int64(len(st.SubRequests)))
 	terminal := 0
 	for _, sub := range st.SubRequests {
-		t := thingspace.NormalizeStatus(sub.Status).Terminal()
+		t := tsapi.NormalizeStatus(sub.Status).Terminal()
 		if t {
 			terminal++
 		}
@@ -130,13 +130,13 @@ func (d *requestDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
-func requestDevice(ids thingspace.DeviceIDs, status string, terminal bool) requestDeviceModel {
+func requestDevice(ids tsapi.DeviceIDs, status string, terminal bool) requestDeviceModel {
 	byKind := make(map[string]string, len(ids))
 	for _, id := range ids {
-		byKind[thingspace.NormalizeKind(id.Kind)] = id.ID
+		byKind[tsapi.NormalizeKind(id.Kind)] = id.ID
 	}
 	return requestDeviceModel{
-		EID: types.StringValue(ids.Get(thingspace.KindEID)), ICCID: types.StringValue(ids.Get(thingspace.KindICCID)),
+		EID: types.StringValue(ids.Get(tsapi.KindEID)), ICCID: types.StringValue(ids.Get(tsapi.KindICCID)),
 		IDs: types.MapValueMust(types.StringType, stringMap(byKind)), Status: types.StringValue(status), Terminal: types.BoolValue(terminal),
 	}
 }

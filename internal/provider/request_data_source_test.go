@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 const requestDataSourceConfig = `
@@ -61,7 +62,7 @@ func TestAccRequestDataSource_unknownToRelay(t *testing.T) {
 	env.register(t, "http://127.0.0.1:1/callbacks/elsewhere")
 	dev := env.device(t, 0)
 	client := env.simClient(t)
-	res, err := client.Activate(context.Background(), thingspace.ActivateRequest{AccountName: env.Sim.Account(),
+	res, err := client.Activate(context.Background(), tsapi.ActivateRequest{AccountName: env.Sim.Account(),
 		ServicePlan: env.plansOfType("US")[0], Devices: thingspace.Devices(activateIDs(dev))})
 	if err != nil {
 		t.Fatal(err)

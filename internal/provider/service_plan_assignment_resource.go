@@ -25,6 +25,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 var (
@@ -322,7 +323,7 @@ func parseAssignmentImportID(id, defaultAccount string) (account, plan string, e
 		}
 	case 2:
 		if ids.ValidateAccountName(parts[0]) == nil && planCodeRE.MatchString(parts[1]) &&
-			ids.ValidateDeviceID(thingspace.KindEID, parts[1], true) != nil {
+			ids.ValidateDeviceID(tsapi.KindEID, parts[1], true) != nil {
 			// The resource's own id, which does not say which devices to import. (A numeric
 			// plan code followed by one EID also looks like an account and a plan code: an EID
 			// is 32 digits, which the plan code pattern accepts.)
@@ -343,7 +344,7 @@ func parseAssignmentImportID(id, defaultAccount string) (account, plan string, e
 	seen := map[string]bool{}
 	for _, eid := range strings.Split(parts[len(parts)-1], ",") {
 		eid = strings.TrimSpace(eid)
-		if err := ids.ValidateDeviceID(thingspace.KindEID, eid, true); err != nil {
+		if err := ids.ValidateDeviceID(tsapi.KindEID, eid, true); err != nil {
 			return "", "", nil, fmt.Errorf("import ID %q: %v", id, err)
 		}
 		if seen[eid] {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 func testAccServicePlanAssignmentConfig_basic(plan string, eids []string) string {
@@ -274,10 +275,10 @@ func TestAccServicePlanAssignment_waitsForPendingDevice(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				PreConfig: func() {
-					if _, err := client.Activate(context.Background(), thingspace.ActivateRequest{AccountName: env.Sim.Account(),
-						ServicePlan: activatedOn, Devices: thingspace.Devices(thingspace.DeviceIDs{
-							{Kind: thingspace.KindEID, ID: fresh.EID}, {Kind: thingspace.KindICCID, ID: fresh.ICCID},
-							{Kind: thingspace.KindIMEI, ID: fresh.IMEI}})}); err != nil {
+					if _, err := client.Activate(context.Background(), tsapi.ActivateRequest{AccountName: env.Sim.Account(),
+						ServicePlan: activatedOn, Devices: thingspace.Devices(tsapi.DeviceIDs{
+							{Kind: tsapi.KindEID, ID: fresh.EID}, {Kind: tsapi.KindICCID, ID: fresh.ICCID},
+							{Kind: tsapi.KindIMEI, ID: fresh.IMEI}})}); err != nil {
 						t.Fatal(err)
 					}
 				},

@@ -9,7 +9,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
+	"github.com/fleetform/terraform-provider-thingspace/internal/retry"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
@@ -68,14 +71,14 @@ func (w *world) Observe(ctx context.Context, account string, devices []reconcile
 		}
 		return out, nil
 	}
-	ids := make([]thingspace.DeviceIDs, len(devices))
+	ids := make([]tsapi.DeviceIDs, len(devices))
 	for i, d := range devices {
-		known := thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: d.EID}, {Kind: thingspace.KindICCID, ID: d.ICCID},
-			{Kind: thingspace.KindIMEI, ID: d.IMEI}}
+		known := tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: d.EID}, {Kind: tsapi.KindICCID, ID: d.ICCID},
+			{Kind: tsapi.KindIMEI, ID: d.IMEI}}
 		if reads[i] != nil {
 			known = append(known, reads[i].DeviceIDs...)
 		}
-		ids[i] = thingspace.JournalIDs(thingspace.DeviceEntry{DeviceIDs: known})
+		ids[i] = thingspace.JournalIDs(tsapi.DeviceEntry{DeviceIDs: known})
 	}
 	records, now, err := w.cfg.Relay.LookupDevices(ctx, ids)
 	if err != nil {
@@ -92,7 +95,7 @@ func (w *world) Observe(ctx context.Context, account string, devices []reconcile
 }
 
 // ledgerFromRecord converts the relay's record of a device for the engine.
-func ledgerFromRecord(r wait.DeviceRecord, device thingspace.DeviceIDs) reconcile.Ledger {
+func ledgerFromRecord(r relayapi.DeviceRecord, device tsapi.DeviceIDs) reconcile.Ledger {
 	var l reconcile.Ledger
 	// A request stays open at the relay until every one of its devices is done, and one that
 	// nobody registered (its sender was killed before it could) never is: a request that has
@@ -108,10 +111,10 @@ func ledgerFromRecord(r wait.DeviceRecord, device thingspace.DeviceIDs) reconcil
 			continue
 		}
 		l.OpenRequests = append(l.OpenRequests, reconcile.OpenRequest{RequestID: rq.RequestID, Account: rq.Account,
-			Action: thingspace.Action(rq.Action)})
+			Action: tsapi.Action(rq.Action)})
 	}
 	for _, in := range r.OpenIntents {
-		ri := reconcile.Intent{ID: in.IntentID, Action: thingspace.Action(in.Action), BodyHash: in.BodySHA256,
+		ri := reconcile.Intent{ID: in.IntentID, Action: tsapi.Action(in.Action), BodyHash: in.BodySHA256,
 			Attempt: max(1, in.Attempt), CreatedAt: in.CreatedAt}
 		for _, d := range in.Devices {
 			if d.Matches(device) {
@@ -122,11 +125,11 @@ func ledgerFromRecord(r wait.DeviceRecord, device thingspace.DeviceIDs) reconcil
 		l.OpenIntents = append(l.OpenIntents, ri)
 	}
 	for _, lc := range r.Latest {
-		var cb thingspace.Callback
+		var cb tsapi.Callback
 		if err := json.Unmarshal(lc.Body, &cb); err != nil {
 			continue // the relay stores what it could parse; an unreadable body tells nothing
 		}
-		action := thingspace.Action(lc.Action)
+		action := tsapi.Action(lc.Action)
 		status, cerr := cb.Outcome(action)
 		if !status.Terminal() {
 			continue
@@ -146,10 +149,10 @@ func (w *world) localLedger(ctx context.Context, account, eid string) (reconcile
 	var l reconcile.Ledger
 	for _, e := range w.cfg.journal.entries(eid, w.carried[eid]) {
 		switch {
-		case e.State == wait.IntentOpen:
+		case e.State == relayapi.IntentOpen:
 			l.OpenIntents = append(l.OpenIntents, reconcile.Intent{ID: e.IntentID, Action: e.Action, BodyHash: e.BodyHash,
 				Attempt: e.Attempt, CreatedAt: e.At, Sent: e.Sent})
-		case e.State == wait.IntentResolved && e.RequestID == "":
+		case e.State == relayapi.IntentResolved && e.RequestID == "":
 			// Settled by the device's state, its answer lost: the action took, with effects
 			// the device list does not show (whether an enable took). Newer than what came
 			// before, it keeps older events from deciding those.
@@ -167,7 +170,7 @@ func (w *world) localLedger(ctx context.Context, account, eid string) (reconcile
 				if !sub.IDs.Matches(e.Sent) {
 					continue
 				}
-				switch s := thingspace.NormalizeStatus(sub.Status); {
+				switch s := tsapi.NormalizeStatus(sub.Status); {
 				case s.Terminal():
 					l.Events = append(l.Events, reconcile.Event{Action: e.Action, RequestID: e.RequestID, At: e.At, Status: s, Sent: e.Sent})
 				default:
@@ -180,7 +183,7 @@ func (w *world) localLedger(ctx context.Context, account, eid string) (reconcile
 	return l, nil
 }
 
-func (w *world) Send(ctx context.Context, action thingspace.Action, body thingspace.ProfileRequest) ([]thingspace.AcceptedRequest, error) {
+func (w *world) Send(ctx context.Context, action tsapi.Action, body tsapi.ProfileRequest) ([]thingspace.AcceptedRequest, error) {
 	p := w.part
 	w.part = nil
 	if p == nil {
@@ -195,13 +198,13 @@ func (w *world) Send(ctx context.Context, action thingspace.Action, body thingsp
 	return p.Submit(withLogger(ctx), action, body)
 }
 
-func (w *world) Wait(ctx context.Context, targets []wait.Target) ([]thingspace.DeviceOutcome, error) {
+func (w *world) Wait(ctx context.Context, targets []wait.Target) ([]tsapi.DeviceOutcome, error) {
 	return w.cfg.waitDevices(ctx, targets, string(targets[0].Action))
 }
 
 // ConfirmStatus reads the request status a few times (it may lag behind the callback), on a
 // context of its own so that a confirmation already due is not lost to a time-out.
-func (w *world) ConfirmStatus(ctx context.Context, account, requestID string, device thingspace.DeviceIDs) (bool, error) {
+func (w *world) ConfirmStatus(ctx context.Context, account, requestID string, device tsapi.DeviceIDs) (bool, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
 	defer cancel()
 	var lastErr error
@@ -213,13 +216,13 @@ func (w *world) ConfirmStatus(ctx context.Context, account, requestID string, de
 			for _, sub := range st.SubRequests {
 				if sub.IDs.Matches(device) {
 					last = sub.Status
-					if thingspace.NormalizeStatus(sub.Status) == thingspace.StatusSucceeded {
+					if tsapi.NormalizeStatus(sub.Status) == tsapi.StatusSucceeded {
 						return true, nil
 					}
 				}
 			}
 		}
-		if thingspace.SleepContext(rctx, time.Duration(attempt+1)*500*time.Millisecond) != nil {
+		if retry.Sleep(rctx, time.Duration(attempt+1)*500*time.Millisecond) != nil {
 			break
 		}
 	}
@@ -246,16 +249,16 @@ func (w *world) done() {
 // instances share listings of the account (see thingspace.ReadCoalescer: a single read each
 // for the first few devices of an account, shared paged listings after that). A device not in
 // the account is nil.
-func (c *Config) readDevices(ctx context.Context, account string, devices []reconcile.Desired) ([]*thingspace.Device, error) {
+func (c *Config) readDevices(ctx context.Context, account string, devices []reconcile.Desired) ([]*tsapi.Device, error) {
 	return c.readDevicesSince(ctx, account, devices, time.Now())
 }
 
 // readDevicesSince reads the devices from data fetched at or after notBefore (see
 // refreshBound); a device not in the account is nil.
-func (c *Config) readDevicesSince(ctx context.Context, account string, devices []reconcile.Desired, notBefore time.Time) ([]*thingspace.Device, error) {
-	ids := make([]thingspace.DeviceID, len(devices))
+func (c *Config) readDevicesSince(ctx context.Context, account string, devices []reconcile.Desired, notBefore time.Time) ([]*tsapi.Device, error) {
+	ids := make([]tsapi.DeviceID, len(devices))
 	for i, d := range devices {
-		ids[i] = thingspace.DeviceID{Kind: thingspace.KindEID, ID: d.EID}
+		ids[i] = tsapi.DeviceID{Kind: tsapi.KindEID, ID: d.EID}
 	}
 	return c.Client.Reads().Devices(withLogger(ctx), account, ids, notBefore)
 }

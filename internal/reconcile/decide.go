@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Goal is what the caller wants done with a device.
@@ -43,7 +43,7 @@ type Desired struct {
 	SmsrOid           string
 	// Activation-time inputs, which the carrier does not show back.
 	MdnZipCode string
-	PlaceOfUse *thingspace.PlaceOfUse
+	PlaceOfUse *tsapi.PlaceOfUse
 	// AdoptExisting: on create, a device active on another plan is adopted and moved to the
 	// configured plan instead of refused.
 	AdoptExisting bool
@@ -76,8 +76,8 @@ const (
 type Step struct {
 	Kind StepKind
 	// Action and Body (the account, the parameters and this device's entry) for StepAct.
-	Action thingspace.Action
-	Body   thingspace.ProfileRequest
+	Action tsapi.Action
+	Body   tsapi.ProfileRequest
 	// ByStatus: only the request status can confirm the action (the device list does not show
 	// a profile's download or enable).
 	ByStatus bool
@@ -164,7 +164,7 @@ func Decide(d Desired, o Observed, horizon time.Duration) Step {
 		}
 		s.Intent = superseded
 		s.Body.Attempt = 1
-		if superseded.Action == s.Action && superseded.BodyHash == thingspace.BodyHash(s.Action, s.Body) {
+		if superseded.Action == s.Action && superseded.BodyHash == tsapi.BodyHash(s.Action, s.Body) {
 			s.Body.Attempt = superseded.Attempt + 1
 		}
 	}
@@ -187,7 +187,7 @@ func evidenceAfter(events []Event, in *Intent) (Event, bool) {
 // activate of the Global profile on a reactivated line).
 func sentICCID(in *Intent, v string) bool {
 	for _, id := range in.Sent {
-		if thingspace.NormalizeKind(id.Kind) == thingspace.KindICCID && id.ID == v {
+		if tsapi.NormalizeKind(id.Kind) == tsapi.KindICCID && id.ID == v {
 			return true
 		}
 	}
@@ -197,59 +197,59 @@ func sentICCID(in *Intent, v string) bool {
 // reached reports whether the device shows the effect of an open intent's action, so that the
 // intent is resolved whatever became of its POST. For serviceplan it must be the change being
 // asked for now (the body hash tells): an intent for another plan is not settled by the plan.
-func reached(d Desired, dev thingspace.Device, in *Intent) (string, bool) {
+func reached(d Desired, dev tsapi.Device, in *Intent) (string, bool) {
 	line := LineState(dev)
 	g, hasGlobal := GlobalLine(dev)
-	gState := thingspace.NormalizeState(g.State)
+	gState := tsapi.NormalizeState(g.State)
 	shows := func(what string) (string, bool) {
 		return fmt.Sprintf("the device shows %s, the effect of %s (intent %s)", what, in.Action, in.ID), true
 	}
 	switch in.Action {
-	case thingspace.ActionActivate:
+	case tsapi.ActionActivate:
 		if pi, _ := ProfileICCID(dev, Global); pi != "" && sentICCID(in, pi) {
-			if gState == thingspace.StateActive || gState == thingspace.StateSuspended {
+			if gState == tsapi.StateActive || gState == tsapi.StateSuspended {
 				return shows("the Global profile " + string(gState))
 			}
-		} else if line == thingspace.StateActive || line == thingspace.StateSuspended {
+		} else if line == tsapi.StateActive || line == tsapi.StateSuspended {
 			return shows("the line " + string(line))
 		}
-	case thingspace.ActionDeactivate:
-		if line == thingspace.StateDeactive {
+	case tsapi.ActionDeactivate:
+		if line == tsapi.StateDeactive {
 			return shows("the line deactive")
 		}
-	case thingspace.ActionDeviceSuspend:
-		if line == thingspace.StateSuspended {
+	case tsapi.ActionDeviceSuspend:
+		if line == tsapi.StateSuspended {
 			return shows("the line suspended")
 		}
-	case thingspace.ActionDeviceResume:
-		if line == thingspace.StateActive {
+	case tsapi.ActionDeviceResume:
+		if line == tsapi.StateActive {
 			return shows("the line active")
 		}
-	case thingspace.ActionProfileSuspend:
-		if hasGlobal && gState == thingspace.StateSuspended {
+	case tsapi.ActionProfileSuspend:
+		if hasGlobal && gState == tsapi.StateSuspended {
 			return shows("the Global profile suspended")
 		}
-	case thingspace.ActionProfileResume:
-		if hasGlobal && gState == thingspace.StateActive {
+	case tsapi.ActionProfileResume:
+		if hasGlobal && gState == tsapi.StateActive {
 			return shows("the Global profile active")
 		}
-	case thingspace.ActionDownloadEnable, thingspace.ActionDownload, thingspace.ActionDownloadDisable:
+	case tsapi.ActionDownloadEnable, tsapi.ActionDownload, tsapi.ActionDownloadDisable:
 		if _, ok := ProfileLine(dev, d.Type); ok {
 			return shows("the profile downloaded")
 		}
-	case thingspace.ActionDelete:
+	case tsapi.ActionDelete:
 		if _, ok := ProfileLine(dev, d.Type); !ok && (d.Type == Global || d.Type == Local) {
 			return shows("no " + string(d.Type) + " profile")
 		}
-	case thingspace.ActionServicePlan:
+	case tsapi.ActionServicePlan:
 		// An intent known without its body (recorded from a tainted instance's state, which
 		// keeps the action only) is the change this configuration asks for.
 		anyBody := in.BodyHash == ""
-		us := thingspace.BodyHash(thingspace.ActionServicePlan, thingspace.ProfileRequest{AccountName: d.Account, ServicePlan: d.ServicePlan})
+		us := tsapi.BodyHash(tsapi.ActionServicePlan, tsapi.ProfileRequest{AccountName: d.Account, ServicePlan: d.ServicePlan})
 		if (anyBody || in.BodyHash == us) && dev.ServicePlan() == d.ServicePlan {
 			return shows("plan " + d.ServicePlan)
 		}
-		gl := thingspace.BodyHash(thingspace.ActionServicePlan, thingspace.ProfileRequest{AccountName: d.Account, ServicePlan: d.GlobalServicePlan})
+		gl := tsapi.BodyHash(tsapi.ActionServicePlan, tsapi.ProfileRequest{AccountName: d.Account, ServicePlan: d.GlobalServicePlan})
 		if d.GlobalServicePlan != "" && (anyBody || in.BodyHash == gl) && hasGlobal && g.ServicePlan == d.GlobalServicePlan {
 			return shows("Global plan " + d.GlobalServicePlan)
 		}
@@ -262,7 +262,7 @@ func reached(d Desired, dev thingspace.Device, in *Intent) (string, bool) {
 // (where depends on where the intents are kept, which the caller adds).
 type StuckIntentError struct {
 	EID      string
-	Action   thingspace.Action
+	Action   tsapi.Action
 	Attempts int
 	IntentID string
 	Age      time.Duration
@@ -281,41 +281,41 @@ func refuse(format string, args ...any) Step {
 func done(why string) Step { return Step{Kind: StepDone, Why: why} }
 
 // act builds a StepAct for one device.
-func act(d Desired, action thingspace.Action, body thingspace.ProfileRequest, byStatus bool, why string) Step {
+func act(d Desired, action tsapi.Action, body tsapi.ProfileRequest, byStatus bool, why string) Step {
 	body.AccountName = d.Account
 	return Step{Kind: StepAct, Action: action, Body: body, ByStatus: byStatus, Why: why}
 }
 
 // entry builds the device's entry for an action: the identifiers sent, plus every other known
 // identifier in Also, for the journal.
-func entry(dev thingspace.Device, sent ...thingspace.DeviceID) []thingspace.DeviceEntry {
-	var ids thingspace.DeviceIDs
+func entry(dev tsapi.Device, sent ...tsapi.DeviceID) []tsapi.DeviceEntry {
+	var ids tsapi.DeviceIDs
 	for _, id := range sent {
 		if id.ID != "" {
 			ids = append(ids, id)
 		}
 	}
-	return []thingspace.DeviceEntry{{DeviceIDs: ids, Also: deviceIdentifiers(dev)}}
+	return []tsapi.DeviceEntry{{DeviceIDs: ids, Also: deviceIdentifiers(dev)}}
 }
 
-func eidOf(dev thingspace.Device) thingspace.DeviceID {
-	return thingspace.DeviceID{Kind: thingspace.KindEID, ID: dev.DeviceIDs.Get(thingspace.KindEID)}
+func eidOf(dev tsapi.Device) tsapi.DeviceID {
+	return tsapi.DeviceID{Kind: tsapi.KindEID, ID: dev.DeviceIDs.Get(tsapi.KindEID)}
 }
 
-func iccid(v string) thingspace.DeviceID {
-	return thingspace.DeviceID{Kind: thingspace.KindICCID, ID: v}
+func iccid(v string) tsapi.DeviceID {
+	return tsapi.DeviceID{Kind: tsapi.KindICCID, ID: v}
 }
 
 // decideDestroy: deactivate an active or suspended line, confirmed by a read; then, with
 // DeleteProfile, delete the Global or local profile that the device still shows. A device
 // never activated, already deactive, or whose profile is not on it needs nothing.
-func decideDestroy(d Desired, dev thingspace.Device) Step {
+func decideDestroy(d Desired, dev tsapi.Device) Step {
 	switch LineState(dev) {
-	case thingspace.StateActive, thingspace.StateSuspended:
-		return act(d, thingspace.ActionDeactivate, thingspace.DeactivateRequest{
+	case tsapi.StateActive, tsapi.StateSuspended:
+		return act(d, tsapi.ActionDeactivate, tsapi.DeactivateRequest{
 			Devices: entry(dev, eidOf(dev), iccid(LeadICCID(dev))), EtfWaiver: d.EtfWaiver, ReasonCode: d.ReasonCode}.Body(),
 			false, "deactivating the line")
-	case thingspace.StateDeactive:
+	case tsapi.StateDeactive:
 	default:
 		return done("the line was never activated: nothing to deactivate")
 	}
@@ -329,20 +329,20 @@ func decideDestroy(d Desired, dev thingspace.Device) Step {
 	if err != nil {
 		return refuse("EID %s was deactivated, but its profile was not deleted: %v", d.EID, err)
 	}
-	body := thingspace.ProfileChangeRequest{Devices: entry(dev, eidOf(dev), iccid(pi))}
+	body := tsapi.ProfileChangeRequest{Devices: entry(dev, eidOf(dev), iccid(pi))}
 	if d.Type == Local {
 		body.SmsrOid = d.SmsrOid
 	} else {
 		body.ServicePlan = d.GlobalServicePlan
 	}
-	return act(d, thingspace.ActionDelete, body.Body(), true, "deleting the "+string(d.Type)+" profile")
+	return act(d, tsapi.ActionDelete, body.Body(), true, "deleting the "+string(d.Type)+" profile")
 }
 
 // decidePlan: the plan assignment sets the plan of an active line and nothing else.
-func decidePlan(d Desired, dev thingspace.Device) Step {
+func decidePlan(d Desired, dev tsapi.Device) Step {
 	switch s := LineState(dev); s {
-	case thingspace.StateActive:
-	case thingspace.StateSuspended:
+	case tsapi.StateActive:
+	case tsapi.StateSuspended:
 		if dev.ServicePlan() == d.ServicePlan {
 			return done("already on the plan")
 		}
@@ -354,7 +354,7 @@ func decidePlan(d Desired, dev thingspace.Device) Step {
 	if dev.ServicePlan() == d.ServicePlan {
 		return done("already on the plan")
 	}
-	return act(d, thingspace.ActionServicePlan, thingspace.ServicePlanRequest{
+	return act(d, tsapi.ActionServicePlan, tsapi.ServicePlanRequest{
 		Devices: entry(dev, eidOf(dev), iccid(LeadICCID(dev))), ServicePlan: d.ServicePlan}.Body(), false,
 		"changing the plan to "+d.ServicePlan)
 }
@@ -363,10 +363,10 @@ func decidePlan(d Desired, dev thingspace.Device) Step {
 // is not active; refuse to take over a line on another plan at create; resume before anything
 // else when the configuration wants service; then the plan, the Global or local profile, and
 // the suspension last.
-func decideProfile(d Desired, dev thingspace.Device, events []Event) Step {
+func decideProfile(d Desired, dev tsapi.Device, events []Event) Step {
 	line := LineState(dev)
 	switch line {
-	case thingspace.StatePreActive, thingspace.StateDeactive:
+	case tsapi.StatePreActive, tsapi.StateDeactive:
 		if d.Goal == GoalUpdate {
 			return refuse("EID %s is %s: it was deactivated outside Terraform. Nothing was sent; refresh the state "+
 				"(terraform apply -refresh-only) and apply again to reactivate it.", d.EID, line)
@@ -377,17 +377,17 @@ func decideProfile(d Desired, dev thingspace.Device, events []Event) Step {
 		}
 		imei := d.IMEI
 		if imei == "" {
-			imei = dev.DeviceIDs.Get(thingspace.KindIMEI)
+			imei = dev.DeviceIDs.Get(tsapi.KindIMEI)
 		}
 		why := "activating the line"
-		if line == thingspace.StateDeactive {
+		if line == tsapi.StateDeactive {
 			why = "reactivating the deactive line"
 		}
-		return act(d, thingspace.ActionActivate, thingspace.ActivateRequest{
-			Devices:     entry(dev, eidOf(dev), iccid(lead), thingspace.DeviceID{Kind: thingspace.KindIMEI, ID: imei}),
+		return act(d, tsapi.ActionActivate, tsapi.ActivateRequest{
+			Devices:     entry(dev, eidOf(dev), iccid(lead), tsapi.DeviceID{Kind: tsapi.KindIMEI, ID: imei}),
 			ServicePlan: d.ServicePlan, MdnZipCode: d.MdnZipCode, PrimaryPlaceOfUse: d.PlaceOfUse,
 		}.Body(), false, why)
-	case thingspace.StateActive, thingspace.StateSuspended:
+	case tsapi.StateActive, tsapi.StateSuspended:
 	default:
 		return refuse("EID %s is in state %q; the provider acts only on pre-active, active, suspended or deactive devices. Nothing was sent.",
 			d.EID, line)
@@ -401,21 +401,21 @@ func decideProfile(d Desired, dev thingspace.Device, events []Event) Step {
 	}
 	g, hasGlobal := GlobalLine(dev)
 	if adopting && !d.AdoptExisting && d.Type == Global && d.Download && hasGlobal &&
-		thingspace.NormalizeState(g.State) != thingspace.StateDeactive && g.ServicePlan != d.GlobalServicePlan {
+		tsapi.NormalizeState(g.State) != tsapi.StateDeactive && g.ServicePlan != d.GlobalServicePlan {
 		return Step{Kind: StepRefuse, Err: &AdoptionError{EID: d.EID, Account: d.Account, State: line, Plan: g.ServicePlan,
 			Want: d.GlobalServicePlan, Global: true}}
 	}
 
-	suspended := StateFor(dev, d.Type) == thingspace.StateSuspended
+	suspended := StateFor(dev, d.Type) == tsapi.StateSuspended
 	if !d.Suspended && suspended {
 		return resume(d, dev)
 	}
 	if dev.ServicePlan() != d.ServicePlan {
-		if line == thingspace.StateSuspended {
+		if line == tsapi.StateSuspended {
 			return refuse("EID %s is suspended on plan %q: ThingSpace changes the plan of an active line only. Set suspended = false "+
 				"(or resume it), apply, then suspend it again. Nothing was sent.", d.EID, dev.ServicePlan())
 		}
-		return act(d, thingspace.ActionServicePlan, thingspace.ServicePlanRequest{
+		return act(d, tsapi.ActionServicePlan, tsapi.ServicePlanRequest{
 			Devices: entry(dev, eidOf(dev), iccid(LeadICCID(dev))), ServicePlan: d.ServicePlan}.Body(), false,
 			"changing the plan to "+d.ServicePlan)
 	}
@@ -438,44 +438,44 @@ func decideProfile(d Desired, dev thingspace.Device, events []Event) Step {
 // decideGlobal: the Global profile downloaded (and enabled) with the Global plan. A profile
 // still on a reactivated line is activated again instead of downloaded (ThingSpace refuses a
 // second download); whether it is enabled comes from the ledger only.
-func decideGlobal(d Desired, dev thingspace.Device, events []Event) Step {
+func decideGlobal(d Desired, dev tsapi.Device, events []Event) Step {
 	g, ok := GlobalLine(dev)
 	if !d.Download {
 		return done("staged: the Global profile is not downloaded by this configuration")
 	}
-	if LineState(dev) != thingspace.StateActive {
+	if LineState(dev) != tsapi.StateActive {
 		if !ok {
 			return refuse("EID %s is suspended: the Global profile can be downloaded to an active line only. Nothing was sent.", d.EID)
 		}
 		return done("the line is suspended")
 	}
 	if !ok {
-		action, why := thingspace.ActionDownloadEnable, "downloading and enabling the Global profile"
+		action, why := tsapi.ActionDownloadEnable, "downloading and enabling the Global profile"
 		if !d.Enabled {
-			action, why = thingspace.ActionDownload, "downloading the Global profile (not enabled)"
+			action, why = tsapi.ActionDownload, "downloading the Global profile (not enabled)"
 		}
-		return act(d, action, thingspace.DownloadEnableRequest{
+		return act(d, action, tsapi.DownloadEnableRequest{
 			Devices: entry(dev, eidOf(dev), iccid(LeadICCID(dev))), ServicePlan: d.GlobalServicePlan}.Body(), true, why)
 	}
 	pi, err := ProfileICCID(dev, Global)
 	if err != nil {
 		return refuse("EID %s: %v", d.EID, err)
 	}
-	switch gs := thingspace.NormalizeState(g.State); {
-	case gs == thingspace.StateSuspended:
+	switch gs := tsapi.NormalizeState(g.State); {
+	case gs == tsapi.StateSuspended:
 		return done("the Global profile is suspended")
-	case gs == thingspace.StateDeactive:
-		return act(d, thingspace.ActionActivate, thingspace.ActivateRequest{
-			Devices:     entry(dev, eidOf(dev), iccid(pi), thingspace.DeviceID{Kind: thingspace.KindIMEI, ID: dev.DeviceIDs.Get(thingspace.KindIMEI)}),
+	case gs == tsapi.StateDeactive:
+		return act(d, tsapi.ActionActivate, tsapi.ActivateRequest{
+			Devices:     entry(dev, eidOf(dev), iccid(pi), tsapi.DeviceID{Kind: tsapi.KindIMEI, ID: dev.DeviceIDs.Get(tsapi.KindIMEI)}),
 			ServicePlan: d.GlobalServicePlan, MdnZipCode: d.MdnZipCode, PrimaryPlaceOfUse: d.PlaceOfUse,
 		}.Body(), false, "activating the Global profile still on the reactivated line")
-	case gs == thingspace.StateActive && g.ServicePlan != d.GlobalServicePlan:
-		return act(d, thingspace.ActionServicePlan, thingspace.ServicePlanRequest{
+	case gs == tsapi.StateActive && g.ServicePlan != d.GlobalServicePlan:
+		return act(d, tsapi.ActionServicePlan, tsapi.ServicePlanRequest{
 			Devices: entry(dev, eidOf(dev), iccid(pi)), ServicePlan: d.GlobalServicePlan}.Body(), false,
 			"changing the Global plan to "+d.GlobalServicePlan)
 	}
 	if d.Enabled && ProfileEnablement(events, pi) == NotEnabled {
-		return act(d, thingspace.ActionEnable, thingspace.EnableRequest{
+		return act(d, tsapi.ActionEnable, tsapi.EnableRequest{
 			Devices: entry(dev, eidOf(dev), iccid(pi)), ServicePlan: d.GlobalServicePlan}.Body(), true,
 			"enabling the Global profile (the last callback shows it not enabled)")
 	}
@@ -483,16 +483,16 @@ func decideGlobal(d Desired, dev thingspace.Device, events []Event) Step {
 }
 
 // decideLocal: the local profile downloaded through the SM-SR, enabled or not.
-func decideLocal(d Desired, dev thingspace.Device, events []Event) Step {
+func decideLocal(d Desired, dev tsapi.Device, events []Event) Step {
 	if _, ok := LocalLine(dev); !ok {
-		if LineState(dev) != thingspace.StateActive {
+		if LineState(dev) != tsapi.StateActive {
 			return refuse("EID %s is suspended: the local profile can be downloaded to an active line only. Nothing was sent.", d.EID)
 		}
-		action, why := thingspace.ActionDownloadEnable, "downloading and enabling the local profile"
+		action, why := tsapi.ActionDownloadEnable, "downloading and enabling the local profile"
 		if !d.Enabled {
-			action, why = thingspace.ActionDownloadDisable, "downloading the local profile (disabled)"
+			action, why = tsapi.ActionDownloadDisable, "downloading the local profile (disabled)"
 		}
-		return act(d, action, thingspace.DownloadEnableRequest{
+		return act(d, action, tsapi.DownloadEnableRequest{
 			Devices: entry(dev, eidOf(dev), iccid(LeadICCID(dev))), SmsrOid: d.SmsrOid}.Body(), true, why)
 	}
 	pi, err := ProfileICCID(dev, Local)
@@ -501,10 +501,10 @@ func decideLocal(d Desired, dev thingspace.Device, events []Event) Step {
 	}
 	switch e := ProfileEnablement(events, pi); {
 	case d.Enabled && e == NotEnabled:
-		return act(d, thingspace.ActionEnable, thingspace.EnableRequest{
+		return act(d, tsapi.ActionEnable, tsapi.EnableRequest{
 			Devices: entry(dev, eidOf(dev), iccid(pi)), SmsrOid: d.SmsrOid}.Body(), true, "enabling the local profile")
 	case !d.Enabled && e == Enabled:
-		return act(d, thingspace.ActionDisable, thingspace.ProfileChangeRequest{
+		return act(d, tsapi.ActionDisable, tsapi.ProfileChangeRequest{
 			Devices: entry(dev, eidOf(dev), iccid(pi)), SmsrOid: d.SmsrOid}.Body(), true, "disabling the local profile")
 	}
 	return done("the local profile is as configured")
@@ -512,32 +512,32 @@ func decideLocal(d Desired, dev thingspace.Device, events []Event) Step {
 
 // suspend: profile_suspend for a Global profile on the device (it names the profile's own
 // ICCID and plan), device_suspend by EID otherwise.
-func suspend(d Desired, dev thingspace.Device) Step {
-	if g, ok := GlobalLine(dev); ok && d.Type == Global && thingspace.NormalizeState(g.State) == thingspace.StateActive {
+func suspend(d Desired, dev tsapi.Device) Step {
+	if g, ok := GlobalLine(dev); ok && d.Type == Global && tsapi.NormalizeState(g.State) == tsapi.StateActive {
 		pi, err := ProfileICCID(dev, Global)
 		if err != nil {
 			return refuse("EID %s: no profile_suspend was sent: %v", d.EID, err)
 		}
-		return act(d, thingspace.ActionProfileSuspend, thingspace.ProfileSuspendRequest{
+		return act(d, tsapi.ActionProfileSuspend, tsapi.ProfileSuspendRequest{
 			Devices: entry(dev, iccid(pi)), ServicePlan: g.ServicePlan}.Body(), false, "suspending the Global profile")
 	}
-	return act(d, thingspace.ActionDeviceSuspend, thingspace.DeviceSuspendRequest{Devices: entry(dev, eidOf(dev))}.Body(), false,
+	return act(d, tsapi.ActionDeviceSuspend, tsapi.DeviceSuspendRequest{Devices: entry(dev, eidOf(dev))}.Body(), false,
 		"suspending the device")
 }
 
 // resume: profile_resume for a Global profile suspended by itself, device_resume where the
 // line is suspended (device_suspend suspends every profile; after profile_resume the next
 // decision resumes the line if it still is).
-func resume(d Desired, dev thingspace.Device) Step {
-	if g, ok := GlobalLine(dev); ok && thingspace.NormalizeState(g.State) == thingspace.StateSuspended {
+func resume(d Desired, dev tsapi.Device) Step {
+	if g, ok := GlobalLine(dev); ok && tsapi.NormalizeState(g.State) == tsapi.StateSuspended {
 		pi, err := ProfileICCID(dev, Global)
 		if err != nil {
 			return refuse("EID %s: no profile_resume was sent: %v", d.EID, err)
 		}
-		return act(d, thingspace.ActionProfileResume, thingspace.ProfileResumeRequest{
+		return act(d, tsapi.ActionProfileResume, tsapi.ProfileResumeRequest{
 			Devices: entry(dev, iccid(pi)), ServicePlan: g.ServicePlan}.Body(), false, "resuming the Global profile")
 	}
-	return act(d, thingspace.ActionDeviceResume, thingspace.DeviceResumeRequest{Devices: entry(dev, eidOf(dev))}.Body(), false,
+	return act(d, tsapi.ActionDeviceResume, tsapi.DeviceResumeRequest{Devices: entry(dev, eidOf(dev))}.Body(), false,
 		"resuming the device")
 }
 
@@ -545,7 +545,7 @@ func resume(d Desired, dev thingspace.Device) Step {
 // another plan: nothing is sent, and the message gives the import block to paste.
 type AdoptionError struct {
 	EID, Account string
-	State        thingspace.DeviceState
+	State        tsapi.DeviceState
 	Plan, Want   string
 	Global       bool // the Global profile's plan differs, not the line's
 }

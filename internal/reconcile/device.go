@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // ProfileType is the kind of eSIM profile a device is managed for.
@@ -23,48 +24,48 @@ const (
 
 // LineState is the device's service state as the v1 list shows it on its first (Verizon)
 // carrier line, normalised: active, suspended, deactive, pre-active, pending_*, unknown.
-func LineState(d thingspace.Device) thingspace.DeviceState { return d.State() }
+func LineState(d tsapi.Device) tsapi.DeviceState { return d.State() }
 
 // GlobalLine returns the carrier information of the device's Global profile, if the device
 // shows one: the v1 list has a carrier line for each Global or local profile that is
 // downloaded or was activated, after the Verizon line.
-func GlobalLine(d thingspace.Device) (thingspace.CarrierInformation, bool) {
+func GlobalLine(d tsapi.Device) (tsapi.CarrierInformation, bool) {
 	for i, ci := range d.CarrierInformations {
 		if i > 0 && isGlobalCarrier(ci) {
 			return ci, true
 		}
 	}
-	return thingspace.CarrierInformation{}, false
+	return tsapi.CarrierInformation{}, false
 }
 
 // LocalLine returns the carrier information of the device's local (SM-SR) profile, if it has
 // one: a carrier line after the Verizon one that is not the Global profile's.
-func LocalLine(d thingspace.Device) (thingspace.CarrierInformation, bool) {
+func LocalLine(d tsapi.Device) (tsapi.CarrierInformation, bool) {
 	for i, ci := range d.CarrierInformations {
 		if i > 0 && !isGlobalCarrier(ci) {
 			return ci, true
 		}
 	}
-	return thingspace.CarrierInformation{}, false
+	return tsapi.CarrierInformation{}, false
 }
 
-func isGlobalCarrier(ci thingspace.CarrierInformation) bool {
+func isGlobalCarrier(ci tsapi.CarrierInformation) bool {
 	return strings.Contains(strings.ToLower(ci.CarrierName), "global")
 }
 
 // ProfileLine returns the carrier line of the profile of type t (Global or local), if shown.
-func ProfileLine(d thingspace.Device, t ProfileType) (thingspace.CarrierInformation, bool) {
+func ProfileLine(d tsapi.Device, t ProfileType) (tsapi.CarrierInformation, bool) {
 	switch t {
 	case Global:
 		return GlobalLine(d)
 	case Local:
 		return LocalLine(d)
 	}
-	return thingspace.CarrierInformation{}, false
+	return tsapi.CarrierInformation{}, false
 }
 
 // LeadICCID is the ICCID of the device's lead (Verizon) profile: the first ICCID listed.
-func LeadICCID(d thingspace.Device) string { return d.DeviceIDs.Get(thingspace.KindICCID) }
+func LeadICCID(d tsapi.Device) string { return d.DeviceIDs.Get(tsapi.KindICCID) }
 
 // ProfileICCID is the own ICCID of the device's Global or local profile, or "" when the device
 // shows no such profile. The v1 list gives a carrier line per profile (the lead first) and the
@@ -72,7 +73,7 @@ func LeadICCID(d thingspace.Device) string { return d.DeviceIDs.Get(thingspace.K
 // per carrier line in the same order, the lead's first. That pairing is trusted only when the
 // counts agree: otherwise the profile's ICCID cannot be told apart from another profile's, and
 // acting on a guess could suspend or delete the wrong profile, so it is an error.
-func ProfileICCID(d thingspace.Device, t ProfileType) (string, error) {
+func ProfileICCID(d tsapi.Device, t ProfileType) (string, error) {
 	line := -1
 	for i, ci := range d.CarrierInformations {
 		if i == 0 {
@@ -88,7 +89,7 @@ func ProfileICCID(d thingspace.Device, t ProfileType) (string, error) {
 	}
 	var iccids []string
 	for _, id := range d.DeviceIDs {
-		if thingspace.NormalizeKind(id.Kind) == thingspace.KindICCID {
+		if tsapi.NormalizeKind(id.Kind) == tsapi.KindICCID {
 			iccids = append(iccids, id.ID)
 		}
 	}
@@ -102,11 +103,11 @@ func ProfileICCID(d thingspace.Device, t ProfileType) (string, error) {
 
 // StateFor is the state that matters for a profile of type t: the line's, except that a
 // Global profile suspended by itself (profile_suspend) makes the device suspended too.
-func StateFor(d thingspace.Device, t ProfileType) thingspace.DeviceState {
+func StateFor(d tsapi.Device, t ProfileType) tsapi.DeviceState {
 	s := LineState(d)
 	if t == Global {
-		if g, ok := GlobalLine(d); ok && thingspace.NormalizeState(g.State) == thingspace.StateSuspended {
-			return thingspace.StateSuspended
+		if g, ok := GlobalLine(d); ok && tsapi.NormalizeState(g.State) == tsapi.StateSuspended {
+			return tsapi.StateSuspended
 		}
 	}
 	return s
@@ -115,14 +116,14 @@ func StateFor(d thingspace.Device, t ProfileType) thingspace.DeviceState {
 // deviceIdentifiers is the device's own identifiers as the read shows them: EID, the lead
 // ICCID, IMEI, MDN and MSISDN, never the ICCID of a Global or local profile (an entry that
 // names one of those is about that profile, and only the identifiers sent should say so).
-func deviceIdentifiers(d thingspace.Device) thingspace.DeviceIDs {
+func deviceIdentifiers(d tsapi.Device) tsapi.DeviceIDs {
 	lead := LeadICCID(d)
-	var ids thingspace.DeviceIDs
+	var ids tsapi.DeviceIDs
 	for _, id := range d.DeviceIDs {
-		if thingspace.NormalizeKind(id.Kind) == thingspace.KindICCID && id.ID != lead {
+		if tsapi.NormalizeKind(id.Kind) == tsapi.KindICCID && id.ID != lead {
 			continue
 		}
 		ids = append(ids, id)
 	}
-	return thingspace.JournalIDs(thingspace.DeviceEntry{DeviceIDs: ids})
+	return thingspace.JournalIDs(tsapi.DeviceEntry{DeviceIDs: ids})
 }

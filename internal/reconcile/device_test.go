@@ -4,40 +4,40 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // The ICCID an action on a Global or local profile names: that profile's own, paired with its
 // carrier line by position, and only when the device lists one ICCID per carrier line.
 func TestProfileICCID(t *testing.T) {
-	lines := func(names ...string) []thingspace.CarrierInformation {
-		out := make([]thingspace.CarrierInformation, len(names))
+	lines := func(names ...string) []tsapi.CarrierInformation {
+		out := make([]tsapi.CarrierInformation, len(names))
 		for i, n := range names {
-			out[i] = thingspace.CarrierInformation{CarrierName: n, State: "active"}
+			out[i] = tsapi.CarrierInformation{CarrierName: n, State: "active"}
 		}
 		return out
 	}
-	ids := func(iccids ...string) thingspace.DeviceIDs {
-		out := thingspace.DeviceIDs{{Kind: "eid", ID: "89049032000000000000000000000001"}}
+	ids := func(iccids ...string) tsapi.DeviceIDs {
+		out := tsapi.DeviceIDs{{Kind: "eid", ID: "89049032000000000000000000000001"}}
 		for _, c := range iccids {
-			out = append(out, thingspace.DeviceID{Kind: "ICCID", ID: c})
+			out = append(out, tsapi.DeviceID{Kind: "ICCID", ID: c})
 		}
-		return append(out, thingspace.DeviceID{Kind: "imei", ID: "356938035643809"})
+		return append(out, tsapi.DeviceID{Kind: "imei", ID: "356938035643809"})
 	}
-	both := thingspace.Device{CarrierInformations: lines("Verizon Wireless", "Global IoT", "Local MNO"), DeviceIDs: ids("lead", "global", "local")}
+	both := tsapi.Device{CarrierInformations: lines("Verizon Wireless", "Global IoT", "Local MNO"), DeviceIDs: ids("lead", "global", "local")}
 	for _, tc := range []struct {
 		name          string
 		profileType   ProfileType
-		dev           thingspace.Device
+		dev           tsapi.Device
 		want, wantErr string
 	}{
 		{"global", Global, both, "global", ""},
 		{"local", Local, both, "local", ""},
-		{"nothing downloaded", Global, thingspace.Device{CarrierInformations: lines("Verizon Wireless"), DeviceIDs: ids("lead")}, "", ""},
-		{"local only, asked for global", Global, thingspace.Device{CarrierInformations: lines("Verizon Wireless", "Local MNO"), DeviceIDs: ids("lead", "local")}, "", ""},
-		{"fewer ICCIDs than lines", Global, thingspace.Device{CarrierInformations: lines("Verizon Wireless", "Global IoT", "Local MNO"), DeviceIDs: ids("lead", "global")},
+		{"nothing downloaded", Global, tsapi.Device{CarrierInformations: lines("Verizon Wireless"), DeviceIDs: ids("lead")}, "", ""},
+		{"local only, asked for global", Global, tsapi.Device{CarrierInformations: lines("Verizon Wireless", "Local MNO"), DeviceIDs: ids("lead", "local")}, "", ""},
+		{"fewer ICCIDs than lines", Global, tsapi.Device{CarrierInformations: lines("Verizon Wireless", "Global IoT", "Local MNO"), DeviceIDs: ids("lead", "global")},
 			"", "lists 2 ICCIDs for 3 carrier lines"},
-		{"only the lead ICCID", Local, thingspace.Device{CarrierInformations: lines("Verizon Wireless", "Local MNO"), DeviceIDs: ids("lead")},
+		{"only the lead ICCID", Local, tsapi.Device{CarrierInformations: lines("Verizon Wireless", "Local MNO"), DeviceIDs: ids("lead")},
 			"", "lists 1 ICCIDs for 2 carrier lines"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

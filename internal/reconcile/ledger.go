@@ -5,13 +5,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Observed is what is known of one device right now.
 type Observed struct {
 	// Device is the v1 device read; nil when the device is not in the account.
-	Device *thingspace.Device
+	Device *tsapi.Device
 	// Ledger is what the relay (or the provider's own journal) records for any of the
 	// device's identifiers.
 	Ledger Ledger
@@ -33,36 +33,36 @@ type Ledger struct {
 type OpenRequest struct {
 	RequestID string
 	Account   string
-	Action    thingspace.Action // "" when the ledger does not know it
+	Action    tsapi.Action // "" when the ledger does not know it
 }
 
 // Intent is an action recorded before its POST whose outcome nobody learned.
 type Intent struct {
 	ID        string
-	Action    thingspace.Action
-	BodyHash  string // thingspace.BodyHash of the change it carried
+	Action    tsapi.Action
+	BodyHash  string // tsapi.BodyHash of the change it carried
 	Attempt   int
 	CreatedAt time.Time
 	// Sent is the identifiers the intent recorded for this device (sent and known).
-	Sent thingspace.DeviceIDs
+	Sent tsapi.DeviceIDs
 }
 
 // Event is one final callback (or request-status entry) for a device.
 type Event struct {
-	Action    thingspace.Action // "" when the request was never registered
+	Action    tsapi.Action // "" when the request was never registered
 	RequestID string
 	At        time.Time
 	Seq       int64
 	// Status is succeeded or failed; "" for an action whose outcome is not known: its answer
 	// never came and the device's state settled its intent, which shows that the action took
 	// but not everything it did (a download, for instance, but not whether the enable took).
-	Status thingspace.CallbackStatus
+	Status tsapi.CallbackStatus
 	// Callback is the callback's body; nil when the event comes from ThingSpace's request
 	// status, which carries no profile facts.
-	Callback *thingspace.Callback
+	Callback *tsapi.Callback
 	// Sent is the identifiers the request sent for the device, when known (request-status
 	// events: they tell which profile an enable or download was about).
-	Sent thingspace.DeviceIDs
+	Sent tsapi.DeviceIDs
 	// Code is the failure's code, when it failed.
 	Code string
 }
@@ -91,9 +91,6 @@ const (
 	NotEnabled
 )
 
-// codeAlreadyEnabled is ThingSpace's answer to enable for a profile that is enabled already.
-const codeAlreadyEnabled = "Profile.AlreadyEnabled"
-
 // ProfileEnablement says whether the profile with the given ICCID is enabled, from the newest
 // event that tells: a callback about that profile that carries its profileStatus (ENABLE, or a
 // download or disable status, or a download whose enable failed), ThingSpace's
@@ -114,7 +111,7 @@ func ProfileEnablement(events []Event, iccid string) Enablement {
 			}
 			continue
 		}
-		if ev.Status == thingspace.StatusFailed && hasCodeSuffix(ev.Code, codeAlreadyEnabled) && aboutICCID(ev, iccid) {
+		if ev.Status == tsapi.StatusFailed && tsapi.CodeMatches(ev.Code, tsapi.CodeProfileAlreadyEnabled) && aboutICCID(ev, iccid) {
 			return Enabled
 		}
 		if ev.Callback == nil {
@@ -127,15 +124,15 @@ func ProfileEnablement(events []Event, iccid string) Enablement {
 		if p == nil || p.ProfileStatus == "" {
 			continue
 		}
-		ps := thingspace.NormalizeProfileStatus(p.ProfileStatus)
+		ps := tsapi.NormalizeProfileStatus(p.ProfileStatus)
 		if aboutICCID(ev, iccid) {
 			switch ps {
-			case thingspace.ProfileEnabled:
-				if ev.Status == thingspace.StatusSucceeded {
+			case tsapi.ProfileEnabled:
+				if ev.Status == tsapi.StatusSucceeded {
 					return Enabled
 				}
-			case thingspace.ProfileDownloaded, thingspace.ProfileDisabled, thingspace.ProfileFailed,
-				thingspace.ProfileDeleted, thingspace.ProfileNotDownloaded:
+			case tsapi.ProfileDownloaded, tsapi.ProfileDisabled, tsapi.ProfileFailed,
+				tsapi.ProfileDeleted, tsapi.ProfileNotDownloaded:
 				return NotEnabled
 			}
 			continue
@@ -147,14 +144,14 @@ func ProfileEnablement(events []Event, iccid string) Enablement {
 			// status it reports for another profile is no evidence about ours.
 			continue
 		}
-		if ps != thingspace.ProfileEnabled {
+		if ps != tsapi.ProfileEnabled {
 			// Another profile shown not enabled: an older callback enabling it no longer
 			// tells that ours is not (the relay keeps one callback per action, so the one
 			// that enabled ours may be missing).
 			disabledLater[other] = true
 			continue
 		}
-		if ev.Status == thingspace.StatusSucceeded && !disabledLater[other] {
+		if ev.Status == tsapi.StatusSucceeded && !disabledLater[other] {
 			return NotEnabled // another profile of the device was enabled after
 		}
 	}
@@ -173,33 +170,33 @@ func ProfileEnablement(events []Event, iccid string) Enablement {
 // enabled and the next decision sends the enable. A failed enable tells nothing here: the
 // request status carries no error code, and Profile.AlreadyEnabled is a failure too.
 func enablementByAction(ev Event, iccid string) (Enablement, bool) {
-	about := ev.Sent.Get(thingspace.KindICCID) == iccid
-	if ev.Status == thingspace.StatusFailed && ev.Action == thingspace.ActionDownloadEnable {
+	about := ev.Sent.Get(tsapi.KindICCID) == iccid
+	if ev.Status == tsapi.StatusFailed && ev.Action == tsapi.ActionDownloadEnable {
 		return NotEnabled, true
 	}
-	if ev.Status != thingspace.StatusSucceeded {
+	if ev.Status != tsapi.StatusSucceeded {
 		return EnablementUnknown, false
 	}
-	if (ev.Action == thingspace.ActionEnable || ev.Action == thingspace.ActionDisable) && ev.Sent.Get(thingspace.KindICCID) == "" {
+	if (ev.Action == tsapi.ActionEnable || ev.Action == tsapi.ActionDisable) && ev.Sent.Get(tsapi.KindICCID) == "" {
 		// Which profile it enabled or disabled is not known (a request remembered by its id
 		// only): older events no longer tell either.
 		return EnablementUnknown, true
 	}
 	switch ev.Action {
-	case thingspace.ActionDownloadEnable:
+	case tsapi.ActionDownloadEnable:
 		return Enabled, true
-	case thingspace.ActionDownload, thingspace.ActionDownloadDisable:
+	case tsapi.ActionDownload, tsapi.ActionDownloadDisable:
 		return NotEnabled, true
-	case thingspace.ActionEnable:
+	case tsapi.ActionEnable:
 		if about {
 			return Enabled, true
 		}
 		return NotEnabled, true
-	case thingspace.ActionDisable:
+	case tsapi.ActionDisable:
 		if about {
 			return NotEnabled, true
 		}
-	case thingspace.ActionActivate:
+	case tsapi.ActionActivate:
 		if !about {
 			return NotEnabled, true
 		}
@@ -209,10 +206,10 @@ func enablementByAction(ev Event, iccid string) (Enablement, bool) {
 
 // changesEnablement reports whether an action can enable or disable a profile other than the
 // line's lead one.
-func changesEnablement(a thingspace.Action) bool {
+func changesEnablement(a tsapi.Action) bool {
 	switch a {
-	case thingspace.ActionDownloadEnable, thingspace.ActionDownload, thingspace.ActionDownloadDisable,
-		thingspace.ActionEnable, thingspace.ActionDisable:
+	case tsapi.ActionDownloadEnable, tsapi.ActionDownload, tsapi.ActionDownloadDisable,
+		tsapi.ActionEnable, tsapi.ActionDisable:
 		return true
 	}
 	return false
@@ -223,22 +220,17 @@ func aboutICCID(ev Event, iccid string) bool {
 	if ev.Callback != nil {
 		return callbackICCID(ev.Callback) == iccid
 	}
-	return ev.Sent.Get(thingspace.KindICCID) == iccid
+	return ev.Sent.Get(tsapi.KindICCID) == iccid
 }
 
 // callbackICCID is the ICCID of the profile a callback is about ("" for device-level ones).
-func callbackICCID(cb *thingspace.Callback) string {
+func callbackICCID(cb *tsapi.Callback) string {
 	if p := cb.Profile(); p != nil {
-		if id := p.DeviceIdentifierCollection.Get(thingspace.KindICCID); id != "" {
+		if id := p.DeviceIdentifierCollection.Get(tsapi.KindICCID); id != "" {
 			return id
 		}
 	}
-	return cb.DeviceIDs.Get(thingspace.KindICCID)
-}
-
-func hasCodeSuffix(code, suffix string) bool {
-	c, s := strings.ToLower(code), strings.ToLower(suffix)
-	return c == s || strings.HasSuffix(c, "."+s)
+	return cb.DeviceIDs.Get(tsapi.KindICCID)
 }
 
 // latestProfileFacts returns the profile status and role of the newest callback about the
@@ -252,7 +244,7 @@ func latestProfileFacts(events []Event, iccid string) (status, role string) {
 		}
 		if p := ev.Callback.Profile(); p != nil && (p.ProfileStatus != "" || p.ProfileRole != "") {
 			if p.ProfileStatus != "" {
-				status = string(thingspace.NormalizeProfileStatus(p.ProfileStatus))
+				status = string(tsapi.NormalizeProfileStatus(p.ProfileStatus))
 			}
 			return status, strings.ToUpper(p.ProfileRole)
 		}

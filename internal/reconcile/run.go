@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetform/terraform-provider-thingspace/internal/retry"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
@@ -21,13 +23,13 @@ type World interface {
 	// Send sends one action for the devices of body and returns the requests ThingSpace
 	// accepted, each with the entries it carried (some, with an error, when a later chunk
 	// failed). It journals every chunk before it is sent.
-	Send(ctx context.Context, action thingspace.Action, body thingspace.ProfileRequest) ([]thingspace.AcceptedRequest, error)
+	Send(ctx context.Context, action tsapi.Action, body tsapi.ProfileRequest) ([]thingspace.AcceptedRequest, error)
 	// Wait waits for the devices' final outcomes in their requests; when ctx ends first it
 	// returns the outcomes so far and a *wait.PendingError naming what is still pending.
-	Wait(ctx context.Context, targets []wait.Target) ([]thingspace.DeviceOutcome, error)
+	Wait(ctx context.Context, targets []wait.Target) ([]tsapi.DeviceOutcome, error)
 	// ConfirmStatus reports whether ThingSpace's request status shows the device's part of the
 	// request succeeded: the only confirmation of the actions the device list cannot show.
-	ConfirmStatus(ctx context.Context, account, requestID string, device thingspace.DeviceIDs) (bool, error)
+	ConfirmStatus(ctx context.Context, account, requestID string, device tsapi.DeviceIDs) (bool, error)
 	// ResolveIntent records that an open intent is settled; requestID is the request the
 	// evidence came from ("" when the device's state settled it).
 	ResolveIntent(ctx context.Context, in Intent, requestID, reason string) error
@@ -72,14 +74,14 @@ const maxRounds = 1000
 // Result is what a run did for one device.
 type Result struct {
 	// First and Last are the device as first and last observed (nil: not in the account).
-	First, Last *thingspace.Device
+	First, Last *tsapi.Device
 	// RequestIDs are the requests ThingSpace accepted for the device in this run, in order.
 	RequestIDs []string
 	// Actions are the actions of RequestIDs, in the same order.
-	Actions []thingspace.Action
+	Actions []tsapi.Action
 	// UnknownAction is the last action of this run whose answer never came (ThingSpace may
 	// have applied it; no request id is known), "" when none.
-	UnknownAction thingspace.Action
+	UnknownAction tsapi.Action
 	// Changed: an action of this run succeeded for the device (it is no longer as it was).
 	Changed bool
 	// ProfileStatus and ProfileRole come from the newest callback about the managed profile
@@ -109,7 +111,7 @@ func (r Result) LastRequestID() string {
 }
 
 // LastAction is the action of LastRequestID ("" when nothing was accepted).
-func (r Result) LastAction() thingspace.Action {
+func (r Result) LastAction() tsapi.Action {
 	if len(r.Actions) == 0 {
 		return ""
 	}
@@ -265,7 +267,7 @@ func Run(ctx context.Context, w World, opt Options, account string, devices []De
 				log.Info("deciding to act", "eid", devices[i].EID, "action", string(step.Action), "why", step.Why)
 				s := step
 				steps[i] = &s
-				gk := fmt.Sprintf("%s|%d", thingspace.BodyHash(step.Action, step.Body), step.Body.Attempt)
+				gk := fmt.Sprintf("%s|%d", tsapi.BodyHash(step.Action, step.Body), step.Body.Attempt)
 				if _, ok := groups[gk]; !ok {
 					order = append(order, gk)
 				}
@@ -364,12 +366,12 @@ func Run(ctx context.Context, w World, opt Options, account string, devices []De
 				if out.Err != nil {
 					ev.Code = out.Err.Code
 				}
-				if out.Status == thingspace.StatusFailed && !(ow.step.Action == thingspace.ActionEnable && hasCodeSuffix(ev.Code, codeAlreadyEnabled)) {
+				if out.Status == tsapi.StatusFailed && !(ow.step.Action == tsapi.ActionEnable && tsapi.CodeMatches(ev.Code, tsapi.CodeProfileAlreadyEnabled)) {
 					st[i].events = append(st[i].events, ev)
 					finish(i, &FailedError{Action: ow.step.Action, EID: devices[i].EID, RequestID: rid, Err: out.Err})
 					continue
 				}
-				if ow.step.ByStatus && out.Status == thingspace.StatusSucceeded {
+				if ow.step.ByStatus && out.Status == tsapi.StatusSucceeded {
 					ok, cerr := w.ConfirmStatus(ctx, account, rid, targets[k].Device)
 					if !ok {
 						msg := "it does not show Success for the device"
@@ -401,7 +403,7 @@ func Run(ctx context.Context, w World, opt Options, account string, devices []De
 			break
 		}
 		if polling && !progress {
-			if err := thingspace.SleepContext(ctx, poll); err != nil {
+			if err := retry.Sleep(ctx, poll); err != nil {
 				for _, i := range open {
 					finish(i, timeUpOr(ctx, st[i], devices[i], err))
 				}
@@ -434,24 +436,24 @@ func profileFacts(d Desired, o Observed, status, role string) (string, string) {
 }
 
 // knownIDs is every identifier known for a device: the configured ones and the read's.
-func knownIDs(d Desired, o Observed) thingspace.DeviceIDs {
-	ids := thingspace.DeviceIDs{{Kind: thingspace.KindEID, ID: d.EID}, {Kind: thingspace.KindICCID, ID: d.ICCID},
-		{Kind: thingspace.KindIMEI, ID: d.IMEI}}
+func knownIDs(d Desired, o Observed) tsapi.DeviceIDs {
+	ids := tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: d.EID}, {Kind: tsapi.KindICCID, ID: d.ICCID},
+		{Kind: tsapi.KindIMEI, ID: d.IMEI}}
 	if o.Device != nil {
 		ids = append(ids, o.Device.DeviceIDs...)
 	}
-	return thingspace.JournalIDs(thingspace.DeviceEntry{DeviceIDs: ids})
+	return thingspace.JournalIDs(tsapi.DeviceEntry{DeviceIDs: ids})
 }
 
 // actKey identifies one change of one device: the action and its parameters.
 func actKey(s *Step) string {
-	return fmt.Sprintf("%s|%d", thingspace.BodyHash(s.Action, s.Body), s.Body.Attempt)
+	return fmt.Sprintf("%s|%d", tsapi.BodyHash(s.Action, s.Body), s.Body.Attempt)
 }
 
 // ownerOf finds which member's device an accepted entry is.
-func ownerOf(members []int, devices []Desired, e thingspace.DeviceEntry) int {
+func ownerOf(members []int, devices []Desired, e tsapi.DeviceEntry) int {
 	ids := thingspace.JournalIDs(e)
-	eid := ids.Get(thingspace.KindEID)
+	eid := ids.Get(tsapi.KindEID)
 	for _, i := range members {
 		if eid != "" && devices[i].EID == eid {
 			return i
@@ -516,10 +518,10 @@ func (e *HeldBackError) Error() string {
 
 // FailedError is a device's failure callback.
 type FailedError struct {
-	Action    thingspace.Action
+	Action    tsapi.Action
 	EID       string
 	RequestID string
-	Err       *thingspace.CallbackError
+	Err       *tsapi.CallbackError
 }
 
 func (e *FailedError) Error() string {
@@ -541,9 +543,9 @@ func (e *FailedError) Code() string {
 // UnconfirmedError: ThingSpace reported success, but the device does not show it.
 type UnconfirmedError struct {
 	EID       string
-	Action    thingspace.Action
+	Action    tsapi.Action
 	RequestID string
-	Device    *thingspace.Device
+	Device    *tsapi.Device
 	Want      string
 	Detail    string
 }
@@ -591,29 +593,29 @@ func (e *UnknownOutcomeError) Error() string {
 
 func (e *UnknownOutcomeError) Unwrap() error { return e.Cause }
 
-func verb(a thingspace.Action) string {
+func verb(a tsapi.Action) string {
 	switch a {
-	case thingspace.ActionActivate:
+	case tsapi.ActionActivate:
 		return "activate"
-	case thingspace.ActionDeactivate:
+	case tsapi.ActionDeactivate:
 		return "deactivate"
-	case thingspace.ActionServicePlan:
+	case tsapi.ActionServicePlan:
 		return "change the service plan of"
-	case thingspace.ActionDownloadEnable:
+	case tsapi.ActionDownloadEnable:
 		return "download and enable the profile of"
-	case thingspace.ActionDownload:
+	case tsapi.ActionDownload:
 		return "download the profile of"
-	case thingspace.ActionDownloadDisable:
+	case tsapi.ActionDownloadDisable:
 		return "download (disabled) the profile of"
-	case thingspace.ActionEnable:
+	case tsapi.ActionEnable:
 		return "enable the profile of"
-	case thingspace.ActionDisable:
+	case tsapi.ActionDisable:
 		return "disable the profile of"
-	case thingspace.ActionProfileSuspend, thingspace.ActionDeviceSuspend:
+	case tsapi.ActionProfileSuspend, tsapi.ActionDeviceSuspend:
 		return "suspend"
-	case thingspace.ActionProfileResume, thingspace.ActionDeviceResume:
+	case tsapi.ActionProfileResume, tsapi.ActionDeviceResume:
 		return "resume"
-	case thingspace.ActionDelete:
+	case tsapi.ActionDelete:
 		return "delete the profile of"
 	}
 	return string(a) + " on"

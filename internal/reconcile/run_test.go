@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 	"github.com/fleetform/terraform-provider-thingspace/internal/wait"
 )
 
@@ -17,25 +18,25 @@ import (
 // state changes when an action is "applied", and a ledger of open intents and requests.
 type fakeWorld struct {
 	mu      sync.Mutex
-	devices map[string]*thingspace.Device
+	devices map[string]*tsapi.Device
 	ledger  map[string]*Ledger
 	sent    []string // "action eid"
 	// onSend decides what a send does; nil: accept and apply.
-	onSend func(action thingspace.Action, eid string) (apply bool, err error)
+	onSend func(action tsapi.Action, eid string) (apply bool, err error)
 	// lag is how many observations still show the device as before after an action applied.
 	lag       int
-	lagging   map[string]*thingspace.Device
+	lagging   map[string]*tsapi.Device
 	observeFn func() error
 	// waitFn answers Wait; nil: every target succeeded.
-	waitFn   func(ctx context.Context, targets []wait.Target) ([]thingspace.DeviceOutcome, error)
+	waitFn   func(ctx context.Context, targets []wait.Target) ([]tsapi.DeviceOutcome, error)
 	resolved []string
 	n        int
 }
 
-func newFakeWorld(devs ...*thingspace.Device) *fakeWorld {
-	w := &fakeWorld{devices: map[string]*thingspace.Device{}, ledger: map[string]*Ledger{}, lagging: map[string]*thingspace.Device{}}
+func newFakeWorld(devs ...*tsapi.Device) *fakeWorld {
+	w := &fakeWorld{devices: map[string]*tsapi.Device{}, ledger: map[string]*Ledger{}, lagging: map[string]*tsapi.Device{}}
 	for _, d := range devs {
-		eid := d.DeviceIDs.Get(thingspace.KindEID)
+		eid := d.DeviceIDs.Get(tsapi.KindEID)
 		w.devices[eid] = d
 		w.ledger[eid] = &Ledger{}
 	}
@@ -59,7 +60,7 @@ func (w *fakeWorld) Observe(_ context.Context, _ string, devices []Desired) ([]O
 		}
 		if shown != nil {
 			c := *shown
-			c.CarrierInformations = append([]thingspace.CarrierInformation(nil), shown.CarrierInformations...)
+			c.CarrierInformations = append([]tsapi.CarrierInformation(nil), shown.CarrierInformations...)
 			out[i].Device = &c
 		}
 		if l := w.ledger[d.EID]; l != nil {
@@ -71,12 +72,12 @@ func (w *fakeWorld) Observe(_ context.Context, _ string, devices []Desired) ([]O
 	return out, nil
 }
 
-func (w *fakeWorld) Send(_ context.Context, action thingspace.Action, body thingspace.ProfileRequest) ([]thingspace.AcceptedRequest, error) {
+func (w *fakeWorld) Send(_ context.Context, action tsapi.Action, body tsapi.ProfileRequest) ([]thingspace.AcceptedRequest, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var accepted []thingspace.AcceptedRequest
 	for _, e := range body.Devices {
-		eid := thingspace.JournalIDs(e).Get(thingspace.KindEID)
+		eid := thingspace.JournalIDs(e).Get(tsapi.KindEID)
 		w.sent = append(w.sent, string(action)+" "+eid)
 		apply, err := true, error(nil)
 		if w.onSend != nil {
@@ -85,7 +86,7 @@ func (w *fakeWorld) Send(_ context.Context, action thingspace.Action, body thing
 		if apply {
 			if w.lag > 0 {
 				old := *w.devices[eid]
-				old.CarrierInformations = append([]thingspace.CarrierInformation(nil), w.devices[eid].CarrierInformations...)
+				old.CarrierInformations = append([]tsapi.CarrierInformation(nil), w.devices[eid].CarrierInformations...)
 				w.lagging[eid] = &old
 			}
 			applyFake(w.devices[eid], action, body)
@@ -94,41 +95,41 @@ func (w *fakeWorld) Send(_ context.Context, action thingspace.Action, body thing
 			if thingspace.IsOutcomeUnknown(err) {
 				w.n++
 				w.ledger[eid].OpenIntents = append(w.ledger[eid].OpenIntents, Intent{ID: fmt.Sprintf("i-%d", w.n), Action: action,
-					BodyHash: thingspace.BodyHash(action, body), Attempt: max(1, body.Attempt), CreatedAt: time.Now()})
+					BodyHash: tsapi.BodyHash(action, body), Attempt: max(1, body.Attempt), CreatedAt: time.Now()})
 			}
 			return accepted, err
 		}
 		w.n++
-		accepted = append(accepted, thingspace.AcceptedRequest{RequestID: fmt.Sprintf("r-%d", w.n), Devices: []thingspace.DeviceEntry{e}})
+		accepted = append(accepted, thingspace.AcceptedRequest{RequestID: fmt.Sprintf("r-%d", w.n), Devices: []tsapi.DeviceEntry{e}})
 	}
 	return accepted, nil
 }
 
-func applyFake(d *thingspace.Device, action thingspace.Action, body thingspace.ProfileRequest) {
+func applyFake(d *tsapi.Device, action tsapi.Action, body tsapi.ProfileRequest) {
 	ci := &d.CarrierInformations[0]
 	switch action {
-	case thingspace.ActionActivate:
+	case tsapi.ActionActivate:
 		ci.State, ci.ServicePlan = "active", body.ServicePlan
-	case thingspace.ActionServicePlan:
+	case tsapi.ActionServicePlan:
 		ci.ServicePlan = body.ServicePlan
-	case thingspace.ActionDeviceSuspend:
+	case tsapi.ActionDeviceSuspend:
 		ci.State = "suspend"
-	case thingspace.ActionDeviceResume:
+	case tsapi.ActionDeviceResume:
 		ci.State = "active"
-	case thingspace.ActionDeactivate:
+	case tsapi.ActionDeactivate:
 		ci.State = "deactive"
 	}
 }
 
-func (w *fakeWorld) Wait(ctx context.Context, targets []wait.Target) ([]thingspace.DeviceOutcome, error) {
+func (w *fakeWorld) Wait(ctx context.Context, targets []wait.Target) ([]tsapi.DeviceOutcome, error) {
 	if w.waitFn != nil {
 		return w.waitFn(ctx, targets)
 	}
-	out := make([]thingspace.DeviceOutcome, len(targets))
+	out := make([]tsapi.DeviceOutcome, len(targets))
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i, t := range targets {
-		out[i] = thingspace.DeviceOutcome{Device: t.Device, Status: thingspace.StatusSucceeded}
+		out[i] = tsapi.DeviceOutcome{Device: t.Device, Status: tsapi.StatusSucceeded}
 		for _, l := range w.ledger {
 			l.OpenRequests = nil // the request is over
 		}
@@ -136,7 +137,7 @@ func (w *fakeWorld) Wait(ctx context.Context, targets []wait.Target) ([]thingspa
 	return out, nil
 }
 
-func (w *fakeWorld) ConfirmStatus(context.Context, string, string, thingspace.DeviceIDs) (bool, error) {
+func (w *fakeWorld) ConfirmStatus(context.Context, string, string, tsapi.DeviceIDs) (bool, error) {
 	return true, nil
 }
 
@@ -166,7 +167,7 @@ var fast = Options{Poll: time.Millisecond, MaxPoll: 5 * time.Millisecond}
 func TestRunActivatesAndConfirms(t *testing.T) {
 	w := newFakeWorld(dev("pre-active", ""))
 	r := Run(context.Background(), w, fast, testAcct, []Desired{want(GoalCreate)})[0]
-	if r.Err != nil || !r.Changed || r.LastRequestID() == "" || r.Last.State() != thingspace.StateActive {
+	if r.Err != nil || !r.Changed || r.LastRequestID() == "" || r.Last.State() != tsapi.StateActive {
 		t.Fatalf("result = %+v", r)
 	}
 	if s := w.sends(); len(s) != 1 {
@@ -179,8 +180,8 @@ func TestRunActivatesAndConfirms(t *testing.T) {
 // "context deadline exceeded").
 func TestRunNeverResendsAnActionWhoseOutcomeIsUnknown(t *testing.T) {
 	w := newFakeWorld(dev("active", planA))
-	w.onSend = func(thingspace.Action, string) (bool, error) {
-		return false, &thingspace.OutcomeUnknownError{Action: thingspace.ActionServicePlan, Cause: errors.New("HTTP 502")}
+	w.onSend = func(tsapi.Action, string) (bool, error) {
+		return false, &thingspace.OutcomeUnknownError{Action: tsapi.ActionServicePlan, Cause: errors.New("HTTP 502")}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -198,12 +199,12 @@ func TestRunNeverResendsAnActionWhoseOutcomeIsUnknown(t *testing.T) {
 // twice.
 func TestRunNeverResendsWithoutALedger(t *testing.T) {
 	w := newFakeWorld(dev("active", planA))
-	w.onSend = func(thingspace.Action, string) (bool, error) {
-		return false, &thingspace.OutcomeUnknownError{Action: thingspace.ActionServicePlan, Cause: errors.New("HTTP 502")}
+	w.onSend = func(tsapi.Action, string) (bool, error) {
+		return false, &thingspace.OutcomeUnknownError{Action: tsapi.ActionServicePlan, Cause: errors.New("HTTP 502")}
 	}
 	w.ledger = map[string]*Ledger{testEID: {}}
 	orig := w.onSend
-	w.onSend = func(a thingspace.Action, e string) (bool, error) {
+	w.onSend = func(a tsapi.Action, e string) (bool, error) {
 		apply, err := orig(a, e)
 		w.ledger[testEID].OpenIntents = nil // a ledger that lost the intent
 		return apply, err
@@ -219,18 +220,18 @@ func TestRunNeverResendsWithoutALedger(t *testing.T) {
 // A request already open for the device is waited on, then the device is decided afresh.
 func TestRunWaitsForAnOpenRequestThenDecides(t *testing.T) {
 	w := newFakeWorld(dev("pre-active", ""))
-	w.ledger[testEID].OpenRequests = []OpenRequest{{RequestID: "r-open", Action: thingspace.ActionActivate}}
+	w.ledger[testEID].OpenRequests = []OpenRequest{{RequestID: "r-open", Action: tsapi.ActionActivate}}
 	waited := false
-	w.waitFn = func(_ context.Context, targets []wait.Target) ([]thingspace.DeviceOutcome, error) {
+	w.waitFn = func(_ context.Context, targets []wait.Target) ([]tsapi.DeviceOutcome, error) {
 		waited = true
 		if targets[0].RequestID != "r-open" {
 			t.Errorf("waited on %s", targets[0].RequestID)
 		}
 		w.mu.Lock()
-		applyFake(w.devices[testEID], thingspace.ActionActivate, thingspace.ProfileRequest{ServicePlan: planA})
+		applyFake(w.devices[testEID], tsapi.ActionActivate, tsapi.ProfileRequest{ServicePlan: planA})
 		w.ledger[testEID].OpenRequests = nil
 		w.mu.Unlock()
-		return []thingspace.DeviceOutcome{{Device: targets[0].Device, Status: thingspace.StatusSucceeded}}, nil
+		return []tsapi.DeviceOutcome{{Device: targets[0].Device, Status: tsapi.StatusSucceeded}}, nil
 	}
 	r := Run(context.Background(), w, fast, testAcct, []Desired{want(GoalCreate)})[0]
 	if r.Err != nil || !waited || len(w.sends()) != 0 {
@@ -241,14 +242,14 @@ func TestRunWaitsForAnOpenRequestThenDecides(t *testing.T) {
 // When time runs out while an open request is waited on, the error names it.
 func TestRunTimeoutNamesThePendingRequest(t *testing.T) {
 	w := newFakeWorld(dev("pre-active", ""))
-	w.ledger[testEID].OpenRequests = []OpenRequest{{RequestID: "r-open", Action: thingspace.ActionActivate}}
-	w.waitFn = func(ctx context.Context, targets []wait.Target) ([]thingspace.DeviceOutcome, error) {
+	w.ledger[testEID].OpenRequests = []OpenRequest{{RequestID: "r-open", Action: tsapi.ActionActivate}}
+	w.waitFn = func(ctx context.Context, targets []wait.Target) ([]tsapi.DeviceOutcome, error) {
 		<-ctx.Done()
 		pe := &wait.PendingError{Cause: ctx.Err()}
 		for _, t := range targets {
-			pe.Pending = append(pe.Pending, wait.PendingDevice{Target: t, Status: thingspace.StatusPending})
+			pe.Pending = append(pe.Pending, wait.PendingDevice{Target: t, Status: tsapi.StatusPending})
 		}
-		return make([]thingspace.DeviceOutcome, len(targets)), pe
+		return make([]tsapi.DeviceOutcome, len(targets)), pe
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -275,7 +276,7 @@ func TestRunReadFailureSendsNothing(t *testing.T) {
 // reported as unconfirmed; it is never sent again.
 func TestRunUnconfirmedSuccessIsNotResent(t *testing.T) {
 	w := newFakeWorld(dev("active", planA))
-	w.onSend = func(thingspace.Action, string) (bool, error) { return false, nil } // "success", nothing applied
+	w.onSend = func(tsapi.Action, string) (bool, error) { return false, nil } // "success", nothing applied
 	r := Run(context.Background(), w, fast, testAcct, []Desired{want(GoalUpdate, func(d *Desired) { d.ServicePlan = planB })})[0]
 	if !errors.Is(r.Err, ErrUnconfirmed) || len(w.sends()) != 1 {
 		t.Fatalf("err %v, sent %v: want one serviceplan and an unconfirmed error", r.Err, w.sends())
@@ -293,9 +294,9 @@ func TestRunUnconfirmedSuccessIsNotResent(t *testing.T) {
 func TestRunNotSentNamesTheDevice(t *testing.T) {
 	w := newFakeWorld(dev("pre-active", ""))
 	ctx, cancel := context.WithCancel(context.Background())
-	w.onSend = func(a thingspace.Action, _ string) (bool, error) {
+	w.onSend = func(a tsapi.Action, _ string) (bool, error) {
 		cancel()
-		return false, &thingspace.NotSentError{Action: a, Devices: []thingspace.DeviceEntry{{DeviceIDs: thingspace.DeviceIDs{{Kind: "eid", ID: testEID}}}},
+		return false, &thingspace.NotSentError{Action: a, Devices: []tsapi.DeviceEntry{{DeviceIDs: tsapi.DeviceIDs{{Kind: "eid", ID: testEID}}}},
 			Cause: context.Canceled}
 	}
 	r := Run(ctx, w, fast, testAcct, []Desired{want(GoalCreate)})[0]
@@ -322,8 +323,8 @@ func TestRunAllOrNothing(t *testing.T) {
 // and the earlier attempt, and the old intent is resolved as superseded.
 func TestRunResendsOnceAfterTheHorizon(t *testing.T) {
 	w := newFakeWorld(dev("active", planA))
-	hash := thingspace.BodyHash(thingspace.ActionServicePlan, thingspace.ProfileRequest{AccountName: testAcct, ServicePlan: planB})
-	w.ledger[testEID].OpenIntents = []Intent{{ID: "i-old", Action: thingspace.ActionServicePlan, BodyHash: hash, Attempt: 1,
+	hash := tsapi.BodyHash(tsapi.ActionServicePlan, tsapi.ProfileRequest{AccountName: testAcct, ServicePlan: planB})
+	w.ledger[testEID].OpenIntents = []Intent{{ID: "i-old", Action: tsapi.ActionServicePlan, BodyHash: hash, Attempt: 1,
 		CreatedAt: time.Now().Add(-2 * time.Hour)}}
 	opt := fast
 	opt.Horizon = time.Hour

@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Long-poll limits.
@@ -24,61 +25,6 @@ const (
 	// maxRegistrationBytes caps a PUT body: 10,000 devices with a few identifiers each.
 	maxRegistrationBytes = 16 << 20
 )
-
-// RequestJSON is the answer of GET /v1/requests/{id}.
-type RequestJSON struct {
-	RequestID     string              `json:"request_id"`
-	Account       string              `json:"account"`
-	Action        string              `json:"action"`
-	State         string              `json:"state"`
-	Expected      int                 `json:"expected"`
-	TerminalCount int                 `json:"terminal_count"`
-	LastSeq       int64               `json:"last_seq"`
-	Devices       []store.DeviceState `json:"devices"`
-}
-
-// CallbackJSON is one callback of a long-poll answer.
-type CallbackJSON struct {
-	Seq        int64           `json:"seq"`
-	ReceivedAt time.Time       `json:"received_at"`
-	Status     string          `json:"status"`
-	Terminal   bool            `json:"terminal"`
-	Body       json.RawMessage `json:"body"`
-}
-
-// CallbacksJSON is the answer of GET /v1/requests/{id}/callbacks.
-type CallbacksJSON struct {
-	Callbacks []CallbackJSON `json:"callbacks"`
-	State     string         `json:"state"`
-	NextAfter int64          `json:"next_after"`
-}
-
-// RegistrationJSON is the body of PUT /v1/requests/{id}.
-type RegistrationJSON struct {
-	Account string              `json:"account"`
-	Action  string              `json:"action"`
-	Devices [][]store.DeviceKey `json:"devices"`
-}
-
-// RequestRefJSON is one entry of GET /v1/devices/{kind}:{id}/requests and of a device
-// record's open_requests.
-type RequestRefJSON struct {
-	RequestID string    `json:"request_id"`
-	Account   string    `json:"account"`
-	Action    string    `json:"action"`
-	State     string    `json:"state"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// InfoJSON is the answer of GET /v1/info.
-type InfoJSON struct {
-	Version         string   `json:"version"`
-	IngestURLSHA256 []string `json:"ingest_url_sha256"`
-}
-
-type apiError struct {
-	Error string `json:"error"`
-}
 
 // APIHandler serves the provider-facing API. Every endpoint needs a bearer token.
 func (r *Relay) APIHandler() http.Handler {
@@ -117,7 +63,7 @@ func (r *Relay) auth(h apiFunc) http.HandlerFunc {
 		}
 		if !found {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="thingspace-relay"`)
-			writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token"})
+			writeJSON(w, http.StatusUnauthorized, relayapi.ErrorBody{Error: "missing or wrong bearer token"})
 			return
 		}
 		h(w, req, scope)
@@ -127,7 +73,7 @@ func (r *Relay) auth(h apiFunc) http.HandlerFunc {
 func (r *Relay) storeUnavailable(w http.ResponseWriter, op string, err error) {
 	r.log.Error("store operation failed", "op", op, "err", err)
 	w.Header().Set("Retry-After", "1")
-	writeJSON(w, http.StatusServiceUnavailable, apiError{"store unavailable"})
+	writeJSON(w, http.StatusServiceUnavailable, relayapi.ErrorBody{Error: "store unavailable"})
 }
 
 // request reads a request's summary; ErrNotFound becomes an "unknown" summary.
@@ -162,18 +108,14 @@ func (r *Relay) summary(ctx context.Context, id string, accounts []string) (*sto
 	return rq, err
 }
 
-func toRequestJSON(rq *store.Request) RequestJSON {
-	out := RequestJSON{
+func toRequestSummary(rq *store.Request) relayapi.RequestSummary {
+	out := relayapi.RequestSummary{
 		RequestID: rq.RequestID, Account: rq.Account, Action: rq.Action, State: rq.State,
-		Expected: rq.Expected, TerminalCount: rq.TerminalCount, LastSeq: rq.LastSeq, Devices: rq.Devices,
+		Expected: rq.Expected, TerminalCount: rq.TerminalCount, LastSeq: rq.LastSeq,
+		Devices: make([]relayapi.RequestDevice, len(rq.Devices)),
 	}
-	if out.Devices == nil {
-		out.Devices = []store.DeviceState{}
-	}
-	for i := range out.Devices {
-		if out.Devices[i].IDs == nil {
-			out.Devices[i].IDs = []store.DeviceKey{}
-		}
+	for i, d := range rq.Devices {
+		out.Devices[i] = relayapi.RequestDevice{IDs: wireIDs(d.IDs), Status: d.Status, Terminal: d.Terminal}
 	}
 	return out
 }
@@ -183,38 +125,39 @@ func (r *Relay) getRequest(w http.ResponseWriter, req *http.Request, accounts []
 	rq, err := r.request(req.Context(), id, accounts)
 	switch {
 	case errors.Is(err, store.ErrGone):
-		writeJSON(w, http.StatusGone, apiError{"request purged by retention"})
+		writeJSON(w, http.StatusGone, relayapi.ErrorBody{Error: "request purged by retention"})
 		return
 	case err != nil:
 		r.storeUnavailable(w, "request", err)
 		return
 	}
 	w.Header().Set("X-Relay-Index", strconv.FormatInt(rq.LastSeq, 10))
-	writeJSON(w, http.StatusOK, toRequestJSON(rq))
+	writeJSON(w, http.StatusOK, toRequestSummary(rq))
 }
 
 func (r *Relay) putRequest(w http.ResponseWriter, req *http.Request, accounts []string) {
 	id := req.PathValue("id")
-	var body RegistrationJSON
+	var body relayapi.Registration
 	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxRegistrationBytes))
 	if err := dec.Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{"invalid registration body: " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "invalid registration body: " + err.Error()})
 		return
 	}
+	devices := storeDevices(body.Devices)
 	if strings.TrimSpace(id) == "" {
-		writeJSON(w, http.StatusBadRequest, apiError{"empty request id"})
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "empty request id"})
 		return
 	}
-	if len(body.Devices) == 0 {
-		writeJSON(w, http.StatusBadRequest, apiError{"a registration needs at least one device"})
+	if len(devices) == 0 {
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "a registration needs at least one device"})
 		return
 	}
-	for i, d := range body.Devices {
+	for i, d := range devices {
 		ok := false
 		for j := range d {
-			d[j].Kind = thingspace.NormalizeKind(d[j].Kind)
+			d[j].Kind = tsapi.NormalizeKind(d[j].Kind)
 			if d[j].Kind == "" {
-				writeJSON(w, http.StatusBadRequest, apiError{"device " + strconv.Itoa(i) + ": identifier without kind"})
+				writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "device " + strconv.Itoa(i) + ": identifier without kind"})
 				return
 			}
 			if d[j].ID != "" {
@@ -222,12 +165,12 @@ func (r *Relay) putRequest(w http.ResponseWriter, req *http.Request, accounts []
 			}
 		}
 		if !ok {
-			writeJSON(w, http.StatusBadRequest, apiError{"device " + strconv.Itoa(i) + " has no identifier"})
+			writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "device " + strconv.Itoa(i) + " has no identifier"})
 			return
 		}
 	}
 	if len(accounts) > 0 && !slices.Contains(accounts, body.Account) {
-		writeJSON(w, http.StatusForbidden, apiError{"this token may not register requests of account " + strconv.Quote(body.Account)})
+		writeJSON(w, http.StatusForbidden, relayapi.ErrorBody{Error: "this token may not register requests of account " + strconv.Quote(body.Account)})
 		return
 	}
 	if len(accounts) > 0 {
@@ -240,18 +183,18 @@ func (r *Relay) putRequest(w http.ResponseWriter, req *http.Request, accounts []
 			r.storeUnavailable(w, "request", err)
 			return
 		case rq.State != store.StateUnknown && rq.Account != "" && !slices.Contains(accounts, rq.Account):
-			writeJSON(w, http.StatusForbidden, apiError{"request " + strconv.Quote(id) + " belongs to an account this token may not see"})
+			writeJSON(w, http.StatusForbidden, relayapi.ErrorBody{Error: "request " + strconv.Quote(id) + " belongs to an account this token may not see"})
 			return
 		}
 	}
 	start := time.Now()
 	err := r.st.Register(req.Context(), store.Registration{
-		RequestID: id, Account: body.Account, Action: body.Action, Devices: body.Devices, CreatedAt: time.Now().UTC(),
+		RequestID: id, Account: body.Account, Action: body.Action, Devices: devices, CreatedAt: time.Now().UTC(),
 	})
 	r.m.storeDuration.WithLabelValues("register").Observe(time.Since(start).Seconds())
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		writeJSON(w, http.StatusConflict, apiError{"request " + strconv.Quote(id) + " is registered with another account, action or devices"})
+		writeJSON(w, http.StatusConflict, relayapi.ErrorBody{Error: "request " + strconv.Quote(id) + " is registered with another account, action or devices"})
 		return
 	case err != nil:
 		r.storeUnavailable(w, "register", err)
@@ -265,7 +208,7 @@ func (r *Relay) putRequest(w http.ResponseWriter, req *http.Request, accounts []
 		return
 	}
 	w.Header().Set("X-Relay-Index", strconv.FormatInt(rq.LastSeq, 10))
-	writeJSON(w, http.StatusOK, toRequestJSON(rq))
+	writeJSON(w, http.StatusOK, toRequestSummary(rq))
 }
 
 // parseWait accepts a Go duration ("30s", "2m") or a number of seconds.
@@ -294,7 +237,7 @@ func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts 
 	if s := q.Get("after"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
-			writeJSON(w, http.StatusBadRequest, apiError{"after must be a sequence number >= 0"})
+			writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "after must be a sequence number >= 0"})
 			return
 		}
 		after = n
@@ -303,7 +246,7 @@ func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts 
 	if s := q.Get("wait"); s != "" {
 		d, err := parseWait(s)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+			writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: err.Error()})
 			return
 		}
 		wait = d
@@ -316,7 +259,7 @@ func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts 
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			writeJSON(w, http.StatusBadRequest, apiError{"limit must be a positive integer"})
+			writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "limit must be a positive integer"})
 			return
 		}
 		limit = min(n, MaxLimit)
@@ -329,7 +272,7 @@ func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts 
 
 	gone := func() {
 		outcome = "gone"
-		writeJSON(w, http.StatusGone, apiError{"request purged by retention; read again from after=0"})
+		writeJSON(w, http.StatusGone, relayapi.ErrorBody{Error: "request purged by retention; read again from after=0"})
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
@@ -425,14 +368,14 @@ func (r *Relay) getCallbacks(w http.ResponseWriter, req *http.Request, accounts 
 }
 
 func (r *Relay) answerCallbacks(w http.ResponseWriter, rq *store.Request, cbs []store.Callback, next int64) {
-	out := CallbacksJSON{Callbacks: make([]CallbackJSON, 0, len(cbs)), State: rq.State, NextAfter: next}
+	out := relayapi.CallbackPage{Callbacks: make([]relayapi.Callback, 0, len(cbs)), State: rq.State, NextAfter: next}
 	for _, c := range cbs {
 		body := json.RawMessage(c.Body)
 		if !json.Valid(body) {
 			b, _ := json.Marshal(string(c.Body))
 			body = b
 		}
-		out.Callbacks = append(out.Callbacks, CallbackJSON{
+		out.Callbacks = append(out.Callbacks, relayapi.Callback{
 			Seq: c.Seq, ReceivedAt: c.ReceivedAt.UTC(), Status: c.Status, Terminal: c.Terminal, Body: body,
 		})
 	}
@@ -444,30 +387,28 @@ func (r *Relay) answerCallbacks(w http.ResponseWriter, rq *store.Request, cbs []
 func (r *Relay) getDeviceRequests(w http.ResponseWriter, req *http.Request, accounts []string) {
 	kind, id, ok := strings.Cut(req.PathValue("key"), ":")
 	if !ok || kind == "" || id == "" {
-		writeJSON(w, http.StatusBadRequest, apiError{"device must be kind:id, e.g. eid:8904..."})
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "device must be kind:id, e.g. eid:8904..."})
 		return
 	}
 	open := false
 	if s := req.URL.Query().Get("open"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, apiError{"open must be true or false"})
+			writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "open must be true or false"})
 			return
 		}
 		open = b
 	}
 	start := time.Now()
-	refs, err := r.st.DeviceRequests(req.Context(), store.DeviceKey{Kind: thingspace.NormalizeKind(kind), ID: id}, open, accounts)
+	refs, err := r.st.DeviceRequests(req.Context(), store.DeviceKey{Kind: tsapi.NormalizeKind(kind), ID: id}, open, accounts)
 	r.m.storeDuration.WithLabelValues("device_requests").Observe(time.Since(start).Seconds())
 	if err != nil {
 		r.storeUnavailable(w, "device_requests", err)
 		return
 	}
-	out := struct {
-		Requests []RequestRefJSON `json:"requests"`
-	}{Requests: make([]RequestRefJSON, 0, len(refs))}
+	out := relayapi.DeviceRequests{Requests: make([]relayapi.RequestRef, 0, len(refs))}
 	for _, f := range refs {
-		out.Requests = append(out.Requests, RequestRefJSON(f))
+		out.Requests = append(out.Requests, relayapi.RequestRef(f))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -480,7 +421,7 @@ func URLHash(u string) string {
 }
 
 func (r *Relay) getInfo(w http.ResponseWriter, req *http.Request, _ []string) {
-	out := InfoJSON{Version: r.cfg.Version, IngestURLSHA256: []string{}}
+	out := relayapi.Info{Version: r.cfg.Version, IngestURLSHA256: []string{}}
 	for _, u := range r.cfg.PublicURLs {
 		out.IngestURLSHA256 = append(out.IngestURLSHA256, URLHash(u))
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/postgres"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/storetest"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
 )
 
 // Each benchmark iteration does a fixed amount of work, so -benchtime 1x gives meaningful
@@ -224,7 +225,7 @@ func benchIngest(b *testing.B, baseline float64, s benchSetup, withWaiters bool,
 					if err != nil {
 						continue
 					}
-					var out relay.CallbacksJSON
+					var out relayapi.CallbackPage
 					err = json.NewDecoder(resp.Body).Decode(&out)
 					resp.Body.Close()
 					now := time.Now().UnixNano()
@@ -360,7 +361,7 @@ func benchIngest(b *testing.B, baseline float64, s benchSetup, withWaiters bool,
 func BenchmarkLookupAPI(b *testing.B) {
 	e := newEnv(b, quietLogs)
 	devs := storetest.LookupFixture(b, e.store, 10000)
-	body, _ := json.Marshal(relay.LookupRequestJSON{Devices: devs})
+	body, _ := json.Marshal(relayapi.LookupRequest{Devices: apiDevices(devs)})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -370,7 +371,7 @@ func BenchmarkLookupAPI(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var out relay.LookupJSON
+		var out relayapi.Lookup
 		err = json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != 200 || len(out.Devices) != len(devs) {

@@ -23,6 +23,8 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 const (
@@ -266,28 +268,28 @@ func (e *env) apiDo(method, path, token string, body any, out any) (int, http.He
 	return code, header
 }
 
-func (e *env) register(id, account, action string, devices ...[]store.DeviceKey) relay.RequestJSON {
+func (e *env) register(id, account, action string, devices ...[]store.DeviceKey) relayapi.RequestSummary {
 	e.t.Helper()
-	var out relay.RequestJSON
-	code, _ := e.apiDo("PUT", "/v1/requests/"+id, apiToken, relay.RegistrationJSON{Account: account, Action: action, Devices: devices}, &out)
+	var out relayapi.RequestSummary
+	code, _ := e.apiDo("PUT", "/v1/requests/"+id, apiToken, relayapi.Registration{Account: account, Action: action, Devices: apiDevices(devices)}, &out)
 	if code != 200 {
 		e.t.Fatalf("register %s: %d", id, code)
 	}
 	return out
 }
 
-func (e *env) request(id string) relay.RequestJSON {
+func (e *env) request(id string) relayapi.RequestSummary {
 	e.t.Helper()
-	var out relay.RequestJSON
+	var out relayapi.RequestSummary
 	if code, _ := e.apiDo("GET", "/v1/requests/"+id, apiToken, nil, &out); code != 200 {
 		e.t.Fatalf("GET request %s: %d", id, code)
 	}
 	return out
 }
 
-func (e *env) poll(id string, after int64, wait string, limit int) (relay.CallbacksJSON, int64, int) {
+func (e *env) poll(id string, after int64, wait string, limit int) (relayapi.CallbackPage, int64, int) {
 	e.t.Helper()
-	var out relay.CallbacksJSON
+	var out relayapi.CallbackPage
 	q := fmt.Sprintf("/v1/requests/%s/callbacks?after=%d", id, after)
 	if wait != "" {
 		q += "&wait=" + wait
@@ -341,3 +343,15 @@ func cbBody(requestID, status string, count int, ids ...string) string {
 }
 
 func K(kind, id string) store.DeviceKey { return store.DeviceKey{Kind: kind, ID: id} }
+
+// apiDevices is devices as the relay's API takes them.
+func apiDevices(devs [][]store.DeviceKey) []tsapi.DeviceIDs {
+	out := make([]tsapi.DeviceIDs, len(devs))
+	for i, d := range devs {
+		out[i] = make(tsapi.DeviceIDs, 0, len(d))
+		for _, k := range d {
+			out[i] = append(out[i], tsapi.DeviceID(k))
+		}
+	}
+	return out
+}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // IngestPathPrefix is the path of the ingest endpoint, followed by the path token.
@@ -172,7 +172,7 @@ func (r *Relay) serveIngest(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 
-	var cb *thingspace.Callback
+	var cb *tsapi.Callback
 	reason := ""
 	switch {
 	case jerr != nil:
@@ -181,9 +181,9 @@ func (r *Relay) serveIngest(w http.ResponseWriter, req *http.Request) {
 		reason = "not a JSON object"
 	default:
 		var perr error
-		cb, perr = thingspace.ParseCallback(body)
+		cb, perr = tsapi.ParseCallback(body)
 		switch {
-		case errors.Is(perr, thingspace.ErrNotCallback):
+		case errors.Is(perr, tsapi.ErrNotCallback):
 			reason = "no requestId"
 		case perr != nil:
 			reason = "not a callback: " + perr.Error()
@@ -231,10 +231,10 @@ func (r *Relay) serveIngest(w http.ResponseWriter, req *http.Request) {
 	}
 
 	action := r.lookupAction(req.Context(), cb.RequestID)
-	status, _ := cb.Outcome(thingspace.Action(action))
+	status, _ := cb.Outcome(tsapi.Action(action))
 	var keys []store.DeviceKey
 	for _, id := range cb.Identifiers() {
-		k := store.DeviceKey{Kind: thingspace.NormalizeKind(id.Kind), ID: id.ID}
+		k := store.DeviceKey{Kind: tsapi.NormalizeKind(id.Kind), ID: id.ID}
 		if k.ID == "" {
 			continue
 		}

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Write-ahead intents. Before each carrier action the provider writes an intent here (the
@@ -21,9 +22,6 @@ import (
 // its devices until evidence resolves it. Kept in the relay's store, it outlives the provider
 // process: Terraform state written by a killed provider never reaches disk.
 
-// MaxLookupDevices caps the devices of one intent and of one lookup (ThingSpace's bulk limit).
-const MaxLookupDevices = 10000
-
 // maxReasonBytes caps an intent's reason.
 const maxReasonBytes = 4096
 
@@ -32,105 +30,64 @@ var (
 	sha256Pattern   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
-// IntentJSON is an intent as the API answers it.
-type IntentJSON struct {
-	IntentID   string              `json:"intent_id"`
-	Account    string              `json:"account"`
-	Action     string              `json:"action"`
-	Devices    [][]store.DeviceKey `json:"devices"`
-	BodySHA256 string              `json:"body_sha256"`
-	Attempt    int                 `json:"attempt"`
-	Supersedes string              `json:"supersedes"`
-	State      string              `json:"state"`
-	RequestID  string              `json:"request_id"`
-	Reason     string              `json:"reason"`
-	CreatedAt  time.Time           `json:"created_at"`
-	UpdatedAt  time.Time           `json:"updated_at"`
-}
-
-// IntentWriteJSON is the body of PUT /v1/intents/{id}.
-type IntentWriteJSON struct {
-	Account    string              `json:"account"`
-	Action     string              `json:"action"`
-	Devices    [][]store.DeviceKey `json:"devices"`
-	BodySHA256 string              `json:"body_sha256"`
-	Attempt    int                 `json:"attempt"`
-	Supersedes string              `json:"supersedes"`
-}
-
-// IntentChangeJSON is the body of PATCH /v1/intents/{id}.
-type IntentChangeJSON struct {
-	State     string `json:"state"`
-	RequestID string `json:"request_id"`
-	Reason    string `json:"reason"`
-}
-
-// LookupRequestJSON is the body of POST /v1/devices/lookup.
-type LookupRequestJSON struct {
-	Devices [][]store.DeviceKey `json:"devices"`
-}
-
-// LatestJSON is the newest terminal callback of one action for a device.
-type LatestJSON struct {
-	Action     string          `json:"action"`
-	RequestID  string          `json:"request_id"`
-	Seq        int64           `json:"seq"`
-	ReceivedAt time.Time       `json:"received_at"`
-	Status     string          `json:"status"`
-	Terminal   bool            `json:"terminal"`
-	Body       json.RawMessage `json:"body"`
-}
-
-// DeviceRecordJSON is what the relay knows of one device, merged over its identifiers.
-type DeviceRecordJSON struct {
-	OpenRequests []RequestRefJSON `json:"open_requests"`
-	OpenIntents  []IntentJSON     `json:"open_intents"`
-	Latest       []LatestJSON     `json:"latest"`
-}
-
-// LookupJSON is the answer of POST /v1/devices/lookup: one record per device, in order, and the
-// relay's clock when the lookup started.
-type LookupJSON struct {
-	Now     time.Time          `json:"now"`
-	Devices []DeviceRecordJSON `json:"devices"`
-}
-
-func toIntentJSON(in *store.Intent) IntentJSON {
-	out := IntentJSON{
-		IntentID: in.IntentID, Account: in.Account, Action: in.Action, Devices: in.Devices, BodySHA256: in.BodySHA256,
+func toIntent(in *store.Intent) relayapi.Intent {
+	return relayapi.Intent{
+		IntentID: in.IntentID, Account: in.Account, Action: in.Action, Devices: wireDevices(in.Devices), BodySHA256: in.BodySHA256,
 		Attempt: in.Attempt, Supersedes: in.Supersedes, State: in.State, RequestID: in.RequestID, Reason: in.Reason,
 		CreatedAt: in.CreatedAt.UTC(), UpdatedAt: in.UpdatedAt.UTC(),
 	}
-	if out.Devices == nil {
-		out.Devices = [][]store.DeviceKey{}
-	}
-	for i := range out.Devices {
-		if out.Devices[i] == nil {
-			out.Devices[i] = []store.DeviceKey{}
+}
+
+// storeDevices is the API's devices as the store keys them (kinds as sent: the handlers
+// normalise and check them).
+func storeDevices(devs []tsapi.DeviceIDs) [][]store.DeviceKey {
+	out := make([][]store.DeviceKey, len(devs))
+	for i, d := range devs {
+		out[i] = make([]store.DeviceKey, len(d))
+		for j, id := range d {
+			out[i][j] = store.DeviceKey(id)
 		}
 	}
 	return out
 }
 
-func toRecordJSON(rec store.DeviceRecord) DeviceRecordJSON {
-	out := DeviceRecordJSON{
-		OpenRequests: make([]RequestRefJSON, 0, len(rec.OpenRequests)),
-		OpenIntents:  make([]IntentJSON, 0, len(rec.OpenIntents)),
-		Latest:       make([]LatestJSON, 0, len(rec.Latest)),
+// wireDevices is the store's devices as the API answers them: never null, nor any device.
+func wireDevices(devs [][]store.DeviceKey) []tsapi.DeviceIDs {
+	out := make([]tsapi.DeviceIDs, len(devs))
+	for i, d := range devs {
+		out[i] = wireIDs(d)
+	}
+	return out
+}
+
+// wireIDs is one device's identifiers as the API answers them (never null).
+func wireIDs(keys []store.DeviceKey) tsapi.DeviceIDs {
+	out := make(tsapi.DeviceIDs, len(keys))
+	for i, k := range keys {
+		out[i] = tsapi.DeviceID(k)
+	}
+	return out
+}
+
+func toDeviceRecord(rec store.DeviceRecord) relayapi.DeviceRecord {
+	out := relayapi.DeviceRecord{
+		OpenRequests: make([]relayapi.RequestRef, 0, len(rec.OpenRequests)),
+		OpenIntents:  make([]relayapi.Intent, 0, len(rec.OpenIntents)),
+		Latest:       make([]relayapi.LatestCallback, 0, len(rec.Latest)),
 	}
 	for _, r := range rec.OpenRequests {
 		r.CreatedAt = r.CreatedAt.UTC()
-		out.OpenRequests = append(out.OpenRequests, RequestRefJSON(r))
+		out.OpenRequests = append(out.OpenRequests, relayapi.RequestRef(r))
 	}
 	for i := range rec.OpenIntents {
-		out.OpenIntents = append(out.OpenIntents, toIntentJSON(&rec.OpenIntents[i]))
+		out.OpenIntents = append(out.OpenIntents, toIntent(&rec.OpenIntents[i]))
 	}
 	for _, l := range rec.Latest {
 		body := json.RawMessage(l.Body)
 		if !json.Valid(body) {
 			body, _ = json.Marshal(string(l.Body))
 		}
-		out.Latest = append(out.Latest, LatestJSON{Action: l.Action, RequestID: l.RequestID, Seq: l.Seq,
+		out.Latest = append(out.Latest, relayapi.LatestCallback{Action: l.Action, RequestID: l.RequestID, Seq: l.Seq,
 			ReceivedAt: l.ReceivedAt.UTC(), Status: l.Status, Terminal: l.Terminal, Body: body})
 	}
 	return out
@@ -142,7 +99,7 @@ func checkDevices(devs [][]store.DeviceKey) string {
 	for i, d := range devs {
 		ok := false
 		for j := range d {
-			d[j].Kind = thingspace.NormalizeKind(d[j].Kind)
+			d[j].Kind = tsapi.NormalizeKind(d[j].Kind)
 			if d[j].Kind == "" {
 				return "device " + strconv.Itoa(i) + ": identifier without kind"
 			}
@@ -163,10 +120,10 @@ func decodeBody(w http.ResponseWriter, req *http.Request, what string, v any) bo
 	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxRegistrationBytes)).Decode(v); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{what + " larger than " + strconv.Itoa(maxRegistrationBytes) + " bytes"})
+			writeJSON(w, http.StatusRequestEntityTooLarge, relayapi.ErrorBody{Error: what + " larger than " + strconv.Itoa(maxRegistrationBytes) + " bytes"})
 			return false
 		}
-		writeJSON(w, http.StatusBadRequest, apiError{"invalid " + what + ": " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "invalid " + what + ": " + err.Error()})
 		return false
 	}
 	return true
@@ -180,21 +137,21 @@ func intentNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) 
 func pathIntentID(w http.ResponseWriter, req *http.Request) (string, bool) {
 	id := req.PathValue("id")
 	if !intentIDPattern.MatchString(id) {
-		writeJSON(w, http.StatusBadRequest, apiError{"intent id must match " + intentIDPattern.String()})
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "intent id must match " + intentIDPattern.String()})
 		return "", false
 	}
 	return id, true
 }
 
-// problem is why a PUT of intent id with this body is refused (400), or "".
-func (body IntentWriteJSON) problem(id string) string {
+// intentWriteProblem is why a PUT of intent id with this body is refused (400), or "".
+func intentWriteProblem(id string, body *relayapi.IntentWrite) string {
 	switch {
 	case body.Account == "" || body.Action == "":
 		return "an intent needs an account and an action"
 	case len(body.Devices) == 0:
 		return "an intent needs at least one device"
-	case len(body.Devices) > MaxLookupDevices:
-		return "an intent names at most " + strconv.Itoa(MaxLookupDevices) + " devices (" + strconv.Itoa(len(body.Devices)) + " given)"
+	case len(body.Devices) > relayapi.MaxLookupDevices:
+		return "an intent names at most " + strconv.Itoa(relayapi.MaxLookupDevices) + " devices (" + strconv.Itoa(len(body.Devices)) + " given)"
 	case !sha256Pattern.MatchString(body.BodySHA256):
 		return "body_sha256 must be the lowercase hex SHA-256 of the action's request body (64 characters)"
 	case body.Attempt < 0:
@@ -204,11 +161,11 @@ func (body IntentWriteJSON) problem(id string) string {
 	case body.Supersedes == id:
 		return "an intent cannot supersede itself"
 	}
-	return checkDevices(body.Devices)
+	return checkDevices(storeDevices(body.Devices))
 }
 
-// problem is why a PATCH with this body is refused (400), or "".
-func (body IntentChangeJSON) problem(string) string {
+// intentChangeProblem is why a PATCH with this body is refused (400), or "".
+func intentChangeProblem(_ string, body *relayapi.IntentChange) string {
 	switch {
 	case body.State == store.IntentAccepted && strings.TrimSpace(body.RequestID) == "":
 		return `"accepted" needs the request_id ThingSpace answered`
@@ -223,46 +180,47 @@ func (body IntentChangeJSON) problem(string) string {
 }
 
 // readIntentRequest reads the {id} of an intent path and the body of a PUT or PATCH, and checks
-// both; when they are not valid it has answered (400, or 413 for a body too large) and returns
-// false.
-func readIntentRequest[B interface{ problem(id string) string }](w http.ResponseWriter, req *http.Request, what string) (string, B, bool) {
+// both with problem; when they are not valid it has answered (400, or 413 for a body too large)
+// and returns false.
+func readIntentRequest[B any](w http.ResponseWriter, req *http.Request, what string, problem func(id string, body *B) string) (string, B, bool) {
 	var body B
 	id, ok := pathIntentID(w, req)
 	if !ok || !decodeBody(w, req, what, &body) {
 		return "", body, false
 	}
-	if msg := body.problem(id); msg != "" {
-		writeJSON(w, http.StatusBadRequest, apiError{msg})
+	if msg := problem(id, &body); msg != "" {
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: msg})
 		return "", body, false
 	}
 	return id, body, true
 }
 
 func (r *Relay) putIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
-	id, body, ok := readIntentRequest[IntentWriteJSON](w, req, "intent body")
+	id, body, ok := readIntentRequest(w, req, "intent body", intentWriteProblem)
 	if !ok {
 		return
 	}
+	devices := storeDevices(body.Devices)
 	if len(accounts) > 0 && !slices.Contains(accounts, body.Account) {
-		writeJSON(w, http.StatusForbidden, apiError{"this token may not write intents of account " + strconv.Quote(body.Account)})
+		writeJSON(w, http.StatusForbidden, relayapi.ErrorBody{Error: "this token may not write intents of account " + strconv.Quote(body.Account)})
 		return
 	}
 	start := time.Now()
 	res, err := r.st.PutIntent(req.Context(), store.Intent{
-		IntentID: id, Account: body.Account, Action: body.Action, Devices: body.Devices, BodySHA256: body.BodySHA256,
+		IntentID: id, Account: body.Account, Action: body.Action, Devices: devices, BodySHA256: body.BodySHA256,
 		Attempt: body.Attempt, Supersedes: body.Supersedes, CreatedAt: intentNow(),
 	})
 	r.m.storeDuration.WithLabelValues("put_intent").Observe(time.Since(start).Seconds())
 	switch {
 	case errors.Is(err, store.ErrInvalid):
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: err.Error()})
 		return
 	case errors.Is(err, store.ErrConflict):
 		msg := "intent " + strconv.Quote(id) + " was written with another account, action, devices or body_sha256"
 		if body.Supersedes != "" {
 			msg += ", or it supersedes an intent of another account"
 		}
-		writeJSON(w, http.StatusConflict, apiError{msg})
+		writeJSON(w, http.StatusConflict, relayapi.ErrorBody{Error: msg})
 		return
 	case err != nil:
 		r.storeUnavailable(w, "put_intent", err)
@@ -279,11 +237,11 @@ func (r *Relay) putIntent(w http.ResponseWriter, req *http.Request, accounts []s
 		r.m.intents.WithLabelValues(store.IntentResolved).Inc()
 		r.log.Debug("intent superseded", "intent_id", body.Supersedes, "by", id)
 	}
-	writeJSON(w, code, toIntentJSON(res.Intent))
+	writeJSON(w, code, toIntent(res.Intent))
 }
 
 func (r *Relay) patchIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
-	id, body, ok := readIntentRequest[IntentChangeJSON](w, req, "intent change")
+	id, body, ok := readIntentRequest(w, req, "intent change", intentChangeProblem)
 	if !ok {
 		return
 	}
@@ -297,7 +255,7 @@ func (r *Relay) patchIntent(w http.ResponseWriter, req *http.Request, accounts [
 			r.storeUnavailable(w, "request", err)
 			return
 		case rq.State != store.StateUnknown && rq.Account != "" && !slices.Contains(accounts, rq.Account):
-			writeJSON(w, http.StatusForbidden, apiError{"request " + strconv.Quote(body.RequestID) + " belongs to an account this token may not see"})
+			writeJSON(w, http.StatusForbidden, relayapi.ErrorBody{Error: "request " + strconv.Quote(body.RequestID) + " belongs to an account this token may not see"})
 			return
 		}
 	}
@@ -308,10 +266,10 @@ func (r *Relay) patchIntent(w http.ResponseWriter, req *http.Request, accounts [
 	r.m.storeDuration.WithLabelValues("update_intent").Observe(time.Since(start).Seconds())
 	switch {
 	case errors.Is(err, store.ErrInvalid):
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: err.Error()})
 		return
 	case errors.Is(err, store.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, apiError{"no intent " + strconv.Quote(id)})
+		writeJSON(w, http.StatusNotFound, relayapi.ErrorBody{Error: "no intent " + strconv.Quote(id)})
 		return
 	case errors.Is(err, store.ErrIntentClosed):
 		msg := "intent " + strconv.Quote(id) + " is no longer open"
@@ -321,10 +279,10 @@ func (r *Relay) patchIntent(w http.ResponseWriter, req *http.Request, accounts [
 				msg += " (request " + strconv.Quote(cur.RequestID) + ")"
 			}
 		}
-		writeJSON(w, http.StatusConflict, apiError{msg + "; only the same change may be repeated"})
+		writeJSON(w, http.StatusConflict, relayapi.ErrorBody{Error: msg + "; only the same change may be repeated"})
 		return
 	case errors.Is(err, store.ErrConflict):
-		writeJSON(w, http.StatusConflict, apiError{"request " + strconv.Quote(body.RequestID) +
+		writeJSON(w, http.StatusConflict, relayapi.ErrorBody{Error: "request " + strconv.Quote(body.RequestID) +
 			" is registered with another account, action or devices; the intent stays open"})
 		return
 	case err != nil:
@@ -339,7 +297,7 @@ func (r *Relay) patchIntent(w http.ResponseWriter, req *http.Request, accounts [
 			r.hub.notify(body.RequestID) // the registration may have made the request terminal
 		}
 	}
-	writeJSON(w, http.StatusOK, toIntentJSON(res.Intent))
+	writeJSON(w, http.StatusOK, toIntent(res.Intent))
 }
 
 func (r *Relay) getIntent(w http.ResponseWriter, req *http.Request, accounts []string) {
@@ -349,13 +307,13 @@ func (r *Relay) getIntent(w http.ResponseWriter, req *http.Request, accounts []s
 	r.m.storeDuration.WithLabelValues("intent").Observe(time.Since(start).Seconds())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, apiError{"no intent " + strconv.Quote(id)})
+		writeJSON(w, http.StatusNotFound, relayapi.ErrorBody{Error: "no intent " + strconv.Quote(id)})
 		return
 	case err != nil:
 		r.storeUnavailable(w, "intent", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toIntentJSON(in))
+	writeJSON(w, http.StatusOK, toIntent(in))
 }
 
 // lookup reads the records of devices (already checked) and answers them with the relay's
@@ -373,30 +331,31 @@ func (r *Relay) lookup(w http.ResponseWriter, req *http.Request, devices [][]sto
 }
 
 func (r *Relay) postLookup(w http.ResponseWriter, req *http.Request, accounts []string) {
-	var body LookupRequestJSON
+	var body relayapi.LookupRequest
 	if !decodeBody(w, req, "lookup body", &body) {
 		return
 	}
+	devices := storeDevices(body.Devices)
 	switch {
 	case len(body.Devices) == 0:
-		writeJSON(w, http.StatusBadRequest, apiError{"a lookup needs at least one device"})
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "a lookup needs at least one device"})
 		return
-	case len(body.Devices) > MaxLookupDevices:
-		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{"a lookup takes at most " + strconv.Itoa(MaxLookupDevices) +
+	case len(body.Devices) > relayapi.MaxLookupDevices:
+		writeJSON(w, http.StatusRequestEntityTooLarge, relayapi.ErrorBody{Error: "a lookup takes at most " + strconv.Itoa(relayapi.MaxLookupDevices) +
 			" devices (" + strconv.Itoa(len(body.Devices)) + " given); split it"})
 		return
 	}
-	if msg := checkDevices(body.Devices); msg != "" {
-		writeJSON(w, http.StatusBadRequest, apiError{msg})
+	if msg := checkDevices(devices); msg != "" {
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: msg})
 		return
 	}
-	now, recs, ok := r.lookup(w, req, body.Devices, accounts)
+	now, recs, ok := r.lookup(w, req, devices, accounts)
 	if !ok {
 		return
 	}
-	out := LookupJSON{Now: now, Devices: make([]DeviceRecordJSON, len(recs))}
+	out := relayapi.Lookup{Now: now, Devices: make([]relayapi.DeviceRecord, len(recs))}
 	for i, rec := range recs {
-		out.Devices[i] = toRecordJSON(rec)
+		out.Devices[i] = toDeviceRecord(rec)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -404,12 +363,12 @@ func (r *Relay) postLookup(w http.ResponseWriter, req *http.Request, accounts []
 func (r *Relay) getDevice(w http.ResponseWriter, req *http.Request, accounts []string) {
 	kind, id, ok := strings.Cut(req.PathValue("key"), ":")
 	if !ok || kind == "" || id == "" {
-		writeJSON(w, http.StatusBadRequest, apiError{"device must be kind:id, e.g. eid:8904..."})
+		writeJSON(w, http.StatusBadRequest, relayapi.ErrorBody{Error: "device must be kind:id, e.g. eid:8904..."})
 		return
 	}
-	_, recs, ok := r.lookup(w, req, [][]store.DeviceKey{{{Kind: thingspace.NormalizeKind(kind), ID: id}}}, accounts)
+	_, recs, ok := r.lookup(w, req, [][]store.DeviceKey{{{Kind: tsapi.NormalizeKind(kind), ID: id}}}, accounts)
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, toRecordJSON(recs[0]))
+	writeJSON(w, http.StatusOK, toDeviceRecord(recs[0]))
 }

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
 )
 
 // apiRaw calls the API with a raw body and returns the status and the answer's bytes.
@@ -23,28 +23,28 @@ func (e *env) apiRaw(method, path, token, body string) (int, []byte) {
 
 const bodyHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
-func intentBody(account, action string, devices ...[]store.DeviceKey) relay.IntentWriteJSON {
-	return relay.IntentWriteJSON{Account: account, Action: action, Devices: devices, BodySHA256: bodyHash}
+func intentBody(account, action string, devices ...[]store.DeviceKey) relayapi.IntentWrite {
+	return relayapi.IntentWrite{Account: account, Action: action, Devices: apiDevices(devices), BodySHA256: bodyHash}
 }
 
-func (e *env) putIntent(id string, body relay.IntentWriteJSON, token string) (int, relay.IntentJSON) {
+func (e *env) putIntent(id string, body relayapi.IntentWrite, token string) (int, relayapi.Intent) {
 	e.t.Helper()
-	var out relay.IntentJSON
+	var out relayapi.Intent
 	code, _ := e.apiDo("PUT", "/v1/intents/"+id, token, body, &out)
 	return code, out
 }
 
-func (e *env) patchIntent(id string, ch relay.IntentChangeJSON, token string) (int, relay.IntentJSON) {
+func (e *env) patchIntent(id string, ch relayapi.IntentChange, token string) (int, relayapi.Intent) {
 	e.t.Helper()
-	var out relay.IntentJSON
+	var out relayapi.Intent
 	code, _ := e.apiDo("PATCH", "/v1/intents/"+id, token, ch, &out)
 	return code, out
 }
 
-func (e *env) lookup(token string, devices ...[]store.DeviceKey) relay.LookupJSON {
+func (e *env) lookup(token string, devices ...[]store.DeviceKey) relayapi.Lookup {
 	e.t.Helper()
-	var out relay.LookupJSON
-	if code, _ := e.apiDo("POST", "/v1/devices/lookup", token, relay.LookupRequestJSON{Devices: devices}, &out); code != 200 {
+	var out relayapi.Lookup
+	if code, _ := e.apiDo("POST", "/v1/devices/lookup", token, relayapi.LookupRequest{Devices: apiDevices(devices)}, &out); code != 200 {
 		e.t.Fatalf("lookup: %d", code)
 	}
 	if len(out.Devices) != len(devices) {
@@ -82,12 +82,12 @@ func TestIntentWire(t *testing.T) {
 		"reason", "request_id", "state", "supersedes", "updated_at"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("intent keys %v, want %v", got, want)
 	}
-	var in relay.IntentJSON
+	var in relayapi.Intent
 	json.Unmarshal(raw, &in)
 	wantDevs := [][]store.DeviceKey{{K("eid", "E1"), K("iccid", "I1")}, {K("eid", "E2")}}
 	if in.IntentID != "plan:0001.a-b_c" || in.Account != "acme" || in.Action != "serviceplan" || in.BodySHA256 != bodyHash ||
 		in.Attempt != 1 || in.State != "open" || in.RequestID != "" || in.Reason != "" || in.Supersedes != "" ||
-		!reflect.DeepEqual(in.Devices, wantDevs) || in.CreatedAt.Before(before.Add(-time.Second)) || !in.UpdatedAt.Equal(in.CreatedAt) {
+		!reflect.DeepEqual(in.Devices, apiDevices(wantDevs)) || in.CreatedAt.Before(before.Add(-time.Second)) || !in.UpdatedAt.Equal(in.CreatedAt) {
 		t.Fatalf("created intent %+v", in)
 	}
 	if _, err := time.Parse(time.RFC3339Nano, strings.Trim(string(mustField(t, raw, "created_at")), `"`)); err != nil {
@@ -106,7 +106,7 @@ func TestIntentWire(t *testing.T) {
 	if code, _ := e.putIntent("plan:0001.a-b_c", other, apiToken); code != http.StatusConflict {
 		t.Fatalf("conflicting PUT: %d", code)
 	}
-	var got relay.IntentJSON
+	var got relayapi.Intent
 	if code, _ := e.apiDo("GET", "/v1/intents/plan:0001.a-b_c", apiToken, nil, &got); code != 200 || !reflect.DeepEqual(got, in) {
 		t.Fatalf("GET: %d %+v", code, got)
 	}
@@ -115,14 +115,14 @@ func TestIntentWire(t *testing.T) {
 	}
 
 	t.Run("validation", func(t *testing.T) {
-		many := make([][]store.DeviceKey, relay.MaxLookupDevices+1)
+		many := make([][]store.DeviceKey, relayapi.MaxLookupDevices+1)
 		for i := range many {
 			many[i] = []store.DeviceKey{K("eid", fmt.Sprint(i))}
 		}
 		dev := []store.DeviceKey{K("eid", "E1")}
 		for name, tc := range map[string]struct {
 			id   string
-			body relay.IntentWriteJSON
+			body relayapi.IntentWrite
 		}{
 			"id with a slash encoded": {"a%2Fb", intentBody("acme", "x", dev)},
 			"id with a space":         {"a%20b", intentBody("acme", "x", dev)},
@@ -133,10 +133,10 @@ func TestIntentWire(t *testing.T) {
 			"a device without id":     {"v4", intentBody("acme", "x", dev, []store.DeviceKey{K("eid", "")})},
 			"identifier without kind": {"v5", intentBody("acme", "x", []store.DeviceKey{K("", "E1")})},
 			"too many devices":        {"v6", intentBody("acme", "x", many...)},
-			"upper-case hash":         {"v7", relay.IntentWriteJSON{Account: "acme", Action: "x", Devices: [][]store.DeviceKey{dev}, BodySHA256: strings.ToUpper(bodyHash)}},
-			"no hash":                 {"v8", relay.IntentWriteJSON{Account: "acme", Action: "x", Devices: [][]store.DeviceKey{dev}}},
-			"negative attempt":        {"v9", relay.IntentWriteJSON{Account: "acme", Action: "x", Devices: [][]store.DeviceKey{dev}, BodySHA256: bodyHash, Attempt: -1}},
-			"supersedes itself":       {"v10", relay.IntentWriteJSON{Account: "acme", Action: "x", Devices: [][]store.DeviceKey{dev}, BodySHA256: bodyHash, Supersedes: "v10"}},
+			"upper-case hash":         {"v7", relayapi.IntentWrite{Account: "acme", Action: "x", Devices: apiDevices([][]store.DeviceKey{dev}), BodySHA256: strings.ToUpper(bodyHash)}},
+			"no hash":                 {"v8", relayapi.IntentWrite{Account: "acme", Action: "x", Devices: apiDevices([][]store.DeviceKey{dev})}},
+			"negative attempt":        {"v9", relayapi.IntentWrite{Account: "acme", Action: "x", Devices: apiDevices([][]store.DeviceKey{dev}), BodySHA256: bodyHash, Attempt: -1}},
+			"supersedes itself":       {"v10", relayapi.IntentWrite{Account: "acme", Action: "x", Devices: apiDevices([][]store.DeviceKey{dev}), BodySHA256: bodyHash, Supersedes: "v10"}},
 		} {
 			if code, _ := e.apiDo("PUT", "/v1/intents/"+tc.id, apiToken, tc.body, nil); code != http.StatusBadRequest {
 				t.Errorf("%s: %d, want 400", name, code)
@@ -154,7 +154,7 @@ func TestIntentWire(t *testing.T) {
 	})
 
 	t.Run("transitions", func(t *testing.T) {
-		if code, out := e.patchIntent("plan:0001.a-b_c", relay.IntentChangeJSON{State: "accepted", RequestID: "REQ-1"}, apiToken); code != 200 ||
+		if code, out := e.patchIntent("plan:0001.a-b_c", relayapi.IntentChange{State: "accepted", RequestID: "REQ-1"}, apiToken); code != 200 ||
 			out.State != "accepted" || out.RequestID != "REQ-1" || out.UpdatedAt.Before(out.CreatedAt) {
 			t.Fatalf("accept: %d %+v", code, out)
 		}
@@ -163,44 +163,44 @@ func TestIntentWire(t *testing.T) {
 		if r.Account != "acme" || r.Action != "serviceplan" || r.Expected != 2 || r.State != "pending" {
 			t.Fatalf("registered request %+v", r)
 		}
-		if code, out := e.patchIntent("plan:0001.a-b_c", relay.IntentChangeJSON{State: "accepted", RequestID: "REQ-1"}, apiToken); code != 200 || out.State != "accepted" {
+		if code, out := e.patchIntent("plan:0001.a-b_c", relayapi.IntentChange{State: "accepted", RequestID: "REQ-1"}, apiToken); code != 200 || out.State != "accepted" {
 			t.Fatalf("repeated accept: %d %+v", code, out)
 		}
-		for _, ch := range []relay.IntentChangeJSON{{State: "accepted", RequestID: "REQ-2"}, {State: "resolved"}, {State: "refused", Reason: "x"}} {
+		for _, ch := range []relayapi.IntentChange{{State: "accepted", RequestID: "REQ-2"}, {State: "resolved"}, {State: "refused", Reason: "x"}} {
 			if code, raw := e.apiRaw("PATCH", "/v1/intents/plan:0001.a-b_c", apiToken, mustJSON(ch)); code != http.StatusConflict ||
 				!strings.Contains(string(raw), "already accepted") {
 				t.Fatalf("change of an accepted intent %+v: %d %s", ch, code, raw)
 			}
 		}
-		if code, _ := e.patchIntent("nope", relay.IntentChangeJSON{State: "refused"}, apiToken); code != http.StatusNotFound {
+		if code, _ := e.patchIntent("nope", relayapi.IntentChange{State: "refused"}, apiToken); code != http.StatusNotFound {
 			t.Fatalf("unknown intent: %d", code)
 		}
 		e.putIntent("ref", intentBody("acme", "activate", []store.DeviceKey{K("eid", "E3")}), apiToken)
-		for _, bad := range []relay.IntentChangeJSON{{State: "open"}, {State: "accepted"}, {State: "refused", RequestID: "R"}, {State: "done"},
+		for _, bad := range []relayapi.IntentChange{{State: "open"}, {State: "accepted"}, {State: "refused", RequestID: "R"}, {State: "done"},
 			{State: "resolved", Reason: strings.Repeat("x", 5000)}} {
 			if code, _ := e.patchIntent("ref", bad, apiToken); code != http.StatusBadRequest {
 				t.Fatalf("invalid change %+v: %d", bad, code)
 			}
 		}
-		if code, out := e.patchIntent("ref", relay.IntentChangeJSON{State: "refused", Reason: "400 InvalidPlan"}, apiToken); code != 200 ||
+		if code, out := e.patchIntent("ref", relayapi.IntentChange{State: "refused", Reason: "400 InvalidPlan"}, apiToken); code != 200 ||
 			out.State != "refused" || out.Reason != "400 InvalidPlan" {
 			t.Fatalf("refuse: %d %+v", code, out)
 		}
-		if code, _ := e.patchIntent("ref", relay.IntentChangeJSON{State: "refused"}, apiToken); code != 200 {
+		if code, _ := e.patchIntent("ref", relayapi.IntentChange{State: "refused"}, apiToken); code != 200 {
 			t.Fatalf("repeated refusal: %d", code)
 		}
 		e.putIntent("res", intentBody("acme", "activate", []store.DeviceKey{K("eid", "E4")}), apiToken)
-		if code, out := e.patchIntent("res", relay.IntentChangeJSON{State: "resolved", Reason: "callback seen", RequestID: "REQ-seen"}, apiToken); code != 200 ||
+		if code, out := e.patchIntent("res", relayapi.IntentChange{State: "resolved", Reason: "callback seen", RequestID: "REQ-seen"}, apiToken); code != 200 ||
 			out.State != "resolved" || out.RequestID != "REQ-seen" {
 			t.Fatalf("resolve: %d %+v", code, out)
 		}
 		// A conflicting registration leaves the intent open.
 		e.register("REQ-taken", "acme", "activate", []store.DeviceKey{K("eid", "E99")})
 		e.putIntent("acc", intentBody("acme", "activate", []store.DeviceKey{K("eid", "E5")}), apiToken)
-		if code, _ := e.patchIntent("acc", relay.IntentChangeJSON{State: "accepted", RequestID: "REQ-taken"}, apiToken); code != http.StatusConflict {
+		if code, _ := e.patchIntent("acc", relayapi.IntentChange{State: "accepted", RequestID: "REQ-taken"}, apiToken); code != http.StatusConflict {
 			t.Fatalf("accept with a conflicting request: %d", code)
 		}
-		if _, out := e.patchIntent("acc", relay.IntentChangeJSON{State: "resolved", Reason: "gave up"}, apiToken); out.State != "resolved" {
+		if _, out := e.patchIntent("acc", relayapi.IntentChange{State: "resolved", Reason: "gave up"}, apiToken); out.State != "resolved" {
 			t.Fatalf("the intent did not stay open after the conflict: %+v", out)
 		}
 	})
@@ -214,7 +214,7 @@ func TestIntentWire(t *testing.T) {
 		if code != http.StatusCreated || out.Attempt != 2 || out.Supersedes != "old" {
 			t.Fatalf("superseding PUT: %d %+v", code, out)
 		}
-		var old relay.IntentJSON
+		var old relayapi.Intent
 		e.apiDo("GET", "/v1/intents/old", apiToken, nil, &old)
 		if old.State != "resolved" || old.Reason != "superseded by new" {
 			t.Fatalf("superseded intent %+v", old)
@@ -257,7 +257,7 @@ func TestIntentScoping(t *testing.T) {
 	if code, _ := e.apiDo("GET", "/v1/intents/g1", scopedToken, nil, nil); code != http.StatusNotFound {
 		t.Fatalf("GET another account's intent: %d", code)
 	}
-	if code, _ := e.patchIntent("g1", relay.IntentChangeJSON{State: "refused"}, scopedToken); code != http.StatusNotFound {
+	if code, _ := e.patchIntent("g1", relayapi.IntentChange{State: "refused"}, scopedToken); code != http.StatusNotFound {
 		t.Fatalf("PATCH another account's intent: %d", code)
 	}
 	// Writing the other account's id again through the scoped token conflicts, without showing it.
@@ -267,7 +267,7 @@ func TestIntentScoping(t *testing.T) {
 	// Callbacks of globex (its credentials) for a request nobody registered: a scoped acme token
 	// cannot claim the request by accepting an intent with it.
 	e.post(strings.NewReplacer("tsuser", "other", "tspass", "otherpass").Replace(cbBody("R-globex", "Success", 1, "eid", "E1")))
-	if code, _ := e.patchIntent("a1", relay.IntentChangeJSON{State: "accepted", RequestID: "R-globex"}, scopedToken); code != http.StatusForbidden {
+	if code, _ := e.patchIntent("a1", relayapi.IntentChange{State: "accepted", RequestID: "R-globex"}, scopedToken); code != http.StatusForbidden {
 		t.Fatalf("accepting with another account's request: %d", code)
 	}
 	e.post(cbBody("R-acme", "Success", 1, "eid", "E1"))
@@ -281,7 +281,7 @@ func TestIntentScoping(t *testing.T) {
 		acme.OpenRequests[0].RequestID != "R-acme" || len(acme.Latest) != 1 || acme.Latest[0].RequestID != "R-acme" {
 		t.Fatalf("scoped record %+v", acme)
 	}
-	var one relay.DeviceRecordJSON
+	var one relayapi.DeviceRecord
 	if code, _ := e.apiDo("GET", "/v1/devices/EID:E1", scopedToken, nil, &one); code != 200 || !reflect.DeepEqual(one, acme) {
 		t.Fatalf("GET device: %d %+v, want %+v", code, one, acme)
 	}
@@ -307,13 +307,13 @@ func TestLookupAnswersWhatTheEngineNeeds(t *testing.T) {
 	}
 	r := got.Devices[0]
 	if len(r.OpenRequests) != 0 || len(r.OpenIntents) != 1 || r.OpenIntents[0].IntentID != "sp-1" ||
-		!reflect.DeepEqual(r.OpenIntents[0].Devices, [][]store.DeviceKey{{K("eid", "E1"), K("iccid", "I1")}}) {
+		!reflect.DeepEqual(r.OpenIntents[0].Devices, apiDevices([][]store.DeviceKey{{K("eid", "E1"), K("iccid", "I1")}})) {
 		t.Fatalf("record before the evidence %+v", r)
 	}
 	if len(r.Latest) != 1 || r.Latest[0].Action != "activate" || r.Latest[0].RequestID != "R-old" || r.Latest[0].Status != "succeeded" || !r.Latest[0].Terminal {
 		t.Fatalf("latest before the evidence %+v", r.Latest)
 	}
-	if e2 := got.Devices[1]; len(e2.OpenIntents) != 1 || !reflect.DeepEqual(e2.OpenIntents[0].Devices, [][]store.DeviceKey{{K("eid", "E2")}}) {
+	if e2 := got.Devices[1]; len(e2.OpenIntents) != 1 || !reflect.DeepEqual(e2.OpenIntents[0].Devices, apiDevices([][]store.DeviceKey{{K("eid", "E2")}})) {
 		t.Fatalf("record of E2 %+v", e2)
 	}
 	if n := got.Devices[2]; n.OpenRequests == nil || n.OpenIntents == nil || n.Latest == nil || len(n.OpenRequests)+len(n.OpenIntents)+len(n.Latest) != 0 {
@@ -324,7 +324,7 @@ func TestLookupAnswersWhatTheEngineNeeds(t *testing.T) {
 	e.post(cbBody("R-lost", "Warning", 1, "iccid", "I1"))
 	e.post(`{"username":"tsuser","password":"tspass","requestId":"R-lost","deviceIds":[{"kind":"Iccid","id":"I1"}],"status":"SUCCESS","servicePlan":"NEWPLAN"}`)
 	r = e.lookup(apiToken, dev).Devices[0]
-	var ev *relay.LatestJSON
+	var ev *relayapi.LatestCallback
 	for i := range r.Latest {
 		if r.Latest[i].Action == "" {
 			ev = &r.Latest[i]
@@ -341,7 +341,7 @@ func TestLookupAnswersWhatTheEngineNeeds(t *testing.T) {
 		t.Fatalf("record with the evidence %+v", r)
 	}
 	// The engine resolves the intent with the request it found.
-	if code, _ := e.patchIntent("sp-1", relay.IntentChangeJSON{State: "resolved", RequestID: "R-lost", Reason: "callback after the intent"}, apiToken); code != 200 {
+	if code, _ := e.patchIntent("sp-1", relayapi.IntentChange{State: "resolved", RequestID: "R-lost", Reason: "callback after the intent"}, apiToken); code != 200 {
 		t.Fatal(code)
 	}
 	if r = e.lookup(apiToken, dev).Devices[0]; len(r.OpenIntents) != 0 {
@@ -349,7 +349,7 @@ func TestLookupAnswersWhatTheEngineNeeds(t *testing.T) {
 	}
 	// The single-identifier form answers the record of that identifier alone: R-old's callback
 	// named the EID only.
-	var one relay.DeviceRecordJSON
+	var one relayapi.DeviceRecord
 	if code, _ := e.apiDo("GET", "/v1/devices/iccid:I1", apiToken, nil, &one); code != 200 || len(one.Latest) != 1 || one.Latest[0].RequestID != "R-lost" {
 		t.Fatalf("GET device: %d %+v", code, one)
 	}
@@ -365,21 +365,21 @@ func TestLookupLimits(t *testing.T) {
 		code, _ := e.apiRaw("POST", "/v1/devices/lookup", apiToken, string(b))
 		return code
 	}
-	if code := post(relay.LookupRequestJSON{}); code != http.StatusBadRequest {
+	if code := post(relayapi.LookupRequest{}); code != http.StatusBadRequest {
 		t.Fatalf("no devices: %d", code)
 	}
-	if code := post(relay.LookupRequestJSON{Devices: [][]store.DeviceKey{{K("eid", "")}}}); code != http.StatusBadRequest {
+	if code := post(relayapi.LookupRequest{Devices: apiDevices([][]store.DeviceKey{{K("eid", "")}})}); code != http.StatusBadRequest {
 		t.Fatalf("a device without id: %d", code)
 	}
-	devs := make([][]store.DeviceKey, relay.MaxLookupDevices)
+	devs := make([][]store.DeviceKey, relayapi.MaxLookupDevices)
 	for i := range devs {
 		devs[i] = []store.DeviceKey{K("eid", fmt.Sprintf("E%05d", i)), K("iccid", fmt.Sprintf("I%05d", i))}
 	}
-	var out relay.LookupJSON
-	if code, _ := e.apiDo("POST", "/v1/devices/lookup", apiToken, relay.LookupRequestJSON{Devices: devs}, &out); code != 200 || len(out.Devices) != len(devs) {
+	var out relayapi.Lookup
+	if code, _ := e.apiDo("POST", "/v1/devices/lookup", apiToken, relayapi.LookupRequest{Devices: apiDevices(devs)}, &out); code != 200 || len(out.Devices) != len(devs) {
 		t.Fatalf("%d devices: %d, %d records", len(devs), code, len(out.Devices))
 	}
-	if code := post(relay.LookupRequestJSON{Devices: append(devs, []store.DeviceKey{K("eid", "one-more")})}); code != http.StatusRequestEntityTooLarge {
+	if code := post(relayapi.LookupRequest{Devices: apiDevices(append(devs, []store.DeviceKey{K("eid", "one-more")}))}); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("%d devices: %d", len(devs)+1, code)
 	}
 	if code, _ := e.apiRaw("POST", "/v1/devices/lookup", apiToken, `{"devices":[[{"kind":"eid","id":"`+strings.Repeat("x", 17<<20)+`"}]]}`); code != http.StatusRequestEntityTooLarge {

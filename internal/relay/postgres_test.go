@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
@@ -42,8 +44,8 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 	a, pa := newPGEnv(t, dsn, nil)
 	b, _ := newPGEnv(t, dsn, func(c *relay.Config) { c.PollInterval = time.Hour })
 
-	waitOnB := func(id string) <-chan relay.CallbacksJSON {
-		done := make(chan relay.CallbacksJSON, 1)
+	waitOnB := func(id string) <-chan relayapi.CallbackPage {
+		done := make(chan relayapi.CallbackPage, 1)
 		before := b.metric("thingspace_relay_waiters")
 		go func() {
 			out, _, _ := b.poll(id, 0, "60s", 0)

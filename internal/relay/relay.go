@@ -224,7 +224,7 @@ func (r *Relay) purgeLoop(ctx context.Context) {
 }
 
 // actionCache remembers the action registered for a request id, so that ingest judges callbacks
-// with it (thingspace.Callback.Outcome) without a store read per callback. Registered actions
+// with it (tsapi.Callback.Outcome) without a store read per callback. Registered actions
 // never change; "not registered (yet)" is remembered briefly.
 type actionCache struct {
 	mu      sync.Mutex

@@ -16,6 +16,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
 )
 
 // readSpy records whether a body was read.
@@ -193,7 +194,7 @@ func TestLongPoll(t *testing.T) {
 	e := newEnv(t, func(c *relay.Config) { c.MaxWait = 300 * time.Millisecond })
 	t.Run("after=0 on an unknown request blocks until the first callback", func(t *testing.T) {
 		e2 := newEnv(t, func(c *relay.Config) { c.PollInterval = time.Hour }) // only the hub wakes it
-		done := make(chan relay.CallbacksJSON, 1)
+		done := make(chan relayapi.CallbackPage, 1)
 		go func() {
 			out, _, _ := e2.poll("R-first", 0, "60s", 0)
 			done <- out
@@ -247,7 +248,7 @@ func TestLongPoll(t *testing.T) {
 	t.Run("blocking poll wakes on a new callback", func(t *testing.T) {
 		e2 := newEnv(t, func(c *relay.Config) { c.PollInterval = time.Hour })
 		e2.post(cbBody("R-wake", "warning", 1, "eid", "E1"))
-		done := make(chan relay.CallbacksJSON, 1)
+		done := make(chan relayapi.CallbackPage, 1)
 		go func() {
 			out, _, _ := e2.poll("R-wake", 1, "60s", 0)
 			done <- out
@@ -410,19 +411,19 @@ func TestScopedTokensAndAPIAuth(t *testing.T) {
 			t.Fatalf("token %q: %d", tok, code)
 		}
 	}
-	var r relay.RequestJSON
+	var r relayapi.RequestSummary
 	if code, _ := e.apiDo("GET", "/v1/requests/R-acme", scopedToken, nil, &r); code != 200 || r.State != "partial" || r.Account != "acme" {
 		t.Fatalf("own account: %d %+v", code, r)
 	}
-	r = relay.RequestJSON{}
+	r = relayapi.RequestSummary{}
 	if code, _ := e.apiDo("GET", "/v1/requests/R-globex", scopedToken, nil, &r); code != 200 || r.State != "unknown" || r.LastSeq != 0 {
 		t.Fatalf("other account: %d %+v", code, r)
 	}
-	var cbs relay.CallbacksJSON
+	var cbs relayapi.CallbackPage
 	if code, _ := e.apiDo("GET", "/v1/requests/R-globex/callbacks?after=0&wait=0s", scopedToken, nil, &cbs); code != 200 || len(cbs.Callbacks) != 0 || cbs.State != "unknown" {
 		t.Fatalf("other account's callbacks: %d %+v", code, cbs)
 	}
-	var refs struct{ Requests []relay.RequestRefJSON }
+	var refs struct{ Requests []relayapi.RequestRef }
 	e.apiDo("GET", "/v1/devices/eid:E1/requests", scopedToken, nil, &refs)
 	if len(refs.Requests) != 1 || refs.Requests[0].RequestID != "R-acme" {
 		t.Fatalf("scoped device index: %+v", refs)
@@ -431,7 +432,7 @@ func TestScopedTokensAndAPIAuth(t *testing.T) {
 	if len(refs.Requests) != 2 {
 		t.Fatalf("device index: %+v", refs)
 	}
-	reg := relay.RegistrationJSON{Account: "globex", Action: "activate", Devices: [][]store.DeviceKey{{K("eid", "E9")}}}
+	reg := relayapi.Registration{Account: "globex", Action: "activate", Devices: apiDevices([][]store.DeviceKey{{K("eid", "E9")}})}
 	if code, _ := e.apiDo("PUT", "/v1/requests/R-new", scopedToken, reg, nil); code != 403 {
 		t.Fatalf("scoped token registering another account: %d", code)
 	}
@@ -443,11 +444,11 @@ func TestScopedTokensAndAPIAuth(t *testing.T) {
 	if code, _ := e.apiDo("PUT", "/v1/requests/R-globex", scopedToken, reg, nil); code != 403 {
 		t.Fatalf("scoped token registering another account's request: %d", code)
 	}
-	r = relay.RequestJSON{}
+	r = relayapi.RequestSummary{}
 	if code, _ := e.apiDo("GET", "/v1/requests/R-globex", scopedToken, nil, &r); code != 200 || r.State != "unknown" {
 		t.Fatalf("other account's request after the refused registration: %d %+v", code, r)
 	}
-	var info relay.InfoJSON
+	var info relayapi.Info
 	if code, _ := e.apiDo("GET", "/v1/info", scopedToken, nil, &info); code != 200 || len(info.IngestURLSHA256) != 1 ||
 		info.IngestURLSHA256[0] != relay.URLHash("https://relay.example.com/callbacks/v1/thingspace/"+pathToken) {
 		t.Fatalf("info: %+v", info)
@@ -470,14 +471,14 @@ func TestRegistrationAndDeviceIndex(t *testing.T) {
 	}
 	// Idempotent; a conflicting re-registration is 409.
 	e.register("R-reg", "acme", "activate", devs...)
-	if code, _ := e.apiDo("PUT", "/v1/requests/R-reg", apiToken, relay.RegistrationJSON{Account: "acme", Action: "activate", Devices: devs[:1]}, nil); code != 409 {
+	if code, _ := e.apiDo("PUT", "/v1/requests/R-reg", apiToken, relayapi.Registration{Account: "acme", Action: "activate", Devices: apiDevices(devs)[:1]}, nil); code != 409 {
 		t.Fatalf("conflict: %d", code)
 	}
-	if code, _ := e.apiDo("PUT", "/v1/requests/R-x", apiToken, relay.RegistrationJSON{Account: "acme", Action: "activate"}, nil); code != 400 {
+	if code, _ := e.apiDo("PUT", "/v1/requests/R-x", apiToken, relayapi.Registration{Account: "acme", Action: "activate"}, nil); code != 400 {
 		t.Fatalf("no devices: %d", code)
 	}
 	for _, key := range []string{"imei:M1", "IMEI:M1", "iccid:I1", "eid:E2"} {
-		var refs struct{ Requests []relay.RequestRefJSON }
+		var refs struct{ Requests []relayapi.RequestRef }
 		if code, _ := e.apiDo("GET", "/v1/devices/"+key+"/requests?open=true", apiToken, nil, &refs); code != 200 || len(refs.Requests) != 1 ||
 			refs.Requests[0].RequestID != "R-reg" || refs.Requests[0].Action != "activate" || refs.Requests[0].State != "partial" {
 			t.Fatalf("%s: %d %+v", key, code, refs)
@@ -488,7 +489,7 @@ func TestRegistrationAndDeviceIndex(t *testing.T) {
 	if r.State != "terminal" || r.TerminalCount != 2 || r.Devices[1].Status != "failed" {
 		t.Fatalf("%+v", r)
 	}
-	var refs struct{ Requests []relay.RequestRefJSON }
+	var refs struct{ Requests []relayapi.RequestRef }
 	e.apiDo("GET", "/v1/devices/eid:E2/requests?open=true", apiToken, nil, &refs)
 	if len(refs.Requests) != 0 {
 		t.Fatalf("open requests of a done device: %+v", refs)
@@ -729,7 +730,7 @@ func TestWaiterWokenByAnotherInstance(t *testing.T) {
 		}
 		b := newEnvWith(t, hs, func(c *relay.Config) { c.PollInterval = poll })
 		id := fmt.Sprintf("R-multi-%v", viaHint)
-		done := make(chan relay.CallbacksJSON, 1)
+		done := make(chan relayapi.CallbackPage, 1)
 		go func() {
 			out, _, _ := b.poll(id, 0, "60s", 0)
 			done <- out

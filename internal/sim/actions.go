@@ -9,13 +9,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // request is one accepted asynchronous request (a profile action or a v2 list).
 type request struct {
 	id, account string
-	action      string // a thingspace.Action, or "list" for the v2 device list
+	action      string // a tsapi.Action, or "list" for the v2 device list
 	plan        Plan   // zero when no servicePlan was sent
 	smsrOid     string
 	acceptedAt  time.Time
@@ -26,10 +26,10 @@ type request struct {
 // job is one device of a request: it becomes that device's callback(s).
 type job struct {
 	req      *request
-	ids      thingspace.DeviceIDs // as sent
-	dev      int32                // inventory ordinal, -1 when no device matched
-	mismatch bool                 // identifiers of different devices
-	attempt  int                  // how many times this (device, action) was requested
+	ids      tsapi.DeviceIDs // as sent
+	dev      int32           // inventory ordinal, -1 when no device matched
+	mismatch bool            // identifiers of different devices
+	attempt  int             // how many times this (device, action) was requested
 	faultKey string
 	status   string // Pending, Success, Failed
 	warned   bool
@@ -83,39 +83,39 @@ var knownKinds = map[string]bool{"eid": true, "iccid": true, "imei": true, "mdn"
 // requiredKinds lists the identifiers each device of an action must carry (activate: EID,
 // ICCID and IMEI; the others as ThingSpace's pages list them); a missing one is a synchronous
 // 400.
-var requiredKinds = map[thingspace.Action][]string{
-	thingspace.ActionActivate:        {"eid", "iccid", "imei"},
-	thingspace.ActionDownloadEnable:  {"eid", "iccid"},
-	thingspace.ActionDownload:        {"eid", "iccid"},
-	thingspace.ActionDownloadDisable: {"eid", "iccid"},
-	thingspace.ActionEnable:          {"eid", "iccid"},
-	thingspace.ActionDisable:         {"eid", "iccid"},
-	thingspace.ActionDelete:          {"iccid"},
-	thingspace.ActionServicePlan:     {"iccid"},
-	thingspace.ActionProfileSuspend:  {"iccid"},
-	thingspace.ActionProfileResume:   {"iccid"},
-	thingspace.ActionDeviceSuspend:   {"eid"},
-	thingspace.ActionDeviceResume:    {"eid"},
+var requiredKinds = map[tsapi.Action][]string{
+	tsapi.ActionActivate:        {"eid", "iccid", "imei"},
+	tsapi.ActionDownloadEnable:  {"eid", "iccid"},
+	tsapi.ActionDownload:        {"eid", "iccid"},
+	tsapi.ActionDownloadDisable: {"eid", "iccid"},
+	tsapi.ActionEnable:          {"eid", "iccid"},
+	tsapi.ActionDisable:         {"eid", "iccid"},
+	tsapi.ActionDelete:          {"iccid"},
+	tsapi.ActionServicePlan:     {"iccid"},
+	tsapi.ActionProfileSuspend:  {"iccid"},
+	tsapi.ActionProfileResume:   {"iccid"},
+	tsapi.ActionDeviceSuspend:   {"eid"},
+	tsapi.ActionDeviceResume:    {"eid"},
 }
 
 // pendingStates is what the v1 list shows while a request that will change the line's state
 // is in flight.
-var pendingStates = map[thingspace.Action]string{
-	thingspace.ActionActivate:       "PENDING_ACTIVATION",
-	thingspace.ActionDeactivate:     "PENDING_DEACTIVATION",
-	thingspace.ActionDeviceSuspend:  "PENDING_SUSPEND",
-	thingspace.ActionDeviceResume:   "PENDING_RESUME",
-	thingspace.ActionProfileSuspend: "PENDING_SUSPEND",
-	thingspace.ActionProfileResume:  "PENDING_RESUME",
+var pendingStates = map[tsapi.Action]string{
+	tsapi.ActionActivate:       "PENDING_ACTIVATION",
+	tsapi.ActionDeactivate:     "PENDING_DEACTIVATION",
+	tsapi.ActionDeviceSuspend:  "PENDING_SUSPEND",
+	tsapi.ActionDeviceResume:   "PENDING_RESUME",
+	tsapi.ActionProfileSuspend: "PENDING_SUSPEND",
+	tsapi.ActionProfileResume:  "PENDING_RESUME",
 }
 
 // validateIDs checks the identifiers of one device entry the way ThingSpace does up front.
-func validateIDs(ids thingspace.DeviceIDs) (code, msg string) {
+func validateIDs(ids tsapi.DeviceIDs) (code, msg string) {
 	if len(ids) == 0 {
 		return "INPUT_INVALID.Device.Identifier.Invalid", "Every device needs at least one {kind, id}."
 	}
 	for _, id := range ids {
-		k := thingspace.NormalizeKind(id.Kind)
+		k := tsapi.NormalizeKind(id.Kind)
 		if !knownKinds[k] {
 			return "INPUT_INVALID.Device.Kind.Invalid", "Device identifier kind " + quote(id.Kind) + " is not valid."
 		}
@@ -133,7 +133,7 @@ func validateIDs(ids thingspace.DeviceIDs) (code, msg string) {
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func (s *Simulator) handleAction(w http.ResponseWriter, r *http.Request, c *call) {
-	action := thingspace.Action(r.PathValue("action"))
+	action := tsapi.Action(r.PathValue("action"))
 	if !action.Valid() {
 		s.handleNoResource(w, r, c)
 		return
@@ -183,12 +183,12 @@ func (s *Simulator) handleAction(w http.ResponseWriter, r *http.Request, c *call
 		return
 	}
 	switch action {
-	case thingspace.ActionActivate, thingspace.ActionServicePlan:
+	case tsapi.ActionActivate, tsapi.ActionServicePlan:
 		if plan.Code == "" {
 			writeM2MError(w, http.StatusBadRequest, svc+"INPUT_INVALID.ServicePlan.Required", string(action)+" needs a servicePlan.")
 			return
 		}
-	case thingspace.ActionDownloadEnable, thingspace.ActionDownload, thingspace.ActionDownloadDisable:
+	case tsapi.ActionDownloadEnable, tsapi.ActionDownload, tsapi.ActionDownloadDisable:
 		if plan.Code == "" && req.SmsrOid == "" {
 			writeM2MError(w, http.StatusBadRequest, svc+"INPUT_INVALID.ServicePlan.Required",
 				string(action)+" needs a Global servicePlan (Global profiles) or an smsrOid (local profiles).")
@@ -245,14 +245,14 @@ func (s *Simulator) handleAction(w http.ResponseWriter, r *http.Request, c *call
 		writeM2MError(w, http.StatusInternalServerError, svc+"REQUEST_FAILED.UnexpectedError", "Internal server error (simulated, request applied)")
 		return
 	}
-	writeJSON(w, http.StatusOK, thingspace.RequestResponse{RequestID: rq.id})
+	writeJSON(w, http.StatusOK, tsapi.RequestResponse{RequestID: rq.id})
 }
 
-// decodeProfileRequest decodes an action body. Besides what thingspace.ProfileRequest accepts
+// decodeProfileRequest decodes an action body. Besides what tsapi.ProfileRequest accepts
 // ("ids" for "deviceIds", "smrsOid" for "smsrOid"), it takes the GIO SDK's "devices" as an array
 // of arrays of {kind, id}.
-func decodeProfileRequest(body []byte) (thingspace.ProfileRequest, error) {
-	var req thingspace.ProfileRequest
+func decodeProfileRequest(body []byte) (tsapi.ProfileRequest, error) {
+	var req tsapi.ProfileRequest
 	err := json.Unmarshal(body, &req)
 	if err == nil {
 		return req, nil
@@ -261,23 +261,23 @@ func decodeProfileRequest(body []byte) (thingspace.ProfileRequest, error) {
 	if json.Unmarshal(body, &raw) != nil {
 		return req, err
 	}
-	var nested []thingspace.DeviceIDs
+	var nested []tsapi.DeviceIDs
 	if json.Unmarshal(raw["devices"], &nested) != nil {
 		return req, err
 	}
 	delete(raw, "devices")
 	rest, _ := json.Marshal(raw)
-	req = thingspace.ProfileRequest{}
+	req = tsapi.ProfileRequest{}
 	if err2 := json.Unmarshal(rest, &req); err2 != nil {
 		return req, err
 	}
 	for _, ids := range nested {
-		req.Devices = append(req.Devices, thingspace.DeviceEntry{DeviceIDs: ids})
+		req.Devices = append(req.Devices, tsapi.DeviceEntry{DeviceIDs: ids})
 	}
 	return req, nil
 }
 
-func firstID(ids thingspace.DeviceIDs) string {
+func firstID(ids tsapi.DeviceIDs) string {
 	for _, k := range []string{"eid", "iccid", "imei", "mdn", "msisdn"} {
 		if v := ids.Get(k); v != "" {
 			return v
@@ -301,9 +301,9 @@ func (s *Simulator) delay(key string, attempt int) time.Duration {
 // resolve finds the device the identifiers name. eid, iccid, mdn and msisdn must all name the
 // same device; an IMEI that names no device is tolerated (a module swap: activate records it).
 // Callers hold s.mu.
-func (s *Simulator) resolve(ids thingspace.DeviceIDs) (d *device, mismatch bool) {
+func (s *Simulator) resolve(ids tsapi.DeviceIDs) (d *device, mismatch bool) {
 	for _, id := range ids {
-		k := thingspace.NormalizeKind(id.Kind)
+		k := tsapi.NormalizeKind(id.Kind)
 		if k != "eid" && k != "iccid" && k != "imei" && k != "mdn" && k != "msisdn" {
 			continue
 		}
@@ -336,18 +336,18 @@ func (s *Simulator) resolve(ids thingspace.DeviceIDs) (d *device, mismatch bool)
 // target chooses the profile an action acts on: the one whose ICCID was sent, except that a
 // Global servicePlan always means the Global profile, a US plan on activate/serviceplan the
 // LEAD profile, and an smsrOid with the LEAD (or no) ICCID the local profile.
-func (s *Simulator) target(action thingspace.Action, d *device, ids thingspace.DeviceIDs, plan Plan, smsrOid string) int {
+func (s *Simulator) target(action tsapi.Action, d *device, ids tsapi.DeviceIDs, plan Plan, smsrOid string) int {
 	k := d.profileOf(ids.Get("iccid"))
 	switch {
 	case plan.Type == PlanGlobal:
 		return profGlobal
-	case plan.Type == PlanUS && (action == thingspace.ActionActivate || action == thingspace.ActionServicePlan):
+	case plan.Type == PlanUS && (action == tsapi.ActionActivate || action == tsapi.ActionServicePlan):
 		return profLead
 	}
 	if smsrOid != "" && k <= profLead {
 		switch action {
-		case thingspace.ActionDownloadEnable, thingspace.ActionDownload, thingspace.ActionDownloadDisable,
-			thingspace.ActionEnable, thingspace.ActionDisable, thingspace.ActionDelete:
+		case tsapi.ActionDownloadEnable, tsapi.ActionDownload, tsapi.ActionDownloadDisable,
+			tsapi.ActionEnable, tsapi.ActionDisable, tsapi.ActionDelete:
 			return profLocal
 		}
 	}
@@ -359,21 +359,21 @@ func (s *Simulator) target(action thingspace.Action, d *device, ids thingspace.D
 
 // wouldChange reports whether the action is a valid transition right now (so that the v1 list
 // shows a PENDING state for it).
-func (s *Simulator) wouldChange(action thingspace.Action, d *device, k int) bool {
+func (s *Simulator) wouldChange(action tsapi.Action, d *device, k int) bool {
 	st := d.profiles[k].effState()
 	switch action {
-	case thingspace.ActionActivate:
+	case tsapi.ActionActivate:
 		return st == statePreActive || st == stateDeactive
-	case thingspace.ActionDeactivate:
+	case tsapi.ActionDeactivate:
 		return k == profLead && (st == stateActive || st == stateSuspended)
-	case thingspace.ActionDeviceSuspend:
+	case tsapi.ActionDeviceSuspend:
 		return d.lead().effState() == stateActive
-	case thingspace.ActionDeviceResume:
+	case tsapi.ActionDeviceResume:
 		return d.lead().devSuspended
-	case thingspace.ActionProfileSuspend:
+	case tsapi.ActionProfileSuspend:
 		// Global profiles only; the device shows suspended when the enabled profile is.
 		return k == profGlobal && st == stateActive && d.enabled() == k
-	case thingspace.ActionProfileResume:
+	case tsapi.ActionProfileResume:
 		return st == stateSuspended && (k == profLead || d.enabled() == k)
 	}
 	return false
@@ -384,7 +384,7 @@ func (s *Simulator) wouldChange(action thingspace.Action, d *device, k int) bool
 const v1PageMax = 2000
 
 func (s *Simulator) handleListV1(w http.ResponseWriter, r *http.Request, c *call) {
-	var req thingspace.DeviceListRequest
+	var req tsapi.DeviceListRequest
 	if err := json.Unmarshal(c.body, &req); err != nil {
 		writeM2MError(w, http.StatusBadRequest, svc+"INPUT_INVALID.RequestUndefined", "The request body is not valid: "+err.Error())
 		return
@@ -393,14 +393,14 @@ func (s *Simulator) handleListV1(w http.ResponseWriter, r *http.Request, c *call
 		return
 	}
 	if req.DeviceID != nil {
-		if code, msg := validateIDs(thingspace.DeviceIDs{*req.DeviceID}); code != "" {
+		if code, msg := validateIDs(tsapi.DeviceIDs{*req.DeviceID}); code != "" {
 			writeM2MError(w, http.StatusBadRequest, svc+code, msg)
 			return
 		}
 	}
 	if req.Filter != nil {
 		for _, f := range req.Filter.DeviceIdentifierFilters {
-			if !knownKinds[thingspace.NormalizeKind(f.Kind)] {
+			if !knownKinds[tsapi.NormalizeKind(f.Kind)] {
 				writeM2MError(w, http.StatusBadRequest, svc+"INPUT_INVALID.Device.Kind.Invalid", "Device identifier kind "+quote(f.Kind)+" is not valid.")
 				return
 			}
@@ -417,18 +417,18 @@ func (s *Simulator) handleListV1(w http.ResponseWriter, r *http.Request, c *call
 	if page <= 0 || page > v1PageMax {
 		page = v1PageMax
 	}
-	wantState := thingspace.StateUnknown
+	wantState := tsapi.StateUnknown
 	if req.CurrentState != "" {
-		wantState = thingspace.NormalizeState(req.CurrentState)
+		wantState = tsapi.NormalizeState(req.CurrentState)
 	}
 	s.mu.Lock()
-	resp := thingspace.DeviceListResponse{Devices: []thingspace.Device{}}
+	resp := tsapi.DeviceListResponse{Devices: []tsapi.Device{}}
 	match := func(d *device) bool {
 		if v1DeviceID(d) <= req.LargestDeviceIDSeen {
 			return false
 		}
 		if req.DeviceID != nil {
-			x, _ := s.resolve(thingspace.DeviceIDs{*req.DeviceID})
+			x, _ := s.resolve(tsapi.DeviceIDs{*req.DeviceID})
 			if x != d {
 				return false
 			}
@@ -459,7 +459,7 @@ func (s *Simulator) handleListV1(w http.ResponseWriter, r *http.Request, c *call
 	start := 0
 	if req.DeviceID != nil {
 		// One device: no scan needed.
-		if x, _ := s.resolve(thingspace.DeviceIDs{*req.DeviceID}); x != nil && match(x) {
+		if x, _ := s.resolve(tsapi.DeviceIDs{*req.DeviceID}); x != nil && match(x) {
 			resp.Devices = append(resp.Devices, s.v1Device(x))
 		}
 		start = len(s.devices)
@@ -503,7 +503,7 @@ func (s *Simulator) handleListV2(w http.ResponseWriter, r *http.Request, c *call
 	if !s.checkAccount(w, req.AccountName) {
 		return
 	}
-	var filters []thingspace.DeviceIDs
+	var filters []tsapi.DeviceIDs
 	if len(req.DeviceFilter) > 0 && string(req.DeviceFilter) != "null" {
 		var entries []json.RawMessage
 		if err := json.Unmarshal(req.DeviceFilter, &entries); err != nil {
@@ -511,17 +511,17 @@ func (s *Simulator) handleListV2(w http.ResponseWriter, r *http.Request, c *call
 			return
 		}
 		for _, e := range entries {
-			var de thingspace.DeviceEntry
+			var de tsapi.DeviceEntry
 			if err := json.Unmarshal(e, &de); err == nil && len(de.DeviceIDs) > 0 {
 				filters = append(filters, de.DeviceIDs)
 				continue
 			}
-			var id thingspace.DeviceID
+			var id tsapi.DeviceID
 			if err := json.Unmarshal(e, &id); err != nil || id.ID == "" {
 				writeM2MError(w, http.StatusBadRequest, svc+"INPUT_INVALID.Device.Identifier.Invalid", "deviceFilter entries must be {kind, id} or {deviceIds}.")
 				return
 			}
-			filters = append(filters, thingspace.DeviceIDs{id})
+			filters = append(filters, tsapi.DeviceIDs{id})
 		}
 		for _, f := range filters {
 			if code, msg := validateIDs(f); code != "" {
@@ -535,17 +535,17 @@ func (s *Simulator) handleListV2(w http.ResponseWriter, r *http.Request, c *call
 			return
 		}
 	}
-	provState := thingspace.StateUnknown
+	provState := tsapi.StateUnknown
 	if req.ProvisioningStatusFilter != "" {
-		provState = thingspace.NormalizeState(req.ProvisioningStatusFilter)
+		provState = tsapi.NormalizeState(req.ProvisioningStatusFilter)
 	}
-	profFilter := thingspace.ProfileUnknown
+	profFilter := tsapi.ProfileUnknown
 	if req.ProfileStatusFilter != "" {
-		profFilter = thingspace.NormalizeProfileStatus(req.ProfileStatusFilter)
+		profFilter = tsapi.NormalizeProfileStatus(req.ProfileStatusFilter)
 	}
 	s.mu.Lock()
 	rq := &request{id: s.newRequestID(), account: req.AccountName, action: "list", acceptedAt: time.Now(), gen: s.gen}
-	consider := func(d *device, ids thingspace.DeviceIDs) {
+	consider := func(d *device, ids tsapi.DeviceIDs) {
 		if req.ProvisioningStatusFilter != "" && d.deviceState() != provState {
 			return
 		}
@@ -555,7 +555,7 @@ func (s *Simulator) handleListV2(w http.ResponseWriter, r *http.Request, c *call
 			if k != profLead && p.state == statePreActive && !p.status.downloaded() {
 				continue
 			}
-			if req.ProfileStatusFilter != "" && thingspace.NormalizeProfileStatus(p.status.String()) != profFilter {
+			if req.ProfileStatusFilter != "" && tsapi.NormalizeProfileStatus(p.status.String()) != profFilter {
 				continue
 			}
 			if req.CarrierNameFilter != "" && !strings.Contains(strings.ToLower(carrierOf(k)), strings.ToLower(req.CarrierNameFilter)) {
@@ -567,7 +567,7 @@ func (s *Simulator) handleListV2(w http.ResponseWriter, r *http.Request, c *call
 			return
 		}
 		if ids == nil {
-			ids = thingspace.DeviceIDs{{Kind: "eid", ID: d.eid}}
+			ids = tsapi.DeviceIDs{{Kind: "eid", ID: d.eid}}
 		}
 		rq.jobs = append(rq.jobs, &job{req: rq, ids: ids, dev: d.ord, status: statusPending, list: profs, faultKey: d.eid})
 	}
@@ -599,7 +599,7 @@ func (s *Simulator) handleListV2(w http.ResponseWriter, r *http.Request, c *call
 		writeM2MError(w, http.StatusInternalServerError, svc+"REQUEST_FAILED.UnexpectedError", "Internal server error (simulated, request applied)")
 		return
 	}
-	writeJSON(w, http.StatusOK, thingspace.RequestResponse{RequestID: rq.id})
+	writeJSON(w, http.StatusOK, tsapi.RequestResponse{RequestID: rq.id})
 }
 
 func carrierOf(k int) string {
@@ -649,9 +649,9 @@ func (s *Simulator) handleRequestStatusV2(w http.ResponseWriter, r *http.Request
 	if rq == nil {
 		return
 	}
-	resp := thingspace.RequestStatusResponse{RequestID: rq.id, Status: overall(rq), SubRequests: make([]thingspace.SubRequest, len(rq.jobs))}
+	resp := tsapi.RequestStatusResponse{RequestID: rq.id, Status: overall(rq), SubRequests: make([]tsapi.SubRequest, len(rq.jobs))}
 	for i, j := range rq.jobs {
-		resp.SubRequests[i] = thingspace.SubRequest{IDs: j.ids, Status: j.status}
+		resp.SubRequests[i] = tsapi.SubRequest{IDs: j.ids, Status: j.status}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

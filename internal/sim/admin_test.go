@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 func adminDo(t *testing.T, method, url, body string) (int, []byte) {
@@ -75,7 +75,7 @@ func TestAdminDevices(t *testing.T) {
 	if err := h.s.UpdateDevice(rows[0]["eid"].(string), DevicePatch{ServicePlan: ptr("M2M50GB")}); err != nil {
 		t.Fatal(err)
 	}
-	_, lr, _ := h.listV1(thingspace.DeviceListRequest{DeviceID: &thingspace.DeviceID{Kind: "eid", ID: rows[0]["eid"].(string)}})
+	_, lr, _ := h.listV1(tsapi.DeviceListRequest{DeviceID: &tsapi.DeviceID{Kind: "eid", ID: rows[0]["eid"].(string)}})
 	if lr.Devices[0].ServicePlan() != "M2M50GB" {
 		t.Fatalf("%+v", lr.Devices[0])
 	}
@@ -204,11 +204,11 @@ func TestParseDelayRange(t *testing.T) {
 func TestCloseWithPendingCallbacks(t *testing.T) {
 	h := newHarness(t, nil)
 	h.lis.failFirst = 1 << 30
-	var entries []thingspace.DeviceEntry
+	var entries []tsapi.DeviceEntry
 	for _, d := range h.s.Devices() {
 		entries = append(entries, ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI))
 	}
-	h.action("activate", thingspace.ProfileRequest{Devices: entries, ServicePlan: "M2M4GB"})
+	h.action("activate", tsapi.ProfileRequest{Devices: entries, ServicePlan: "M2M4GB"})
 	if err := h.s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestOddBodies(t *testing.T) {
 	}
 	failed := 0
 	for _, cb := range cbs {
-		if st, _ := cb.Outcome(""); st == thingspace.StatusFailed {
+		if st, _ := cb.Outcome(""); st == tsapi.StatusFailed {
 			failed++
 		}
 	}
@@ -256,7 +256,7 @@ func TestAdminPatchSuspensionWithGlobalEnabled(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
 	d := h.dev(0)
 	global := d.Profiles[profGlobal].ICCID
-	h.run("download_enable", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
+	h.run("download_enable", tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
 
 	if err := h.s.UpdateDevice(d.EID, DevicePatch{State: ptr("suspended")}); err != nil {
 		t.Fatal(err)
@@ -264,15 +264,15 @@ func TestAdminPatchSuspensionWithGlobalEnabled(t *testing.T) {
 	if v := h.dev(0); v.State != "suspended" || v.Profiles[profLead].State != "suspended" {
 		t.Fatalf("after PATCH suspended: %+v", v)
 	}
-	_, cbs := h.run("device_resume", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID))})
-	if _, st, err := final(t, thingspace.ActionDeviceResume, cbs); st != thingspace.StatusSucceeded {
+	_, cbs := h.run("device_resume", tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID))})
+	if _, st, err := final(t, tsapi.ActionDeviceResume, cbs); st != tsapi.StatusSucceeded {
 		t.Fatalf("device_resume: %s %v", st, err)
 	}
 	if v := h.dev(0); v.State != "active" || v.Profiles[profGlobal].State != "active" {
 		t.Fatalf("after device_resume: %+v", v)
 	}
 
-	h.run("profile_suspend", thingspace.ProfileRequest{Devices: entry(ids("iccid", global)), ServicePlan: "GLOBAL1GB"})
+	h.run("profile_suspend", tsapi.ProfileRequest{Devices: entry(ids("iccid", global)), ServicePlan: "GLOBAL1GB"})
 	if v := h.dev(0); v.State != "suspended" {
 		t.Fatalf("after profile_suspend: %s", v.State)
 	}
@@ -282,8 +282,8 @@ func TestAdminPatchSuspensionWithGlobalEnabled(t *testing.T) {
 	if v := h.dev(0); v.State != "active" || v.Profiles[profGlobal].State != "active" || v.ICCID != global {
 		t.Fatalf("after PATCH active: %+v", v)
 	}
-	_, lr, _ := h.listV1(thingspace.DeviceListRequest{DeviceID: &thingspace.DeviceID{Kind: "eid", ID: d.EID}})
-	if st := lr.Devices[0].State(); st != thingspace.StateActive {
+	_, lr, _ := h.listV1(tsapi.DeviceListRequest{DeviceID: &tsapi.DeviceID{Kind: "eid", ID: d.EID}})
+	if st := lr.Devices[0].State(); st != tsapi.StateActive {
 		t.Fatalf("v1 list state %s", st)
 	}
 }

@@ -3,7 +3,7 @@ package sim
 import (
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // message is one callback body waiting for delivery. The body's callbackCount and the
@@ -12,7 +12,7 @@ type message struct {
 	account string
 	gen     uint64
 	key     string // fault key of the drop and dup draws
-	cb      thingspace.Callback
+	cb      tsapi.Callback
 }
 
 // variants are the per-job draws of the callback-shape selectors.
@@ -32,10 +32,10 @@ func (s *Simulator) variantsFor(fs faultSet, key string, attempt int) variants {
 
 // needsDevice reports whether an action talks to the eUICC over the air (SM-SR), so that the
 // device must be online.
-func needsDevice(a thingspace.Action) bool {
+func needsDevice(a tsapi.Action) bool {
 	switch a {
-	case thingspace.ActionDownloadEnable, thingspace.ActionDownload, thingspace.ActionDownloadDisable,
-		thingspace.ActionEnable, thingspace.ActionDisable, thingspace.ActionDelete:
+	case tsapi.ActionDownloadEnable, tsapi.ActionDownload, tsapi.ActionDownloadDisable,
+		tsapi.ActionEnable, tsapi.ActionDisable, tsapi.ActionDelete:
 		return true
 	}
 	return false
@@ -53,7 +53,7 @@ func (s *Simulator) applyJob(j *job) (msgs []*message, again time.Time) {
 	}
 	fs := s.faults
 	seed := s.opts.Seed
-	action := thingspace.Action(rq.action)
+	action := tsapi.Action(rq.action)
 	fkey := j.faultKey + "|" + rq.action
 	v := s.variantsFor(fs, fkey, j.attempt)
 	var d *device
@@ -105,14 +105,14 @@ func (s *Simulator) applyJob(j *job) (msgs []*message, again time.Time) {
 		return []*message{s.failure(rq, j.ids, d, k, "REQUEST_FAILED.Device.NotReachable",
 			"The device is not reachable: it must be powered on and connected.", v)}, time.Time{}
 	}
-	if action == thingspace.ActionDeviceSuspend || action == thingspace.ActionDeviceResume {
+	if action == tsapi.ActionDeviceSuspend || action == tsapi.ActionDeviceResume {
 		msgs, ok := s.deviceLevel(rq, j, d, action, v)
 		if ok {
 			j.status = statusSuccess
 		}
 		return msgs, time.Time{}
 	}
-	enableFailed := action == thingspace.ActionDownloadEnable &&
+	enableFailed := action == tsapi.ActionDownloadEnable &&
 		s.fired(FaultEnableFailed, draw(seed, fs.rates[FaultEnableFailed], FaultEnableFailed, fkey, j.attempt))
 	o := s.transition(action, d, j, enableFailed)
 	if o.code != "" {
@@ -126,8 +126,8 @@ func (s *Simulator) applyJob(j *job) (msgs []*message, again time.Time) {
 
 // failTarget is the profile a whole-job failure reports on: none (a device-level message) for
 // device_suspend and device_resume, whose per-profile messages are only progress.
-func (s *Simulator) failTarget(action thingspace.Action, d *device, j *job) int {
-	if action == thingspace.ActionDeviceSuspend || action == thingspace.ActionDeviceResume {
+func (s *Simulator) failTarget(action tsapi.Action, d *device, j *job) int {
+	if action == tsapi.ActionDeviceSuspend || action == tsapi.ActionDeviceResume {
 		return -1
 	}
 	return s.target(action, d, j.ids, j.req.plan, j.req.smsrOid)
@@ -143,7 +143,7 @@ type outcome struct {
 
 // transition applies action to device d: ThingSpace's line and profile state machine, as
 // docs/simulator.md describes it. Callers hold s.mu.
-func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enableFailed bool) outcome {
+func (s *Simulator) transition(action tsapi.Action, d *device, j *job, enableFailed bool) outcome {
 	rq := j.req
 	k := s.target(action, d, j.ids, rq.plan, rq.smsrOid)
 	p, l := &d.profiles[k], d.lead()
@@ -154,7 +154,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 	}
 	done := outcome{k: k}
 	switch action {
-	case thingspace.ActionActivate:
+	case tsapi.ActionActivate:
 		if k == profLead {
 			switch lst {
 			case stateActive:
@@ -179,7 +179,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 		p.state, p.plan, p.suspended, p.devSuspended = stateActive, rq.plan.Code, false, false
 		return done
 
-	case thingspace.ActionDownloadEnable, thingspace.ActionDownload, thingspace.ActionDownloadDisable:
+	case tsapi.ActionDownloadEnable, tsapi.ActionDownload, tsapi.ActionDownloadDisable:
 		switch {
 		case rq.plan.Code != "" && rq.plan.Type != PlanGlobal:
 			return fail("REQUEST_FAILED.ServicePlan.Invalid", "Service plan "+rq.plan.Code+" is not a Global plan.")
@@ -200,7 +200,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 		}
 		p.state, p.suspended, p.devSuspended = stateActive, false, false
 		switch {
-		case action != thingspace.ActionDownloadEnable:
+		case action != tsapi.ActionDownloadEnable:
 			p.status = psDownloadDisable
 		case enableFailed:
 			p.status = psDownloadDisable
@@ -210,7 +210,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 		}
 		return done
 
-	case thingspace.ActionEnable:
+	case tsapi.ActionEnable:
 		switch {
 		case k == profLocal && rq.smsrOid == "" && p.smsrOid == "":
 			return fail("INPUT_INVALID.SmsrOid.Required", "Local profiles need an smsrOid.")
@@ -226,7 +226,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 		d.enable(k)
 		return done
 
-	case thingspace.ActionDisable:
+	case tsapi.ActionDisable:
 		switch {
 		case k == profLead:
 			return fail("INPUT_INVALID.DeviceState.Invalid", "The Verizon US (lead) profile cannot be disabled; enable another profile instead.")
@@ -237,7 +237,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 		d.fallBackToLead()
 		return done
 
-	case thingspace.ActionDelete:
+	case tsapi.ActionDelete:
 		switch {
 		case k == profLead:
 			return fail("REQUEST_FAILED.Profile.DeleteNotAllowed", "The Verizon US profile cannot be deleted.")
@@ -253,7 +253,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 		}
 		return done
 
-	case thingspace.ActionServicePlan:
+	case tsapi.ActionServicePlan:
 		want := PlanUS
 		if k != profLead {
 			want = PlanGlobal
@@ -269,7 +269,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 		p.plan = rq.plan.Code
 		return done
 
-	case thingspace.ActionProfileSuspend:
+	case tsapi.ActionProfileSuspend:
 		switch {
 		case k != profGlobal:
 			return fail("INPUT_INVALID.ProfileType.Invalid", "profile_suspend suspends Global profiles only; use device_suspend for the Verizon US profile.")
@@ -281,7 +281,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 		p.suspended = true
 		return done
 
-	case thingspace.ActionProfileResume:
+	case tsapi.ActionProfileResume:
 		switch {
 		case p.state != stateActive:
 			return fail("INPUT_INVALID.DeviceState.Invalid", "The profile is not active.")
@@ -291,7 +291,7 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 		p.suspended, p.devSuspended = false, false
 		return done
 
-	case thingspace.ActionDeactivate:
+	case tsapi.ActionDeactivate:
 		if k == profLead {
 			switch lst {
 			case statePreActive:
@@ -317,13 +317,13 @@ func (s *Simulator) transition(action thingspace.Action, d *device, j *job, enab
 
 // deviceLevel runs device_suspend / device_resume: one message per activated profile, then
 // the final device-level message (its identifiers carry the EID but no ICCID).
-func (s *Simulator) deviceLevel(rq *request, j *job, d *device, action thingspace.Action, v variants) ([]*message, bool) {
+func (s *Simulator) deviceLevel(rq *request, j *job, d *device, action tsapi.Action, v variants) ([]*message, bool) {
 	l := d.lead()
 	if st := l.effState(); st == statePreActive || st == stateDeactive {
 		return []*message{s.failure(rq, j.ids, d, -1, "INPUT_INVALID.DeviceState.Invalid",
 			"The device is "+string(normState(st))+".", v)}, false
 	}
-	suspend := action == thingspace.ActionDeviceSuspend
+	suspend := action == tsapi.ActionDeviceSuspend
 	var msgs []*message
 	changed := false
 	// Per-profile failures are progress: they always name their profile, even under
@@ -380,15 +380,15 @@ func kindName(kind string, lower bool) string {
 
 // idsOf lists a device's identifiers in the seeds' order (iccid, imei, eid, mdn, msisdn). k < 0
 // leaves the ICCID out (device-level messages).
-func idsOf(d *device, k int, lower bool) thingspace.DeviceIDs {
-	ids := make(thingspace.DeviceIDs, 0, 5)
+func idsOf(d *device, k int, lower bool) tsapi.DeviceIDs {
+	ids := make(tsapi.DeviceIDs, 0, 5)
 	if k >= 0 {
-		ids = append(ids, thingspace.DeviceID{Kind: kindName("iccid", lower), ID: d.profiles[k].iccid})
+		ids = append(ids, tsapi.DeviceID{Kind: kindName("iccid", lower), ID: d.profiles[k].iccid})
 	}
-	ids = append(ids, thingspace.DeviceID{Kind: kindName("imei", lower), ID: d.imei},
-		thingspace.DeviceID{Kind: kindName("eid", lower), ID: d.eid})
+	ids = append(ids, tsapi.DeviceID{Kind: kindName("imei", lower), ID: d.imei},
+		tsapi.DeviceID{Kind: kindName("eid", lower), ID: d.eid})
 	if d.mdnAssigned {
-		ids = append(ids, thingspace.DeviceID{Kind: "mdn", ID: d.mdn}, thingspace.DeviceID{Kind: "msisdn", ID: d.msisdn()})
+		ids = append(ids, tsapi.DeviceID{Kind: "mdn", ID: d.mdn}, tsapi.DeviceID{Kind: "msisdn", ID: d.msisdn()})
 	}
 	return ids
 }
@@ -400,7 +400,7 @@ func successStatus(v variants) string {
 	return "SUCCESS"
 }
 
-func (s *Simulator) newMessage(rq *request, key string, cb thingspace.Callback) *message {
+func (s *Simulator) newMessage(rq *request, key string, cb tsapi.Callback) *message {
 	cb.RequestID = rq.id
 	cb.MaxCallbackThreshold = maxCallbackAttempts
 	return &message{account: rq.account, gen: rq.gen, key: key + "|" + rq.id, cb: cb}
@@ -410,7 +410,7 @@ func (s *Simulator) newMessage(rq *request, key string, cb thingspace.Callback) 
 // profileStatus overrides the profile's status (download_enable whose enable failed).
 func (s *Simulator) success(rq *request, d *device, k int, v variants, profileStatus string, deviceLevel bool) *message {
 	ids := idsOf(d, k, v.lowerKinds)
-	dpr := &thingspace.DeviceProfileResponse{DeviceIdentifierCollection: ids, DeviceCredential: s.deviceCredential(d)}
+	dpr := &tsapi.DeviceProfileResponse{DeviceIdentifierCollection: ids, DeviceCredential: s.deviceCredential(d)}
 	if deviceLevel {
 		dpr.State = cbState(d.lineState())
 		dpr.IPAddress = ipAddress(d)
@@ -424,13 +424,13 @@ func (s *Simulator) success(rq *request, d *device, k int, v variants, profileSt
 		}
 		dpr.ProfileRole = roleOf(k)
 		dpr.SmsrOid = p.smsrOid
-		switch thingspace.Action(rq.action) {
-		case thingspace.ActionActivate, thingspace.ActionServicePlan:
+		switch tsapi.Action(rq.action) {
+		case tsapi.ActionActivate, tsapi.ActionServicePlan:
 			dpr.EuiccSubAddressUpdateStatus = "EXECUTED_SUCCESS"
 			dpr.EuiccSubAddressUpdateStatusCode = "1"
 			dpr.EuiccSubAddressUpdateStatusDesc = "Line processed successfully"
-		case thingspace.ActionEnable, thingspace.ActionDisable, thingspace.ActionDelete,
-			thingspace.ActionDownload, thingspace.ActionDownloadEnable, thingspace.ActionDownloadDisable:
+		case tsapi.ActionEnable, tsapi.ActionDisable, tsapi.ActionDelete,
+			tsapi.ActionDownload, tsapi.ActionDownloadEnable, tsapi.ActionDownloadDisable:
 			dpr.IPAddress = ipAddress(d)
 			dpr.EuiccStatus = "EXECUTED_SUCCESS"
 			dpr.EuiccStatusCode = "1.2.365"
@@ -441,8 +441,8 @@ func (s *Simulator) success(rq *request, d *device, k int, v variants, profileSt
 	if k >= 0 {
 		key = d.profiles[k].iccid
 	}
-	return s.newMessage(rq, key, thingspace.Callback{DeviceIDs: ids,
-		DeviceResponse: &thingspace.DeviceResponse{DeviceProfileResponse: dpr}, Status: successStatus(v)})
+	return s.newMessage(rq, key, tsapi.Callback{DeviceIDs: ids,
+		DeviceResponse: &tsapi.DeviceResponse{DeviceProfileResponse: dpr}, Status: successStatus(v)})
 }
 
 // warning builds the "warning" message sent before the final one when the device does not
@@ -450,18 +450,18 @@ func (s *Simulator) success(rq *request, d *device, k int, v variants, profileSt
 func (s *Simulator) warning(rq *request, d *device, k int, v variants) *message {
 	ids := idsOf(d, k, v.lowerKinds)
 	p := &d.profiles[k]
-	dpr := &thingspace.DeviceProfileResponse{DeviceIdentifierCollection: ids, State: cbState(p.effState()),
+	dpr := &tsapi.DeviceProfileResponse{DeviceIdentifierCollection: ids, State: cbState(p.effState()),
 		ProfileStatus: p.status.String(), ProfileRole: roleOf(k),
 		EuiccStatus: "PENDING", EuiccStatusDesc: "The device did not respond in time; the request is still in progress."}
-	return s.newMessage(rq, p.iccid+"|warning", thingspace.Callback{DeviceIDs: ids,
-		DeviceResponse: &thingspace.DeviceResponse{DeviceProfileResponse: dpr}, Status: "warning"})
+	return s.newMessage(rq, p.iccid+"|warning", tsapi.Callback{DeviceIDs: ids,
+		DeviceResponse: &tsapi.DeviceResponse{DeviceProfileResponse: dpr}, Status: "warning"})
 }
 
 // failure builds a failure message: status "Failed" with a faultResponse (deviceIds left out
 // under fault-nodevices), or with the error inside deviceProfileResponse under fault-inline.
 // With d nil the identifiers sent are echoed; k < 0 leaves the ICCID out.
-func (s *Simulator) failure(rq *request, sent thingspace.DeviceIDs, d *device, k int, code, msg string, v variants) *message {
-	var ids thingspace.DeviceIDs
+func (s *Simulator) failure(rq *request, sent tsapi.DeviceIDs, d *device, k int, code, msg string, v variants) *message {
+	var ids tsapi.DeviceIDs
 	key := firstID(sent)
 	if d != nil {
 		ids = idsOf(d, k, v.lowerKinds)
@@ -471,15 +471,15 @@ func (s *Simulator) failure(rq *request, sent thingspace.DeviceIDs, d *device, k
 		}
 	} else {
 		for _, id := range sent {
-			kind := thingspace.NormalizeKind(id.Kind)
-			ids = append(ids, thingspace.DeviceID{Kind: kindName(kind, v.lowerKinds), ID: id.ID})
+			kind := tsapi.NormalizeKind(id.Kind)
+			ids = append(ids, tsapi.DeviceID{Kind: kindName(kind, v.lowerKinds), ID: id.ID})
 		}
 	}
 	code = "DeviceProfileService." + code
-	cb := thingspace.Callback{Status: "Failed"}
+	cb := tsapi.Callback{Status: "Failed"}
 	switch {
 	case v.inline:
-		dpr := &thingspace.DeviceProfileResponse{DeviceIdentifierCollection: ids, ErrorCode: code, ErrorMessage: msg}
+		dpr := &tsapi.DeviceProfileResponse{DeviceIdentifierCollection: ids, ErrorCode: code, ErrorMessage: msg}
 		if d != nil {
 			dpr.State = cbState(d.lead().effState())
 			if k >= 0 {
@@ -489,12 +489,12 @@ func (s *Simulator) failure(rq *request, sent thingspace.DeviceIDs, d *device, k
 			}
 		}
 		cb.DeviceIDs = ids
-		cb.DeviceResponse = &thingspace.DeviceResponse{DeviceProfileResponse: dpr}
+		cb.DeviceResponse = &tsapi.DeviceResponse{DeviceProfileResponse: dpr}
 	case v.noDevices:
-		cb.FaultResponse = &thingspace.FaultResponse{FaultCode: code, FaultString: msg}
+		cb.FaultResponse = &tsapi.FaultResponse{FaultCode: code, FaultString: msg}
 	default:
 		cb.DeviceIDs = ids
-		cb.FaultResponse = &thingspace.FaultResponse{FaultCode: code, FaultString: msg}
+		cb.FaultResponse = &tsapi.FaultResponse{FaultCode: code, FaultString: msg}
 	}
 	return s.newMessage(rq, key+"|fail", cb)
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // A token lives one hour from its first issue: asked again within the hour, the token endpoint
@@ -42,7 +42,7 @@ func TestTokenBadCredentials(t *testing.T) {
 			req.SetBasicAuth(c.user, c.pass)
 		}
 		code, b := h.doReq(req)
-		var f thingspace.GatewayFault
+		var f tsapi.GatewayFault
 		mustJSON(t, b, &f)
 		if code != 401 || string(f.Fault.Code) != c.code || f.Fault.Message == "" {
 			t.Errorf("%+v: %d %s", c, code, b)
@@ -121,7 +121,7 @@ func TestSessionIdleExpiryAndLogout(t *testing.T) {
 	}
 	clock.advance(20 * time.Minute)
 	code, b := h.call("GET", path, nil, true)
-	var e thingspace.ErrorResponse
+	var e tsapi.ErrorResponse
 	mustJSON(t, b, &e)
 	if code != 400 || e.ErrorCode != "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired" {
 		t.Fatalf("idle session: %d %s", code, b)
@@ -160,26 +160,26 @@ func TestSessionExpiryFault(t *testing.T) {
 func TestLoginLockAfterFiveFailures(t *testing.T) {
 	h := newHarness(t, nil)
 	for i := 0; i < 5; i++ {
-		code, b := h.call("POST", "/api/m2m/v1/session/login", thingspace.LoginRequest{Username: "sim-user", Password: "bad"}, false)
+		code, b := h.call("POST", "/api/m2m/v1/session/login", tsapi.LoginRequest{Username: "sim-user", Password: "bad"}, false)
 		if code != 400 || !strings.Contains(string(b), "UnifiedWebService.REQUEST_FAILED") {
 			t.Fatalf("bad login %d: %d %s", i, code, b)
 		}
 	}
-	code, b := h.call("POST", "/api/m2m/v1/session/login", thingspace.LoginRequest{Username: "sim-user", Password: "sim-pass"}, false)
+	code, b := h.call("POST", "/api/m2m/v1/session/login", tsapi.LoginRequest{Username: "sim-user", Password: "sim-pass"}, false)
 	if code != 400 || !strings.Contains(string(b), "UserLocked") {
 		t.Fatalf("locked user logged in: %d %s", code, b)
 	}
 	// Four failures and a success reset the count.
 	h.s.Reset(false)
 	for i := 0; i < 4; i++ {
-		h.call("POST", "/api/m2m/v1/session/login", thingspace.LoginRequest{Username: "sim-user", Password: "bad"}, false)
+		h.call("POST", "/api/m2m/v1/session/login", tsapi.LoginRequest{Username: "sim-user", Password: "bad"}, false)
 	}
 	h.login("sim-user", "sim-pass")
-	h.call("POST", "/api/m2m/v1/session/login", thingspace.LoginRequest{Username: "sim-user", Password: "bad"}, false)
+	h.call("POST", "/api/m2m/v1/session/login", tsapi.LoginRequest{Username: "sim-user", Password: "bad"}, false)
 	h.login("sim-user", "sim-pass")
 	// Login needs the Bearer token.
 	h.token = ""
-	if code, _ := h.call("POST", "/api/m2m/v1/session/login", thingspace.LoginRequest{Username: "sim-user", Password: "sim-pass"}, false); code != 401 {
+	if code, _ := h.call("POST", "/api/m2m/v1/session/login", tsapi.LoginRequest{Username: "sim-user", Password: "sim-pass"}, false); code != 401 {
 		t.Fatalf("login without bearer: %d", code)
 	}
 }

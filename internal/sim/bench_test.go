@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // benchClient logs in to a started simulator and returns a function that posts a JSON body.
@@ -25,7 +25,7 @@ func benchClient(b *testing.B, s *Simulator, base string) func(path string, body
 	if err != nil {
 		b.Fatal(err)
 	}
-	var tr thingspace.TokenResponse
+	var tr tsapi.TokenResponse
 	json.NewDecoder(resp.Body).Decode(&tr)
 	resp.Body.Close()
 	post := func(path string, body []byte, session string) (int, []byte) {
@@ -47,7 +47,7 @@ func benchClient(b *testing.B, s *Simulator, base string) func(path string, body
 	if code != 200 {
 		b.Fatalf("login %d %s", code, out)
 	}
-	var lr thingspace.LoginResponse
+	var lr tsapi.LoginResponse
 	json.Unmarshal(out, &lr)
 	return func(path string, body []byte) (int, []byte) { return post(path, body, lr.SessionToken) }
 }
@@ -80,7 +80,7 @@ func BenchmarkBulkActivate10k(b *testing.B) {
 		b.Fatal(err)
 	}
 	post := benchClient(b, s, base)
-	reg, _ := json.Marshal(thingspace.RegisterCallbackRequest{Name: "DeviceProfileService", URL: lis.URL, Username: "u", Password: "p"})
+	reg, _ := json.Marshal(tsapi.RegisterCallbackRequest{Name: "DeviceProfileService", URL: lis.URL, Username: "u", Password: "p"})
 	if code, out := post("/api/m2m/v1/callbacks/"+o.Account, reg); code != 200 {
 		b.Fatalf("register %d %s", code, out)
 	}
@@ -90,7 +90,7 @@ func BenchmarkBulkActivate10k(b *testing.B) {
 		b.StopTimer()
 		s.Reset(false)
 		got.Store(0)
-		req := thingspace.ProfileRequest{AccountName: o.Account, ServicePlan: "M2M4GB", Devices: make([]thingspace.DeviceEntry, 0, n)}
+		req := tsapi.ProfileRequest{AccountName: o.Account, ServicePlan: "M2M4GB", Devices: make([]tsapi.DeviceEntry, 0, n)}
 		for _, d := range s.Devices() {
 			req.Devices = append(req.Devices, ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI))
 		}

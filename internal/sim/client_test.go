@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // The project's own ThingSpace client works against the simulator unchanged: token, lazy login,
@@ -27,25 +28,25 @@ func TestWithThingSpaceClient(t *testing.T) {
 		t.Fatalf("plans %v %v", plans, err)
 	}
 	d := h.dev(5)
-	res, err := c.Activate(ctx, thingspace.ActivateRequest{AccountName: acct, ServicePlan: "M2M4GB", MdnZipCode: "20001",
+	res, err := c.Activate(ctx, tsapi.ActivateRequest{AccountName: acct, ServicePlan: "M2M4GB", MdnZipCode: "20001",
 		Devices: entry(ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI))})
 	if err != nil || len(res.Requests) != 1 {
 		t.Fatalf("activate %+v %v", res, err)
 	}
 	h.idle()
 	rs, err := c.RequestStatus(ctx, acct, res.Requests[0].RequestID)
-	if err != nil || thingspace.NormalizeStatus(rs.Status) != thingspace.StatusSucceeded || len(rs.SubRequests) != 1 {
+	if err != nil || tsapi.NormalizeStatus(rs.Status) != tsapi.StatusSucceeded || len(rs.SubRequests) != 1 {
 		t.Fatalf("status %+v %v", rs, err)
 	}
-	dev, err := c.GetDevice(ctx, acct, thingspace.DeviceID{Kind: "eid", ID: d.EID})
-	if err != nil || dev.State() != thingspace.StateActive || dev.ServicePlan() != "M2M4GB" {
+	dev, err := c.GetDevice(ctx, acct, tsapi.DeviceID{Kind: "eid", ID: d.EID})
+	if err != nil || dev.State() != tsapi.StateActive || dev.ServicePlan() != "M2M4GB" {
 		t.Fatalf("device %+v %v", dev, err)
 	}
-	if _, err := c.GetDevice(ctx, acct, thingspace.DeviceID{Kind: "eid", ID: "89049032000000000000000000000000"}); !thingspace.IsDeviceNotFound(err) {
+	if _, err := c.GetDevice(ctx, acct, tsapi.DeviceID{Kind: "eid", ID: "89049032000000000000000000000000"}); !thingspace.IsDeviceNotFound(err) {
 		t.Fatalf("unknown device: %v", err)
 	}
 	n := 0
-	if err := c.ListAllDevices(ctx, thingspace.DeviceListRequest{AccountName: acct, MaxNumberOfDevices: 6}, func(thingspace.Device) error { n++; return nil }); err != nil || n != 20 {
+	if err := c.ListAllDevices(ctx, tsapi.DeviceListRequest{AccountName: acct, MaxNumberOfDevices: 6}, func(tsapi.Device) error { n++; return nil }); err != nil || n != 20 {
 		t.Fatalf("list all: %d %v", n, err)
 	}
 	regs, err := c.ListCallbacks(ctx, acct)
@@ -57,16 +58,16 @@ func TestWithThingSpaceClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.advance(61 * time.Second)
-	if _, err := c.GetDevice(ctx, acct, thingspace.DeviceID{Kind: "eid", ID: d.EID}); err != nil {
+	if _, err := c.GetDevice(ctx, acct, tsapi.DeviceID{Kind: "eid", ID: d.EID}); err != nil {
 		t.Fatalf("after session expiry: %v", err)
 	}
 	// Bulk size: over the limit the client halves and retries.
 	_ = h.s.SetFaults("")
-	var entries []thingspace.DeviceEntry
+	var entries []tsapi.DeviceEntry
 	for _, x := range h.s.Devices()[10:20] {
 		entries = append(entries, ids("eid", x.EID, "iccid", x.ICCID))
 	}
-	res, err = c.ChangeServicePlan(ctx, thingspace.ServicePlanRequest{AccountName: acct, ServicePlan: "M2M10GB", Devices: entries})
+	res, err = c.ChangeServicePlan(ctx, tsapi.ServicePlanRequest{AccountName: acct, ServicePlan: "M2M10GB", Devices: entries})
 	if err != nil || len(res.Requests) < 3 {
 		t.Fatalf("bulk split %+v %v", res, err)
 	}

@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // activateBody is the ThingSpace activate page's example request for device i.
-func activateBody(d DeviceView, plan string) thingspace.ProfileRequest {
-	return thingspace.ProfileRequest{
-		Devices:     []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI)},
+func activateBody(d DeviceView, plan string) tsapi.ProfileRequest {
+	return tsapi.ProfileRequest{
+		Devices:     []tsapi.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI)},
 		MdnZipCode:  "20001",
 		ServicePlan: plan,
 	}
@@ -32,7 +32,7 @@ func TestContractActivate(t *testing.T) {
 		t.Fatalf("want 1 callback, got %d", len(cbs))
 	}
 	cb := cbs[0]
-	if st, err := cb.Outcome(thingspace.ActionActivate); st != thingspace.StatusSucceeded {
+	if st, err := cb.Outcome(tsapi.ActionActivate); st != tsapi.StatusSucceeded {
 		t.Fatalf("outcome %s %v", st, err)
 	}
 	if cb.Username != "cbuser" || cb.Password != "cbpass" || cb.CallbackCount != 1 || cb.MaxCallbackThreshold != 4 || cb.Status != "SUCCESS" {
@@ -75,7 +75,7 @@ func TestContractActivate(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), `"subRequests":[{"ids":[`) {
 		t.Fatalf("status: %d %s", code, b)
 	}
-	var rs thingspace.RequestStatusResponse
+	var rs tsapi.RequestStatusResponse
 	mustJSON(t, b, &rs)
 	if rs.Status != "Success" || len(rs.SubRequests) != 1 || rs.SubRequests[0].Status != "Success" || rs.SubRequests[0].IDs.Get("eid") != d.EID {
 		t.Fatalf("status body: %+v", rs)
@@ -96,12 +96,12 @@ func TestContractActivate(t *testing.T) {
 func TestContractDownloadEnable(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 2 })
 	d := h.dev(0)
-	_, cbs := h.run("download_enable", thingspace.ProfileRequest{
-		Devices:     []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI)},
+	_, cbs := h.run("download_enable", tsapi.ProfileRequest{
+		Devices:     []tsapi.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI)},
 		ServicePlan: "GLOBAL1GB",
 	})
-	cb, st, err := final(t, thingspace.ActionDownloadEnable, cbs)
-	if st != thingspace.StatusSucceeded {
+	cb, st, err := final(t, tsapi.ActionDownloadEnable, cbs)
+	if st != tsapi.StatusSucceeded {
 		t.Fatalf("outcome %s %v", st, err)
 	}
 	p := cb.Profile()
@@ -124,9 +124,9 @@ func TestContractEnableLocal(t *testing.T) {
 	d := h.dev(0)
 	local := d.Profiles[profLocal].ICCID
 	oid := "1.3.6.1.4.1.31746.1.500.200.101.5"
-	_, cbs := h.run("download_disable", thingspace.ProfileRequest{
-		Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", local)}, SmsrOid: oid})
-	if _, st, err := final(t, thingspace.ActionDownloadDisable, cbs); st != thingspace.StatusSucceeded {
+	_, cbs := h.run("download_disable", tsapi.ProfileRequest{
+		Devices: []tsapi.DeviceEntry{ids("eid", d.EID, "iccid", local)}, SmsrOid: oid})
+	if _, st, err := final(t, tsapi.ActionDownloadDisable, cbs); st != tsapi.StatusSucceeded {
 		t.Fatalf("download_disable: %s %v", st, err)
 	}
 	if got := h.dev(0).Profiles[profLocal].Status; got != "DOWNLOAD_DISABLE" {
@@ -139,11 +139,11 @@ func TestContractEnableLocal(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("enable: %d %s", code, b)
 	}
-	var rr thingspace.RequestResponse
+	var rr tsapi.RequestResponse
 	mustJSON(t, b, &rr)
 	h.idle()
-	cb, st, err := final(t, thingspace.ActionEnable, h.lis.forRequest(t, rr.RequestID))
-	if st != thingspace.StatusSucceeded {
+	cb, st, err := final(t, tsapi.ActionEnable, h.lis.forRequest(t, rr.RequestID))
+	if st != tsapi.StatusSucceeded {
 		t.Fatalf("enable: %s %v", st, err)
 	}
 	p := cb.Profile()
@@ -160,10 +160,10 @@ func TestContractEnableLocal(t *testing.T) {
 func TestContractServicePlan(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
 	d := h.dev(0)
-	_, cbs := h.run("serviceplan", thingspace.ProfileRequest{
-		Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "M2M10GB"})
-	cb, st, err := final(t, thingspace.ActionServicePlan, cbs)
-	if st != thingspace.StatusSucceeded || cb.Profile().ServicePlan != "M2M10GB" || cb.Profile().ProfileStatus != "ENABLE" {
+	_, cbs := h.run("serviceplan", tsapi.ProfileRequest{
+		Devices: []tsapi.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "M2M10GB"})
+	cb, st, err := final(t, tsapi.ActionServicePlan, cbs)
+	if st != tsapi.StatusSucceeded || cb.Profile().ServicePlan != "M2M10GB" || cb.Profile().ProfileStatus != "ENABLE" {
 		t.Fatalf("%s %v %+v", st, err, cb.Profile())
 	}
 	if h.dev(0).ServicePlan != "M2M10GB" {
@@ -171,8 +171,8 @@ func TestContractServicePlan(t *testing.T) {
 	}
 	// That page's own URL has a doubled slash (".../v1//devices/..."); it is served, not
 	// redirected (curl, as the docs use it, does not follow redirects).
-	body, _ := json.Marshal(thingspace.ProfileRequest{AccountName: h.s.opts.Account,
-		Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "M2M50GB"})
+	body, _ := json.Marshal(tsapi.ProfileRequest{AccountName: h.s.opts.Account,
+		Devices: []tsapi.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "M2M50GB"})
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, herr := noRedirect.Do(h.newReq("POST", "/api/m2m/v1//devices/profile/actions/serviceplan", body))
 	if herr != nil {
@@ -181,7 +181,7 @@ func TestContractServicePlan(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	code := resp.StatusCode
-	var rr thingspace.RequestResponse
+	var rr tsapi.RequestResponse
 	mustJSON(t, b, &rr)
 	if code != 200 || rr.RequestID == "" {
 		t.Fatalf("doubled slash: %d %s", code, b)
@@ -197,17 +197,17 @@ func TestContractServicePlan(t *testing.T) {
 func TestContractProfileResume(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
 	d := h.dev(0)
-	_, cbs := h.run("device_suspend", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID)}})
-	if _, st, err := final(t, thingspace.ActionDeviceSuspend, cbs); st != thingspace.StatusSucceeded {
+	_, cbs := h.run("device_suspend", tsapi.ProfileRequest{Devices: []tsapi.DeviceEntry{ids("eid", d.EID)}})
+	if _, st, err := final(t, tsapi.ActionDeviceSuspend, cbs); st != tsapi.StatusSucceeded {
 		t.Fatalf("device_suspend: %s %v", st, err)
 	}
 	if h.dev(0).State != "suspended" {
 		t.Fatalf("state %s", h.dev(0).State)
 	}
-	_, cbs = h.run("profile_resume", thingspace.ProfileRequest{
-		Devices: []thingspace.DeviceEntry{ids("iccid", d.ICCID)}, ServicePlan: "M2M4GB"})
-	cb, st, err := final(t, thingspace.ActionProfileResume, cbs)
-	if st != thingspace.StatusSucceeded || cb.Profile().State != "ACTIVE" {
+	_, cbs = h.run("profile_resume", tsapi.ProfileRequest{
+		Devices: []tsapi.DeviceEntry{ids("iccid", d.ICCID)}, ServicePlan: "M2M4GB"})
+	cb, st, err := final(t, tsapi.ActionProfileResume, cbs)
+	if st != tsapi.StatusSucceeded || cb.Profile().State != "ACTIVE" {
 		t.Fatalf("%s %v %+v", st, err, cb.Profile())
 	}
 	if h.dev(0).State != "active" {
@@ -219,13 +219,13 @@ func TestContractProfileResume(t *testing.T) {
 func TestContractDeviceSuspendLevels(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1 })
 	d := h.dev(0)
-	h.run("download_enable", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "GLOBAL5GB"})
-	_, cbs := h.run("device_suspend", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID)}})
+	h.run("download_enable", tsapi.ProfileRequest{Devices: []tsapi.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "GLOBAL5GB"})
+	_, cbs := h.run("device_suspend", tsapi.ProfileRequest{Devices: []tsapi.DeviceEntry{ids("eid", d.EID)}})
 	if len(cbs) != 3 {
 		t.Fatalf("want 2 profile callbacks + 1 device-level, got %d", len(cbs))
 	}
-	last, st, _ := final(t, thingspace.ActionDeviceSuspend, cbs)
-	if !last.DeviceLevel() || st != thingspace.StatusSucceeded || last.Profile().State != "SUSPEND" {
+	last, st, _ := final(t, tsapi.ActionDeviceSuspend, cbs)
+	if !last.DeviceLevel() || st != tsapi.StatusSucceeded || last.Profile().State != "SUSPEND" {
 		t.Fatalf("final: %+v", last)
 	}
 	for _, cb := range cbs[:2] {
@@ -234,13 +234,13 @@ func TestContractDeviceSuspendLevels(t *testing.T) {
 		}
 	}
 	// Again: every profile answers "Profile is already suspended", the device level fails.
-	_, cbs = h.run("device_suspend", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID)}})
-	_, st, err := final(t, thingspace.ActionDeviceSuspend, cbs)
-	if st != thingspace.StatusFailed || cbs[0].FaultResponse == nil || cbs[0].FaultResponse.FaultString != "Profile is already suspended" {
+	_, cbs = h.run("device_suspend", tsapi.ProfileRequest{Devices: []tsapi.DeviceEntry{ids("eid", d.EID)}})
+	_, st, err := final(t, tsapi.ActionDeviceSuspend, cbs)
+	if st != tsapi.StatusFailed || cbs[0].FaultResponse == nil || cbs[0].FaultResponse.FaultString != "Profile is already suspended" {
 		t.Fatalf("second suspend: %s %v %+v", st, err, cbs[0])
 	}
-	_, cbs = h.run("device_resume", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID)}})
-	if _, st, err := final(t, thingspace.ActionDeviceResume, cbs); st != thingspace.StatusSucceeded {
+	_, cbs = h.run("device_resume", tsapi.ProfileRequest{Devices: []tsapi.DeviceEntry{ids("eid", d.EID)}})
+	if _, st, err := final(t, tsapi.ActionDeviceResume, cbs); st != tsapi.StatusSucceeded {
 		t.Fatalf("resume: %s %v", st, err)
 	}
 	if v := h.dev(0); v.State != "active" || v.Profiles[profGlobal].State != "active" {
@@ -252,18 +252,18 @@ func TestContractCallbackRegistration(t *testing.T) {
 	h := newHarness(t, nil)
 	acct := h.s.opts.Account
 	code, b := h.call("GET", "/api/m2m/v1/callbacks/"+acct, nil, true)
-	var regs []thingspace.CallbackRegistration
+	var regs []tsapi.CallbackRegistration
 	mustJSON(t, b, &regs)
 	if code != 200 || len(regs) != 1 || regs[0].ServiceName != "DeviceProfileService" || regs[0].URL != h.lis.srv.URL+"/cb" ||
 		regs[0].Username != "cbuser" || regs[0].Password != "cbpass" || regs[0].AccountName != acct {
 		t.Fatalf("list: %d %s", code, b)
 	}
 	// Any http(s) URL on any port.
-	code, b = h.call("POST", "/api/m2m/v1/callbacks/"+acct, thingspace.RegisterCallbackRequest{Name: "CarrierService", URL: "https://relay.example:28443/x"}, true)
+	code, b = h.call("POST", "/api/m2m/v1/callbacks/"+acct, tsapi.RegisterCallbackRequest{Name: "CarrierService", URL: "https://relay.example:28443/x"}, true)
 	if code != 200 || !strings.Contains(string(b), `"serviceName":"CarrierService"`) {
 		t.Fatalf("register: %d %s", code, b)
 	}
-	for _, bad := range []thingspace.RegisterCallbackRequest{{Name: "DeviceProfileService", URL: "ftp://x"}, {Name: "NoSuchService", URL: "http://x"}} {
+	for _, bad := range []tsapi.RegisterCallbackRequest{{Name: "DeviceProfileService", URL: "ftp://x"}, {Name: "NoSuchService", URL: "http://x"}} {
 		if code, b := h.call("POST", "/api/m2m/v1/callbacks/"+acct, bad, true); code != 400 || !strings.Contains(string(b), "INPUT_INVALID") {
 			t.Errorf("bad registration %+v: %d %s", bad, code, b)
 		}
@@ -289,7 +289,7 @@ func TestContractCallbackRegistration(t *testing.T) {
 func TestContractPlans(t *testing.T) {
 	h := newHarness(t, nil)
 	code, b := h.call("GET", "/api/m2m/v1/plans/"+h.s.opts.Account, nil, true)
-	var plans []thingspace.ServicePlan
+	var plans []tsapi.ServicePlan
 	mustJSON(t, b, &plans)
 	if code != 200 || len(plans) < 4 || plans[0].Code == "" || plans[0].Name != plans[0].Code {
 		t.Fatalf("%d %s", code, b)
@@ -341,7 +341,7 @@ func TestContractUnknownPlan(t *testing.T) {
 	body := activateBody(h.dev(0), "NOPLAN")
 	body.AccountName = h.s.opts.Account
 	code, b := h.call("POST", "/api/m2m/v1/devices/profile/actions/activate", body, true)
-	var e thingspace.ErrorResponse
+	var e tsapi.ErrorResponse
 	mustJSON(t, b, &e)
 	if code != 400 || e.ErrorCode != "UnifiedWebService.REQUEST_FAILED.NOPLAN.NotFound" {
 		t.Fatalf("%d %s", code, b)
@@ -355,7 +355,7 @@ func TestContractUnknownPlan(t *testing.T) {
 func TestContractListV2(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 3 })
 	d := h.dev(0)
-	h.run("download_enable", thingspace.ProfileRequest{Devices: []thingspace.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "GLOBAL1GB"})
+	h.run("download_enable", tsapi.ProfileRequest{Devices: []tsapi.DeviceEntry{ids("eid", d.EID, "iccid", d.ICCID)}, ServicePlan: "GLOBAL1GB"})
 	_, cbs := h.runList(map[string]any{
 		"deviceFilter": []any{map[string]any{"deviceIds": []any{map[string]string{"kind": "eid", "id": d.EID}}}}})
 	if len(cbs) != 2 {
@@ -371,7 +371,7 @@ func TestContractListV2(t *testing.T) {
 	// Whole account, filtered by provisioning status.
 	rid, _ := h.runList(map[string]any{"provisioningStatusFilter": "ACTIVE"})
 	code, b := h.call("GET", "/api/m2m/v2/accounts/"+h.s.opts.Account+"/requests/"+rid+"/status", nil, true)
-	var rs thingspace.RequestStatusResponse
+	var rs tsapi.RequestStatusResponse
 	mustJSON(t, b, &rs)
 	if code != 200 || len(rs.SubRequests) != 3 || rs.Status != "Success" {
 		t.Fatalf("%d %s", code, b)
@@ -384,7 +384,7 @@ func TestContractListV2(t *testing.T) {
 func TestContractListV2Filters(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 3 })
 	d := h.dev(0)
-	h.run("download_enable", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
+	h.run("download_enable", tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
 	list := h.runList
 	// ENABLE: one profile per active device (the Global one of device 0, the LEAD of the others).
 	_, cbs := list(map[string]any{"profileStatusFilter": "ENABLE"})
@@ -411,7 +411,7 @@ func TestContractListV2Filters(t *testing.T) {
 		t.Fatalf("unknown device: %+v", cbs)
 	}
 	_, b := h.call("GET", "/api/m2m/v2/accounts/"+h.s.opts.Account+"/requests/"+id+"/status", nil, true)
-	var rs thingspace.RequestStatusResponse
+	var rs tsapi.RequestStatusResponse
 	mustJSON(t, b, &rs)
 	if rs.Status != "Failed" || len(rs.SubRequests) != 1 || rs.SubRequests[0].Status != "Failed" || rs.SubRequests[0].IDs.Get("eid") != unknown {
 		t.Fatalf("status %s", b)

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // task is a unit of scheduled work: a job whose callback is due (job), or a delivery attempt
@@ -231,7 +231,7 @@ func (s *Simulator) deliver(m *message, attempt int) {
 		s.mu.Unlock()
 		return
 	}
-	reg, ok := s.listeners[m.account][thingspace.ServiceDeviceProfile]
+	reg, ok := s.listeners[m.account][tsapi.ServiceDeviceProfile]
 	fs := s.faults
 	seed := s.opts.Seed
 	s.mu.Unlock()
@@ -248,7 +248,7 @@ func (s *Simulator) deliver(m *message, attempt int) {
 	}
 	body := m.cb
 	body.Username, body.Password = reg.Username, reg.Password
-	body.CallbackCount = thingspace.FlexInt(attempt)
+	body.CallbackCount = tsapi.FlexInt(attempt)
 	b, err := json.Marshal(body)
 	if err != nil {
 		s.log.Error("callback marshal", "err", err)

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 func TestParseFaults(t *testing.T) {
@@ -135,10 +135,10 @@ func TestFaultWarning(t *testing.T) {
 	if len(cbs) != 2 {
 		t.Fatalf("want warning + final, got %d", len(cbs))
 	}
-	if st, _ := cbs[0].Outcome(thingspace.ActionActivate); st != thingspace.StatusWarning || cbs[0].Status != "warning" {
+	if st, _ := cbs[0].Outcome(tsapi.ActionActivate); st != tsapi.StatusWarning || cbs[0].Status != "warning" {
 		t.Fatalf("first: %s %+v", st, cbs[0])
 	}
-	if st, _ := cbs[1].Outcome(thingspace.ActionActivate); st != thingspace.StatusSucceeded {
+	if st, _ := cbs[1].Outcome(tsapi.ActionActivate); st != tsapi.StatusSucceeded {
 		t.Fatalf("second: %s", st)
 	}
 }
@@ -147,8 +147,8 @@ func TestFaultFail(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Faults = "fail=1" })
 	d := h.dev(0)
 	_, cbs := h.run("activate", activateBody(d, "M2M4GB"))
-	cb, st, err := final(t, thingspace.ActionActivate, cbs)
-	if st != thingspace.StatusFailed || cb.Status != "Failed" || cb.FaultResponse == nil || err.Code != "DeviceProfileService.REQUEST_FAILED.UnexpectedError" ||
+	cb, st, err := final(t, tsapi.ActionActivate, cbs)
+	if st != tsapi.StatusFailed || cb.Status != "Failed" || cb.FaultResponse == nil || err.Code != "DeviceProfileService.REQUEST_FAILED.UnexpectedError" ||
 		cb.DeviceIDs.Get("eid") != d.EID {
 		t.Fatalf("%s %v %+v", st, err, cb)
 	}
@@ -157,8 +157,8 @@ func TestFaultFail(t *testing.T) {
 	}
 	// device_suspend: the failure is device-level, so it is final.
 	h2 := newHarness(t, func(o *Options) { o.Preactivated = 1; o.Faults = "fail=1" })
-	_, cbs = h2.run("device_suspend", thingspace.ProfileRequest{Devices: entry(ids("eid", h2.dev(0).EID))})
-	if _, st, _ := final(t, thingspace.ActionDeviceSuspend, cbs); st != thingspace.StatusFailed {
+	_, cbs = h2.run("device_suspend", tsapi.ProfileRequest{Devices: entry(ids("eid", h2.dev(0).EID))})
+	if _, st, _ := final(t, tsapi.ActionDeviceSuspend, cbs); st != tsapi.StatusFailed {
 		t.Fatalf("device_suspend fail: %s", st)
 	}
 }
@@ -187,11 +187,11 @@ func TestFaultDrop(t *testing.T) {
 	// At 0.5 some attempts are dropped and re-sent with a higher callbackCount.
 	h2 := newHarness(t, func(o *Options) { o.Faults = "drop=0.5" })
 	devs := h2.s.Devices()
-	var entries []thingspace.DeviceEntry
+	var entries []tsapi.DeviceEntry
 	for _, d := range devs {
 		entries = append(entries, ids("eid", d.EID, "iccid", d.ICCID, "imei", d.IMEI))
 	}
-	h2.run("activate", thingspace.ProfileRequest{Devices: entries, ServicePlan: "M2M4GB"})
+	h2.run("activate", tsapi.ProfileRequest{Devices: entries, ServicePlan: "M2M4GB"})
 	st := h2.s.Stats().Callbacks
 	maxCount := 0
 	for _, cb := range h2.lis.all(t) {
@@ -205,11 +205,11 @@ func TestFaultDrop(t *testing.T) {
 func TestFaultOffline(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 2; o.Faults = "offline=1" })
 	d := h.dev(0)
-	_, cbs := h.run("download_enable", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
+	_, cbs := h.run("download_enable", tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
 	if len(cbs) != 2 || cbs[0].Status != "warning" {
 		t.Fatalf("want warning then failure: %d", len(cbs))
 	}
-	if _, st, err := final(t, thingspace.ActionDownloadEnable, cbs); st != thingspace.StatusFailed || !strings.Contains(err.Code, "NotReachable") {
+	if _, st, err := final(t, tsapi.ActionDownloadEnable, cbs); st != tsapi.StatusFailed || !strings.Contains(err.Code, "NotReachable") {
 		t.Fatalf("%s %v", st, err)
 	}
 	// An admin call takes a device offline the same way.
@@ -221,8 +221,8 @@ func TestFaultOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	d = h.dev(1)
-	_, cbs = h.run("download_enable", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
-	if _, st, _ := final(t, thingspace.ActionDownloadEnable, cbs); st != thingspace.StatusFailed || h.dev(1).Profiles[profGlobal].Status != "NOT_DOWNLOADED" {
+	_, cbs = h.run("download_enable", tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
+	if _, st, _ := final(t, tsapi.ActionDownloadEnable, cbs); st != tsapi.StatusFailed || h.dev(1).Profiles[profGlobal].Status != "NOT_DOWNLOADED" {
 		t.Fatalf("offline device downloaded: %s", st)
 	}
 }
@@ -243,7 +243,7 @@ func TestVariantKindAndStatusCase(t *testing.T) {
 	if cbs[0].Status != "Success" {
 		t.Fatalf("status %q", cbs[0].Status)
 	}
-	if st, _ := cbs[0].Outcome(thingspace.ActionActivate); st != thingspace.StatusSucceeded {
+	if st, _ := cbs[0].Outcome(tsapi.ActionActivate); st != tsapi.StatusSucceeded {
 		t.Fatal(st)
 	}
 }
@@ -251,16 +251,16 @@ func TestVariantKindAndStatusCase(t *testing.T) {
 func TestVariantFaultWithoutDevices(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Faults = "fail=1,fault-nodevices=1" })
 	d0, d1 := h.dev(0), h.dev(1)
-	_, cbs := h.run("activate", thingspace.ProfileRequest{ServicePlan: "M2M4GB", Devices: []thingspace.DeviceEntry{
+	_, cbs := h.run("activate", tsapi.ProfileRequest{ServicePlan: "M2M4GB", Devices: []tsapi.DeviceEntry{
 		ids("eid", d0.EID, "iccid", d0.ICCID, "imei", d0.IMEI), ids("eid", d1.EID, "iccid", d1.ICCID, "imei", d1.IMEI)}})
 	raw := string(h.lis.raw()[0])
 	if strings.Contains(raw, "deviceIds") || !strings.Contains(raw, `"faultResponse":{"faultcode":`) {
 		t.Fatalf("body %s", raw)
 	}
-	out := thingspace.ResolveDevices(thingspace.ActionActivate, []thingspace.DeviceIDs{
+	out := tsapi.ResolveDevices(tsapi.ActionActivate, []tsapi.DeviceIDs{
 		{{Kind: "eid", ID: d0.EID}}, {{Kind: "eid", ID: d1.EID}}}, cbs[:1])
 	for _, o := range out {
-		if o.Status != thingspace.StatusFailed {
+		if o.Status != tsapi.StatusFailed {
 			t.Fatalf("a fault without deviceIds must fail every device: %+v", o)
 		}
 	}
@@ -269,8 +269,8 @@ func TestVariantFaultWithoutDevices(t *testing.T) {
 func TestVariantFaultInline(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Faults = "fail=1,fault-inline=1" })
 	_, cbs := h.run("activate", activateBody(h.dev(0), "M2M4GB"))
-	cb, st, err := final(t, thingspace.ActionActivate, cbs)
-	if st != thingspace.StatusFailed || cb.FaultResponse != nil || cb.Profile() == nil || cb.Profile().ErrorCode == "" ||
+	cb, st, err := final(t, tsapi.ActionActivate, cbs)
+	if st != tsapi.StatusFailed || cb.FaultResponse != nil || cb.Profile() == nil || cb.Profile().ErrorCode == "" ||
 		err.Code != cb.Profile().ErrorCode {
 		t.Fatalf("%s %v %+v", st, err, cb)
 	}
@@ -279,11 +279,11 @@ func TestVariantFaultInline(t *testing.T) {
 func TestVariantEnableFailed(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Preactivated = 1; o.Faults = "enable-failed=1" })
 	d := h.dev(0)
-	id, cbs := h.run("download_enable", thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
+	id, cbs := h.run("download_enable", tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.ICCID)), ServicePlan: "GLOBAL1GB"})
 	if len(cbs) != 1 || cbs[0].Status != "SUCCESS" {
 		t.Fatalf("want a SUCCESS callback, got %+v", cbs)
 	}
-	if st, err := cbs[0].Outcome(thingspace.ActionDownloadEnable); st != thingspace.StatusFailed || err == nil {
+	if st, err := cbs[0].Outcome(tsapi.ActionDownloadEnable); st != tsapi.StatusFailed || err == nil {
 		t.Fatalf("profileStatus %q judged %s", cbs[0].Profile().ProfileStatus, st)
 	}
 	v := h.dev(0)
@@ -339,7 +339,7 @@ func TestCallbackRetryAfterTimeout(t *testing.T) {
 	hung := false
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		cb, err := thingspace.ParseCallback(b)
+		cb, err := tsapi.ParseCallback(b)
 		if err != nil {
 			t.Errorf("callback %s: %v", b, err)
 			return

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // testOptions are small and fast: 20 devices, millisecond callbacks and retries.
@@ -76,25 +76,25 @@ func (h *harness) tokenWithExpiry() (string, int64) {
 	if code != 200 {
 		h.t.Fatalf("token: %d %s", code, body)
 	}
-	var tr thingspace.TokenResponse
+	var tr tsapi.TokenResponse
 	mustJSON(h.t, body, &tr)
 	return tr.AccessToken, tr.ExpiresIn
 }
 
 func (h *harness) login(user, pass string) string {
 	h.t.Helper()
-	code, body := h.call("POST", "/api/m2m/v1/session/login", thingspace.LoginRequest{Username: user, Password: pass}, false)
+	code, body := h.call("POST", "/api/m2m/v1/session/login", tsapi.LoginRequest{Username: user, Password: pass}, false)
 	if code != 200 {
 		h.t.Fatalf("login: %d %s", code, body)
 	}
-	var lr thingspace.LoginResponse
+	var lr tsapi.LoginResponse
 	mustJSON(h.t, body, &lr)
 	return lr.SessionToken
 }
 
 func (h *harness) register(url, user, pass string) {
 	h.t.Helper()
-	code, body := h.call("POST", "/api/m2m/v1/callbacks/"+h.s.opts.Account, thingspace.RegisterCallbackRequest{
+	code, body := h.call("POST", "/api/m2m/v1/callbacks/"+h.s.opts.Account, tsapi.RegisterCallbackRequest{
 		Name: "DeviceProfileService", URL: url, Username: user, Password: pass}, true)
 	if code != 200 {
 		h.t.Fatalf("register: %d %s", code, body)
@@ -133,7 +133,7 @@ func (h *harness) doReq(req *http.Request) (int, []byte) {
 }
 
 // action posts a profile action and returns the request id (fails the test on non-200).
-func (h *harness) action(action string, body thingspace.ProfileRequest) string {
+func (h *harness) action(action string, body tsapi.ProfileRequest) string {
 	h.t.Helper()
 	if body.AccountName == "" {
 		body.AccountName = h.s.opts.Account
@@ -142,7 +142,7 @@ func (h *harness) action(action string, body thingspace.ProfileRequest) string {
 	if code != 200 {
 		h.t.Fatalf("%s: %d %s", action, code, b)
 	}
-	var rr thingspace.RequestResponse
+	var rr tsapi.RequestResponse
 	mustJSON(h.t, b, &rr)
 	if rr.RequestID == "" {
 		h.t.Fatalf("%s: no requestId in %s", action, b)
@@ -160,7 +160,7 @@ func (h *harness) idle() {
 }
 
 // run sends an action, waits for its callbacks and returns them (parsed).
-func (h *harness) run(action string, body thingspace.ProfileRequest) (string, []*thingspace.Callback) {
+func (h *harness) run(action string, body tsapi.ProfileRequest) (string, []*tsapi.Callback) {
 	h.t.Helper()
 	id := h.action(action, body)
 	h.idle()
@@ -169,11 +169,11 @@ func (h *harness) run(action string, body thingspace.ProfileRequest) (string, []
 
 // runList posts the asynchronous v2 device list (the account filled in), waits for its
 // callbacks and returns the request id with them (parsed).
-func (h *harness) runList(body map[string]any) (string, []*thingspace.Callback) {
+func (h *harness) runList(body map[string]any) (string, []*tsapi.Callback) {
 	h.t.Helper()
 	body["accountName"] = h.s.opts.Account
 	code, b := h.call("POST", "/api/m2m/v2/devices/actions/list", body, true)
-	var rr thingspace.RequestResponse
+	var rr tsapi.RequestResponse
 	mustJSON(h.t, b, &rr)
 	if code != 200 || rr.RequestID == "" {
 		h.t.Fatalf("%d %s", code, b)
@@ -184,10 +184,10 @@ func (h *harness) runList(body map[string]any) (string, []*thingspace.Callback) 
 
 func (h *harness) dev(i int) DeviceView { return h.s.Devices()[i] }
 
-func ids(kv ...string) thingspace.DeviceEntry {
-	var e thingspace.DeviceEntry
+func ids(kv ...string) tsapi.DeviceEntry {
+	var e tsapi.DeviceEntry
 	for i := 0; i+1 < len(kv); i += 2 {
-		e.DeviceIDs = append(e.DeviceIDs, thingspace.DeviceID{Kind: kv[i], ID: kv[i+1]})
+		e.DeviceIDs = append(e.DeviceIDs, tsapi.DeviceID{Kind: kv[i], ID: kv[i+1]})
 	}
 	return e
 }
@@ -229,13 +229,13 @@ func newListener(t *testing.T) *listener {
 	return l
 }
 
-func (l *listener) all(t *testing.T) []*thingspace.Callback {
+func (l *listener) all(t *testing.T) []*tsapi.Callback {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]*thingspace.Callback, 0, len(l.bodies))
+	out := make([]*tsapi.Callback, 0, len(l.bodies))
 	for _, b := range l.bodies {
-		cb, err := thingspace.ParseCallback(b)
+		cb, err := tsapi.ParseCallback(b)
 		if err != nil {
 			t.Fatalf("callback %s: %v", b, err)
 		}
@@ -250,8 +250,8 @@ func (l *listener) raw() [][]byte {
 	return append([][]byte(nil), l.bodies...)
 }
 
-func (l *listener) forRequest(t *testing.T, id string) []*thingspace.Callback {
-	var out []*thingspace.Callback
+func (l *listener) forRequest(t *testing.T, id string) []*tsapi.Callback {
+	var out []*tsapi.Callback
 	for _, cb := range l.all(t) {
 		if cb.RequestID == id {
 			out = append(out, cb)
@@ -261,11 +261,11 @@ func (l *listener) forRequest(t *testing.T, id string) []*thingspace.Callback {
 }
 
 // final returns the single terminal callback, failing the test otherwise.
-func final(t *testing.T, action thingspace.Action, cbs []*thingspace.Callback) (*thingspace.Callback, thingspace.CallbackStatus, *thingspace.CallbackError) {
+func final(t *testing.T, action tsapi.Action, cbs []*tsapi.Callback) (*tsapi.Callback, tsapi.CallbackStatus, *tsapi.CallbackError) {
 	t.Helper()
-	var got *thingspace.Callback
-	var st thingspace.CallbackStatus
-	var e *thingspace.CallbackError
+	var got *tsapi.Callback
+	var st tsapi.CallbackStatus
+	var e *tsapi.CallbackError
 	for _, cb := range cbs {
 		s, err := cb.Outcome(action)
 		if s.Terminal() {

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 const (
@@ -187,7 +187,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeM2MError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, thingspace.ErrorResponse{ErrorCode: code, ErrorMessage: msg})
+	writeJSON(w, status, tsapi.ErrorResponse{ErrorCode: code, ErrorMessage: msg})
 }
 
 // writeGatewayFault writes the WSO2 gateway's fault body.
@@ -253,7 +253,7 @@ func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request, c *call)
 	s.mu.Unlock()
 	left := int64((life - now.Sub(t.issued)) / time.Second)
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, thingspace.TokenResponse{AccessToken: t.value, TokenType: "Bearer",
+	writeJSON(w, http.StatusOK, tsapi.TokenResponse{AccessToken: t.value, TokenType: "Bearer",
 		ExpiresIn: max(left, 1), Scope: "default"})
 }
 
@@ -345,7 +345,7 @@ func (s *Simulator) sessionExpired(sess *session, now time.Time) bool {
 }
 
 func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request, c *call) {
-	var req thingspace.LoginRequest
+	var req tsapi.LoginRequest
 	if err := json.Unmarshal(c.body, &req); err != nil || req.Username == "" {
 		writeM2MError(w, http.StatusBadRequest, svc+"INPUT_INVALID.RequestUndefined", "The request body must be {\"username\", \"password\"}.")
 		return
@@ -371,7 +371,7 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request, c *call)
 	now := s.now()
 	tok := newOpaque()
 	s.sessions[tok] = &session{user: req.Username, created: now, lastUsed: now}
-	writeJSON(w, http.StatusOK, thingspace.LoginResponse{SessionToken: tok})
+	writeJSON(w, http.StatusOK, tsapi.LoginResponse{SessionToken: tok})
 }
 
 func (s *Simulator) handleLogout(w http.ResponseWriter, r *http.Request, _ *call) {
@@ -379,7 +379,7 @@ func (s *Simulator) handleLogout(w http.ResponseWriter, r *http.Request, _ *call
 	s.mu.Lock()
 	delete(s.sessions, tok)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, thingspace.LoginResponse{SessionToken: tok})
+	writeJSON(w, http.StatusOK, tsapi.LoginResponse{SessionToken: tok})
 }
 
 // checkAccount answers the error for an account other than the simulated one.
@@ -416,7 +416,7 @@ func (s *Simulator) handleListCallbacks(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	s.mu.Lock()
-	out := []thingspace.CallbackRegistration{}
+	out := []tsapi.CallbackRegistration{}
 	for _, name := range sortedKeys(s.listeners[acct]) {
 		out = append(out, s.listeners[acct][name])
 	}
@@ -429,7 +429,7 @@ func (s *Simulator) handleRegisterCallback(w http.ResponseWriter, r *http.Reques
 	if !s.checkAccount(w, acct) {
 		return
 	}
-	var req thingspace.RegisterCallbackRequest
+	var req tsapi.RegisterCallbackRequest
 	if err := json.Unmarshal(c.body, &req); err != nil {
 		writeM2MError(w, http.StatusBadRequest, svc+"INPUT_INVALID.RequestUndefined", "The request body is not valid JSON.")
 		return
@@ -444,13 +444,13 @@ func (s *Simulator) handleRegisterCallback(w http.ResponseWriter, r *http.Reques
 	}
 	s.mu.Lock()
 	if s.listeners[acct] == nil {
-		s.listeners[acct] = map[string]thingspace.CallbackRegistration{}
+		s.listeners[acct] = map[string]tsapi.CallbackRegistration{}
 	}
-	s.listeners[acct][req.Name] = thingspace.CallbackRegistration{AccountName: acct, ServiceName: req.Name,
+	s.listeners[acct][req.Name] = tsapi.CallbackRegistration{AccountName: acct, ServiceName: req.Name,
 		URL: req.URL, Username: req.Username, Password: req.Password}
 	s.mu.Unlock()
 	s.log.Info("callback registered", "account", acct, "service", req.Name)
-	writeJSON(w, http.StatusOK, thingspace.CallbackServiceResponse{AccountName: acct, ServiceName: req.Name})
+	writeJSON(w, http.StatusOK, tsapi.CallbackServiceResponse{AccountName: acct, ServiceName: req.Name})
 }
 
 func validURL(u string) bool {
@@ -478,7 +478,7 @@ func (s *Simulator) handleDeleteCallback(w http.ResponseWriter, r *http.Request,
 		writeM2MError(w, http.StatusBadRequest, svc+"REQUEST_FAILED.CallbackNotFound", "No callback is registered for service "+name+".")
 		return
 	}
-	writeJSON(w, http.StatusOK, thingspace.CallbackServiceResponse{AccountName: acct, ServiceName: name})
+	writeJSON(w, http.StatusOK, tsapi.CallbackServiceResponse{AccountName: acct, ServiceName: name})
 }
 
 // ---- plans ----
@@ -487,14 +487,14 @@ func (s *Simulator) handlePlans(w http.ResponseWriter, r *http.Request, _ *call)
 	if !s.checkAccount(w, r.PathValue("account")) {
 		return
 	}
-	out := make([]thingspace.ServicePlan, 0, len(s.plans))
+	out := make([]tsapi.ServicePlan, 0, len(s.plans))
 	for _, p := range s.plans {
 		carrier := "Verizon Wireless"
 		if p.Type == PlanGlobal {
 			carrier = "Verizon Global"
 		}
-		out = append(out, thingspace.ServicePlan{Name: p.Name, Code: p.Code, SizeKb: p.SizeKb, CarrierName: carrier,
-			ExtendedAttributes: []thingspace.KeyValue{{Key: "PlanType", Value: p.Type}}})
+		out = append(out, tsapi.ServicePlan{Name: p.Name, Code: p.Code, SizeKb: p.SizeKb, CarrierName: carrier,
+			ExtendedAttributes: []tsapi.KeyValue{{Key: "PlanType", Value: p.Type}}})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

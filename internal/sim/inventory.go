@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Profile slots of every device: the Verizon US (LEAD) profile, one Global profile and one local
@@ -219,24 +219,24 @@ func (d *device) lineState() lineState {
 }
 
 // deviceState is the normalised state of the device, pending included, in the vocabulary of
-// thingspace.DeviceState.
-func (d *device) deviceState() thingspace.DeviceState {
+// tsapi.DeviceState.
+func (d *device) deviceState() tsapi.DeviceState {
 	if d.pending != "" {
-		return thingspace.NormalizeState(d.pending)
+		return tsapi.NormalizeState(d.pending)
 	}
 	return normState(d.lineState())
 }
 
-func normState(s lineState) thingspace.DeviceState {
+func normState(s lineState) tsapi.DeviceState {
 	switch s {
 	case stateActive:
-		return thingspace.StateActive
+		return tsapi.StateActive
 	case stateSuspended:
-		return thingspace.StateSuspended
+		return tsapi.StateSuspended
 	case stateDeactive:
-		return thingspace.StateDeactive
+		return tsapi.StateDeactive
 	}
-	return thingspace.StatePreActive
+	return tsapi.StatePreActive
 }
 
 // v1State spells a state as the v1 list does ("active", "suspend", "deactive", "pre-active").
@@ -416,8 +416,8 @@ func (s *Simulator) UpdateDevice(id string, patch DevicePatch) error {
 	}
 	if patch.State != nil {
 		l := d.lead()
-		switch thingspace.NormalizeState(*patch.State) {
-		case thingspace.StateActive:
+		switch tsapi.NormalizeState(*patch.State) {
+		case tsapi.StateActive:
 			// Resumed outside: every profile, or an enabled Global profile suspended on its own
 			// would keep the device showing suspended.
 			if l.state != stateActive {
@@ -426,20 +426,20 @@ func (s *Simulator) UpdateDevice(id string, patch DevicePatch) error {
 			for k := range d.profiles {
 				d.profiles[k].suspended, d.profiles[k].devSuspended = false, false
 			}
-		case thingspace.StateSuspended:
+		case tsapi.StateSuspended:
 			// The line only (a device_suspend would suspend every active profile): the
 			// provider's tests of drift rely on the Global profile showing active.
 			if l.state != stateActive {
 				s.activateLead(d, l.plan)
 			}
 			l.devSuspended = true
-		case thingspace.StateDeactive:
+		case tsapi.StateDeactive:
 			d.deactivateProfiles()
 			l.state = stateDeactive
 			if l.status == psNotDownloaded {
 				l.status = psDisable
 			}
-		case thingspace.StatePreActive:
+		case tsapi.StatePreActive:
 			id := d.profiles
 			*d = device{ord: d.ord, eid: d.eid, imei: d.imei, mdn: d.mdn, online: d.online,
 				inflight: d.inflight, pending: d.pending}
@@ -478,10 +478,10 @@ func (s *Simulator) activateLead(d *device, plan string) {
 }
 
 // deviceCredential is the per-device credential callbacks carry: unique per device and stable.
-func (s *Simulator) deviceCredential(d *device) *thingspace.DeviceCredential {
+func (s *Simulator) deviceCredential(d *device) *tsapi.DeviceCredential {
 	user := d.mdn + "@vzw4g.com"
 	h := mix64(seedBase(s.opts.Seed) ^ uint64(d.ord)*0x100000001b3)
-	return &thingspace.DeviceCredential{Username: user, Password: strconv.FormatUint(h%1_000_000_000_000, 36)}
+	return &tsapi.DeviceCredential{Username: user, Password: strconv.FormatUint(h%1_000_000_000_000, 36)}
 }
 
 // ipAddress is the device's address on the network.
@@ -498,23 +498,23 @@ func v1DeviceID(d *device) int64 { return 1_000_001 + int64(d.ord) }
 // no profile status or role. The LEAD (line) ICCID is the first "iccid" identifier, so that it
 // stays stable whichever profile is enabled; the ICCIDs of Global/local profiles that are
 // downloaded or active follow it, so a lookup by any of them finds itself in deviceIds.
-func (s *Simulator) v1Device(d *device) thingspace.Device {
+func (s *Simulator) v1Device(d *device) tsapi.Device {
 	l := d.lead()
-	ids := thingspace.DeviceIDs{{Kind: "eid", ID: d.eid}, {Kind: "iccid", ID: l.iccid}}
+	ids := tsapi.DeviceIDs{{Kind: "eid", ID: d.eid}, {Kind: "iccid", ID: l.iccid}}
 	for j := profGlobal; j < numProfiles; j++ {
 		if p := &d.profiles[j]; p.state != statePreActive || p.status.downloaded() {
-			ids = append(ids, thingspace.DeviceID{Kind: "iccid", ID: p.iccid})
+			ids = append(ids, tsapi.DeviceID{Kind: "iccid", ID: p.iccid})
 		}
 	}
-	ids = append(ids, thingspace.DeviceID{Kind: "imei", ID: d.imei})
+	ids = append(ids, tsapi.DeviceID{Kind: "imei", ID: d.imei})
 	if d.mdnAssigned {
-		ids = append(ids, thingspace.DeviceID{Kind: "mdn", ID: d.mdn}, thingspace.DeviceID{Kind: "msisdn", ID: d.msisdn()})
+		ids = append(ids, tsapi.DeviceID{Kind: "mdn", ID: d.mdn}, tsapi.DeviceID{Kind: "msisdn", ID: d.msisdn()})
 	}
 	state := v1State(d.lineState())
 	if d.pending != "" {
 		state = d.pending
 	}
-	ci := []thingspace.CarrierInformation{{CarrierName: "Verizon Wireless", ServicePlan: l.plan, State: state}}
+	ci := []tsapi.CarrierInformation{{CarrierName: "Verizon Wireless", ServicePlan: l.plan, State: state}}
 	for j := profGlobal; j < numProfiles; j++ {
 		p := &d.profiles[j]
 		if p.state == statePreActive && !p.status.downloaded() {
@@ -524,15 +524,15 @@ func (s *Simulator) v1Device(d *device) thingspace.Device {
 		if j == profLocal {
 			name = "Local"
 		}
-		ci = append(ci, thingspace.CarrierInformation{CarrierName: name, ServicePlan: p.plan, State: v1State(p.effState())})
+		ci = append(ci, tsapi.CarrierInformation{CarrierName: name, ServicePlan: p.plan, State: v1State(p.effState())})
 	}
-	out := thingspace.Device{
+	out := tsapi.Device{
 		AccountName:         s.opts.Account,
 		CarrierInformations: ci,
 		Connected:           d.online && d.lineState() == stateActive,
 		CreatedAt:           "2026-01-05T10:42:15-05:00",
 		DeviceIDs:           ids,
-		ExtendedAttributes:  []thingspace.KeyValue{{Key: "DeviceId", Value: strconv.FormatInt(v1DeviceID(d), 10)}},
+		ExtendedAttributes:  []tsapi.KeyValue{{Key: "DeviceId", Value: strconv.FormatInt(v1DeviceID(d), 10)}},
 		GroupNames:          []string{"Default: " + s.opts.Account},
 		IPAddress:           ipAddress(d),
 	}
@@ -548,18 +548,18 @@ func (s *Simulator) v1Device(d *device) thingspace.Device {
 // matchesIDFilter reports whether identifier kind of d contains the string.
 func matchesIDFilter(d *device, kind, contains string) bool {
 	var vals []string
-	switch thingspace.NormalizeKind(kind) {
-	case thingspace.KindEID:
+	switch tsapi.NormalizeKind(kind) {
+	case tsapi.KindEID:
 		vals = []string{d.eid}
-	case thingspace.KindICCID:
+	case tsapi.KindICCID:
 		vals = []string{d.profiles[0].iccid, d.profiles[1].iccid, d.profiles[2].iccid}
-	case thingspace.KindIMEI:
+	case tsapi.KindIMEI:
 		vals = []string{d.imei}
-	case thingspace.KindMDN:
+	case tsapi.KindMDN:
 		if d.mdnAssigned {
 			vals = []string{d.mdn}
 		}
-	case thingspace.KindMSISDN:
+	case tsapi.KindMSISDN:
 		vals = []string{d.msisdn()}
 	default:
 		return false

@@ -29,7 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Options configure a Simulator. DefaultOptions gives the command's defaults.
@@ -135,7 +135,7 @@ type Simulator struct {
 	sessions     map[string]*session
 	loginFails   map[string]int
 	locked       map[string]bool
-	listeners    map[string]map[string]thingspace.CallbackRegistration // account → service → registration
+	listeners    map[string]map[string]tsapi.CallbackRegistration // account → service → registration
 	faults       faultSet
 
 	sched    scheduler
@@ -212,7 +212,7 @@ func New(o Options) (*Simulator, error) {
 	for _, p := range s.plans {
 		s.planByCode[p.Code] = p
 	}
-	s.listeners = map[string]map[string]thingspace.CallbackRegistration{}
+	s.listeners = map[string]map[string]tsapi.CallbackRegistration{}
 	s.sessions = map[string]*session{}
 	s.resetLocked(false)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -241,7 +241,7 @@ func (s *Simulator) resetLocked(all bool) {
 	if all {
 		s.token = accessToken{}
 		s.sessions = map[string]*session{}
-		s.listeners = map[string]map[string]thingspace.CallbackRegistration{}
+		s.listeners = map[string]map[string]tsapi.CallbackRegistration{}
 		s.faults, _ = parseFaults(s.opts.Faults)
 	}
 }

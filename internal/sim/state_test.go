@@ -5,50 +5,50 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 const testOid = "1.3.6.1.4.1.31746.1.500.200.101.5"
 
 type step struct {
 	action string
-	body   func(d DeviceView) thingspace.ProfileRequest
+	body   func(d DeviceView) tsapi.ProfileRequest
 }
 
-func entry(e thingspace.DeviceEntry) []thingspace.DeviceEntry { return []thingspace.DeviceEntry{e} }
+func entry(e tsapi.DeviceEntry) []tsapi.DeviceEntry { return []tsapi.DeviceEntry{e} }
 
 func stActivate(plan string) step {
-	return step{"activate", func(d DeviceView) thingspace.ProfileRequest {
-		return thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.Profiles[profLead].ICCID, "imei", d.IMEI)), ServicePlan: plan}
+	return step{"activate", func(d DeviceView) tsapi.ProfileRequest {
+		return tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.Profiles[profLead].ICCID, "imei", d.IMEI)), ServicePlan: plan}
 	}}
 }
 
 // stProfile sends action for profile k of the device (eid + that profile's iccid).
 func stProfile(action string, k int, plan, oid string) step {
-	return step{action, func(d DeviceView) thingspace.ProfileRequest {
-		return thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.Profiles[k].ICCID)), ServicePlan: plan, SmsrOid: oid}
+	return step{action, func(d DeviceView) tsapi.ProfileRequest {
+		return tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.Profiles[k].ICCID)), ServicePlan: plan, SmsrOid: oid}
 	}}
 }
 
 // stICCID sends action by ICCID only (profile_suspend / profile_resume, ThingSpace's profile_resume page).
 func stICCID(action string, k int, plan string) step {
-	return step{action, func(d DeviceView) thingspace.ProfileRequest {
-		return thingspace.ProfileRequest{Devices: entry(ids("iccid", d.Profiles[k].ICCID)), ServicePlan: plan}
+	return step{action, func(d DeviceView) tsapi.ProfileRequest {
+		return tsapi.ProfileRequest{Devices: entry(ids("iccid", d.Profiles[k].ICCID)), ServicePlan: plan}
 	}}
 }
 
 func stEID(action string) step {
-	return step{action, func(d DeviceView) thingspace.ProfileRequest {
-		return thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID))}
+	return step{action, func(d DeviceView) tsapi.ProfileRequest {
+		return tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID))}
 	}}
 }
 
 // TestStateMachine drives one device through setup steps (each must succeed), then one action,
 // and checks the callback's outcome and the device afterwards.
 func TestStateMachine(t *testing.T) {
-	deactivate := step{"deactivate", func(d DeviceView) thingspace.ProfileRequest {
+	deactivate := step{"deactivate", func(d DeviceView) tsapi.ProfileRequest {
 		f := false
-		return thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.Profiles[profLead].ICCID)), EtfWaiver: &f, ReasonCode: "FF"}
+		return tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", d.Profiles[profLead].ICCID)), EtfWaiver: &f, ReasonCode: "FF"}
 	}}
 	gDeactivate := stProfile("deactivate", profGlobal, "", "")
 	dlGlobal := stProfile("download_enable", profLead, "GLOBAL1GB", "") // the LEAD iccid + a Global plan means the Global profile
@@ -109,12 +109,12 @@ func TestStateMachine(t *testing.T) {
 		{"delete active global", []step{stActivate("M2M4GB"), dlGlobal}, stProfile("delete", profGlobal, "GLOBAL1GB", ""), "must be deactivated", "active", [3]string{"DISABLE", "ENABLE"}, profGlobal},
 		{"delete deactivated global", []step{stActivate("M2M4GB"), dlGlobal, gDeactivate}, stProfile("delete", profGlobal, "GLOBAL1GB", ""), "", "active", [3]string{"ENABLE", "DELETE"}, profLead},
 		{"delete local", []step{stActivate("M2M4GB"), stProfile("download_enable", profLocal, "", testOid)}, stProfile("delete", profLocal, "", testOid), "", "active", [3]string{"ENABLE", "NOT_DOWNLOADED", "DELETE"}, profLead},
-		{"unknown device", nil, step{"activate", func(DeviceView) thingspace.ProfileRequest {
+		{"unknown device", nil, step{"activate", func(DeviceView) tsapi.ProfileRequest {
 			eid := "89049032000000000000000000000000"
-			return thingspace.ProfileRequest{Devices: entry(ids("eid", eid, "iccid", "89148000000000000001", "imei", "353492000000001")), ServicePlan: "M2M4GB"}
+			return tsapi.ProfileRequest{Devices: entry(ids("eid", eid, "iccid", "89148000000000000001", "imei", "353492000000001")), ServicePlan: "M2M4GB"}
 		}}, "DeviceNotFound", "", [3]string{}, -1},
-		{"identifiers of two devices", nil, step{"activate", func(d DeviceView) thingspace.ProfileRequest {
-			return thingspace.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", "89148000000000000001", "imei", d.IMEI)), ServicePlan: "M2M4GB"}
+		{"identifiers of two devices", nil, step{"activate", func(d DeviceView) tsapi.ProfileRequest {
+			return tsapi.ProfileRequest{Devices: entry(ids("eid", d.EID, "iccid", "89148000000000000001", "imei", d.IMEI)), ServicePlan: "M2M4GB"}
 		}}, "DeviceNotFound", "pre-active", [3]string{}, -1},
 	}
 	for _, c := range cases {
@@ -122,17 +122,17 @@ func TestStateMachine(t *testing.T) {
 			h := newHarness(t, nil)
 			for _, st := range c.setup {
 				_, cbs := h.run(st.action, st.body(h.dev(0)))
-				if _, got, err := final(t, thingspace.Action(st.action), cbs); got != thingspace.StatusSucceeded {
+				if _, got, err := final(t, tsapi.Action(st.action), cbs); got != tsapi.StatusSucceeded {
 					t.Fatalf("setup %s: %s %v", st.action, got, err)
 				}
 			}
 			_, cbs := h.run(c.do.action, c.do.body(h.dev(0)))
-			cb, got, err := final(t, thingspace.Action(c.do.action), cbs)
-			if c.wantFail == "" && got != thingspace.StatusSucceeded {
+			cb, got, err := final(t, tsapi.Action(c.do.action), cbs)
+			if c.wantFail == "" && got != tsapi.StatusSucceeded {
 				t.Fatalf("want success, got %s %v", got, err)
 			}
 			if c.wantFail != "" {
-				if got != thingspace.StatusFailed || err == nil || !strings.Contains(err.Code+" "+err.Message, c.wantFail) {
+				if got != tsapi.StatusFailed || err == nil || !strings.Contains(err.Code+" "+err.Message, c.wantFail) {
 					t.Fatalf("want failure %s, got %s %v (%+v)", c.wantFail, got, err, cb)
 				}
 				if !strings.HasPrefix(err.Code, "DeviceProfileService.") {
@@ -170,11 +170,11 @@ func TestPendingStateAndOpenRequest(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.CallbackDelayMin, o.CallbackDelayMax = time.Minute, time.Minute })
 	d := h.dev(0)
 	h.action("activate", activateBody(d, "M2M4GB"))
-	code, b := h.call("POST", "/api/m2m/v1/devices/actions/list", thingspace.DeviceListRequest{AccountName: h.s.opts.Account,
-		DeviceID: &thingspace.DeviceID{Kind: "eid", ID: d.EID}}, true)
-	var lr thingspace.DeviceListResponse
+	code, b := h.call("POST", "/api/m2m/v1/devices/actions/list", tsapi.DeviceListRequest{AccountName: h.s.opts.Account,
+		DeviceID: &tsapi.DeviceID{Kind: "eid", ID: d.EID}}, true)
+	var lr tsapi.DeviceListResponse
 	mustJSON(t, b, &lr)
-	if code != 200 || len(lr.Devices) != 1 || lr.Devices[0].State() != thingspace.StatePendingActivation {
+	if code != 200 || len(lr.Devices) != 1 || lr.Devices[0].State() != tsapi.StatePendingActivation {
 		t.Fatalf("%d %s", code, b)
 	}
 	if v := h.dev(0); v.State != "pending_activation" || v.OpenRequests != 1 {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // PathActions is the prefix of every profile action: POST PathActions + action.
@@ -15,103 +17,103 @@ const PathActions = "/api/m2m/v1/devices/profile/actions/"
 // carried. Results arrive later, one callback per device, all with this id.
 type AcceptedRequest struct {
 	RequestID string
-	Devices   []DeviceEntry
+	Devices   []tsapi.DeviceEntry
 }
 
 // ActionResult lists the requests of one action call: one per bulk chunk.
 type ActionResult struct {
-	Action   Action
+	Action   tsapi.Action
 	Requests []AcceptedRequest
 }
 
 // Activate activates (or reactivates) profiles (ThingSpace's activate page).
-func (c *Client) Activate(ctx context.Context, r ActivateRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionActivate, r.Body())
+func (c *Client) Activate(ctx context.Context, r tsapi.ActivateRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionActivate, r.Body())
 }
 
 // DownloadEnable downloads and enables a Global (ServicePlan) or local (SmsrOid) profile (ThingSpace's download_enable page).
-func (c *Client) DownloadEnable(ctx context.Context, r DownloadEnableRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDownloadEnable, r.Body())
+func (c *Client) DownloadEnable(ctx context.Context, r tsapi.DownloadEnableRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionDownloadEnable, r.Body())
 }
 
 // Enable enables a profile that is already downloaded (ThingSpace's enable page).
-func (c *Client) Enable(ctx context.Context, r EnableRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionEnable, r.Body())
+func (c *Client) Enable(ctx context.Context, r tsapi.EnableRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionEnable, r.Body())
 }
 
 // ChangeServicePlan changes the service plan of profiles (ThingSpace's serviceplan page).
-func (c *Client) ChangeServicePlan(ctx context.Context, r ServicePlanRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionServicePlan, r.Body())
+func (c *Client) ChangeServicePlan(ctx context.Context, r tsapi.ServicePlanRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionServicePlan, r.Body())
 }
 
 // ProfileResume resumes suspended US or Global profiles (ThingSpace's profile_resume page).
-func (c *Client) ProfileResume(ctx context.Context, r ProfileResumeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionProfileResume, r.Body())
+func (c *Client) ProfileResume(ctx context.Context, r tsapi.ProfileResumeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionProfileResume, r.Body())
 }
 
 // ProfileSuspend suspends Global profiles (Global only; US profiles use DeviceSuspend).
-func (c *Client) ProfileSuspend(ctx context.Context, r ProfileSuspendRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionProfileSuspend, r.Body())
+func (c *Client) ProfileSuspend(ctx context.Context, r tsapi.ProfileSuspendRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionProfileSuspend, r.Body())
 }
 
 // DeviceSuspend suspends whole devices by EID; a final device-level callback ends each.
-func (c *Client) DeviceSuspend(ctx context.Context, r DeviceSuspendRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDeviceSuspend, r.Body())
+func (c *Client) DeviceSuspend(ctx context.Context, r tsapi.DeviceSuspendRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionDeviceSuspend, r.Body())
 }
 
 // DeviceResume resumes whole devices by EID.
-func (c *Client) DeviceResume(ctx context.Context, r DeviceResumeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDeviceResume, r.Body())
+func (c *Client) DeviceResume(ctx context.Context, r tsapi.DeviceResumeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionDeviceResume, r.Body())
 }
 
 // Deactivate deactivates profiles, with an explicit ETF waiver and reason code.
-func (c *Client) Deactivate(ctx context.Context, r DeactivateRequest) (*ActionResult, error) {
+func (c *Client) Deactivate(ctx context.Context, r tsapi.DeactivateRequest) (*ActionResult, error) {
 	if r.ReasonCode == "" {
 		return nil, errors.New("thingspace: deactivate needs an explicit reason code")
 	}
-	return c.PostAction(ctx, ActionDeactivate, r.Body())
+	return c.PostAction(ctx, tsapi.ActionDeactivate, r.Body())
 }
 
 // Disable disables a profile; the device falls back to its bootstrap profile.
-func (c *Client) Disable(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDisable, r.Body())
+func (c *Client) Disable(ctx context.Context, r tsapi.ProfileChangeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionDisable, r.Body())
 }
 
 // Delete deletes a Global (after deactivation) or local profile.
-func (c *Client) Delete(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDelete, r.Body())
+func (c *Client) Delete(ctx context.Context, r tsapi.ProfileChangeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionDelete, r.Body())
 }
 
 // Download downloads a Global profile without enabling it.
-func (c *Client) Download(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDownload, r.Body())
+func (c *Client) Download(ctx context.Context, r tsapi.ProfileChangeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionDownload, r.Body())
 }
 
 // DownloadDisable downloads a local profile and leaves it disabled.
-func (c *Client) DownloadDisable(ctx context.Context, r ProfileChangeRequest) (*ActionResult, error) {
-	return c.PostAction(ctx, ActionDownloadDisable, r.Body())
+func (c *Client) DownloadDisable(ctx context.Context, r tsapi.ProfileChangeRequest) (*ActionResult, error) {
+	return c.PostAction(ctx, tsapi.ActionDownloadDisable, r.Body())
 }
 
 // RequiredKinds lists the identifiers each action needs for every device, as ThingSpace's
 // pages for each action list them.
-func RequiredKinds(a Action) []string {
+func RequiredKinds(a tsapi.Action) []string {
 	switch a {
-	case ActionActivate:
-		return []string{KindEID, KindICCID, KindIMEI}
-	case ActionProfileSuspend, ActionProfileResume:
-		return []string{KindICCID}
-	case ActionDeviceSuspend, ActionDeviceResume:
-		return []string{KindEID}
-	case ActionDeactivate:
+	case tsapi.ActionActivate:
+		return []string{tsapi.KindEID, tsapi.KindICCID, tsapi.KindIMEI}
+	case tsapi.ActionProfileSuspend, tsapi.ActionProfileResume:
+		return []string{tsapi.KindICCID}
+	case tsapi.ActionDeviceSuspend, tsapi.ActionDeviceResume:
+		return []string{tsapi.KindEID}
+	case tsapi.ActionDeactivate:
 		return nil // any one identifier
 	default:
-		return []string{KindEID, KindICCID}
+		return []string{tsapi.KindEID, tsapi.KindICCID}
 	}
 }
 
 // ValidateActionBody checks, before anything is sent, that body names an account and gives
 // every device the identifiers the action needs.
-func ValidateActionBody(action Action, body ProfileRequest) error {
+func ValidateActionBody(action tsapi.Action, body tsapi.ProfileRequest) error {
 	if !action.Valid() {
 		return fmt.Errorf("thingspace: unknown action %q", action)
 	}
@@ -137,13 +139,13 @@ func ValidateActionBody(action Action, body ProfileRequest) error {
 				action, strings.Join(need, " + "), describeDevice(d.DeviceIDs), strings.Join(missing, ", "))
 		}
 	}
-	if (action == ActionProfileSuspend || action == ActionProfileResume) && body.ServicePlan == "" {
+	if (action == tsapi.ActionProfileSuspend || action == tsapi.ActionProfileResume) && body.ServicePlan == "" {
 		return fmt.Errorf("thingspace: %s needs the profile's servicePlan", action)
 	}
 	return nil
 }
 
-func describeDevice(ids DeviceIDs) string {
+func describeDevice(ids tsapi.DeviceIDs) string {
 	parts := make([]string, 0, len(ids))
 	for _, id := range ids {
 		parts = append(parts, id.Kind+" "+id.ID)
@@ -163,7 +165,7 @@ func describeDevice(ids DeviceIDs) string {
 // On error, the returned result still lists the chunks already accepted: the caller must
 // track (and wait on) them. A 5xx, a connection lost after sending, or a 2xx answer that
 // cannot be read is an *OutcomeUnknownError and is never sent again.
-func (c *Client) PostAction(ctx context.Context, action Action, body ProfileRequest) (*ActionResult, error) {
+func (c *Client) PostAction(ctx context.Context, action tsapi.Action, body tsapi.ProfileRequest) (*ActionResult, error) {
 	if err := ValidateActionBody(action, body); err != nil {
 		return nil, err
 	}
@@ -182,7 +184,7 @@ func (c *Client) PostAction(ctx context.Context, action Action, body ProfileRequ
 					Cause: fmt.Errorf("the intent could not be recorded before sending: %w", err)}
 			}
 		}
-		var out RequestResponse
+		var out tsapi.RequestResponse
 		// Device reads of the account taken before the answer are older than the action: the
 		// read coalescer forgets them before and after the POST.
 		c.reads.Invalidate(body.AccountName)
@@ -230,10 +232,10 @@ func (c *Client) shrinkBulk(n int) {
 }
 
 // Devices builds the devices array of a request from identifier sets.
-func Devices(ids ...DeviceIDs) []DeviceEntry {
-	out := make([]DeviceEntry, len(ids))
+func Devices(ids ...tsapi.DeviceIDs) []tsapi.DeviceEntry {
+	out := make([]tsapi.DeviceEntry, len(ids))
 	for i, d := range ids {
-		out[i] = DeviceEntry{DeviceIDs: d}
+		out[i] = tsapi.DeviceEntry{DeviceIDs: d}
 	}
 	return out
 }

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Paths of the authentication endpoints.
@@ -147,10 +149,10 @@ func (a *authenticator) sessionToken(ctx context.Context) (string, error) {
 	if a.session != "" {
 		return a.session, nil
 	}
-	var out LoginResponse
+	var out tsapi.LoginResponse
 	_, err := a.c.do(ctx, call{
 		method: http.MethodPost, path: PathLogin, kind: kindRead, out: &out,
-		body: LoginRequest{Username: a.username, Password: a.password},
+		body: tsapi.LoginRequest{Username: a.username, Password: a.password},
 	})
 	if err != nil {
 		var apiErr *Error
@@ -248,12 +250,12 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retryable || attempt >= t.c.retries {
 			return resp, err
 		}
-		wait := t.c.backoff(attempt)
+		retryAfter := ""
 		if resp != nil {
-			wait = retryAfter(resp.Header.Get("Retry-After"), wait)
+			retryAfter = resp.Header.Get("Retry-After")
 			drain(resp)
 		}
-		if err := t.c.sleep(ctx, wait); err != nil {
+		if err := t.c.sleep(ctx, t.c.backoff.Wait(attempt, retryAfter)); err != nil {
 			return nil, err
 		}
 	}

@@ -1,7 +1,9 @@
 // Package thingspace is a thin client of Verizon ThingSpace's Connectivity Management (M2M) API
 // for eSIM profiles. It owns authentication (OAuth2 client credentials plus the M2M session),
 // retries, the provider-wide rate limit and bulk splitting, so that callers deal only in typed
-// requests and answers. It imports nothing from Terraform.
+// requests and answers. The requests, answers and callbacks themselves (the JSON) are
+// internal/tsapi's, which the relay and the simulator share without linking this client; the
+// waits between retries are internal/retry's. It imports nothing from Terraform.
 package thingspace
 
 import (
@@ -12,17 +14,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/retry"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Version is the client's version, used in the default User-Agent.
@@ -82,8 +85,7 @@ type Client struct {
 	limiter   *rate.Limiter
 	bulkSize  atomic.Int64
 	retries   int
-	baseDelay time.Duration
-	maxDelay  time.Duration
+	backoff   retry.Backoff
 	// pause waits between retries; tests replace it to see the waits without spending them.
 	pause func(ctx context.Context, d time.Duration) error
 	// journal records each action chunk before it is sent (see Journal); nil: none.
@@ -153,9 +155,8 @@ func New(cfg Config) (*Client, error) {
 		userAgent: cfg.UserAgent,
 		limiter:   rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), cfg.Burst),
 		retries:   cfg.MaxRetries,
-		baseDelay: cfg.RetryBaseDelay,
-		maxDelay:  cfg.RetryMaxDelay,
-		pause:     SleepContext,
+		backoff:   retry.Backoff{Base: cfg.RetryBaseDelay, Max: cfg.RetryMaxDelay},
+		pause:     retry.Sleep,
 	}
 	c.bulkSize.Store(int64(cfg.BulkSize))
 	c.auth = newAuthenticator(c, cfg)
@@ -240,8 +241,8 @@ type call struct {
 	session bool // sends VZ-M2M-Token
 	out     any
 	// action and devices describe an action call for OutcomeUnknownError.
-	action  Action
-	devices []DeviceEntry
+	action  tsapi.Action
+	devices []tsapi.DeviceEntry
 }
 
 // do runs a call with authentication, the rate limit and the retry policy of its kind.
@@ -298,7 +299,7 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			if attempt >= c.retries {
 				return nil, fmt.Errorf("%s %s: giving up after %d attempts: %w", cl.method, cl.path, attempt+1, err)
 			}
-			if err := c.sleep(ctx, c.backoff(attempt)); err != nil {
+			if err := c.sleep(ctx, c.backoff.Delay(attempt)); err != nil {
 				return nil, err
 			}
 			continue
@@ -328,7 +329,7 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			if attempt >= c.retries {
 				return nil, apiErr
 			}
-			wait := retryAfter(resp.Header.Get("Retry-After"), c.backoff(attempt))
+			wait := c.backoff.Wait(attempt, resp.Header.Get("Retry-After"))
 			from := "the client's backoff (no Retry-After)"
 			if h := resp.Header.Get("Retry-After"); h != "" {
 				from = "ThingSpace's Retry-After: " + h
@@ -347,7 +348,7 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			if attempt >= c.retries {
 				return nil, apiErr
 			}
-			if err := c.sleep(ctx, retryAfter(resp.Header.Get("Retry-After"), c.backoff(attempt))); err != nil {
+			if err := c.sleep(ctx, c.backoff.Wait(attempt, resp.Header.Get("Retry-After"))); err != nil {
 				return nil, err
 			}
 			continue
@@ -404,46 +405,7 @@ func neverSent(err error) bool {
 	return errors.As(err, &dns)
 }
 
-// backoff is exponential with full jitter: a random delay in [base*2^n / 2, base*2^n], capped.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.baseDelay << min(attempt, 16)
-	if d > c.maxDelay || d <= 0 {
-		d = c.maxDelay
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// retryAfter parses a Retry-After header (seconds or an HTTP date), falling back to def.
-func retryAfter(h string, def time.Duration) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return def
-	}
-	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-		return 0
-	}
-	return def
-}
-
 func (c *Client) sleep(ctx context.Context, d time.Duration) error { return c.pause(ctx, d) }
-
-// SleepContext waits d, or until ctx ends (its error).
-func SleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // maxBodyBytes bounds the answers the client reads (a 10,000-device list page is far below).
 const maxBodyBytes = 64 << 20
@@ -468,12 +430,12 @@ func readError(resp *http.Response, method, path string) *Error {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	e := &Error{HTTPStatus: resp.StatusCode, Method: method, Path: path, RetryAfter: resp.Header.Get("Retry-After")}
-	var env ErrorResponse
+	var env tsapi.ErrorResponse
 	if json.Unmarshal(b, &env) == nil && (env.ErrorCode != "" || env.ErrorMessage != "") {
 		e.Code, e.Message = env.ErrorCode, env.ErrorMessage
 		return e
 	}
-	var gw GatewayFault
+	var gw tsapi.GatewayFault
 	if json.Unmarshal(b, &gw) == nil && gw.Fault.Code != "" {
 		e.Code, e.Message = gw.Fault.Code.String(), gw.Fault.Message
 		if gw.Fault.Description != "" {
@@ -507,14 +469,7 @@ func requireAccount(account string) error {
 func (cfg Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("base_url", cfg.BaseURL), slog.String("client_id", cfg.ClientID),
-		slog.String("client_secret", redacted(cfg.ClientSecret)), slog.String("username", cfg.Username),
-		slog.String("password", redacted(cfg.Password)), slog.Float64("requests_per_second", cfg.RequestsPerSecond),
+		slog.String("client_secret", tsapi.Redacted(cfg.ClientSecret)), slog.String("username", cfg.Username),
+		slog.String("password", tsapi.Redacted(cfg.Password)), slog.Float64("requests_per_second", cfg.RequestsPerSecond),
 		slog.Int("bulk_size", cfg.BulkSize))
-}
-
-func redacted(secret string) string {
-	if secret == "" {
-		return ""
-	}
-	return "(redacted)"
 }

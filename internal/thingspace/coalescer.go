@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Coalescer merges concurrent action calls of many resource instances that share an action
@@ -41,8 +43,8 @@ func (c *Client) NewCoalescer(window time.Duration) *Coalescer {
 
 type batch struct {
 	key     string
-	action  Action
-	body    ProfileRequest // without devices
+	action  tsapi.Action
+	body    tsapi.ProfileRequest // without devices
 	entries []*entry
 	timer   *time.Timer
 	sent    bool
@@ -52,7 +54,7 @@ type entry struct {
 	// ctx is the caller's: the batch's POST logs through the first caller's logger, on a
 	// context of its own (see send).
 	ctx      context.Context
-	devices  []DeviceEntry
+	devices  []tsapi.DeviceEntry
 	done     chan struct{}
 	finished bool // done is closed (guarded by the single sender of the batch)
 	res      []AcceptedRequest
@@ -88,7 +90,7 @@ func (p *Participant) Done() {
 // the accepted request(s) that carried them. The call runs on a context of its own, so a
 // caller that gives up does not cancel its batch-mates' call; a caller whose devices were not
 // sent yet when ctx ends is taken out of the batch.
-func (p *Participant) Submit(ctx context.Context, action Action, body ProfileRequest) ([]AcceptedRequest, error) {
+func (p *Participant) Submit(ctx context.Context, action tsapi.Action, body tsapi.ProfileRequest) ([]AcceptedRequest, error) {
 	if err := ValidateActionBody(action, body); err != nil {
 		p.Done()
 		return nil, err
@@ -148,7 +150,7 @@ func (p *Participant) Submit(ctx context.Context, action Action, body ProfileReq
 }
 
 // Submit is Begin followed by Submit, for a caller with nothing to announce earlier.
-func (co *Coalescer) Submit(ctx context.Context, action Action, body ProfileRequest) ([]AcceptedRequest, error) {
+func (co *Coalescer) Submit(ctx context.Context, action tsapi.Action, body tsapi.ProfileRequest) ([]AcceptedRequest, error) {
 	return co.Begin().Submit(ctx, action, body)
 }
 
@@ -194,7 +196,7 @@ const sendTimeout = 5 * time.Minute
 // slot is one device of one caller in a batch being sent.
 type slot struct {
 	e *entry
-	d DeviceEntry
+	d tsapi.DeviceEntry
 }
 
 // send posts the entries' devices in one call and fans the results out. The POSTs run on a
@@ -204,7 +206,7 @@ type slot struct {
 // When ThingSpace refuses a chunk with an error that names devices of the batch, those callers
 // get the error and the devices not accepted yet are sent again without them: one bad device
 // never fails its batch-mates, and a device accepted in an earlier chunk is never sent twice.
-func (co *Coalescer) send(action Action, body ProfileRequest, entries []*entry) {
+func (co *Coalescer) send(action tsapi.Action, body tsapi.ProfileRequest, entries []*entry) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(entries[0].ctx), sendTimeout)
 	defer cancel()
 	todo := make([]slot, 0, len(entries))
@@ -215,7 +217,7 @@ func (co *Coalescer) send(action Action, body ProfileRequest, entries []*entry) 
 	}
 	for len(todo) > 0 {
 		merged := body
-		merged.Devices = make([]DeviceEntry, len(todo))
+		merged.Devices = make([]tsapi.DeviceEntry, len(todo))
 		for i, s := range todo {
 			merged.Devices[i] = s.d
 		}
@@ -308,6 +310,6 @@ func splitNamed(entries []*entry, msg string) (named, others []*entry) {
 
 // batchKey identifies calls that may share a POST: the same action and the same body apart
 // from the devices. A repeated attempt (Attempt > 1) never shares a POST with first attempts.
-func batchKey(action Action, body ProfileRequest) string {
-	return fmt.Sprintf("%s #%d", BodyHash(action, body), body.Attempt)
+func batchKey(action tsapi.Action, body tsapi.ProfileRequest) string {
+	return fmt.Sprintf("%s #%d", tsapi.BodyHash(action, body), body.Attempt)
 }

@@ -9,19 +9,21 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
-func eidDevice(i int) DeviceIDs {
-	return DeviceIDs{{Kind: KindEID, ID: fmt.Sprintf("8904903200000100000000000%07d", i)},
-		{Kind: KindICCID, ID: fmt.Sprintf("8914800000%010d", i)}, {Kind: KindIMEI, ID: fmt.Sprintf("49015420%07d", i)}}
+func eidDevice(i int) tsapi.DeviceIDs {
+	return tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: fmt.Sprintf("8904903200000100000000000%07d", i)},
+		{Kind: tsapi.KindICCID, ID: fmt.Sprintf("8914800000%010d", i)}, {Kind: tsapi.KindIMEI, ID: fmt.Sprintf("49015420%07d", i)}}
 }
 
-func activateBody(plan string, d DeviceIDs) ProfileRequest {
-	return ActivateRequest{Devices: Devices(d), AccountName: testAccount, ServicePlan: plan}.Body()
+func activateBody(plan string, d tsapi.DeviceIDs) tsapi.ProfileRequest {
+	return tsapi.ActivateRequest{Devices: Devices(d), AccountName: testAccount, ServicePlan: plan}.Body()
 }
 
 // runParticipants begins n participants, then submits them all concurrently.
-func runParticipants(t *testing.T, co *Coalescer, n int, body func(i int) ProfileRequest) ([][]AcceptedRequest, []error) {
+func runParticipants(t *testing.T, co *Coalescer, n int, body func(i int) tsapi.ProfileRequest) ([][]AcceptedRequest, []error) {
 	t.Helper()
 	parts := make([]*Participant, n)
 	for i := range parts {
@@ -34,7 +36,7 @@ func runParticipants(t *testing.T, co *Coalescer, n int, body func(i int) Profil
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res[i], errs[i] = parts[i].Submit(context.Background(), ActionActivate, body(i))
+			res[i], errs[i] = parts[i].Submit(context.Background(), tsapi.ActionActivate, body(i))
 		}()
 	}
 	wg.Wait()
@@ -46,7 +48,7 @@ func TestCoalescerMergesConcurrentCallersIntoOneCall(t *testing.T) {
 	co := f.client(t).NewCoalescer(time.Minute) // the window never fires: the batch goes when all 20 submitted
 	j := &recordingJournal{}
 	co.c.SetJournal(j)
-	res, errs := runParticipants(t, co, 20, func(i int) ProfileRequest { return activateBody("M2M4GB", eidDevice(i)) })
+	res, errs := runParticipants(t, co, 20, func(i int) tsapi.ProfileRequest { return activateBody("M2M4GB", eidDevice(i)) })
 	calls := f.recorded()
 	if len(calls) != 1 || len(calls[0].Body.Devices) != 20 {
 		t.Fatalf("POSTs = %d (devices in the first: %d), want one call with 20 devices", len(calls), len(calls[0].Body.Devices))
@@ -56,7 +58,7 @@ func TestCoalescerMergesConcurrentCallersIntoOneCall(t *testing.T) {
 			t.Fatal(errs[i])
 		}
 		if len(res[i]) != 1 || res[i][0].RequestID != "req-1" || len(res[i][0].Devices) != 1 ||
-			res[i][0].Devices[0].DeviceIDs.Get(KindEID) != eidDevice(i).Get(KindEID) {
+			res[i][0].Devices[0].DeviceIDs.Get(tsapi.KindEID) != eidDevice(i).Get(tsapi.KindEID) {
 			t.Fatalf("caller %d got %+v", i, res[i])
 		}
 	}
@@ -68,7 +70,7 @@ func TestCoalescerMergesConcurrentCallersIntoOneCall(t *testing.T) {
 func TestCoalescerSeparatesDifferentBodies(t *testing.T) {
 	f := newFake(t)
 	co := f.client(t).NewCoalescer(time.Minute)
-	_, errs := runParticipants(t, co, 6, func(i int) ProfileRequest {
+	_, errs := runParticipants(t, co, 6, func(i int) tsapi.ProfileRequest {
 		return activateBody([]string{"M2M4GB", "M2M10GB"}[i%2], eidDevice(i))
 	})
 	for _, err := range errs {
@@ -94,7 +96,7 @@ func TestCoalescerDoneCallerDoesNotHoldTheBatch(t *testing.T) {
 	p := co.Begin()
 	done := make(chan error, 1)
 	go func() {
-		_, err := p.Submit(context.Background(), ActionActivate, activateBody("M2M4GB", eidDevice(1)))
+		_, err := p.Submit(context.Background(), tsapi.ActionActivate, activateBody("M2M4GB", eidDevice(1)))
 		done <- err
 	}()
 	// The batch waits for the adopter (announced, still coming) until it withdraws.
@@ -113,7 +115,7 @@ func TestCoalescerWindowBoundsTheWait(t *testing.T) {
 	co := f.client(t).NewCoalescer(20 * time.Millisecond)
 	slow := co.Begin() // announced, never submits within the window
 	defer slow.Done()
-	_, err := co.Submit(context.Background(), ActionActivate, activateBody("M2M4GB", eidDevice(1)))
+	_, err := co.Submit(context.Background(), tsapi.ActionActivate, activateBody("M2M4GB", eidDevice(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,11 +126,11 @@ func TestCoalescerWindowBoundsTheWait(t *testing.T) {
 
 func TestCoalescerErrorNamingOneDeviceFailsOnlyThatCaller(t *testing.T) {
 	f := newFake(t)
-	bad := eidDevice(3).Get(KindICCID)
-	f.onAction = func(_ int, _ string, body ProfileRequest, w http.ResponseWriter) bool {
+	bad := eidDevice(3).Get(tsapi.KindICCID)
+	f.onAction = func(_ int, _ string, body tsapi.ProfileRequest, w http.ResponseWriter) bool {
 		for _, d := range body.Devices {
-			if d.DeviceIDs.Get(KindICCID) == bad {
-				writeJSON(w, 400, ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.Device.Identifier.Invalid",
+			if d.DeviceIDs.Get(tsapi.KindICCID) == bad {
+				writeJSON(w, 400, tsapi.ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.Device.Identifier.Invalid",
 					ErrorMessage: "Invalid ICCID " + bad})
 				return true
 			}
@@ -136,7 +138,7 @@ func TestCoalescerErrorNamingOneDeviceFailsOnlyThatCaller(t *testing.T) {
 		return false
 	}
 	co := f.client(t).NewCoalescer(time.Minute)
-	res, errs := runParticipants(t, co, 8, func(i int) ProfileRequest { return activateBody("M2M4GB", eidDevice(i)) })
+	res, errs := runParticipants(t, co, 8, func(i int) tsapi.ProfileRequest { return activateBody("M2M4GB", eidDevice(i)) })
 	for i := range 8 {
 		if i == 3 {
 			if errs[i] == nil || !strings.Contains(errs[i].Error(), bad) {
@@ -156,12 +158,12 @@ func TestCoalescerErrorNamingOneDeviceFailsOnlyThatCaller(t *testing.T) {
 
 func TestCoalescerOutcomeUnknownIsNotResent(t *testing.T) {
 	f := newFake(t)
-	f.onAction = func(_ int, _ string, _ ProfileRequest, w http.ResponseWriter) bool {
+	f.onAction = func(_ int, _ string, _ tsapi.ProfileRequest, w http.ResponseWriter) bool {
 		writeJSON(w, 504, map[string]string{"message": "gateway timeout"})
 		return true
 	}
 	co := f.client(t).NewCoalescer(time.Minute)
-	_, errs := runParticipants(t, co, 5, func(i int) ProfileRequest { return activateBody("M2M4GB", eidDevice(i)) })
+	_, errs := runParticipants(t, co, 5, func(i int) tsapi.ProfileRequest { return activateBody("M2M4GB", eidDevice(i)) })
 	for _, err := range errs {
 		if !IsOutcomeUnknown(err) {
 			t.Fatalf("err = %v, want outcome unknown for every caller", err)
@@ -180,7 +182,7 @@ func TestCoalescerCancelledCallerLeavesAnUnsentBatch(t *testing.T) {
 	p := co.Begin()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := p.Submit(ctx, ActionActivate, activateBody("M2M4GB", eidDevice(1)))
+		_, err := p.Submit(ctx, tsapi.ActionActivate, activateBody("M2M4GB", eidDevice(1)))
 		errc <- err
 	}()
 	for range 200 {
@@ -194,7 +196,7 @@ func TestCoalescerCancelledCallerLeavesAnUnsentBatch(t *testing.T) {
 	}
 	cancel()
 	err := <-errc
-	if !errors.Is(err, context.Canceled) || !IsNotSent(err) || !strings.Contains(err.Error(), eidDevice(1).Get(KindEID)) ||
+	if !errors.Is(err, context.Canceled) || !IsNotSent(err) || !strings.Contains(err.Error(), eidDevice(1).Get(tsapi.KindEID)) ||
 		strings.Contains(err.Error(), "context canceled") {
 		t.Fatalf("err = %v, want a NotSentError naming the device, not %q", err, context.Canceled)
 	}
@@ -207,7 +209,7 @@ func TestCoalescerCancelledCallerLeavesAnUnsentBatch(t *testing.T) {
 func TestCoalescerSplitsAtBulkSize(t *testing.T) {
 	f := newFake(t)
 	co := f.client(t, func(c *Config) { c.BulkSize = 4 }).NewCoalescer(time.Minute)
-	res, errs := runParticipants(t, co, 10, func(i int) ProfileRequest { return activateBody("M2M4GB", eidDevice(i)) })
+	res, errs := runParticipants(t, co, 10, func(i int) tsapi.ProfileRequest { return activateBody("M2M4GB", eidDevice(i)) })
 	ids := map[string]int{}
 	for i := range 10 {
 		if errs[i] != nil {
@@ -236,7 +238,7 @@ type recordingJournal struct {
 	failIntend bool
 }
 
-func (j *recordingJournal) Intend(_ context.Context, a Action, b ProfileRequest) (string, error) {
+func (j *recordingJournal) Intend(_ context.Context, a tsapi.Action, b tsapi.ProfileRequest) (string, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.failIntend {
@@ -247,7 +249,7 @@ func (j *recordingJournal) Intend(_ context.Context, a Action, b ProfileRequest)
 	return fmt.Sprintf("intent-%d", j.n), nil
 }
 
-func (j *recordingJournal) Accepted(_ context.Context, _ string, _ Action, b ProfileRequest, rid string) {
+func (j *recordingJournal) Accepted(_ context.Context, _ string, _ tsapi.Action, b tsapi.ProfileRequest, rid string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.events = append(j.events, fmt.Sprintf("accepted %s %d", rid, len(b.Devices)))
@@ -271,15 +273,15 @@ func (j *recordingJournal) log() []string {
 // devices of the first accepted chunk got the action twice.
 func TestCoalescerNeverResendsDevicesAcceptedInAnEarlierChunk(t *testing.T) {
 	f := newFake(t)
-	bad := eidDevice(4).Get(KindICCID)
-	f.onAction = func(_ int, _ string, body ProfileRequest, w http.ResponseWriter) bool {
+	bad := eidDevice(4).Get(tsapi.KindICCID)
+	f.onAction = func(_ int, _ string, body tsapi.ProfileRequest, w http.ResponseWriter) bool {
 		if len(body.Devices) > 2 {
-			writeJSON(w, 400, ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.NumberofDevices", ErrorMessage: "too many devices"})
+			writeJSON(w, 400, tsapi.ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.NumberofDevices", ErrorMessage: "too many devices"})
 			return true
 		}
 		for _, d := range body.Devices {
-			if d.DeviceIDs.Get(KindICCID) == bad {
-				writeJSON(w, 400, ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.Device.Identifier.Invalid", ErrorMessage: "Invalid ICCID " + bad})
+			if d.DeviceIDs.Get(tsapi.KindICCID) == bad {
+				writeJSON(w, 400, tsapi.ErrorResponse{ErrorCode: "DeviceService.INPUT_INVALID.Device.Identifier.Invalid", ErrorMessage: "Invalid ICCID " + bad})
 				return true
 			}
 		}
@@ -296,12 +298,12 @@ func TestCoalescerNeverResendsDevicesAcceptedInAnEarlierChunk(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		resA, errA = a.Submit(context.Background(), ActionActivate, ActivateRequest{
+		resA, errA = a.Submit(context.Background(), tsapi.ActionActivate, tsapi.ActivateRequest{
 			Devices: Devices(eidDevice(1), eidDevice(2), eidDevice(3)), AccountName: testAccount, ServicePlan: "M2M4GB"}.Body())
 	}()
 	go func() {
 		defer wg.Done()
-		_, errB = b.Submit(context.Background(), ActionActivate, activateBody("M2M4GB", eidDevice(4)))
+		_, errB = b.Submit(context.Background(), tsapi.ActionActivate, activateBody("M2M4GB", eidDevice(4)))
 	}()
 	wg.Wait()
 	if errB == nil || !strings.Contains(errB.Error(), bad) {
@@ -314,17 +316,17 @@ func TestCoalescerNeverResendsDevicesAcceptedInAnEarlierChunk(t *testing.T) {
 		}
 		refused := false
 		for _, d := range call.Body.Devices {
-			refused = refused || d.DeviceIDs.Get(KindICCID) == bad
+			refused = refused || d.DeviceIDs.Get(tsapi.KindICCID) == bad
 		}
 		if refused {
 			continue
 		}
 		for _, d := range call.Body.Devices {
-			sent[d.DeviceIDs.Get(KindEID)]++
+			sent[d.DeviceIDs.Get(tsapi.KindEID)]++
 		}
 	}
 	for i := 1; i <= 3; i++ {
-		if n := sent[eidDevice(i).Get(KindEID)]; n != 1 {
+		if n := sent[eidDevice(i).Get(tsapi.KindEID)]; n != 1 {
 			t.Errorf("device %d accepted %d times, want exactly once (accepted: %v)", i, n, sent)
 		}
 	}
@@ -360,7 +362,7 @@ func TestPostActionSendsNothingWhenTheIntentCannotBeRecorded(t *testing.T) {
 	f := newFake(t)
 	c := f.client(t)
 	c.SetJournal(&recordingJournal{failIntend: true})
-	_, err := c.PostAction(context.Background(), ActionActivate, activateBody("M2M4GB", eidDevice(1)))
+	_, err := c.PostAction(context.Background(), tsapi.ActionActivate, activateBody("M2M4GB", eidDevice(1)))
 	if !IsNotSent(err) || !strings.Contains(err.Error(), "relay unreachable") {
 		t.Fatalf("err = %v, want NotSentError with the journal's cause", err)
 	}
@@ -373,7 +375,7 @@ func TestPostActionSendsNothingWhenTheIntentCannotBeRecorded(t *testing.T) {
 // its intent stays open (neither accepted nor refused).
 func TestPostActionUndecodableAnswerIsOutcomeUnknown(t *testing.T) {
 	f := newFake(t)
-	f.onAction = func(_ int, _ string, _ ProfileRequest, w http.ResponseWriter) bool {
+	f.onAction = func(_ int, _ string, _ tsapi.ProfileRequest, w http.ResponseWriter) bool {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(200)
 		_, _ = w.Write([]byte(`{"requestId": "req-`))
@@ -382,7 +384,7 @@ func TestPostActionUndecodableAnswerIsOutcomeUnknown(t *testing.T) {
 	c := f.client(t)
 	j := &recordingJournal{}
 	c.SetJournal(j)
-	_, err := c.PostAction(context.Background(), ActionServicePlan, ServicePlanRequest{
+	_, err := c.PostAction(context.Background(), tsapi.ActionServicePlan, tsapi.ServicePlanRequest{
 		Devices: Devices(eidDevice(1)), AccountName: testAccount, ServicePlan: "M2M4GB"}.Body())
 	if !IsOutcomeUnknown(err) {
 		t.Fatalf("err = %v, want outcome unknown", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Error is a synchronous error answered by ThingSpace (or its API gateway). Code is the
@@ -33,20 +35,10 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// HasCode reports whether the error's code, after its service name, is code or ends with
-// "."+code. ThingSpace codes are "<Service>.<CLASS>.<Code>" and the service name varies by
-// endpoint, so callers match on the stable tail: HasCode("SessionToken.Expired") matches
-// "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired". Matching is case-insensitive.
+// HasCode reports whether the error's code matches code by its stable tail (tsapi.CodeMatches):
+// HasCode("SessionToken.Expired") matches "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired".
 func (e *Error) HasCode(code string) bool {
-	if e == nil || code == "" {
-		return false
-	}
-	return codeMatches(e.Code, code)
-}
-
-func codeMatches(full, code string) bool {
-	f, c := strings.ToLower(full), strings.ToLower(code)
-	return f == c || strings.HasSuffix(f, "."+c)
+	return e != nil && tsapi.CodeMatches(e.Code, code)
 }
 
 // CodeSuffix returns the code without its service name: "REQUEST_FAILED.SessionToken.Expired".
@@ -57,45 +49,28 @@ func (e *Error) CodeSuffix() string {
 	return e.Code
 }
 
-// IsCode reports whether err is (or wraps) an *Error whose code matches code (see HasCode).
+// IsCode reports whether err is (or wraps) an *Error whose code matches code (see HasCode); the codes are tsapi.Code*.
 func IsCode(err error, code string) bool {
 	var e *Error
 	return errors.As(err, &e) && e.HasCode(code)
 }
 
-// Known error codes, as the part after the service name that HasCode matches.
-const (
-	CodeSessionExpired      = "SessionToken.Expired"
-	CodeSessionInvalid      = "SessionToken.Invalid"
-	CodeSessionFormat       = "SessionToken.Format"
-	CodeDeviceNotFound      = "DeviceNotFound"
-	CodeDeviceAlreadyActive = "DeviceAlreadyActive"
-	CodeDeviceStateInvalid  = "DeviceState.Invalid"
-	CodeMaxRequestsExceeded = "MaxRequestsExceeded"
-	CodeNumberOfDevices     = "NumberofDevices"
-	CodeAccountNotFound     = "AccountNotFound"
-	CodeInvalidCredentials  = "900901" // gateway: bad or expired OAuth token
-	CodeMissingCredentials  = "900902" // gateway: no OAuth token
-	CodeAuthFailed          = "AuthenticationFailed"
-	CodeUserLocked          = "UserLocked"
-)
-
 // sessionRejected reports whether the error says the M2M session token is no longer good, so
 // one fresh login may fix it.
 func sessionRejected(err error) bool {
-	return IsCode(err, CodeSessionExpired) || IsCode(err, CodeSessionInvalid) || IsCode(err, CodeSessionFormat)
+	return IsCode(err, tsapi.CodeSessionExpired) || IsCode(err, tsapi.CodeSessionInvalid) || IsCode(err, tsapi.CodeSessionFormat)
 }
 
 // tokenRejected reports whether the gateway refused the OAuth token.
 func tokenRejected(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.HTTPStatus == http.StatusUnauthorized &&
-		(e.HasCode(CodeInvalidCredentials) || e.HasCode(CodeMissingCredentials))
+		(e.HasCode(tsapi.CodeInvalidCredentials) || e.HasCode(tsapi.CodeMissingCredentials))
 }
 
 // bulkTooLarge reports whether ThingSpace refused a bulk call for its size.
 func bulkTooLarge(err error) bool {
-	return IsCode(err, CodeMaxRequestsExceeded) || IsCode(err, CodeNumberOfDevices)
+	return IsCode(err, tsapi.CodeMaxRequestsExceeded) || IsCode(err, tsapi.CodeNumberOfDevices)
 }
 
 // OutcomeUnknownError says that an action may or may not have been applied: ThingSpace
@@ -103,8 +78,8 @@ func bulkTooLarge(err error) bool {
 // could apply it twice, so the client never does: the caller resolves the outcome through the
 // relay's device index and the device's state.
 type OutcomeUnknownError struct {
-	Action  Action
-	Devices []DeviceEntry
+	Action  tsapi.Action
+	Devices []tsapi.DeviceEntry
 	Cause   error
 }
 

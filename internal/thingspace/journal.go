@@ -2,12 +2,11 @@ package thingspace
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // Journal records every action call before it is sent and what became of it: a write-ahead
@@ -23,11 +22,11 @@ import (
 type Journal interface {
 	// Intend records that body (one chunk) is about to be POSTed and returns the intent's id.
 	// An error stops the call: nothing is sent.
-	Intend(ctx context.Context, action Action, body ProfileRequest) (intentID string, err error)
+	Intend(ctx context.Context, action tsapi.Action, body tsapi.ProfileRequest) (intentID string, err error)
 	// Accepted records that ThingSpace accepted the chunk as requestID. An error is logged by
 	// the journal; the intent then stays open, which blocks its devices until evidence comes:
 	// the safe side.
-	Accepted(ctx context.Context, intentID string, action Action, body ProfileRequest, requestID string)
+	Accepted(ctx context.Context, intentID string, action tsapi.Action, body tsapi.ProfileRequest, requestID string)
 	// Refused records that the chunk was not applied: ThingSpace refused it synchronously, or
 	// it was never sent (rate limit wait or login cut short). cause says why.
 	Refused(ctx context.Context, intentID string, cause error)
@@ -36,26 +35,15 @@ type Journal interface {
 // SetJournal installs j for every later action call of the client (nil: none).
 func (c *Client) SetJournal(j Journal) { c.journal = j }
 
-// BodyHash is the hex SHA-256 of an action's parameters without its devices: two chunks with
-// the same hash ask ThingSpace for the same change. An intent carries it so that a later run
-// can tell whether an open intent was the change it is about to send.
-func BodyHash(action Action, body ProfileRequest) string {
-	body.Devices = nil
-	body.Attempt = 0
-	b, _ := json.Marshal(body)
-	sum := sha256.Sum256(append([]byte(string(action)+" "), b...))
-	return hex.EncodeToString(sum[:])
-}
-
 // JournalIDs is every identifier a journal should index a device entry by: the identifiers
 // sent and the ones the caller knows besides (Also), each once, kinds in lower case.
-func JournalIDs(e DeviceEntry) DeviceIDs {
-	out := make(DeviceIDs, 0, len(e.DeviceIDs)+len(e.Also))
-	for _, id := range append(append(DeviceIDs(nil), e.DeviceIDs...), e.Also...) {
+func JournalIDs(e tsapi.DeviceEntry) tsapi.DeviceIDs {
+	out := make(tsapi.DeviceIDs, 0, len(e.DeviceIDs)+len(e.Also))
+	for _, id := range append(append(tsapi.DeviceIDs(nil), e.DeviceIDs...), e.Also...) {
 		if id.ID == "" {
 			continue
 		}
-		k := NormalizeKind(id.Kind)
+		k := tsapi.NormalizeKind(id.Kind)
 		dup := false
 		for _, o := range out {
 			if o.Kind == k && o.ID == id.ID {
@@ -64,7 +52,7 @@ func JournalIDs(e DeviceEntry) DeviceIDs {
 			}
 		}
 		if !dup {
-			out = append(out, DeviceID{Kind: k, ID: id.ID})
+			out = append(out, tsapi.DeviceID{Kind: k, ID: id.ID})
 		}
 	}
 	return out
@@ -74,8 +62,8 @@ func JournalIDs(e DeviceEntry) DeviceIDs {
 // applied to them: the caller's time ran out or it was interrupted before its batch went out,
 // or the journal could not record the intent.
 type NotSentError struct {
-	Action  Action
-	Devices []DeviceEntry
+	Action  tsapi.Action
+	Devices []tsapi.DeviceEntry
 	Cause   error
 }
 
@@ -99,10 +87,10 @@ func IsNotSent(err error) bool {
 }
 
 // describeEntries names up to five devices by EID (else their first identifier).
-func describeEntries(devices []DeviceEntry) string {
+func describeEntries(devices []tsapi.DeviceEntry) string {
 	names := make([]string, 0, len(devices))
 	for _, d := range devices {
-		if id := d.DeviceIDs.Get(KindEID); id != "" {
+		if id := d.DeviceIDs.Get(tsapi.KindEID); id != "" {
 			names = append(names, "EID "+id)
 		} else if len(d.DeviceIDs) > 0 {
 			names = append(names, strings.ToUpper(d.DeviceIDs[0].Kind)+" "+d.DeviceIDs[0].ID)

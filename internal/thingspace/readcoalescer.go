@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // ReadCoalescer serves the device reads of many resource instances from shared paged listings
@@ -116,7 +118,7 @@ type accountReads struct {
 type snapshot struct {
 	at   time.Time // when its listing started
 	gen  uint64
-	byID map[string]*Device
+	byID map[string]*tsapi.Device
 }
 
 // listing is one batch of readers and the read that serves them: a paged listing of the
@@ -131,24 +133,24 @@ type listing struct {
 	singlesOnly     bool // read one by one from the start (fewer devices than pages)
 	tolerant        bool // a reader accepts data older than its call (a refresh)
 	closed          bool // takes no more readers (given up, or done)
-	wanted          map[string]DeviceID
+	wanted          map[string]tsapi.DeviceID
 	waiters         int
 	done            chan struct{}
 
 	// Set before done is closed.
-	found    map[string]*Device // nil value: not in the account (single read)
-	errs     map[string]error   // single reads that failed
-	complete bool               // found is the whole account: a device not in it is not found
+	found    map[string]*tsapi.Device // nil value: not in the account (single read)
+	errs     map[string]error         // single reads that failed
+	complete bool                     // found is the whole account: a device not in it is not found
 	err      error
 }
 
 // readKey identifies a device by one identifier.
-func readKey(id DeviceID) string { return NormalizeKind(id.Kind) + ":" + id.ID }
+func readKey(id tsapi.DeviceID) string { return tsapi.NormalizeKind(id.Kind) + ":" + id.ID }
 
 // Device reads one device, from data fetched at or after notBefore; it wraps
 // ErrDeviceNotFound when the account has no such device.
-func (rc *ReadCoalescer) Device(ctx context.Context, account string, id DeviceID, notBefore time.Time) (*Device, error) {
-	devs, err := rc.Devices(ctx, account, []DeviceID{id}, notBefore)
+func (rc *ReadCoalescer) Device(ctx context.Context, account string, id tsapi.DeviceID, notBefore time.Time) (*tsapi.Device, error) {
+	devs, err := rc.Devices(ctx, account, []tsapi.DeviceID{id}, notBefore)
 	if err != nil {
 		return nil, err
 	}
@@ -160,12 +162,12 @@ func (rc *ReadCoalescer) Device(ctx context.Context, account string, id DeviceID
 
 // Devices reads devices by one identifier each, from data fetched at or after notBefore. A
 // device not in the account is nil. Each caller gets its own copies.
-func (rc *ReadCoalescer) Devices(ctx context.Context, account string, ids []DeviceID, notBefore time.Time) ([]*Device, error) {
+func (rc *ReadCoalescer) Devices(ctx context.Context, account string, ids []tsapi.DeviceID, notBefore time.Time) ([]*tsapi.Device, error) {
 	if err := requireAccount(account); err != nil {
 		return nil, err
 	}
 	if len(ids) == 0 {
-		return []*Device{}, nil
+		return []*tsapi.Device{}, nil
 	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
@@ -176,7 +178,7 @@ func (rc *ReadCoalescer) Devices(ctx context.Context, account string, ids []Devi
 	a.ask(ctx, keys, rc.singles)
 	if s := a.fresh(notBefore, rc.ttl); s != nil {
 		rc.mu.Unlock()
-		out := make([]*Device, len(keys))
+		out := make([]*tsapi.Device, len(keys))
 		for i, k := range keys {
 			out[i] = cloneDevice(s.byID[k])
 		}
@@ -263,14 +265,14 @@ func (a *accountReads) fresh(notBefore time.Time, ttl time.Duration) *snapshot {
 
 // joinLocked adds a reader to the running listing when it satisfies the reader's bound, and
 // otherwise to the next batch (opening it).
-func (rc *ReadCoalescer) joinLocked(ctx context.Context, a *accountReads, keys []string, ids []DeviceID, notBefore time.Time) *listing {
+func (rc *ReadCoalescer) joinLocked(ctx context.Context, a *accountReads, keys []string, ids []tsapi.DeviceID, notBefore time.Time) *listing {
 	if r := a.running; r != nil && !r.closed && r.gen == a.gen && !r.started.Before(notBefore) {
 		r.add(keys, ids)
 		return r
 	}
 	l := a.next
 	if l == nil {
-		l = &listing{a: a, ctx: context.WithoutCancel(ctx), opened: time.Now(), wanted: map[string]DeviceID{}, done: make(chan struct{})}
+		l = &listing{a: a, ctx: context.WithoutCancel(ctx), opened: time.Now(), wanted: map[string]tsapi.DeviceID{}, done: make(chan struct{})}
 		a.next = l
 	}
 	l.add(keys, ids)
@@ -288,7 +290,7 @@ func (rc *ReadCoalescer) joinLocked(ctx context.Context, a *accountReads, keys [
 	return l
 }
 
-func (l *listing) add(keys []string, ids []DeviceID) {
+func (l *listing) add(keys []string, ids []tsapi.DeviceID) {
 	l.waiters++
 	for i, k := range keys {
 		l.wanted[k] = ids[i]
@@ -331,7 +333,7 @@ func (rc *ReadCoalescer) run(l *listing, wanted, waiters, cost int) {
 	defer cancel()
 	log := logger(ctx)
 	a := l.a
-	found := map[string]*Device{}
+	found := map[string]*tsapi.Device{}
 	errs := map[string]error{}
 	complete := false
 	pages, devices, singles := 0, 0, 0
@@ -341,7 +343,7 @@ func (rc *ReadCoalescer) run(l *listing, wanted, waiters, cost int) {
 			"account", a.name, "devices_wanted", wanted, "readers", waiters, "account_pages", cost)
 	} else {
 		log.Debug("listing the account's devices for concurrent reads", "account", a.name, "devices_wanted", wanted, "readers", waiters)
-		err = rc.c.listPages(ctx, DeviceListRequest{AccountName: a.name}, func(devs []Device, more bool) error {
+		err = rc.c.listPages(ctx, tsapi.DeviceListRequest{AccountName: a.name}, func(devs []tsapi.Device, more bool) error {
 			pages++
 			for i := range devs {
 				d := &devs[i]
@@ -421,7 +423,7 @@ func (rc *ReadCoalescer) run(l *listing, wanted, waiters, cost int) {
 
 // readEach reads the devices of keys one by one (a few at a time) into found (nil: not in
 // the account) or errs.
-func (rc *ReadCoalescer) readEach(ctx context.Context, account string, wanted map[string]DeviceID, keys []string, found map[string]*Device, errs map[string]error) {
+func (rc *ReadCoalescer) readEach(ctx context.Context, account string, wanted map[string]tsapi.DeviceID, keys []string, found map[string]*tsapi.Device, errs map[string]error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, singlesParallel)
@@ -449,8 +451,8 @@ func (rc *ReadCoalescer) readEach(ctx context.Context, account string, wanted ma
 }
 
 // singleReads reads devices one by one on the caller's context.
-func (rc *ReadCoalescer) singleReads(ctx context.Context, account string, ids []DeviceID) ([]*Device, error) {
-	out := make([]*Device, len(ids))
+func (rc *ReadCoalescer) singleReads(ctx context.Context, account string, ids []tsapi.DeviceID) ([]*tsapi.Device, error) {
+	out := make([]*tsapi.Device, len(ids))
 	for i, id := range ids {
 		d, err := rc.c.GetDevice(ctx, account, id)
 		if IsDeviceNotFound(err) {
@@ -465,11 +467,11 @@ func (rc *ReadCoalescer) singleReads(ctx context.Context, account string, ids []
 }
 
 // answer is a reader's part of a finished batch.
-func (l *listing) answer(ids []DeviceID, keys []string) ([]*Device, error) {
+func (l *listing) answer(ids []tsapi.DeviceID, keys []string) ([]*tsapi.Device, error) {
 	if l.err != nil {
 		return nil, l.err
 	}
-	out := make([]*Device, len(keys))
+	out := make([]*tsapi.Device, len(keys))
 	for i, k := range keys {
 		if d, ok := l.found[k]; ok {
 			out[i] = cloneDevice(d)
@@ -486,14 +488,14 @@ func (l *listing) answer(ids []DeviceID, keys []string) ([]*Device, error) {
 }
 
 // cloneDevice copies a shared device for one caller (nil stays nil).
-func cloneDevice(d *Device) *Device {
+func cloneDevice(d *tsapi.Device) *tsapi.Device {
 	if d == nil {
 		return nil
 	}
 	c := *d
-	c.CarrierInformations = append([]CarrierInformation(nil), d.CarrierInformations...)
-	c.DeviceIDs = append(DeviceIDs(nil), d.DeviceIDs...)
-	c.ExtendedAttributes = append([]KeyValue(nil), d.ExtendedAttributes...)
+	c.CarrierInformations = append([]tsapi.CarrierInformation(nil), d.CarrierInformations...)
+	c.DeviceIDs = append(tsapi.DeviceIDs(nil), d.DeviceIDs...)
+	c.ExtendedAttributes = append([]tsapi.KeyValue(nil), d.ExtendedAttributes...)
 	c.GroupNames = append([]string(nil), d.GroupNames...)
 	return &c
 }

@@ -11,20 +11,22 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // inventory is an account's devices behind the fake's v1 list: pages of pageSize devices in
 // DeviceId order, and single reads by deviceId. It counts both kinds of request.
 type inventory struct {
 	mu       sync.Mutex
-	devices  []Device
+	devices  []tsapi.Device
 	pageSize int
 	// gate, when set, holds every listing page request (after its answer was taken) until
 	// it is closed; started receives one value per page request.
 	gate    chan struct{}
 	started chan struct{}
 	// fail answers listing pages with this ThingSpace error when set.
-	fail *ErrorResponse
+	fail *tsapi.ErrorResponse
 
 	pages, singles atomic.Int32
 }
@@ -35,10 +37,10 @@ func invICCID(i int) string { return fmt.Sprintf("8914800000%010d", i) }
 func newInventory(f *fakeThingSpace, n, pageSize int) *inventory {
 	inv := &inventory{pageSize: pageSize, started: make(chan struct{}, 1000)}
 	for i := range n {
-		inv.devices = append(inv.devices, Device{AccountName: testAccount,
-			DeviceIDs:           DeviceIDs{{Kind: "eid", ID: invEID(i)}, {Kind: "iccid", ID: invICCID(i)}},
-			CarrierInformations: []CarrierInformation{{CarrierName: "Verizon Wireless", ServicePlan: "M2M4GB", State: "active"}},
-			ExtendedAttributes:  []KeyValue{{Key: "DeviceId", Value: fmt.Sprint(i + 1)}}})
+		inv.devices = append(inv.devices, tsapi.Device{AccountName: testAccount,
+			DeviceIDs:           tsapi.DeviceIDs{{Kind: "eid", ID: invEID(i)}, {Kind: "iccid", ID: invICCID(i)}},
+			CarrierInformations: []tsapi.CarrierInformation{{CarrierName: "Verizon Wireless", ServicePlan: "M2M4GB", State: "active"}},
+			ExtendedAttributes:  []tsapi.KeyValue{{Key: "DeviceId", Value: fmt.Sprint(i + 1)}}})
 	}
 	f.onList = inv.serve
 	return inv
@@ -56,7 +58,7 @@ func (inv *inventory) hold() chan struct{} {
 }
 
 // failWith makes the listing pages answer err.
-func (inv *inventory) failWith(err ErrorResponse) {
+func (inv *inventory) failWith(err tsapi.ErrorResponse) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	inv.fail = &err
@@ -66,25 +68,25 @@ func (inv *inventory) failWith(err ErrorResponse) {
 func (inv *inventory) setPlan(i int, plan string) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	inv.devices[i].CarrierInformations = []CarrierInformation{{CarrierName: "Verizon Wireless", ServicePlan: plan, State: "active"}}
+	inv.devices[i].CarrierInformations = []tsapi.CarrierInformation{{CarrierName: "Verizon Wireless", ServicePlan: plan, State: "active"}}
 }
 
-func (inv *inventory) serve(body DeviceListRequest, w http.ResponseWriter) bool {
+func (inv *inventory) serve(body tsapi.DeviceListRequest, w http.ResponseWriter) bool {
 	inv.mu.Lock()
 	if body.DeviceID != nil {
 		inv.singles.Add(1)
-		var out []Device
+		var out []tsapi.Device
 		for _, d := range inv.devices {
-			if d.DeviceIDs.Matches(DeviceIDs{*body.DeviceID}) {
+			if d.DeviceIDs.Matches(tsapi.DeviceIDs{*body.DeviceID}) {
 				out = append(out, *cloneDevice(&d))
 			}
 		}
 		inv.mu.Unlock()
-		writeJSON(w, 200, DeviceListResponse{Devices: out})
+		writeJSON(w, 200, tsapi.DeviceListResponse{Devices: out})
 		return true
 	}
 	inv.pages.Add(1)
-	var page []Device
+	var page []tsapi.Device
 	for i := int(body.LargestDeviceIDSeen); i < len(inv.devices) && len(page) < inv.pageSize; i++ {
 		page = append(page, *cloneDevice(&inv.devices[i]))
 	}
@@ -103,11 +105,11 @@ func (inv *inventory) serve(body DeviceListRequest, w http.ResponseWriter) bool 
 	if more {
 		status = 202
 	}
-	writeJSON(w, status, DeviceListResponse{HasMoreData: more, Devices: page})
+	writeJSON(w, status, tsapi.DeviceListResponse{HasMoreData: more, Devices: page})
 	return true
 }
 
-func eidID(i int) DeviceID { return DeviceID{Kind: KindEID, ID: invEID(i)} }
+func eidID(i int) tsapi.DeviceID { return tsapi.DeviceID{Kind: tsapi.KindEID, ID: invEID(i)} }
 
 // waitFor polls cond (under the coalescer's lock) until it holds; the test's deadline bounds it.
 func waitFor(t *testing.T, rc *ReadCoalescer, cond func() bool) {
@@ -137,7 +139,7 @@ func TestReadCoalescerFirstTwoDevicesSingleThenOneListing(t *testing.T) {
 	// One profile looked at again and again stays on single reads; so does a second one.
 	for _, i := range []int{0, 0, 0, 1, 1} {
 		d, err := rc.Device(ctx, testAccount, eidID(i), time.Now())
-		if err != nil || d.DeviceIDs.Get(KindEID) != invEID(i) {
+		if err != nil || d.DeviceIDs.Get(tsapi.KindEID) != invEID(i) {
 			t.Fatalf("read %d: %v %+v", i, err, d)
 		}
 	}
@@ -154,8 +156,8 @@ func TestReadCoalescerFirstTwoDevicesSingleThenOneListing(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			d, err := rc.Device(ctx, testAccount, eidID(2+i*4), t0)
-			if err == nil && d.DeviceIDs.Get(KindEID) != invEID(2+i*4) {
-				err = fmt.Errorf("got %s", d.DeviceIDs.Get(KindEID))
+			if err == nil && d.DeviceIDs.Get(tsapi.KindEID) != invEID(2+i*4) {
+				err = fmt.Errorf("got %s", d.DeviceIDs.Get(tsapi.KindEID))
 			}
 			errs[i] = err
 		}()
@@ -170,8 +172,8 @@ func TestReadCoalescerFirstTwoDevicesSingleThenOneListing(t *testing.T) {
 		t.Fatalf("single reads %d, listing pages %d; want 5 and one listing of 3 pages", s, p)
 	}
 	// Later reads that accept data from t0 on are served by the snapshot, by ICCID as well.
-	devs, err := rc.Devices(ctx, testAccount, []DeviceID{{Kind: "ICCID", ID: invICCID(249)}, eidID(7)}, t0)
-	if err != nil || devs[0].DeviceIDs.Get(KindEID) != invEID(249) || devs[1].DeviceIDs.Get(KindEID) != invEID(7) {
+	devs, err := rc.Devices(ctx, testAccount, []tsapi.DeviceID{{Kind: "ICCID", ID: invICCID(249)}, eidID(7)}, t0)
+	if err != nil || devs[0].DeviceIDs.Get(tsapi.KindEID) != invEID(249) || devs[1].DeviceIDs.Get(tsapi.KindEID) != invEID(7) {
 		t.Fatalf("snapshot read: %v %+v", err, devs)
 	}
 	if p := inv.pages.Load(); p != 3 {
@@ -191,7 +193,7 @@ func TestReadCoalescerBoundAfterListingStartNeedsAnotherListing(t *testing.T) {
 	rc := listed(f.client(t).Reads())
 	ctx := context.Background()
 	gate := inv.hold()
-	first := make(chan *Device, 1)
+	first := make(chan *tsapi.Device, 1)
 	go func() {
 		d, err := rc.Device(ctx, testAccount, eidID(3), time.Now())
 		if err != nil {
@@ -201,7 +203,7 @@ func TestReadCoalescerBoundAfterListingStartNeedsAnotherListing(t *testing.T) {
 	}()
 	<-inv.started // the first listing's page was taken: it started before what follows
 	inv.setPlan(3, "M2M10GB")
-	second := make(chan *Device, 1)
+	second := make(chan *tsapi.Device, 1)
 	go func() {
 		d, err := rc.Device(ctx, testAccount, eidID(3), time.Now())
 		if err != nil {
@@ -239,8 +241,8 @@ func TestReadCoalescerActionInvalidatesSnapshot(t *testing.T) {
 	if p := inv.pages.Load(); p != 1 {
 		t.Fatalf("listings %d, want 1: a refresh within the TTL is served by the snapshot", p)
 	}
-	if _, err := c.ChangeServicePlan(ctx, ServicePlanRequest{Devices: Devices(DeviceIDs{{Kind: KindEID, ID: invEID(2)},
-		{Kind: KindICCID, ID: invICCID(2)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
+	if _, err := c.ChangeServicePlan(ctx, tsapi.ServicePlanRequest{Devices: Devices(tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: invEID(2)},
+		{Kind: tsapi.KindICCID, ID: invICCID(2)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
 		t.Fatal(err)
 	}
 	inv.setPlan(2, "M2M10GB")
@@ -261,12 +263,12 @@ func TestReadCoalescerActionInvalidatesSnapshot(t *testing.T) {
 		before <- err
 	}()
 	<-inv.started
-	if _, err := c.ChangeServicePlan(ctx, ServicePlanRequest{Devices: Devices(DeviceIDs{{Kind: KindEID, ID: invEID(5)},
-		{Kind: KindICCID, ID: invICCID(5)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
+	if _, err := c.ChangeServicePlan(ctx, tsapi.ServicePlanRequest{Devices: Devices(tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: invEID(5)},
+		{Kind: tsapi.KindICCID, ID: invICCID(5)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
 		t.Fatal(err)
 	}
 	inv.setPlan(5, "M2M10GB")
-	after := make(chan *Device, 1)
+	after := make(chan *tsapi.Device, 1)
 	go func() {
 		d, err := rc.Device(ctx, testAccount, eidID(5), refresh())
 		if err != nil {
@@ -302,7 +304,7 @@ func TestReadCoalescerCancelledReaderDoesNotFailOthers(t *testing.T) {
 	other := make(chan error, 1)
 	go func() {
 		d, err := rc.Device(context.Background(), testAccount, eidID(2), t0)
-		if err == nil && d.DeviceIDs.Get(KindEID) != invEID(2) {
+		if err == nil && d.DeviceIDs.Get(tsapi.KindEID) != invEID(2) {
 			err = errors.New("wrong device")
 		}
 		other <- err
@@ -327,7 +329,7 @@ func TestReadCoalescerDeviceMissingFromListingIsNotFound(t *testing.T) {
 	inv := newInventory(f, 30, 10)
 	rc := f.client(t).Reads()
 	ctx := context.Background()
-	missing := DeviceID{Kind: KindEID, ID: invEID(999)}
+	missing := tsapi.DeviceID{Kind: tsapi.KindEID, ID: invEID(999)}
 	// On single reads (the first two devices) and from a complete listing alike.
 	if _, err := rc.Device(ctx, testAccount, missing, time.Now()); !IsDeviceNotFound(err) {
 		t.Fatalf("single read: %v, want not found", err)
@@ -347,7 +349,7 @@ func TestReadCoalescerDeviceMissingFromListingIsNotFound(t *testing.T) {
 	}
 	// Read afresh, as the engine does: two devices of a three-page account are read one by
 	// one, and the missing one is not found either.
-	devs, err := rc.Devices(ctx, testAccount, []DeviceID{eidID(29), missing}, time.Now())
+	devs, err := rc.Devices(ctx, testAccount, []tsapi.DeviceID{eidID(29), missing}, time.Now())
 	if err != nil || devs[0] == nil || devs[1] != nil {
 		t.Fatalf("Devices: %v %+v, want the device and nil", err, devs)
 	}
@@ -361,7 +363,7 @@ func TestReadCoalescerListingErrorReachesEveryReader(t *testing.T) {
 	inv := newInventory(f, 20, 2000)
 	rc := listed(f.client(t).Reads())
 	gate := inv.hold()
-	inv.failWith(ErrorResponse{ErrorCode: "UnifiedWebService.INPUT_INVALID.AccountNotFound", ErrorMessage: "no such account"})
+	inv.failWith(tsapi.ErrorResponse{ErrorCode: "UnifiedWebService.INPUT_INVALID.AccountNotFound", ErrorMessage: "no such account"})
 	t0 := time.Now()
 	const n = 5
 	errs := make(chan error, n)
@@ -375,7 +377,7 @@ func TestReadCoalescerListingErrorReachesEveryReader(t *testing.T) {
 	waitFor(t, rc, func() bool { r := rc.accounts[testAccount].running; return r != nil && r.waiters == n })
 	close(gate)
 	for range n {
-		if err := <-errs; !IsCode(err, CodeAccountNotFound) {
+		if err := <-errs; !IsCode(err, tsapi.CodeAccountNotFound) {
 			t.Fatalf("reader got %v, want the listing's error", err)
 		}
 	}
@@ -390,7 +392,7 @@ func TestReadCoalescerLargeAccountFallsBackToSingleReads(t *testing.T) {
 	rc := listed(f.client(t).Reads())
 	ctx := context.Background()
 	// Three devices wanted, two of them past the pages a listing reads before giving up.
-	devs, err := rc.Devices(ctx, testAccount, []DeviceID{eidID(5), eidID(300), eidID(499)}, time.Now())
+	devs, err := rc.Devices(ctx, testAccount, []tsapi.DeviceID{eidID(5), eidID(300), eidID(499)}, time.Now())
 	if err != nil || devs[0] == nil || devs[1] == nil || devs[2] == nil {
 		t.Fatalf("%v %+v", err, devs)
 	}
@@ -398,7 +400,7 @@ func TestReadCoalescerLargeAccountFallsBackToSingleReads(t *testing.T) {
 		t.Fatalf("pages %d, single reads %d; want the listing given up after %d pages and 2 single reads", p, s, listAbortFloor)
 	}
 	// The account is known to be large: a few devices are read one by one, none listed.
-	devs, err = rc.Devices(ctx, testAccount, []DeviceID{eidID(6), {Kind: KindEID, ID: invEID(999)}}, time.Now())
+	devs, err = rc.Devices(ctx, testAccount, []tsapi.DeviceID{eidID(6), {Kind: tsapi.KindEID, ID: invEID(999)}}, time.Now())
 	if err != nil || devs[0] == nil || devs[1] != nil {
 		t.Fatalf("%v %+v", err, devs)
 	}
@@ -412,7 +414,7 @@ func TestReadCoalescerLogsListings(t *testing.T) {
 	newInventory(f, 25, 10)
 	rc := listed(f.client(t).Reads())
 	ctx, logged := withCapturedLog(slog.LevelDebug)
-	if _, err := rc.Devices(ctx, testAccount, []DeviceID{eidID(1), eidID(2)}, time.Now()); err != nil {
+	if _, err := rc.Devices(ctx, testAccount, []tsapi.DeviceID{eidID(1), eidID(2)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	out := logged.String()
@@ -430,7 +432,7 @@ func TestReadCoalescerFreshBatchSmallerThanTheListingIsReadOneByOne(t *testing.T
 	c := f.client(t)
 	rc := listed(c.Reads())
 	ctx := context.Background()
-	ids := []DeviceID{eidID(1), eidID(2), eidID(3), eidID(4), eidID(5)}
+	ids := []tsapi.DeviceID{eidID(1), eidID(2), eidID(3), eidID(4), eidID(5)}
 	if _, err := rc.Devices(ctx, testAccount, ids, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -453,8 +455,8 @@ func TestReadCoalescerFreshBatchSmallerThanTheListingIsReadOneByOne(t *testing.T
 	}
 	// A refresh of one device after an action is listed: its snapshot serves the refreshes
 	// that follow.
-	if _, err := c.ChangeServicePlan(ctx, ServicePlanRequest{Devices: Devices(DeviceIDs{{Kind: KindEID, ID: invEID(2)},
-		{Kind: KindICCID, ID: invICCID(2)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
+	if _, err := c.ChangeServicePlan(ctx, tsapi.ServicePlanRequest{Devices: Devices(tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: invEID(2)},
+		{Kind: tsapi.KindICCID, ID: invICCID(2)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 10 {

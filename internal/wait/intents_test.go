@@ -15,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // lossyProxy stands between the client and a real relay API. It counts calls by "METHOD path
@@ -82,7 +83,7 @@ func (p *lossyProxy) loseNext(prefix string, n int) {
 const hash1 = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
 
 func relayStatus(err error) int {
-	var re *RelayError
+	var re *relayapi.Error
 	if errors.As(err, &re) {
 		return re.Status
 	}
@@ -92,27 +93,27 @@ func relayStatus(err error) int {
 func TestRelayClientIntents(t *testing.T) {
 	e := newRelayEnv(t)
 	p := newLossyProxy(t, e.api.URL)
-	rc := NewRelayClient(p.URL, "api-token", nil)
+	rc := relayapi.NewClient(p.URL, "api-token", nil)
 	ctx := context.Background()
-	devices := []thingspace.DeviceIDs{
+	devices := []tsapi.DeviceIDs{
 		{{Kind: "EID", ID: "E1"}, {Kind: "iccid", ID: "I1"}, {Kind: "imei", ID: ""}},
 		{{Kind: "eid", ID: "E2"}, {Kind: "iccid", ID: "I2"}},
 	}
-	in, err := rc.PutIntent(ctx, Intent{IntentID: "sp:1", Account: "acct", Action: "serviceplan", Devices: devices, BodySHA256: hash1})
+	in, err := rc.PutIntent(ctx, relayapi.Intent{IntentID: "sp:1", Account: "acct", Action: "serviceplan", Devices: devices, BodySHA256: hash1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []thingspace.DeviceIDs{{{Kind: "eid", ID: "E1"}, {Kind: "iccid", ID: "I1"}}, devices[1]}
-	if in.IntentID != "sp:1" || in.State != IntentOpen || in.Attempt != 1 || in.Account != "acct" || in.Action != "serviceplan" ||
+	want := []tsapi.DeviceIDs{{{Kind: "eid", ID: "E1"}, {Kind: "iccid", ID: "I1"}}, devices[1]}
+	if in.IntentID != "sp:1" || in.State != relayapi.IntentOpen || in.Attempt != 1 || in.Account != "acct" || in.Action != "serviceplan" ||
 		in.BodySHA256 != hash1 || !reflect.DeepEqual(in.Devices, want) || in.CreatedAt.IsZero() || !in.UpdatedAt.Equal(in.CreatedAt) {
 		t.Fatalf("written intent %+v", in)
 	}
-	again, err := rc.PutIntent(ctx, Intent{IntentID: "sp:1", Account: "acct", Action: "serviceplan", Devices: devices, BodySHA256: hash1, Attempt: 1})
+	again, err := rc.PutIntent(ctx, relayapi.Intent{IntentID: "sp:1", Account: "acct", Action: "serviceplan", Devices: devices, BodySHA256: hash1, Attempt: 1})
 	if err != nil || !reflect.DeepEqual(again, in) {
 		t.Fatalf("rewrite: %+v %v", again, err)
 	}
 	p.watch("PUT /v1/intents/")
-	_, err = rc.PutIntent(ctx, Intent{IntentID: "sp:1", Account: "acct", Action: "activate", Devices: devices, BodySHA256: hash1})
+	_, err = rc.PutIntent(ctx, relayapi.Intent{IntentID: "sp:1", Account: "acct", Action: "activate", Devices: devices, BodySHA256: hash1})
 	if relayStatus(err) != http.StatusConflict {
 		t.Fatalf("conflicting rewrite: %v, want a 409", err)
 	}
@@ -127,43 +128,43 @@ func TestRelayClientIntents(t *testing.T) {
 		t.Fatalf("GetIntent(unknown): %v, want a 404", err)
 	}
 
-	acc, err := rc.UpdateIntent(ctx, "sp:1", IntentAccepted, "REQ-1", "")
-	if err != nil || acc.State != IntentAccepted || acc.RequestID != "REQ-1" {
+	acc, err := rc.UpdateIntent(ctx, "sp:1", relayapi.IntentAccepted, "REQ-1", "")
+	if err != nil || acc.State != relayapi.IntentAccepted || acc.RequestID != "REQ-1" {
 		t.Fatalf("accept: %+v %v", acc, err)
 	}
 	sum, err := rc.Request(ctx, "REQ-1")
 	if err != nil || sum.Account != "acct" || sum.Action != "serviceplan" || sum.Expected != 2 {
 		t.Fatalf("the accepted request is not registered: %+v %v", sum, err)
 	}
-	refs, err := rc.OpenRequests(ctx, thingspace.DeviceID{Kind: "iccid", ID: "I2"})
+	refs, err := rc.OpenRequests(ctx, tsapi.DeviceID{Kind: "iccid", ID: "I2"})
 	if err != nil || len(refs) != 1 || refs[0].RequestID != "REQ-1" || refs[0].CreatedAt.IsZero() {
 		t.Fatalf("open requests %+v %v", refs, err)
 	}
-	if _, err := rc.UpdateIntent(ctx, "sp:1", IntentAccepted, "REQ-1", ""); err != nil {
+	if _, err := rc.UpdateIntent(ctx, "sp:1", relayapi.IntentAccepted, "REQ-1", ""); err != nil {
 		t.Fatalf("repeated accept: %v", err)
 	}
-	if _, err := rc.UpdateIntent(ctx, "sp:1", IntentRefused, "", "x"); relayStatus(err) != http.StatusConflict {
+	if _, err := rc.UpdateIntent(ctx, "sp:1", relayapi.IntentRefused, "", "x"); relayStatus(err) != http.StatusConflict {
 		t.Fatalf("refusing an accepted intent: %v, want a 409", err)
 	}
-	if _, err := rc.UpdateIntent(ctx, "nope", IntentRefused, "", "x"); relayStatus(err) != http.StatusNotFound {
+	if _, err := rc.UpdateIntent(ctx, "nope", relayapi.IntentRefused, "", "x"); relayStatus(err) != http.StatusNotFound {
 		t.Fatalf("UpdateIntent(unknown): %v, want a 404", err)
 	}
 
 	// Superseding: a second attempt after the first one's outcome stayed unknown.
-	first, err := rc.PutIntent(ctx, Intent{IntentID: "sp:2", Account: "acct", Action: "serviceplan", Devices: devices[:1], BodySHA256: hash1})
+	first, err := rc.PutIntent(ctx, relayapi.Intent{IntentID: "sp:2", Account: "acct", Action: "serviceplan", Devices: devices[:1], BodySHA256: hash1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := rc.PutIntent(ctx, Intent{IntentID: "sp:3", Account: "acct", Action: "serviceplan", Devices: devices[:1], BodySHA256: hash1,
+	second, err := rc.PutIntent(ctx, relayapi.Intent{IntentID: "sp:3", Account: "acct", Action: "serviceplan", Devices: devices[:1], BodySHA256: hash1,
 		Attempt: 2, Supersedes: first.IntentID})
 	if err != nil || second.Attempt != 2 || second.Supersedes != "sp:2" {
 		t.Fatalf("second attempt: %+v %v", second, err)
 	}
-	if old, _ := rc.GetIntent(ctx, "sp:2"); old.State != IntentResolved || old.Reason != "superseded by sp:3" {
+	if old, _ := rc.GetIntent(ctx, "sp:2"); old.State != relayapi.IntentResolved || old.Reason != "superseded by sp:3" {
 		t.Fatalf("superseded intent %+v", old)
 	}
-	res, err := rc.UpdateIntent(ctx, "sp:3", IntentResolved, "REQ-seen", "a callback after the intent")
-	if err != nil || res.State != IntentResolved || res.RequestID != "REQ-seen" || res.Reason != "a callback after the intent" {
+	res, err := rc.UpdateIntent(ctx, "sp:3", relayapi.IntentResolved, "REQ-seen", "a callback after the intent")
+	if err != nil || res.State != relayapi.IntentResolved || res.RequestID != "REQ-seen" || res.Reason != "a callback after the intent" {
 		t.Fatalf("resolve: %+v %v", res, err)
 	}
 }
@@ -173,19 +174,19 @@ func TestRelayClientIntents(t *testing.T) {
 func TestRelayClientIntentAnswersLost(t *testing.T) {
 	e := newRelayEnv(t)
 	p := newLossyProxy(t, e.api.URL)
-	rc := NewRelayClient(p.URL, "api-token", nil)
+	rc := relayapi.NewClient(p.URL, "api-token", nil)
 	ctx := context.Background()
 	p.watch("PUT /v1/intents/")
 	p.watch("PATCH /v1/intents/")
 	p.loseNext("PUT /v1/intents/", 1)
-	in, err := rc.PutIntent(ctx, Intent{IntentID: "lost-1", Account: "acct", Action: "activate", BodySHA256: hash1,
-		Devices: []thingspace.DeviceIDs{dev("E1", "I1")}})
-	if err != nil || in.State != IntentOpen || p.count("PUT /v1/intents/") != 2 {
+	in, err := rc.PutIntent(ctx, relayapi.Intent{IntentID: "lost-1", Account: "acct", Action: "activate", BodySHA256: hash1,
+		Devices: []tsapi.DeviceIDs{dev("E1", "I1")}})
+	if err != nil || in.State != relayapi.IntentOpen || p.count("PUT /v1/intents/") != 2 {
 		t.Fatalf("PutIntent with a lost answer: %+v %v (%d calls)", in, err, p.count("PUT /v1/intents/"))
 	}
 	p.loseNext("PATCH /v1/intents/", 2)
-	acc, err := rc.UpdateIntent(ctx, "lost-1", IntentAccepted, "REQ-L", "")
-	if err != nil || acc.State != IntentAccepted || p.count("PATCH /v1/intents/") != 3 {
+	acc, err := rc.UpdateIntent(ctx, "lost-1", relayapi.IntentAccepted, "REQ-L", "")
+	if err != nil || acc.State != relayapi.IntentAccepted || p.count("PATCH /v1/intents/") != 3 {
 		t.Fatalf("UpdateIntent with lost answers: %+v %v (%d calls)", acc, err, p.count("PATCH /v1/intents/"))
 	}
 	if sum, err := rc.Request(ctx, "REQ-L"); err != nil || sum.Expected != 1 {
@@ -199,22 +200,22 @@ func TestRelayClientLookupDevices(t *testing.T) {
 	e := newRelayEnv(t)
 	p := newLossyProxy(t, e.api.URL)
 	p.watch("POST /v1/devices/lookup")
-	rc := NewRelayClient(p.URL, "api-token", nil)
+	rc := relayapi.NewClient(p.URL, "api-token", nil)
 	ctx := context.Background()
 	if recs, now, err := rc.LookupDevices(ctx, nil); err != nil || len(recs) != 0 || !now.IsZero() || p.count("POST /v1/devices/lookup") != 0 {
 		t.Fatalf("no devices: %v %v %v", recs, now, err)
 	}
-	const n = MaxLookupDevices + 2345
-	devices := make([]thingspace.DeviceIDs, n)
+	const n = relayapi.MaxLookupDevices + 2345
+	devices := make([]tsapi.DeviceIDs, n)
 	for i := range devices {
-		devices[i] = thingspace.DeviceIDs{{Kind: "Eid", ID: fmt.Sprintf("E%05d", i)}, {Kind: "ICCID", ID: fmt.Sprintf("I%05d", i)},
+		devices[i] = tsapi.DeviceIDs{{Kind: "Eid", ID: fmt.Sprintf("E%05d", i)}, {Kind: "ICCID", ID: fmt.Sprintf("I%05d", i)},
 			{Kind: "mdn", ID: ""}}
 	}
-	if _, err := rc.PutIntent(ctx, Intent{IntentID: "big", Account: "acct", Action: "serviceplan", BodySHA256: hash1,
-		Devices: []thingspace.DeviceIDs{devices[3], devices[n-1]}}); err != nil {
+	if _, err := rc.PutIntent(ctx, relayapi.Intent{IntentID: "big", Account: "acct", Action: "serviceplan", BodySHA256: hash1,
+		Devices: []tsapi.DeviceIDs{devices[3], devices[n-1]}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := rc.Register(ctx, "REQ-A", "acct", thingspace.ActionActivate, []thingspace.DeviceIDs{devices[n-2]}); err != nil {
+	if err := rc.Register(ctx, "REQ-A", "acct", tsapi.ActionActivate, []tsapi.DeviceIDs{devices[n-2]}); err != nil {
 		t.Fatal(err)
 	}
 	e.send(t, callback("REQ-A", "Success", "iccid", fmt.Sprintf("I%05d", n-2)))
@@ -255,7 +256,7 @@ func TestRelayClientLookupDevices(t *testing.T) {
 		t.Fatalf("record of a device the relay does not know: %+v", r)
 	}
 	// A device without any identifier is the caller's error, not retried.
-	if _, _, err := rc.LookupDevices(ctx, []thingspace.DeviceIDs{{{Kind: "eid", ID: ""}}}); relayStatus(err) != http.StatusBadRequest {
+	if _, _, err := rc.LookupDevices(ctx, []tsapi.DeviceIDs{{{Kind: "eid", ID: ""}}}); relayStatus(err) != http.StatusBadRequest {
 		t.Fatalf("a device without identifiers: %v, want a 400", err)
 	}
 	if c := p.count("POST /v1/devices/lookup"); c != 3 {

@@ -1,3 +1,8 @@
+// Package wait waits for the per-device results of asynchronous ThingSpace requests: by
+// long-polling thingspace-relay (one long-poll per request id per process, shared by every
+// waiting resource instance), with polling of ThingSpace's request-status endpoint as the
+// fallback when no relay is configured and for devices whose callback never came. The relay's
+// API and its client are internal/relayapi's.
 package wait
 
 import (
@@ -10,18 +15,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
+	"github.com/fleetform/terraform-provider-thingspace/internal/retry"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // StatusReader reads ThingSpace's v2 request status; *thingspace.Client is one.
 type StatusReader interface {
-	RequestStatus(ctx context.Context, account, requestID string) (*thingspace.RequestStatusResponse, error)
+	RequestStatus(ctx context.Context, account, requestID string) (*tsapi.RequestStatusResponse, error)
 }
 
 // Options configure a Waiter.
 type Options struct {
 	// Relay is the relay API; nil makes the waiter poll the request status instead.
-	Relay *RelayClient
+	Relay *relayapi.Client
 	// Status reads the v2 request status (the fallback). Required.
 	Status StatusReader
 	// StatusPollAfter: with a relay, devices still without a final callback after this long
@@ -67,9 +74,9 @@ func New(o Options) *Waiter {
 type Target struct {
 	Account   string
 	RequestID string
-	Action    thingspace.Action
+	Action    tsapi.Action
 	// Device is every identifier sent for the device; any of them matches a callback.
-	Device thingspace.DeviceIDs
+	Device tsapi.DeviceIDs
 }
 
 // Progress is reported to a waiting caller on every change and every ProgressEvery.
@@ -92,7 +99,7 @@ type PendingError struct {
 // PendingDevice is one device still without a final outcome.
 type PendingDevice struct {
 	Target
-	Status thingspace.CallbackStatus // pending or warning
+	Status tsapi.CallbackStatus // pending or warning
 }
 
 func (e *PendingError) Error() string {
@@ -116,8 +123,8 @@ func (e *PendingError) Error() string {
 
 func (e *PendingError) Unwrap() error { return e.Cause }
 
-func describe(ids thingspace.DeviceIDs) string {
-	if eid := ids.Get(thingspace.KindEID); eid != "" {
+func describe(ids tsapi.DeviceIDs) string {
+	if eid := ids.Get(tsapi.KindEID); eid != "" {
 		return "EID " + eid
 	}
 	if len(ids) > 0 {
@@ -130,7 +137,7 @@ func describe(ids thingspace.DeviceIDs) string {
 // returns the outcomes in the order of targets. When ctx ends first it returns the outcomes
 // so far and a *PendingError naming what is still pending. A failed device is an outcome,
 // not an error: the caller decides what a failure means.
-func (w *Waiter) Wait(ctx context.Context, targets []Target, progress func(Progress)) ([]thingspace.DeviceOutcome, error) {
+func (w *Waiter) Wait(ctx context.Context, targets []Target, progress func(Progress)) ([]tsapi.DeviceOutcome, error) {
 	notify := make(chan struct{}, 1)
 	byRequest := map[string][]int{}
 	for i, t := range targets {
@@ -148,7 +155,7 @@ func (w *Waiter) Wait(ctx context.Context, targets []Target, progress func(Progr
 	}()
 
 	start := time.Now()
-	out := make([]thingspace.DeviceOutcome, len(targets))
+	out := make([]tsapi.DeviceOutcome, len(targets))
 	ticker := time.NewTicker(w.opts.ProgressEvery)
 	defer ticker.Stop()
 	lastDone, lastWarn, lastRelayDown := -1, -1, false
@@ -164,7 +171,7 @@ func (w *Waiter) Wait(ctx context.Context, targets []Target, progress func(Progr
 				switch {
 				case out[i].Status.Terminal():
 					done++
-				case out[i].Status == thingspace.StatusWarning:
+				case out[i].Status == tsapi.StatusWarning:
 					warnings++
 					pending = append(pending, targets[i])
 				default:
@@ -222,7 +229,7 @@ const (
 )
 
 // join subscribes notify to the watch of a request, starting it when it is the first.
-func (w *Waiter) join(account, requestID string, action thingspace.Action, notify chan struct{}) *watch {
+func (w *Waiter) join(account, requestID string, action tsapi.Action, notify chan struct{}) *watch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	wt := w.watches[requestID]
@@ -271,7 +278,7 @@ type watch struct {
 	w         *Waiter
 	account   string
 	requestID string
-	action    thingspace.Action
+	action    tsapi.Action
 	cancel    context.CancelFunc
 	started   time.Time
 
@@ -280,7 +287,7 @@ type watch struct {
 	after    int64
 	byID     map[string]*idResult // "kind:id" → results of callbacks naming that identifier
 	wide     *idResult            // faults without deviceIds: they fail every device
-	status   *thingspace.RequestStatusResponse
+	status   *tsapi.RequestStatusResponse
 	relayErr error
 	polls    int // long-poll answers received (for tests)
 	// relayGone is closed when the relay answered 410: status polling starts at once.
@@ -290,25 +297,25 @@ type watch struct {
 // idResult is what the callbacks naming one identifier say so far.
 type idResult struct {
 	seq    int64 // of the last terminal callback; 0 = none yet
-	status thingspace.CallbackStatus
-	cb     *thingspace.Callback
-	err    *thingspace.CallbackError
+	status tsapi.CallbackStatus
+	cb     *tsapi.Callback
+	err    *tsapi.CallbackError
 	warned bool
 }
 
-func idKey(id thingspace.DeviceID) string { return thingspace.NormalizeKind(id.Kind) + ":" + id.ID }
+func idKey(id tsapi.DeviceID) string { return tsapi.NormalizeKind(id.Kind) + ":" + id.ID }
 
-// addCallback applies one callback, in sequence order (see thingspace.ResolveDevices for when
+// addCallback applies one callback, in sequence order (see tsapi.ResolveDevices for when
 // a device is done).
 // Caller holds wt.mu.
-func (wt *watch) addCallback(seq int64, cb *thingspace.Callback) {
+func (wt *watch) addCallback(seq int64, cb *tsapi.Callback) {
 	status, cbErr := cb.Outcome(wt.action)
 	ids := cb.Identifiers()
 	apply := func(r *idResult) {
 		switch {
 		case status.Terminal():
 			r.seq, r.status, r.cb, r.err = seq, status, cb, cbErr
-		case status == thingspace.StatusWarning:
+		case status == tsapi.StatusWarning:
 			r.warned = true
 		}
 	}
@@ -341,8 +348,8 @@ func (wt *watch) addCallback(seq int64, cb *thingspace.Callback) {
 // evaluate returns a device's outcome: the last terminal callback matching any of its
 // identifiers (or a request-wide fault), else the request status' verdict, else warning or
 // pending. Caller holds wt.mu.
-func (wt *watch) evaluate(device thingspace.DeviceIDs) thingspace.DeviceOutcome {
-	out := thingspace.DeviceOutcome{Device: device, Status: thingspace.StatusPending}
+func (wt *watch) evaluate(device tsapi.DeviceIDs) tsapi.DeviceOutcome {
+	out := tsapi.DeviceOutcome{Device: device, Status: tsapi.StatusPending}
 	var best *idResult
 	warned := false
 	consider := func(r *idResult) {
@@ -369,24 +376,24 @@ func (wt *watch) evaluate(device thingspace.DeviceIDs) thingspace.DeviceOutcome 
 		return st
 	}
 	if warned {
-		out.Status = thingspace.StatusWarning
+		out.Status = tsapi.StatusWarning
 	}
 	return out
 }
 
 // statusVerdict reads a device's entry of the v2 request status.
-func statusVerdict(st *thingspace.RequestStatusResponse, device thingspace.DeviceIDs) thingspace.DeviceOutcome {
-	out := thingspace.DeviceOutcome{Status: thingspace.StatusPending}
+func statusVerdict(st *tsapi.RequestStatusResponse, device tsapi.DeviceIDs) tsapi.DeviceOutcome {
+	out := tsapi.DeviceOutcome{Status: tsapi.StatusPending}
 	if st == nil {
 		return out
 	}
 	verdict := func(s string) {
-		switch thingspace.NormalizeStatus(s) {
-		case thingspace.StatusSucceeded:
-			out.Status = thingspace.StatusSucceeded
-		case thingspace.StatusFailed:
-			out.Status = thingspace.StatusFailed
-			out.Err = &thingspace.CallbackError{Code: "RequestStatus.Failed",
+		switch tsapi.NormalizeStatus(s) {
+		case tsapi.StatusSucceeded:
+			out.Status = tsapi.StatusSucceeded
+		case tsapi.StatusFailed:
+			out.Status = tsapi.StatusFailed
+			out.Err = &tsapi.CallbackError{Code: "RequestStatus.Failed",
 				Message: "ThingSpace's request status reports this device as failed (no callback with the details arrived)"}
 		}
 	}
@@ -396,7 +403,7 @@ func statusVerdict(st *thingspace.RequestStatusResponse, device thingspace.Devic
 			return out
 		}
 	}
-	if len(st.SubRequests) == 0 && thingspace.NormalizeStatus(st.Status) == thingspace.StatusFailed {
+	if len(st.SubRequests) == 0 && tsapi.NormalizeStatus(st.Status) == tsapi.StatusFailed {
 		verdict(st.Status)
 	}
 	return out
@@ -417,7 +424,7 @@ func (wt *watch) broadcast() {
 // and keep the cursor; 410 or an index that went backwards start again from 0.
 func (wt *watch) longPoll(ctx context.Context) {
 	relay := wt.w.opts.Relay
-	b := newBackoff(250*time.Millisecond, 15*time.Second)
+	failures := 0 // in a row
 	for ctx.Err() == nil {
 		wt.mu.Lock()
 		after := wt.after
@@ -426,7 +433,7 @@ func (wt *watch) longPoll(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, ErrGone) {
+		if errors.Is(err, relayapi.ErrGone) {
 			// Retention purged the request: the callbacks are gone; the request status poll
 			// (started at once below) is the only source left.
 			wt.mu.Lock()
@@ -441,12 +448,13 @@ func (wt *watch) longPoll(ctx context.Context) {
 			wt.relayErr = err
 			wt.broadcast()
 			wt.mu.Unlock()
-			if thingspace.SleepContext(ctx, b.next(retryAfterOf(err))) != nil {
+			if retry.Sleep(ctx, longPollBackoff.Wait(failures, relayapi.RetryAfter(err))) != nil {
 				return
 			}
+			failures++
 			continue
 		}
-		b.reset()
+		failures = 0
 		wt.mu.Lock()
 		wt.polls++
 		wt.relayErr = nil
@@ -458,7 +466,7 @@ func (wt *watch) longPoll(ctx context.Context) {
 			if sc.Seq <= wt.after {
 				continue
 			}
-			cb, perr := thingspace.ParseCallback(sc.Body)
+			cb, perr := tsapi.ParseCallback(sc.Body)
 			if perr == nil {
 				wt.addCallback(sc.Seq, cb)
 			}
@@ -499,7 +507,7 @@ func (wt *watch) pollStatus(ctx context.Context) {
 			wt.broadcast()
 			wt.mu.Unlock()
 		}
-		if thingspace.SleepContext(ctx, interval) != nil {
+		if retry.Sleep(ctx, interval) != nil {
 			return
 		}
 		interval = min(o.PollInterval, interval*3/2+time.Duration(rand.N(int64(250*time.Millisecond))))
@@ -516,23 +524,6 @@ func SortPending(p []PendingDevice) {
 	})
 }
 
-// backoff is exponential with full jitter.
-type backoff struct {
-	base, max, cur time.Duration
-}
-
-func newBackoff(base, maxDelay time.Duration) *backoff {
-	return &backoff{base: base, max: maxDelay, cur: base}
-}
-
-// next returns the next delay; a server's Retry-After (when > 0) wins.
-func (b *backoff) next(retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return retryAfter
-	}
-	d := b.cur/2 + time.Duration(rand.N(int64(b.cur/2)+1))
-	b.cur = min(b.max, b.cur*2)
-	return d
-}
-
-func (b *backoff) reset() { b.cur = b.base }
+// longPollBackoff spaces the long-poll's tries while the relay fails. A Retry-After of 0 waits
+// the first step: the relay restarting is no reason to hammer it.
+var longPollBackoff = retry.Backoff{Base: 250 * time.Millisecond, Max: 15 * time.Second, MinRetryAfter: 250 * time.Millisecond}

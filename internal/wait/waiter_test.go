@@ -19,7 +19,8 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
-	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/relayapi"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // relayEnv is a real relay (embedded SQLite) on 127.0.0.1, with its ingest and API servers.
@@ -92,21 +93,21 @@ func callback(requestID, status string, ids ...string) map[string]any {
 type statusStub struct {
 	mu    sync.Mutex
 	calls int
-	resp  *thingspace.RequestStatusResponse
+	resp  *tsapi.RequestStatusResponse
 }
 
-func (s *statusStub) RequestStatus(_ context.Context, _, id string) (*thingspace.RequestStatusResponse, error) {
+func (s *statusStub) RequestStatus(_ context.Context, _, id string) (*tsapi.RequestStatusResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
 	if s.resp == nil {
-		return &thingspace.RequestStatusResponse{RequestID: id, Status: "Pending"}, nil
+		return &tsapi.RequestStatusResponse{RequestID: id, Status: "Pending"}, nil
 	}
 	r := *s.resp
 	return &r, nil
 }
 
-func (s *statusStub) set(r *thingspace.RequestStatusResponse) {
+func (s *statusStub) set(r *tsapi.RequestStatusResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resp = r
@@ -118,8 +119,8 @@ func (s *statusStub) count() int {
 	return s.calls
 }
 
-func dev(eid, iccid string) thingspace.DeviceIDs {
-	return thingspace.DeviceIDs{{Kind: "eid", ID: eid}, {Kind: "iccid", ID: iccid}}
+func dev(eid, iccid string) tsapi.DeviceIDs {
+	return tsapi.DeviceIDs{{Kind: "eid", ID: eid}, {Kind: "iccid", ID: iccid}}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -135,12 +136,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestWaitWarningThenSuccessThroughRelay(t *testing.T) {
 	e := newRelayEnv(t)
-	w := New(Options{Relay: NewRelayClient(e.api.URL, "api-token", nil), Status: &statusStub{}, LongPollWait: 5 * time.Second})
+	w := New(Options{Relay: relayapi.NewClient(e.api.URL, "api-token", nil), Status: &statusStub{}, LongPollWait: 5 * time.Second})
 	var progress []Progress
 	var mu sync.Mutex
-	done := make(chan []thingspace.DeviceOutcome, 1)
+	done := make(chan []tsapi.DeviceOutcome, 1)
 	go func() {
-		out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "r1", Action: thingspace.ActionEnable, Device: dev("E1", "I1")}},
+		out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "r1", Action: tsapi.ActionEnable, Device: dev("E1", "I1")}},
 			func(p Progress) { mu.Lock(); progress = append(progress, p); mu.Unlock() })
 		if err != nil {
 			t.Error(err)
@@ -162,7 +163,7 @@ func TestWaitWarningThenSuccessThroughRelay(t *testing.T) {
 	e.send(t, callback("r1", "SUCCESS", "eid", "E2"))
 	e.send(t, callback("r1", "Success", "ICCID", "I1"))
 	out := <-done
-	if out[0].Status != thingspace.StatusSucceeded || out[0].Callback == nil {
+	if out[0].Status != tsapi.StatusSucceeded || out[0].Callback == nil {
 		t.Fatalf("outcome = %+v", out[0])
 	}
 	waitFor(t, "the watch to stop", func() bool { return w.activeWatches() == 0 })
@@ -170,15 +171,15 @@ func TestWaitWarningThenSuccessThroughRelay(t *testing.T) {
 
 func TestWaitSharesOneLongPollPerRequest(t *testing.T) {
 	e := newRelayEnv(t)
-	w := New(Options{Relay: NewRelayClient(e.api.URL, "api-token", nil), Status: &statusStub{}, LongPollWait: 5 * time.Second})
+	w := New(Options{Relay: relayapi.NewClient(e.api.URL, "api-token", nil), Status: &statusStub{}, LongPollWait: 5 * time.Second})
 	const n = 20
 	var wg sync.WaitGroup
-	results := make([]thingspace.DeviceOutcome, n)
+	results := make([]tsapi.DeviceOutcome, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "bulk", Action: thingspace.ActionActivate,
+			out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "bulk", Action: tsapi.ActionActivate,
 				Device: dev(fmt.Sprintf("E%d", i), fmt.Sprintf("I%d", i))}}, nil)
 			if err != nil {
 				t.Error(err)
@@ -217,9 +218,9 @@ func TestWaitSharesOneLongPollPerRequest(t *testing.T) {
 	}
 	wg.Wait()
 	for i, o := range results {
-		want := thingspace.StatusSucceeded
+		want := tsapi.StatusSucceeded
 		if i == 7 {
-			want = thingspace.StatusFailed
+			want = tsapi.StatusFailed
 		}
 		if o.Status != want {
 			t.Errorf("device %d: %s, want %s", i, o.Status, want)
@@ -237,13 +238,13 @@ func TestWaitSharesOneLongPollPerRequest(t *testing.T) {
 
 func TestWaitTimeoutNamesPendingDevicesAndRequests(t *testing.T) {
 	e := newRelayEnv(t)
-	w := New(Options{Relay: NewRelayClient(e.api.URL, "api-token", nil), Status: &statusStub{}, LongPollWait: time.Second})
+	w := New(Options{Relay: relayapi.NewClient(e.api.URL, "api-token", nil), Status: &statusStub{}, LongPollWait: time.Second})
 	e.send(t, callback("rq-9", "warning", "eid", "E9"))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_, err := w.Wait(ctx, []Target{
-		{Account: "a", RequestID: "rq-9", Action: thingspace.ActionDownloadEnable, Device: dev("E9", "I9")},
-		{Account: "a", RequestID: "rq-10", Action: thingspace.ActionActivate, Device: dev("E10", "I10")},
+		{Account: "a", RequestID: "rq-9", Action: tsapi.ActionDownloadEnable, Device: dev("E9", "I9")},
+		{Account: "a", RequestID: "rq-10", Action: tsapi.ActionActivate, Device: dev("E10", "I10")},
 	}, nil)
 	var perr *PendingError
 	if !errors.As(err, &perr) || len(perr.Pending) != 2 {
@@ -276,11 +277,11 @@ func TestWaitRelayDownAndBack(t *testing.T) {
 	}))
 	defer proxy.Close()
 	down.Store(true)
-	w := New(Options{Relay: NewRelayClient(proxy.URL, "api-token", nil), Status: &statusStub{}, LongPollWait: 200 * time.Millisecond})
-	done := make(chan thingspace.DeviceOutcome, 1)
+	w := New(Options{Relay: relayapi.NewClient(proxy.URL, "api-token", nil), Status: &statusStub{}, LongPollWait: 200 * time.Millisecond})
+	done := make(chan tsapi.DeviceOutcome, 1)
 	var sawErr atomic.Bool
 	go func() {
-		out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "r-down", Action: thingspace.ActionActivate, Device: dev("E1", "I1")}},
+		out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "r-down", Action: tsapi.ActionActivate, Device: dev("E1", "I1")}},
 			func(p Progress) {
 				if p.RelayError != nil {
 					sawErr.Store(true)
@@ -296,7 +297,7 @@ func TestWaitRelayDownAndBack(t *testing.T) {
 	down.Store(false)
 	select {
 	case o := <-done:
-		if o.Status != thingspace.StatusSucceeded {
+		if o.Status != tsapi.StatusSucceeded {
 			t.Fatalf("outcome = %+v", o)
 		}
 	case <-time.After(20 * time.Second):
@@ -307,11 +308,11 @@ func TestWaitRelayDownAndBack(t *testing.T) {
 func TestWaitByPollingWithoutRelay(t *testing.T) {
 	st := &statusStub{}
 	w := New(Options{Status: st, PollInterval: 20 * time.Millisecond})
-	done := make(chan []thingspace.DeviceOutcome, 1)
+	done := make(chan []tsapi.DeviceOutcome, 1)
 	go func() {
 		out, err := w.Wait(context.Background(), []Target{
-			{Account: "a", RequestID: "p1", Action: thingspace.ActionActivate, Device: dev("E1", "I1")},
-			{Account: "a", RequestID: "p1", Action: thingspace.ActionActivate, Device: dev("E2", "I2")},
+			{Account: "a", RequestID: "p1", Action: tsapi.ActionActivate, Device: dev("E1", "I1")},
+			{Account: "a", RequestID: "p1", Action: tsapi.ActionActivate, Device: dev("E2", "I2")},
 		}, nil)
 		if err != nil {
 			t.Error(err)
@@ -319,12 +320,12 @@ func TestWaitByPollingWithoutRelay(t *testing.T) {
 		done <- out
 	}()
 	waitFor(t, "a first status poll", func() bool { return st.count() > 0 })
-	st.set(&thingspace.RequestStatusResponse{RequestID: "p1", Status: "Pending", SubRequests: []thingspace.SubRequest{
-		{IDs: thingspace.DeviceIDs{{Kind: "Eid", ID: "E1"}}, Status: "Success"},
-		{IDs: thingspace.DeviceIDs{{Kind: "iccid", ID: "I2"}}, Status: "Failed"},
+	st.set(&tsapi.RequestStatusResponse{RequestID: "p1", Status: "Pending", SubRequests: []tsapi.SubRequest{
+		{IDs: tsapi.DeviceIDs{{Kind: "Eid", ID: "E1"}}, Status: "Success"},
+		{IDs: tsapi.DeviceIDs{{Kind: "iccid", ID: "I2"}}, Status: "Failed"},
 	}})
 	out := <-done
-	if out[0].Status != thingspace.StatusSucceeded || out[1].Status != thingspace.StatusFailed || out[1].Err == nil {
+	if out[0].Status != tsapi.StatusSucceeded || out[1].Status != tsapi.StatusFailed || out[1].Err == nil {
 		t.Fatalf("outcomes = %+v", out)
 	}
 }
@@ -332,12 +333,12 @@ func TestWaitByPollingWithoutRelay(t *testing.T) {
 func TestWaitFallsBackToStatusWhenCallbackNeverCame(t *testing.T) {
 	e := newRelayEnv(t)
 	st := &statusStub{}
-	st.set(&thingspace.RequestStatusResponse{RequestID: "lost", Status: "Success", SubRequests: []thingspace.SubRequest{
-		{IDs: thingspace.DeviceIDs{{Kind: "eid", ID: "E1"}}, Status: "Success"}}})
-	w := New(Options{Relay: NewRelayClient(e.api.URL, "api-token", nil), Status: st,
+	st.set(&tsapi.RequestStatusResponse{RequestID: "lost", Status: "Success", SubRequests: []tsapi.SubRequest{
+		{IDs: tsapi.DeviceIDs{{Kind: "eid", ID: "E1"}}, Status: "Success"}}})
+	w := New(Options{Relay: relayapi.NewClient(e.api.URL, "api-token", nil), Status: st,
 		StatusPollAfter: 100 * time.Millisecond, PollInterval: 50 * time.Millisecond, LongPollWait: time.Second})
-	out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "lost", Action: thingspace.ActionActivate, Device: dev("E1", "I1")}}, nil)
-	if err != nil || out[0].Status != thingspace.StatusSucceeded {
+	out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "lost", Action: tsapi.ActionActivate, Device: dev("E1", "I1")}}, nil)
+	if err != nil || out[0].Status != tsapi.StatusSucceeded {
 		t.Fatalf("out = %+v, err = %v", out, err)
 	}
 }
@@ -348,11 +349,11 @@ func TestWaitAfterRetentionPurgedTheRequest(t *testing.T) {
 	e := newRelayEnv(t)
 	e.send(t, callback("old", "warning", "eid", "E1"))
 	st := &statusStub{}
-	w := New(Options{Relay: NewRelayClient(e.api.URL, "api-token", nil), Status: st,
+	w := New(Options{Relay: relayapi.NewClient(e.api.URL, "api-token", nil), Status: st,
 		StatusPollAfter: time.Hour, PollInterval: 50 * time.Millisecond, LongPollWait: 300 * time.Millisecond})
-	done := make(chan []thingspace.DeviceOutcome, 1)
+	done := make(chan []tsapi.DeviceOutcome, 1)
 	go func() {
-		out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "old", Action: thingspace.ActionActivate, Device: dev("E1", "I1")}}, nil)
+		out, err := w.Wait(context.Background(), []Target{{Account: "a", RequestID: "old", Action: tsapi.ActionActivate, Device: dev("E1", "I1")}}, nil)
 		if err != nil {
 			t.Error(err)
 		}
@@ -362,11 +363,11 @@ func TestWaitAfterRetentionPurgedTheRequest(t *testing.T) {
 	if n, err := e.purge(time.Now().Add(time.Minute)); err != nil || n == 0 {
 		t.Fatalf("purge = %d, %v", n, err)
 	}
-	st.set(&thingspace.RequestStatusResponse{RequestID: "old", Status: "Success", SubRequests: []thingspace.SubRequest{
-		{IDs: thingspace.DeviceIDs{{Kind: "eid", ID: "E1"}}, Status: "Success"}}})
+	st.set(&tsapi.RequestStatusResponse{RequestID: "old", Status: "Success", SubRequests: []tsapi.SubRequest{
+		{IDs: tsapi.DeviceIDs{{Kind: "eid", ID: "E1"}}, Status: "Success"}}})
 	select {
 	case out := <-done:
-		if out[0].Status != thingspace.StatusSucceeded {
+		if out[0].Status != tsapi.StatusSucceeded {
 			t.Fatalf("outcome = %+v", out[0])
 		}
 	case <-time.After(30 * time.Second):
@@ -378,7 +379,7 @@ func TestWaitAfterRetentionPurgedTheRequest(t *testing.T) {
 }
 
 func TestWaitIncrementalMatchesResolveDevices(t *testing.T) {
-	// The watch's incremental bookkeeping must agree with thingspace.ResolveDevices, the
+	// The watch's incremental bookkeeping must agree with tsapi.ResolveDevices, the
 	// reference statement of the completion rules, on a mixed sequence.
 	bodies := []string{
 		`{"requestId":"r","deviceIds":[{"kind":"eid","id":"A"}],"status":"warning"}`,
@@ -389,19 +390,19 @@ func TestWaitIncrementalMatchesResolveDevices(t *testing.T) {
 		`{"requestId":"r","status":"Failed","faultResponse":{"faultcode":"W","faultstring":"request-wide"}}`,
 		`{"requestId":"r","deviceIds":[{"kind":"eid","id":"D"}],"status":"Success"}`,
 	}
-	devices := []thingspace.DeviceIDs{dev("A", "IA"), dev("B", "IB"), dev("C", "IC"), dev("D", "ID"), dev("Z", "IZ")}
+	devices := []tsapi.DeviceIDs{dev("A", "IA"), dev("B", "IB"), dev("C", "IC"), dev("D", "ID"), dev("Z", "IZ")}
 	for n := 0; n <= len(bodies); n++ {
-		wt := &watch{action: thingspace.ActionActivate, byID: map[string]*idResult{}}
-		var cbs []*thingspace.Callback
+		wt := &watch{action: tsapi.ActionActivate, byID: map[string]*idResult{}}
+		var cbs []*tsapi.Callback
 		for i, b := range bodies[:n] {
-			cb, err := thingspace.ParseCallback([]byte(b))
+			cb, err := tsapi.ParseCallback([]byte(b))
 			if err != nil {
 				t.Fatal(err)
 			}
 			cbs = append(cbs, cb)
 			wt.addCallback(int64(i+1), cb)
 		}
-		want := thingspace.ResolveDevices(thingspace.ActionActivate, devices, cbs)
+		want := tsapi.ResolveDevices(tsapi.ActionActivate, devices, cbs)
 		for i, d := range devices {
 			got := wt.evaluate(d)
 			if got.Status != want[i].Status || got.Callback != want[i].Callback {
@@ -413,13 +414,13 @@ func TestWaitIncrementalMatchesResolveDevices(t *testing.T) {
 
 func TestRelayClientRegisterAndDeviceIndex(t *testing.T) {
 	e := newRelayEnv(t)
-	rc := NewRelayClient(e.api.URL, "api-token", nil)
+	rc := relayapi.NewClient(e.api.URL, "api-token", nil)
 	ctx := context.Background()
-	if err := rc.Register(ctx, "reg-1", "0000123456-00001", thingspace.ActionActivate,
-		[]thingspace.DeviceIDs{{{Kind: "EID", ID: "E1"}, {Kind: "iccid", ID: "I1"}, {Kind: "imei", ID: "M1"}}}); err != nil {
+	if err := rc.Register(ctx, "reg-1", "0000123456-00001", tsapi.ActionActivate,
+		[]tsapi.DeviceIDs{{{Kind: "EID", ID: "E1"}, {Kind: "iccid", ID: "I1"}, {Kind: "imei", ID: "M1"}}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []thingspace.DeviceID{{Kind: "eid", ID: "E1"}, {Kind: "ICCID", ID: "I1"}, {Kind: "imei", ID: "M1"}} {
+	for _, id := range []tsapi.DeviceID{{Kind: "eid", ID: "E1"}, {Kind: "ICCID", ID: "I1"}, {Kind: "imei", ID: "M1"}} {
 		refs, err := rc.OpenRequests(ctx, id)
 		if err != nil {
 			t.Fatal(err)
@@ -430,12 +431,12 @@ func TestRelayClientRegisterAndDeviceIndex(t *testing.T) {
 	}
 	e.send(t, callback("reg-1", "Success", "eid", "E1"))
 	waitFor(t, "the request to close", func() bool {
-		refs, err := rc.OpenRequests(ctx, thingspace.DeviceID{Kind: "eid", ID: "E1"})
+		refs, err := rc.OpenRequests(ctx, tsapi.DeviceID{Kind: "eid", ID: "E1"})
 		return err == nil && len(refs) == 0
 	})
-	bad := NewRelayClient(e.api.URL, "wrong", nil)
-	_, err := bad.OpenRequests(ctx, thingspace.DeviceID{Kind: "eid", ID: "E1"})
-	var re *RelayError
+	bad := relayapi.NewClient(e.api.URL, "wrong", nil)
+	_, err := bad.OpenRequests(ctx, tsapi.DeviceID{Kind: "eid", ID: "E1"})
+	var re *relayapi.Error
 	if !errors.As(err, &re) || re.Status != http.StatusUnauthorized || !strings.Contains(err.Error(), "relay_token") {
 		t.Fatalf("err = %v, want a 401 that mentions relay_token", err)
 	}

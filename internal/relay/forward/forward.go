@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -26,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store"
+	"github.com/fleetform/terraform-provider-thingspace/internal/retry"
 )
 
 // Headers of a forwarded callback.
@@ -306,7 +306,7 @@ func (f *Forwarder) attempt(ctx context.Context, e store.Forward) (at time.Time,
 	f.m.failed.WithLabelValues(res.reason).Inc()
 	delay := time.Duration(0)
 	if res.reason != reasonShutdown {
-		delay = f.retryDelay(e.Attempts, res.retryAfter, res.hasRetryAfter, rand.Float64)
+		delay = f.backoff().Wait(e.Attempts-1, res.retryAfter)
 	}
 	at = time.Now().Add(delay)
 	f.failed(e, res, delay)
@@ -344,11 +344,10 @@ func (f *Forwarder) recovered() {
 }
 
 type result struct {
-	ok            bool
-	reason        string
-	detail        string // for the entry's LastError and the logs: never credentials
-	retryAfter    time.Duration
-	hasRetryAfter bool
+	ok         bool
+	reason     string
+	detail     string // for the entry's LastError and the logs: never credentials
+	retryAfter string // the target's Retry-After header, if it sent one
 }
 
 func (f *Forwarder) send(ctx context.Context, e store.Forward) result {
@@ -396,42 +395,15 @@ func (f *Forwarder) send(ctx context.Context, e store.Forward) result {
 	default:
 		r.reason = reason3xx
 	}
-	r.retryAfter, r.hasRetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	r.retryAfter = resp.Header.Get("Retry-After")
 	return r
 }
 
-// retryDelay is the wait before the attempt after attempts failed ones: a Retry-After the target
-// sent (at least MinBackoff, at most MaxRetryAfter), or else MinBackoff doubled per earlier
-// failure up to MaxBackoff, of which a random half is dropped, so that entries queued together
-// do not retry together. rnd returns a number in [0, 1).
-func (f *Forwarder) retryDelay(attempts int, retryAfter time.Duration, hasRetryAfter bool, rnd func() float64) time.Duration {
-	if hasRetryAfter {
-		return min(max(retryAfter, f.cfg.MinBackoff), f.cfg.MaxRetryAfter)
-	}
-	d := f.cfg.MinBackoff
-	for i := 1; i < attempts && d < f.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, f.cfg.MaxBackoff)
-	return d/2 + time.Duration(rnd()*float64(d/2))
-}
-
-// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date (RFC 9110, 10.2.3).
-func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		if n > int64(24*time.Hour/time.Second) {
-			n = int64(24 * time.Hour / time.Second)
-		}
-		return time.Duration(n) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
+// backoff gives the wait before the attempt after n+1 failed ones (Wait(n, ...)): a Retry-After
+// the target sent (at least MinBackoff, at most MaxRetryAfter), or else MinBackoff doubled per
+// earlier failure up to MaxBackoff, of which a random half at most is dropped, so that entries
+// queued together do not retry together.
+func (f *Forwarder) backoff() retry.Backoff {
+	return retry.Backoff{Base: f.cfg.MinBackoff, Max: f.cfg.MaxBackoff,
+		MinRetryAfter: f.cfg.MinBackoff, MaxRetryAfter: f.cfg.MaxRetryAfter}
 }

@@ -1,4 +1,4 @@
-package thingspace
+package tsapi
 
 import (
 	"encoding/json"

@@ -1,7 +1,8 @@
-package thingspace
+package tsapi
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -264,4 +265,29 @@ func FuzzParseCallback(f *testing.F) {
 		_ = cb.Identifiers()
 		_ = ResolveDevices(ActionDeviceSuspend, []DeviceIDs{{{Kind: "eid", ID: "1"}}}, []*Callback{cb})
 	})
+}
+
+// A callback logged by a caller shows no secret: neither the listener's password ThingSpace
+// copies into it nor a device credential.
+func TestLoggedCallbackHidesSecrets(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	cb, err := ParseCallback(loadSeed(t, "callback_enable_local.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb.Password = "listener-pw"
+	cb.Profile().DeviceCredential.Password = "device-secret"
+	log.Info("callback", "cb", cb)
+	out := buf.String()
+	for _, secret := range []string{"listener-pw", "device-secret"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("log shows %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"password=(redacted)", "request_id=" + cb.RequestID} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("log lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package thingspace
+package tsapi
 
 import (
 	"bytes"
@@ -434,7 +434,7 @@ func ResolveDevices(action Action, devices []DeviceIDs, callbacks []*Callback) [
 // listener's username and password into every callback, and some carry a device credential.
 func (c *Callback) LogValue() slog.Value {
 	attrs := []slog.Attr{slog.String("request_id", c.RequestID), slog.String("status", c.Status),
-		slog.String("password", redacted(c.Password)), slog.Int("callback_count", int(c.CallbackCount))}
+		slog.String("password", Redacted(c.Password)), slog.Int("callback_count", int(c.CallbackCount))}
 	for _, id := range c.Identifiers() {
 		attrs = append(attrs, slog.String(strings.ToLower(id.Kind), id.ID))
 	}
@@ -442,4 +442,13 @@ func (c *Callback) LogValue() slog.Value {
 		attrs = append(attrs, slog.String("fault", c.FaultResponse.FaultCode))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// Redacted is what a log shows in place of a secret (ThingSpace's wire carries credentials:
+// logins, callbacks, device credentials): whether it is set, never its value.
+func Redacted(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "(redacted)"
 }
