@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -542,95 +541,4 @@ func foreignRegistrationDetail(account, service, otherURL string) string {
 		"not shown). The registration is account-wide, so replacing it would take the callbacks away from whatever listens there.\n\n"+
 		"To replace it, set `overwrite_existing = true`. To manage the existing registration instead, import it:\n"+
 		"  terraform import thingspace_callback_listener.<name> %s", account, service, urlOrigin(otherURL), listenerID(account, service))
-}
-
-// callbackURLValidator checks a callback URL without ever quoting it (its path is a secret):
-// an error when it is not an absolute http(s) URL, a warning on a port ThingSpace does not
-// document for callbacks.
-type callbackURLValidator struct{}
-
-func (callbackURLValidator) Description(context.Context) string {
-	return "an absolute http:// or https:// URL with a host and no query or fragment"
-}
-
-func (v callbackURLValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (callbackURLValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	u, err := url.Parse(req.ConfigValue.ValueString())
-	var problem string
-	switch {
-	case err != nil:
-		problem = "does not parse as a URL"
-	case u.Scheme != "http" && u.Scheme != "https":
-		problem = "must start with https:// or http://"
-	case u.Host == "" || u.Hostname() == "":
-		problem = "has no host"
-	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		problem = "must not have a query or fragment"
-	case u.User != nil:
-		problem = "must not carry credentials: set `username` and `password` instead"
-	}
-	if problem != "" {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid callback URL", "The callback URL (not shown: it is sensitive) "+problem+".")
-		return
-	}
-	port := u.Port()
-	if port == "" {
-		return // 80 or 443
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || !callbackPortDocumented(n) {
-		resp.Diagnostics.AddAttributeWarning(req.Path, "Callback port may be refused",
-			fmt.Sprintf("ThingSpace documents only ports 80, 443, 9001-9006, 28200-28220 and 50551-50559 for callback listeners; "+
-				"it may refuse port %s. Put the relay behind one of them (a reverse proxy or a port mapping) if it does.", port))
-	}
-}
-
-// callbackPortDocumented reports whether ThingSpace documents port p for callback listeners.
-func callbackPortDocumented(p int) bool {
-	return p == 80 || p == 443 || (p >= 9001 && p <= 9006) || (p >= 28200 && p <= 28220) || (p >= 50551 && p <= 50559)
-}
-
-// callbackServices are ThingSpace's callback service names.
-var callbackServices = strings.Fields(`AlertService CarrierService DevicePRLInformation DeviceProfileService
-	DevicePromoUsage DeviceService DeviceSuspensionStatus DeviceUsage DiagnosticsService
-	EnhancedConnectivityService ExtendedEnhancedConnectivityService ExternalProvisioningChanges
-	IntelligenceService NetworkEventService NiddService PromoChanges PwnService QoS
-	ResumeTrackingNotification SMSDeliveryConfirmation StateService SubscriptionNotificationService
-	VIPCallbackService`)
-
-// callbackServiceValidator warns about a service name ThingSpace is not known to have; it is
-// not an error, so that a service added after this provider was released still works.
-type callbackServiceValidator struct{}
-
-func (callbackServiceValidator) Description(context.Context) string {
-	return "a ThingSpace callback service name such as " + thingspace.ServiceDeviceProfile
-}
-
-func (v callbackServiceValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (callbackServiceValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	s := req.ConfigValue.ValueString()
-	for _, name := range callbackServices {
-		if name == s {
-			return
-		}
-		if strings.EqualFold(name, s) {
-			resp.Diagnostics.AddAttributeWarning(req.Path, "Callback service name case",
-				fmt.Sprintf("ThingSpace spells this service %q; %q may be refused.", name, s))
-			return
-		}
-	}
-	resp.Diagnostics.AddAttributeWarning(req.Path, "Unknown callback service",
-		fmt.Sprintf("%q is not one of ThingSpace's known callback services (%s); registering it may fail.", s, strings.Join(callbackServices, ", ")))
 }

@@ -1132,7 +1132,7 @@ func parseEIDList(spec string) ([]string, error) {
 	var out []string
 	for eid := range strings.SplitSeq(spec, ",") {
 		eid = strings.TrimSpace(eid)
-		if err := ids.ValidateDeviceID(thingspace.KindEID, eid, true); err != nil {
+		if err := checkEIDStrict(eid); err != nil {
 			return nil, err
 		}
 		if seen[eid] {

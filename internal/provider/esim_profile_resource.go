@@ -664,7 +664,7 @@ func (r *esimProfileResource) ImportState(ctx context.Context, req resource.Impo
 			return
 		}
 		eid := knownString(ident.EID)
-		if err := ids.ValidateEID(eid, false); err != nil {
+		if err := checkEIDStrict(eid); err != nil {
 			resp.Diagnostics.AddError("Invalid import identity", fmt.Sprintf("eid: %v", err))
 			return
 		}
@@ -680,7 +680,7 @@ func (r *esimProfileResource) ImportState(ctx context.Context, req resource.Impo
 		return
 	}
 	eid, iccid, _ := strings.Cut(req.ID, "/")
-	if err := ids.ValidateEID(eid, false); err != nil {
+	if err := checkEIDStrict(eid); err != nil {
 		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Expected \"EID\" or \"EID/ICCID\": %v", err))
 		return
 	}

@@ -322,7 +322,7 @@ func parseAssignmentImportID(id, defaultAccount string) (account, plan string, e
 		}
 	case 2:
 		if ids.ValidateAccountName(parts[0]) == nil && planCodeRE.MatchString(parts[1]) &&
-			ids.ValidateDeviceID(thingspace.KindEID, parts[1], true) != nil {
+			checkEIDStrict(parts[1]) != nil {
 			// The resource's own id, which does not say which devices to import. (A numeric
 			// plan code followed by one EID also looks like an account and a plan code: an EID
 			// is 32 digits, which the plan code pattern accepts.)
@@ -343,7 +343,7 @@ func parseAssignmentImportID(id, defaultAccount string) (account, plan string, e
 	seen := map[string]bool{}
 	for _, eid := range strings.Split(parts[len(parts)-1], ",") {
 		eid = strings.TrimSpace(eid)
-		if err := ids.ValidateDeviceID(thingspace.KindEID, eid, true); err != nil {
+		if err := checkEIDStrict(eid); err != nil {
 			return "", "", nil, fmt.Errorf("import ID %q: %v", id, err)
 		}
 		if seen[eid] {
