@@ -151,51 +151,6 @@ func (r *callbackListenerResource) Configure(_ context.Context, req resource.Con
 	r.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// ModifyPlan resolves the account at plan time and plans password_sha256 from the configured
-// password, so that a password changed in the configuration or outside Terraform (Read
-// refreshed the hash from ThingSpace's listing) shows as an update, even for password_wo.
-func (r *callbackListenerResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		return // destroy
-	}
-	var plan, config callbackListenerModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
-	var state *callbackListenerModel
-	if !req.State.Raw.IsNull() {
-		state = &callbackListenerModel{}
-		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
-	}
-	if resp.Diagnostics.HasError() {
-		return
-	}
-
-	if plan.AccountName.IsUnknown() && config.AccountName.IsNull() && r.cfg != nil {
-		account, err := r.cfg.accountOr(types.StringNull())
-		if err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-			return
-		}
-		plan.AccountName = types.StringValue(account)
-	}
-	if known(plan.AccountName) && known(plan.ServiceName) {
-		plan.ID = types.StringValue(listenerID(plan.AccountName.ValueString(), plan.ServiceName.ValueString()))
-	}
-
-	password, ok := configuredPassword(config)
-	switch {
-	case ok:
-		plan.PasswordSHA256 = passwordSHA256(password)
-	case state != nil && config.Password.IsNull() && plan.PasswordWOVersion.Equal(state.PasswordWOVersion) && plan.sameRegistration(*state):
-		// password_wo is unknown until apply and nothing else changes: assume it is the
-		// registered one rather than show an update on every plan. password_wo_version sends it.
-		plan.PasswordSHA256 = state.PasswordSHA256
-	default:
-		plan.PasswordSHA256 = types.StringUnknown()
-	}
-	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
-}
-
 func (r *callbackListenerResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan, config callbackListenerModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -444,11 +399,57 @@ func (r *callbackListenerResource) importState(ctx context.Context, account, ser
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("overwrite_existing"), false)...)
 }
 
+// ModifyPlan resolves the account at plan time and plans password_sha256 from the configured
+// password, so that a password changed in the configuration or outside Terraform (Read
+// refreshed the hash from ThingSpace's listing) shows as an update, even for password_wo.
+func (r *callbackListenerResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan, config callbackListenerModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	var state *callbackListenerModel
+	if !req.State.Raw.IsNull() {
+		state = &callbackListenerModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	if plan.AccountName.IsUnknown() && config.AccountName.IsNull() && r.cfg != nil {
+		account, err := r.cfg.accountOr(types.StringNull())
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
+			return
+		}
+		plan.AccountName = types.StringValue(account)
+	}
+	if known(plan.AccountName) && known(plan.ServiceName) {
+		plan.ID = types.StringValue(listenerID(plan.AccountName.ValueString(), plan.ServiceName.ValueString()))
+	}
+
+	password, ok := configuredPassword(config)
+	switch {
+	case ok:
+		plan.PasswordSHA256 = passwordSHA256(password)
+	case state != nil && config.Password.IsNull() && plan.PasswordWOVersion.Equal(state.PasswordWOVersion) && plan.sameRegistration(*state):
+		// password_wo is unknown until apply and nothing else changes: assume it is the
+		// registered one rather than show an update on every plan. password_wo_version sends it.
+		plan.PasswordSHA256 = state.PasswordSHA256
+	default:
+		plan.PasswordSHA256 = types.StringUnknown()
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
 // current returns the account's registration for service, nil when there is none; ok is
 // false when the listing failed (with an error in diags).
 func (r *callbackListenerResource) current(ctx context.Context, account, service string, diags interface {
 	AddError(string, string)
 }) (reg *thingspace.CallbackRegistration, ok bool) {
+
 	regs, err := r.cfg.Client.ListCallbacks(ctx, account)
 	if err != nil {
 		diags.AddError("Cannot list callback registrations", fmt.Sprintf("Listing the callback listeners of account %s: %v", account, err))
@@ -466,6 +467,7 @@ func (r *callbackListenerResource) current(ctx context.Context, account, service
 func (r *callbackListenerResource) register(ctx context.Context, account, service string, m callbackListenerModel, password string, diags interface {
 	AddError(string, string)
 }) bool {
+
 	_, err := r.cfg.Client.RegisterCallback(ctx, account, thingspace.RegisterCallbackRequest{
 		Name: service, URL: m.URL.ValueString(), Username: m.Username.ValueString(), Password: password,
 	})

@@ -106,42 +106,88 @@ func (r *servicePlanAssignmentResource) Configure(_ context.Context, req resourc
 	r.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-func (r *servicePlanAssignmentResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var list types.List
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("devices"), &list)...)
-	devices, known := knownAssignmentDevices(ctx, list, &resp.Diagnostics)
-	if !known {
-		// Devices from a variable or another resource: checked again at plan time.
+func (r *servicePlanAssignmentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
 		return
 	}
-	seen := map[string]int{}
-	for i, d := range devices {
-		if d.EID.IsUnknown() || d.EID.IsNull() {
-			continue
-		}
-		if j, dup := seen[d.EID.ValueString()]; dup {
-			resp.Diagnostics.AddAttributeError(path.Root("devices").AtListIndex(i).AtName("eid"), "Device listed twice",
-				fmt.Sprintf("EID %s is listed at positions %d and %d.", d.EID.ValueString(), j+1, i+1))
-		}
-		seen[d.EID.ValueString()] = i
-	}
+	d, diags := plan.Timeouts.Create(ctx, 30*time.Minute)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, true)
 }
 
-// knownAssignmentDevices decodes the devices list when it and each of its elements are known.
-// During validation and planning the list may come from a variable or another resource's
-// attribute that is not known yet, which a []assignmentDevice cannot hold.
-func knownAssignmentDevices(ctx context.Context, list types.List, diags *diag.Diagnostics) ([]assignmentDevice, bool) {
-	if list.IsNull() || list.IsUnknown() {
-		return nil, false
+func (r *servicePlanAssignmentResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
 	}
-	for _, el := range list.Elements() {
-		if el.IsUnknown() || el.IsNull() {
-			return nil, false
+	want := make([]reconcile.Desired, len(m.Devices))
+	for i, d := range m.Devices {
+		want[i] = reconcile.Desired{EID: d.EID.ValueString()}
+	}
+	devs, err := r.cfg.readDevicesSince(ctx, m.AccountName.ValueString(), want, r.cfg.refreshBound())
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read the devices", err.Error())
+		return
+	}
+	plan := m.ServicePlan.ValueString()
+	kept := m.Devices[:0:0]
+	for i, d := range m.Devices {
+		dev := devs[i]
+		ok := dev != nil
+		if ok && dev.ServicePlan() == plan {
+			kept = append(kept, d)
+			continue
 		}
+		// Drifted (or gone): dropped, so the next plan shows the device being set again.
+		tflog.Info(ctx, "a device's plan drifted from the assignment", map[string]any{"eid": d.EID.ValueString(), "found": ok})
 	}
-	var devices []assignmentDevice
-	diags.Append(list.ElementsAs(ctx, &devices, false)...)
-	return devices, !diags.HasError()
+	m.Devices = kept
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *servicePlanAssignmentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, diags := plan.Timeouts.Update(ctx, 30*time.Minute)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, false)
+}
+
+func (r *servicePlanAssignmentResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	// A line always has a plan: removing the assignment changes nothing at ThingSpace.
+	tflog.Info(ctx, "thingspace_service_plan_assignment removed from state; no carrier action is sent")
+}
+
+// ImportState takes `<account>/<service_plan>/<eid>[,<eid>...]`, or
+// `<service_plan>/<eid>[,<eid>...]` for the provider's account. The devices must be listed:
+// importing every device the account has on the plan would take devices that other resources
+// own. Read then keeps the listed devices that are on the plan, so a device on another plan
+// shows in the next plan as being set, and nothing is sent by the import itself.
+func (r *servicePlanAssignmentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	account, plan, eids, err := parseAssignmentImportID(req.ID, r.defaultAccount())
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", err.Error())
+		return
+	}
+	devices := make([]assignmentDevice, len(eids))
+	for i, eid := range eids {
+		devices[i] = assignmentDevice{EID: types.StringValue(eid), ICCID: types.StringNull(), IMEI: types.StringNull()}
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), account+"/"+plan)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("account_name"), account)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("service_plan"), plan)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("devices"), devices)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("last_request_ids"), types.ListValueMust(types.StringType, nil))...)
 }
 
 func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -203,6 +249,44 @@ func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req reso
 	}
 }
 
+func (r *servicePlanAssignmentResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var list types.List
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("devices"), &list)...)
+	devices, known := knownAssignmentDevices(ctx, list, &resp.Diagnostics)
+	if !known {
+		// Devices from a variable or another resource: checked again at plan time.
+		return
+	}
+	seen := map[string]int{}
+	for i, d := range devices {
+		if d.EID.IsUnknown() || d.EID.IsNull() {
+			continue
+		}
+		if j, dup := seen[d.EID.ValueString()]; dup {
+			resp.Diagnostics.AddAttributeError(path.Root("devices").AtListIndex(i).AtName("eid"), "Device listed twice",
+				fmt.Sprintf("EID %s is listed at positions %d and %d.", d.EID.ValueString(), j+1, i+1))
+		}
+		seen[d.EID.ValueString()] = i
+	}
+}
+
+// knownAssignmentDevices decodes the devices list when it and each of its elements are known.
+// During validation and planning the list may come from a variable or another resource's
+// attribute that is not known yet, which a []assignmentDevice cannot hold.
+func knownAssignmentDevices(ctx context.Context, list types.List, diags *diag.Diagnostics) ([]assignmentDevice, bool) {
+	if list.IsNull() || list.IsUnknown() {
+		return nil, false
+	}
+	for _, el := range list.Elements() {
+		if el.IsUnknown() || el.IsNull() {
+			return nil, false
+		}
+	}
+	var devices []assignmentDevice
+	diags.Append(list.ElementsAs(ctx, &devices, false)...)
+	return devices, !diags.HasError()
+}
+
 func sameDevices(a, b []assignmentDevice) bool {
 	if len(a) != len(b) {
 		return false
@@ -215,90 +299,6 @@ func sameDevices(a, b []assignmentDevice) bool {
 	return true
 }
 
-func (r *servicePlanAssignmentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan servicePlanAssignmentModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	d, diags := plan.Timeouts.Create(ctx, 30*time.Minute)
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, true)
-}
-
-func (r *servicePlanAssignmentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan servicePlanAssignmentModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	d, diags := plan.Timeouts.Update(ctx, 30*time.Minute)
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, false)
-}
-
-func (r *servicePlanAssignmentResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m servicePlanAssignmentModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	want := make([]reconcile.Desired, len(m.Devices))
-	for i, d := range m.Devices {
-		want[i] = reconcile.Desired{EID: d.EID.ValueString()}
-	}
-	devs, err := r.cfg.readDevicesSince(ctx, m.AccountName.ValueString(), want, r.cfg.refreshBound())
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the devices", err.Error())
-		return
-	}
-	plan := m.ServicePlan.ValueString()
-	kept := m.Devices[:0:0]
-	for i, d := range m.Devices {
-		dev := devs[i]
-		ok := dev != nil
-		if ok && dev.ServicePlan() == plan {
-			kept = append(kept, d)
-			continue
-		}
-		// Drifted (or gone): dropped, so the next plan shows the device being set again.
-		tflog.Info(ctx, "a device's plan drifted from the assignment", map[string]any{"eid": d.EID.ValueString(), "found": ok})
-	}
-	m.Devices = kept
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *servicePlanAssignmentResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	// A line always has a plan: removing the assignment changes nothing at ThingSpace.
-	tflog.Info(ctx, "thingspace_service_plan_assignment removed from state; no carrier action is sent")
-}
-
-// ImportState takes `<account>/<service_plan>/<eid>[,<eid>...]`, or
-// `<service_plan>/<eid>[,<eid>...]` for the provider's account. The devices must be listed:
-// importing every device the account has on the plan would take devices that other resources
-// own. Read then keeps the listed devices that are on the plan, so a device on another plan
-// shows in the next plan as being set, and nothing is sent by the import itself.
-func (r *servicePlanAssignmentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	account, plan, eids, err := parseAssignmentImportID(req.ID, r.defaultAccount())
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid import ID", err.Error())
-		return
-	}
-	devices := make([]assignmentDevice, len(eids))
-	for i, eid := range eids {
-		devices[i] = assignmentDevice{EID: types.StringValue(eid), ICCID: types.StringNull(), IMEI: types.StringNull()}
-	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), account+"/"+plan)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("account_name"), account)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("service_plan"), plan)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("devices"), devices)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("last_request_ids"), types.ListValueMust(types.StringType, nil))...)
-}
-
 func (r *servicePlanAssignmentResource) defaultAccount() string {
 	if r.cfg == nil {
 		return ""
@@ -308,6 +308,7 @@ func (r *servicePlanAssignmentResource) defaultAccount() string {
 
 // assignmentImportExample is shown with every import ID error.
 const assignmentImportExample = "expected `<account>/<service_plan>/<eid>[,<eid>...]` or `<service_plan>/<eid>[,<eid>...]`, " +
+
 	"e.g. `0000123456-00001/M2M10GB/89049032995470350104029245073231,89049032995470350104029245073328`"
 
 // parseAssignmentImportID splits a plan assignment's import ID; defaultAccount is used when
