@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -158,39 +159,12 @@ func (r *callbackListenerResource) Create(ctx context.Context, req resource.Crea
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	account, err := r.cfg.accountOr(plan.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-		return
-	}
-	service := plan.ServiceName.ValueString()
-	ctx = withLogger(ctx)
-
-	current, ok := r.current(ctx, account, service, &resp.Diagnostics)
+	state, ok := r.apply(ctx, plan, config, nil, &resp.Diagnostics)
 	if !ok {
 		return
 	}
-	if current != nil && !sameURL(current.URL, plan.URL.ValueString()) {
-		if !plan.OverwriteExisting.ValueBool() {
-			resp.Diagnostics.AddError("Another callback URL is registered",
-				foreignRegistrationDetail(account, service, current.URL))
-			return
-		}
-		resp.Diagnostics.AddWarning("Replaced another callback registration",
-			fmt.Sprintf("Account %s had %s registered for %s (path and credentials not shown); `overwrite_existing = true` "+
-				"replaced it. Whatever listened there no longer receives these callbacks.", account, urlOrigin(current.URL), service))
-	}
-	password, _ := configuredPassword(config)
-	if !r.register(ctx, account, service, plan, password, &resp.Diagnostics) {
-		return
-	}
-
-	plan.ID = types.StringValue(listenerID(account, service))
-	plan.AccountName = types.StringValue(account)
-	plan.PasswordWO = types.StringNull()
-	plan.PasswordSHA256 = passwordSHA256(password)
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(state.AccountName.ValueString(), state.ServiceName.ValueString()))...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
 func (r *callbackListenerResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -209,7 +183,7 @@ func (r *callbackListenerResource) Read(ctx context.Context, req resource.ReadRe
 	// Also when the registration is gone: the framework wants an identity after every Read.
 	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
 
-	current, ok := r.current(ctx, account, service, &resp.Diagnostics)
+	current, ok := r.findCallbackRegistration(ctx, account, service, &resp.Diagnostics)
 	if !ok {
 		return
 	}
@@ -256,47 +230,19 @@ func (r *callbackListenerResource) Read(ctx context.Context, req resource.ReadRe
 }
 
 func (r *callbackListenerResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state, config callbackListenerModel
+	var plan, prior, config callbackListenerModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	account, err := r.cfg.accountOr(plan.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-		return
-	}
-	service := plan.ServiceName.ValueString()
-	ctx = withLogger(ctx)
-
-	current, ok := r.current(ctx, account, service, &resp.Diagnostics)
+	state, ok := r.apply(ctx, plan, config, &prior, &resp.Diagnostics)
 	if !ok {
 		return
 	}
-	if current != nil && !sameURL(current.URL, state.URL.ValueString()) && !sameURL(current.URL, plan.URL.ValueString()) {
-		// Taken over since the last refresh: the same rule as Create.
-		if !plan.OverwriteExisting.ValueBool() {
-			resp.Diagnostics.AddError("Another callback URL is registered",
-				foreignRegistrationDetail(account, service, current.URL))
-			return
-		}
-		resp.Diagnostics.AddWarning("Replaced another callback registration",
-			fmt.Sprintf("Account %s had %s registered for %s (path and credentials not shown); `overwrite_existing = true` "+
-				"replaced it.", account, urlOrigin(current.URL), service))
-	}
-	password, _ := configuredPassword(config)
-	if !r.register(ctx, account, service, plan, password, &resp.Diagnostics) {
-		return
-	}
-
-	plan.ID = types.StringValue(listenerID(account, service))
-	plan.AccountName = types.StringValue(account)
-	plan.PasswordWO = types.StringNull()
-	plan.PasswordSHA256 = passwordSHA256(password)
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(state.AccountName.ValueString(), state.ServiceName.ValueString()))...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
 func (r *callbackListenerResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -313,7 +259,7 @@ func (r *callbackListenerResource) Delete(ctx context.Context, req resource.Dele
 	service := state.ServiceName.ValueString()
 	ctx = withLogger(ctx)
 
-	current, ok := r.current(ctx, account, service, &resp.Diagnostics)
+	current, ok := r.findCallbackRegistration(ctx, account, service, &resp.Diagnostics)
 	if !ok {
 		return
 	}
@@ -362,10 +308,7 @@ func (r *callbackListenerResource) ImportState(ctx context.Context, req resource
 	switch parts := strings.Split(req.ID, "/"); len(parts) {
 	case 1:
 		service = parts[0]
-		if r.cfg != nil {
-			account = r.cfg.AccountName
-		}
-		if account == "" {
+		if account = r.cfg.defaultAccount(); account == "" {
 			resp.Diagnostics.AddError("No ThingSpace account",
 				fmt.Sprintf("Import ID %q names no account and the provider has no `account_name`: use `<account>/<service_name>`, "+
 					"e.g. `0000123456-00001/%s`.", req.ID, thingspace.ServiceDeviceProfile))
@@ -444,9 +387,52 @@ func (r *callbackListenerResource) ModifyPlan(ctx context.Context, req resource.
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-// current returns the account's registration for service, nil when there is none; ok is
+// apply registers the planned URL, for Create (prior nil) and Update, and returns the state to
+// save; ok is false after an error. A registration that points at another URL (not the planned
+// one, nor on update the prior one: someone else's) is replaced only with overwrite_existing.
+func (r *callbackListenerResource) apply(ctx context.Context, plan, config callbackListenerModel, prior *callbackListenerModel,
+	diags *diag.Diagnostics) (state callbackListenerModel, ok bool) {
+	account, err := r.cfg.accountOr(plan.AccountName)
+	if err != nil {
+		diags.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
+		return plan, false
+	}
+	service := plan.ServiceName.ValueString()
+	ctx = withLogger(ctx)
+
+	current, ok := r.findCallbackRegistration(ctx, account, service, diags)
+	if !ok {
+		return plan, false
+	}
+	ours := current != nil && (sameURL(current.URL, plan.URL.ValueString()) || prior != nil && sameURL(current.URL, prior.URL.ValueString()))
+	if current != nil && !ours {
+		// Another URL took the registration (before the create, or since the last refresh).
+		if !plan.OverwriteExisting.ValueBool() {
+			diags.AddError("Another callback URL is registered", foreignRegistrationDetail(account, service, current.URL))
+			return plan, false
+		}
+		detail := fmt.Sprintf("Account %s had %s registered for %s (path and credentials not shown); `overwrite_existing = true` "+
+			"replaced it.", account, urlOrigin(current.URL), service)
+		if prior == nil {
+			detail += " Whatever listened there no longer receives these callbacks."
+		}
+		diags.AddWarning("Replaced another callback registration", detail)
+	}
+	password, _ := configuredPassword(config)
+	if !r.register(ctx, account, service, plan, password, diags) {
+		return plan, false
+	}
+
+	plan.ID = types.StringValue(listenerID(account, service))
+	plan.AccountName = types.StringValue(account)
+	plan.PasswordWO = types.StringNull()
+	plan.PasswordSHA256 = passwordSHA256(password)
+	return plan, true
+}
+
+// findCallbackRegistration returns the account's registration for service, nil when there is none; ok is
 // false when the listing failed (with an error in diags).
-func (r *callbackListenerResource) current(ctx context.Context, account, service string, diags interface {
+func (r *callbackListenerResource) findCallbackRegistration(ctx context.Context, account, service string, diags interface {
 	AddError(string, string)
 }) (reg *thingspace.CallbackRegistration, ok bool) {
 
@@ -510,8 +496,6 @@ func passwordSHA256(password string) types.String {
 }
 
 func listenerID(account, service string) string { return account + "/" + service }
-
-func known(v types.String) bool { return !v.IsNull() && !v.IsUnknown() }
 
 // sameURL compares two callback URLs: scheme and host case-insensitively, the rest exactly.
 func sameURL(a, b string) bool {

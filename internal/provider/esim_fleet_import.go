@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -33,8 +32,8 @@ func (r *esimFleetResource) ImportState(ctx context.Context, req resource.Import
 	if !found {
 		account, spec = "", req.ID
 	}
-	if account == "" && r.cfg != nil {
-		account = r.cfg.AccountName
+	if account == "" {
+		account = r.cfg.defaultAccount()
 	}
 	if account == "" {
 		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("import ID %q names no account and the provider has no "+
@@ -48,7 +47,7 @@ func (r *esimFleetResource) ImportState(ctx context.Context, req resource.Import
 	var eids []string
 	var err error
 	if strings.Contains(spec, "=") {
-		eids, err = r.importByFilter(ctx, account, spec)
+		eids, err = r.findEIDsByFilter(ctx, account, spec)
 	} else {
 		eids, err = parseEIDList(spec)
 	}
@@ -86,8 +85,9 @@ func parseEIDList(spec string) ([]string, error) {
 	return out, nil
 }
 
-// importByFilter lists the account's devices that match `state=...,service_plan=...`.
-func (r *esimFleetResource) importByFilter(ctx context.Context, account, spec string) ([]string, error) {
+// findEIDsByFilter lists the EIDs of the account's devices that match
+// `state=...,service_plan=...`.
+func (r *esimFleetResource) findEIDsByFilter(ctx context.Context, account, spec string) ([]string, error) {
 	if r.cfg == nil {
 		return nil, errors.New("the provider is not configured")
 	}
@@ -158,9 +158,7 @@ func fillImportedFleet(m *esimFleetModel, reads []*thingspace.Device) {
 	m.EtfWaiver = types.BoolValue(false)
 	m.ReasonCode = types.StringValue("FF")
 	m.DeletionProtection = types.BoolValue(true)
-	if m.Timeouts.IsNull() || m.Timeouts.IsUnknown() {
-		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.Object.AttributeTypes(context.Background()))}
-	}
+	nullTimeoutsIfUnset(&m.Timeouts)
 }
 
 // mostCommon returns the key with the highest count (the smallest such key on a tie).

@@ -162,25 +162,14 @@ func fleetSettingsUnknown(m *esimFleetModel) bool {
 
 // checkPlans validates the fleet's plans and the devices' own plans against the account's.
 func (r *esimFleetResource) checkPlans(ctx context.Context, account string, plan *esimFleetModel, devices map[string]fleetDevice, diags *diag.Diagnostics) {
-	for _, p := range []struct {
-		attr string
-		v    types.String
-	}{{"service_plan", plan.ServicePlan}, {"global_service_plan", plan.GlobalServicePlan}} {
-		if v := knownString(p.v); v != "" {
-			if err := r.cfg.checkServicePlan(ctx, account, v); err != nil {
-				diags.AddAttributeError(path.Root(p.attr), "Unknown service plan", err.Error())
-			}
-		}
-	}
-	checked := map[string]bool{}
+	attrs := []planAttribute{{path.Root("service_plan"), plan.ServicePlan}, {path.Root("global_service_plan"), plan.GlobalServicePlan}}
+	// Each device's own plan once, at the first device (by EID) that names it.
+	named := map[string]bool{}
 	for _, eid := range slices.Sorted(maps.Keys(devices)) {
-		v := knownString(devices[eid].ServicePlan)
-		if v == "" || checked[v] {
-			continue
-		}
-		checked[v] = true
-		if err := r.cfg.checkServicePlan(ctx, account, v); err != nil {
-			diags.AddAttributeError(path.Root("devices").AtMapKey(eid).AtName("service_plan"), "Unknown service plan", err.Error())
+		if v := knownString(devices[eid].ServicePlan); v != "" && !named[v] {
+			named[v] = true
+			attrs = append(attrs, planAttribute{path.Root("devices").AtMapKey(eid).AtName("service_plan"), devices[eid].ServicePlan})
 		}
 	}
+	r.cfg.checkServicePlans(ctx, account, diags, attrs...)
 }

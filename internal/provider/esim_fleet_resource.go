@@ -212,9 +212,7 @@ func (r *esimFleetResource) Create(ctx context.Context, req resource.CreateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	d, diags := plan.timeout(ctx, "create")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Create, defaultFleetTimeout, &resp.Diagnostics)
 	defer cancel()
 	account, err := r.cfg.accountOr(plan.AccountName)
 	if err != nil {
@@ -241,13 +239,13 @@ func (r *esimFleetResource) Create(ctx context.Context, req resource.CreateReque
 	for i, eid := range fr.eids {
 		res := fr.results[i]
 		addWarnings(&resp.Diagnostics, res)
-		status[eid] = statusOf(res, fleetStatus{}, t)
+		status[eid] = statusAfterRun(res, fleetStatus{}, t)
 		if res.Err == nil || res.Changed || res.Pending() || len(res.RequestIDs) > 0 || res.UnknownAction != "" {
 			touched = true
 		}
 	}
 	for i, eid := range fr.eids {
-		devices[eid] = withIdentifiers(devices[eid], seenDevice(fr.results[i]))
+		devices[eid] = withIdentifiers(devices[eid], fr.results[i].Seen())
 	}
 	plan.Devices = devicesMap(devices)
 	plan.DeviceStatus = statusMap(status)
@@ -372,9 +370,7 @@ func (r *esimFleetResource) Update(ctx context.Context, req resource.UpdateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	d, diags := plan.timeout(ctx, "update")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Update, defaultFleetTimeout, &resp.Diagnostics)
 	defer cancel()
 	account := prior.AccountName.ValueString()
 	plan.AccountName, plan.ID = prior.AccountName, prior.ID
@@ -451,9 +447,9 @@ func (r *esimFleetResource) Update(ctx context.Context, req resource.UpdateReque
 		res := fr.results[i]
 		addWarnings(&resp.Diagnostics, res)
 		_, inPlan := devices[eid]
-		st := statusOf(res, priorStatus[eid], t)
+		st := statusAfterRun(res, priorStatus[eid], t)
 		if inPlan {
-			outDevices[eid] = withIdentifiers(outDevices[eid], seenDevice(res))
+			outDevices[eid] = withIdentifiers(outDevices[eid], res.Seen())
 		}
 		switch {
 		case !inPlan && res.Err == nil:
@@ -511,9 +507,7 @@ func (r *esimFleetResource) Delete(ctx context.Context, req resource.DeleteReque
 			"nothing was sent. Set it to false and apply first.", m.AccountName.ValueString()))
 		return
 	}
-	d, diags := m.timeout(ctx, "delete")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, m.Timeouts.Delete, defaultFleetTimeout, &resp.Diagnostics)
 	defer cancel()
 	account := m.AccountName.ValueString()
 	devices, _ := knownFleetDevices(m.Devices, &resp.Diagnostics)
@@ -576,23 +570,11 @@ func (r *esimFleetResource) Delete(ctx context.Context, req resource.DeleteReque
 			delete(status, eid)
 			continue
 		}
-		status[eid] = statusOf(fr.results[i], status[eid], t)
+		status[eid] = statusAfterRun(fr.results[i], status[eid], t)
 	}
 	m.Devices, m.DeviceStatus = devicesMap(devices), statusMap(status)
 	resp.Diagnostics.Append(setFleetJournal(ctx, resp.Private, w, fr.eids)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-// timeout resolves one of the fleet's timeouts.
-func (m *esimFleetModel) timeout(ctx context.Context, op string) (time.Duration, diag.Diagnostics) {
-	switch op {
-	case "create":
-		return m.Timeouts.Create(ctx, defaultFleetTimeout)
-	case "update":
-		return m.Timeouts.Update(ctx, defaultFleetTimeout)
-	default:
-		return m.Timeouts.Delete(ctx, defaultFleetTimeout)
-	}
 }
 
 // knownFleetDevices decodes the devices map when it and its entries are known (at plan time

@@ -86,14 +86,14 @@ func (r *esimFleetResource) run(ctx context.Context, w *world, account string, f
 	fr.results = r.cfg.runAll(ctx, w, account, fr.want)
 }
 
-// statusOf is a device's status after a run of the engine.
-func statusOf(res reconcile.Result, prior fleetStatus, t reconcile.ProfileType) fleetStatus {
+// statusAfterRun is a device's status after a run of the engine.
+func statusAfterRun(res reconcile.Result, prior fleetStatus, t reconcile.ProfileType) fleetStatus {
 	st := prior
 	if st.State.IsNull() || st.State.IsUnknown() {
 		st = fleetStatus{State: types.StringValue(""), ServicePlan: types.StringValue(""), LastRequestID: types.StringValue(""),
 			LastAction: types.StringValue(""), Error: types.StringValue("")}
 	}
-	if seen := seenDevice(res); seen != nil {
+	if seen := res.Seen(); seen != nil {
 		st.State = types.StringValue(string(reconcile.StateFor(*seen, t)))
 		st.ServicePlan = types.StringValue(seen.ServicePlan())
 	}
@@ -125,14 +125,6 @@ func withIdentifiers(d fleetDevice, dev *thingspace.Device) fleetDevice {
 	fill(&d.ICCID, thingspace.KindICCID)
 	fill(&d.IMEI, thingspace.KindIMEI)
 	return d
-}
-
-// seenDevice is the device as a run last (or first) observed it.
-func seenDevice(res reconcile.Result) *thingspace.Device {
-	if res.Last != nil {
-		return res.Last
-	}
-	return res.First
 }
 
 // failures lists the devices a run left with an error, sorted by EID.

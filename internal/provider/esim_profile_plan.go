@@ -54,17 +54,8 @@ func (r *esimProfileResource) ModifyPlan(ctx context.Context, req resource.Modif
 		}
 	}
 	if account != "" && !plan.AccountName.IsUnknown() {
-		for _, p := range []struct {
-			attr string
-			v    types.String
-		}{{"service_plan", plan.ServicePlan}, {"global_service_plan", plan.GlobalServicePlan}} {
-			if p.v.IsNull() || p.v.IsUnknown() {
-				continue
-			}
-			if err := r.cfg.checkServicePlan(ctx, account, p.v.ValueString()); err != nil {
-				resp.Diagnostics.AddAttributeError(path.Root(p.attr), "Unknown service plan", err.Error())
-			}
-		}
+		r.cfg.checkServicePlans(ctx, account, &resp.Diagnostics, planAttribute{path.Root("service_plan"), plan.ServicePlan},
+			planAttribute{path.Root("global_service_plan"), plan.GlobalServicePlan})
 	}
 	if !req.State.Raw.IsNull() && (carrierChange(&plan, &state) || state.State.IsNull()) {
 		// A null state is an unconfirmed create that `terraform untaint` kept (see
@@ -100,7 +91,6 @@ func (r *esimProfileResource) ValidateConfig(ctx context.Context, req resource.V
 	if pt == "" {
 		pt = profileVerizonUS
 	}
-	known := func(v types.String) bool { return !v.IsNull() && !v.IsUnknown() }
 	if pt == profileGlobal && m.GlobalServicePlan.IsNull() {
 		resp.Diagnostics.AddAttributeError(path.Root("global_service_plan"), "Missing global_service_plan",
 			"A `global` profile is activated with the US `service_plan`, then downloaded with `global_service_plan`: set it.")

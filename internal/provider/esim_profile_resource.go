@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
-	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -249,9 +248,7 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	d, diags := plan.timeout(ctx, "create")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Create, plan.createTimeoutDefault(), &resp.Diagnostics)
 	defer cancel()
 
 	account, err := r.cfg.accountOr(plan.AccountName)
@@ -311,8 +308,7 @@ func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest
 	// Also when the device is gone: the framework wants an identity after every Read.
 	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, profileIdentity(account, m.EID.ValueString()))...)
 	// Within the TTL of a listing that read the account for other instances (see refreshBound).
-	dev, err := r.cfg.Client.Reads().Device(withLogger(ctx), account, thingspace.DeviceID{Kind: thingspace.KindEID, ID: m.EID.ValueString()},
-		r.cfg.refreshBound())
+	dev, err := r.cfg.findDeviceByEID(ctx, account, m.EID.ValueString(), r.cfg.refreshBound())
 	if thingspace.IsDeviceNotFound(err) {
 		tflog.Warn(ctx, "the device is no longer in the account; removing it from state", map[string]any{"eid": m.EID.ValueString()})
 		resp.State.RemoveResource(ctx)
@@ -348,9 +344,7 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	d, diags := plan.timeout(ctx, "update")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Update, defaultUpdateTimeout, &resp.Diagnostics)
 	defer cancel()
 	account := state.AccountName.ValueString()
 	eid := plan.EID.ValueString()
@@ -423,9 +417,7 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 			fmt.Sprintf("EID %s has deletion_protection = true; nothing was sent. Set it to false first.", eid))
 		return
 	}
-	d, diags := m.timeout(ctx, "delete")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, m.Timeouts.Delete, defaultDeleteTimeout, &resp.Diagnostics)
 	defer cancel()
 	ctx = tflog.SetField(ctx, "eid", eid)
 	account := m.AccountName.ValueString()
@@ -545,11 +537,7 @@ func (r *esimProfileResource) failCreate(ctx context.Context, m *esimProfileMode
 	}
 	resp.Diagnostics.AddError("The eSIM profile was not confirmed", msg)
 	setPrivateConfirmed(ctx, resp.Private, false)
-	seen := res.Last
-	if seen == nil {
-		seen = res.First
-	}
-	if seen != nil {
+	if seen := res.Seen(); seen != nil {
 		f := flattenDevice(*seen)
 		if m.ICCID.IsUnknown() || m.ICCID.IsNull() {
 			m.ICCID = types.StringValue(f.ICCID)
@@ -563,23 +551,14 @@ func (r *esimProfileResource) failCreate(ctx context.Context, m *esimProfileMode
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }
 
-// timeout resolves one of the timeouts with its default.
-func (m *esimProfileModel) timeout(ctx context.Context, op string) (time.Duration, diag.Diagnostics) {
-	switch op {
-	case "create":
-		def := defaultCreateTimeout
-		if m.ProfileType.ValueString() == profileGlobal {
-			def = defaultCreateTimeoutGlobal
-		}
-		return m.Timeouts.Create(ctx, def)
-	case "update":
-		return m.Timeouts.Update(ctx, defaultUpdateTimeout)
-	default:
-		return m.Timeouts.Delete(ctx, defaultDeleteTimeout)
+// createTimeoutDefault is the create timeout when the configuration sets none (longer for a
+// Global profile: see defaultCreateTimeoutGlobal).
+func (m *esimProfileModel) createTimeoutDefault() time.Duration {
+	if m.ProfileType.ValueString() == profileGlobal {
+		return defaultCreateTimeoutGlobal
 	}
+	return defaultCreateTimeout
 }
-
-// ---- helpers ----
 
 // desired translates the model into the engine's terms. ICCID and IMEI are the configured (or
 // last known) ones; everything about what is already sent or enabled comes from the engine's
@@ -651,9 +630,7 @@ func flatten(d thingspace.Device, m *esimProfileModel) {
 			*s = types.StringValue("")
 		}
 	}
-	if m.Timeouts.IsNull() || m.Timeouts.IsUnknown() {
-		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.Object.AttributeTypes(context.Background()))}
-	}
+	nullTimeoutsIfUnset(&m.Timeouts)
 }
 
 // markUnconfirmed prepares the state of an unconfirmed Create. A null state is the marker in

@@ -42,6 +42,9 @@ type servicePlanAssignmentResource struct {
 	cfg *Config
 }
 
+// defaultAssignmentTimeout bounds a create or update: bulk serviceplan calls and their callbacks.
+const defaultAssignmentTimeout = 30 * time.Minute
+
 type servicePlanAssignmentModel struct {
 	ID          types.String       `tfsdk:"id"`
 	AccountName types.String       `tfsdk:"account_name"`
@@ -112,9 +115,7 @@ func (r *servicePlanAssignmentResource) Create(ctx context.Context, req resource
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	d, diags := plan.Timeouts.Create(ctx, 30*time.Minute)
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Create, defaultAssignmentTimeout, &resp.Diagnostics)
 	defer cancel()
 	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, true)
 }
@@ -156,9 +157,7 @@ func (r *servicePlanAssignmentResource) Update(ctx context.Context, req resource
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	d, diags := plan.Timeouts.Update(ctx, 30*time.Minute)
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Update, defaultAssignmentTimeout, &resp.Diagnostics)
 	defer cancel()
 	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, false)
 }
@@ -174,7 +173,7 @@ func (r *servicePlanAssignmentResource) Delete(ctx context.Context, req resource
 // own. Read then keeps the listed devices that are on the plan, so a device on another plan
 // shows in the next plan as being set, and nothing is sent by the import itself.
 func (r *servicePlanAssignmentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	account, plan, eids, err := parseAssignmentImportID(req.ID, r.defaultAccount())
+	account, plan, eids, err := parseAssignmentImportID(req.ID, r.cfg.defaultAccount())
 	if err != nil {
 		resp.Diagnostics.AddError("Invalid import ID", err.Error())
 		return
@@ -215,9 +214,7 @@ func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req reso
 	if !accountName.IsUnknown() && !servicePlan.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"),
 			types.StringValue(accountName.ValueString()+"/"+servicePlan.ValueString()))...)
-		if err := r.cfg.checkServicePlan(ctx, accountName.ValueString(), servicePlan.ValueString()); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("service_plan"), "Unknown service plan", err.Error())
-		}
+		r.cfg.checkServicePlans(ctx, accountName.ValueString(), &resp.Diagnostics, planAttribute{path.Root("service_plan"), servicePlan})
 	}
 	devices, known := knownAssignmentDevices(ctx, list, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
@@ -297,13 +294,6 @@ func sameDevices(a, b []assignmentDevice) bool {
 		}
 	}
 	return true
-}
-
-func (r *servicePlanAssignmentResource) defaultAccount() string {
-	if r.cfg == nil {
-		return ""
-	}
-	return r.cfg.AccountName
 }
 
 // assignmentImportExample is shown with every import ID error.
