@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -136,38 +135,16 @@ func (r *esimFleetResource) findEIDsByFilter(ctx context.Context, account, spec 
 // plan most of them have (the others get it as their own service_plan), the profile type
 // most of them show, and the defaults of the settings ThingSpace does not hold.
 func fillImportedFleet(m *esimFleetModel, reads []*thingspace.Device) {
-	plans, globalPlans := map[string]int{}, map[string]int{}
-	global := 0
-	for _, dev := range reads {
-		if dev == nil {
-			continue
-		}
-		plans[dev.ServicePlan()]++
-		if g, ok := reconcile.GlobalLine(*dev); ok {
-			global++
-			globalPlans[g.ServicePlan]++
-		}
-	}
-	m.ServicePlan = types.StringValue(mostCommon(plans))
+	p := reconcile.PrevailingOf(reads)
+	m.ServicePlan = types.StringValue(p.ServicePlan)
 	m.ProfileType = types.StringValue(profileVerizonUS)
-	if global*2 > len(reads) {
+	if p.Global {
 		m.ProfileType = types.StringValue(profileGlobal)
-		m.GlobalServicePlan = types.StringValue(mostCommon(globalPlans))
+		m.GlobalServicePlan = types.StringValue(p.GlobalServicePlan)
 	}
 	m.Suspended = types.BoolValue(false)
 	m.EtfWaiver = types.BoolValue(false)
 	m.ReasonCode = types.StringValue("FF")
 	m.DeletionProtection = types.BoolValue(true)
 	nullTimeoutsIfUnset(&m.Timeouts)
-}
-
-// mostCommon returns the key with the highest count (the smallest such key on a tie).
-func mostCommon(counts map[string]int) string {
-	best, n := "", -1
-	for _, k := range slices.Sorted(maps.Keys(counts)) {
-		if counts[k] > n {
-			best, n = k, counts[k]
-		}
-	}
-	return best
 }

@@ -334,7 +334,7 @@ func (r *esimFleetResource) Read(ctx context.Context, req resource.ReadRequest, 
 		state := reconcile.StateFor(*dev, t)
 		plan := dev.ServicePlan()
 		st.State, st.ServicePlan = types.StringValue(string(state)), types.StringValue(plan)
-		inService := state == thingspace.StateActive || state == thingspace.StateSuspended
+		inService := reconcile.InService(state)
 		if confirmed && inService {
 			if plan != want.plan {
 				// Changed outside Terraform: the state shows the plan the device has, so the
@@ -539,7 +539,7 @@ func (r *esimFleetResource) Delete(ctx context.Context, req resource.DeleteReque
 		var active []string
 		for i, res := range fr.results {
 			if res.Last != nil {
-				if s := reconcile.LineState(*res.Last); s == thingspace.StateActive || s == thingspace.StateSuspended {
+				if reconcile.InService(reconcile.LineState(*res.Last)) {
 					active = append(active, fr.eids[i])
 				}
 			}

@@ -49,8 +49,7 @@ func needsRun(prior, planned fleetSettings, st fleetStatus, hasStatus bool) bool
 // inService reports whether a device status says the line was found active or suspended:
 // brought under the fleet's management (a device whose activation failed is not).
 func (s fleetStatus) inService() bool {
-	st := thingspace.DeviceState(s.State.ValueString())
-	return st == thingspace.StateActive || st == thingspace.StateSuspended
+	return reconcile.InService(thingspace.DeviceState(s.State.ValueString()))
 }
 
 // desired translates one device of the fleet into the engine's terms.

@@ -436,7 +436,7 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 			return
 		}
 		if res.Last != nil {
-			if s := reconcile.LineState(*res.Last); s == thingspace.StateActive || s == thingspace.StateSuspended {
+			if s := reconcile.LineState(*res.Last); reconcile.InService(s) {
 				resp.Diagnostics.AddWarning("The device stays active",
 					fmt.Sprintf("EID %s is %s after request %s, which the earlier apply did not see complete. This tainted "+
 						"instance is removed without deactivating the device: the replacement adopts it.", eid, s,
