@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -159,12 +160,7 @@ func (r *callbackListenerResource) Create(ctx context.Context, req resource.Crea
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	state, ok := r.apply(ctx, plan, config, nil, &resp.Diagnostics)
-	if !ok {
-		return
-	}
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(state.AccountName.ValueString(), state.ServiceName.ValueString()))...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	r.apply(ctx, plan, config, nil, resp.Identity, &resp.State, &resp.Diagnostics)
 }
 
 func (r *callbackListenerResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -173,20 +169,13 @@ func (r *callbackListenerResource) Read(ctx context.Context, req resource.ReadRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	account, err := r.cfg.accountOr(state.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-		return
-	}
-	service := state.ServiceName.ValueString()
 	ctx = withLogger(ctx)
-	// Also when the registration is gone: the framework wants an identity after every Read.
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
-
-	current, ok := r.findCallbackRegistration(ctx, account, service, &resp.Diagnostics)
+	account, service, current, ok := r.findRegistrationOf(ctx, state, &resp.Diagnostics)
 	if !ok {
 		return
 	}
+	// Also when the registration is gone: the framework wants an identity after every Read.
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
 	switch {
 	case current == nil:
 		tflog.Info(ctx, "callback listener no longer registered; removing it from the state", map[string]any{"account": account, "service": service})
@@ -237,12 +226,7 @@ func (r *callbackListenerResource) Update(ctx context.Context, req resource.Upda
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	state, ok := r.apply(ctx, plan, config, &prior, &resp.Diagnostics)
-	if !ok {
-		return
-	}
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(state.AccountName.ValueString(), state.ServiceName.ValueString()))...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	r.apply(ctx, plan, config, &prior, resp.Identity, &resp.State, &resp.Diagnostics)
 }
 
 func (r *callbackListenerResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -251,15 +235,8 @@ func (r *callbackListenerResource) Delete(ctx context.Context, req resource.Dele
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	account, err := r.cfg.accountOr(state.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-		return
-	}
-	service := state.ServiceName.ValueString()
 	ctx = withLogger(ctx)
-
-	current, ok := r.findCallbackRegistration(ctx, account, service, &resp.Diagnostics)
+	account, service, current, ok := r.findRegistrationOf(ctx, state, &resp.Diagnostics)
 	if !ok {
 		return
 	}
@@ -387,29 +364,22 @@ func (r *callbackListenerResource) ModifyPlan(ctx context.Context, req resource.
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-// apply registers the planned URL, for Create (prior nil) and Update, and returns the state to
-// save; ok is false after an error. A registration that points at another URL (not the planned
-// one, nor on update the prior one: someone else's) is replaced only with overwrite_existing.
+// apply registers the planned URL, for Create (prior nil) and Update, and saves the state and
+// the identity. A registration that points at another URL (not the planned one, nor on update
+// the prior one: someone else's) is replaced only with overwrite_existing.
 func (r *callbackListenerResource) apply(ctx context.Context, plan, config callbackListenerModel, prior *callbackListenerModel,
-	diags *diag.Diagnostics) (state callbackListenerModel, ok bool) {
-	account, err := r.cfg.accountOr(plan.AccountName)
-	if err != nil {
-		diags.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-		return plan, false
-	}
-	service := plan.ServiceName.ValueString()
+	identity *tfsdk.ResourceIdentity, state *tfsdk.State, diags *diag.Diagnostics) {
 	ctx = withLogger(ctx)
-
-	current, ok := r.findCallbackRegistration(ctx, account, service, diags)
+	account, service, current, ok := r.findRegistrationOf(ctx, plan, diags)
 	if !ok {
-		return plan, false
+		return
 	}
 	ours := current != nil && (sameURL(current.URL, plan.URL.ValueString()) || prior != nil && sameURL(current.URL, prior.URL.ValueString()))
 	if current != nil && !ours {
 		// Another URL took the registration (before the create, or since the last refresh).
 		if !plan.OverwriteExisting.ValueBool() {
 			diags.AddError("Another callback URL is registered", foreignRegistrationDetail(account, service, current.URL))
-			return plan, false
+			return
 		}
 		detail := fmt.Sprintf("Account %s had %s registered for %s (path and credentials not shown); `overwrite_existing = true` "+
 			"replaced it.", account, urlOrigin(current.URL), service)
@@ -420,14 +390,29 @@ func (r *callbackListenerResource) apply(ctx context.Context, plan, config callb
 	}
 	password, _ := configuredPassword(config)
 	if !r.register(ctx, account, service, plan, password, diags) {
-		return plan, false
+		return
 	}
 
 	plan.ID = types.StringValue(listenerID(account, service))
 	plan.AccountName = types.StringValue(account)
 	plan.PasswordWO = types.StringNull()
 	plan.PasswordSHA256 = passwordSHA256(password)
-	return plan, true
+	diags.Append(setIdentity(ctx, identity, listenerIdentity(account, service))...)
+	diags.Append(state.Set(ctx, &plan)...)
+}
+
+// findRegistrationOf resolves a listener's account (its own, else the provider's) and finds
+// the registration of its service there (nil: none); ok is false after an error.
+func (r *callbackListenerResource) findRegistrationOf(ctx context.Context, m callbackListenerModel, diags *diag.Diagnostics) (
+	account, service string, current *thingspace.CallbackRegistration, ok bool) {
+	account, err := r.cfg.accountOr(m.AccountName)
+	if err != nil {
+		diags.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
+		return "", "", nil, false
+	}
+	service = m.ServiceName.ValueString()
+	current, ok = r.findCallbackRegistration(ctx, account, service, diags)
+	return account, service, current, ok
 }
 
 // findCallbackRegistration returns the account's registration for service, nil when there is none; ok is

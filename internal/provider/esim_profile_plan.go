@@ -75,12 +75,6 @@ func (r *esimProfileResource) ModifyPlan(ctx context.Context, req resource.Modif
 	}
 }
 
-// carrierChange reports whether going from state to plan sends anything to ThingSpace.
-func carrierChange(plan, state *esimProfileModel) bool {
-	return !plan.ServicePlan.Equal(state.ServicePlan) || !plan.GlobalServicePlan.Equal(state.GlobalServicePlan) ||
-		!plan.Enabled.Equal(state.Enabled) || !plan.Suspended.Equal(state.Suspended) || !plan.Download.Equal(state.Download)
-}
-
 func (r *esimProfileResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m esimProfileModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -116,4 +110,10 @@ func (r *esimProfileResource) ValidateConfig(ctx context.Context, req resource.V
 			"ThingSpace cannot delete a Verizon US profile; it is deactivated on destroy.")
 	}
 	checkZipCode(m.MdnZipCode, &resp.Diagnostics)
+}
+
+// carrierChange reports whether going from state to plan sends anything to ThingSpace.
+func carrierChange(plan, state *esimProfileModel) bool {
+	return !plan.ServicePlan.Equal(state.ServicePlan) || !plan.GlobalServicePlan.Equal(state.GlobalServicePlan) ||
+		!plan.Enabled.Equal(state.Enabled) || !plan.Suspended.Equal(state.Suspended) || !plan.Download.Equal(state.Download)
 }
