@@ -14,8 +14,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 )
 
-// The fleet's plan-time checks: deletion protection, the account's plans, devices claimed
-// twice, and which devices the apply decides again (the others keep their device_status).
+// The fleet at plan time: against the prior state and the account (ModifyPlan): deletion
+// protection, the account's plans, devices claimed twice, and which devices the apply decides
+// again (the others keep their device_status); then the configuration's own rules
+// (ValidateConfig).
 
 func (r *esimFleetResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {

@@ -9,8 +9,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
-// The profile's plan-time checks: deletion protection, the account and its plans, a device
-// claimed twice, and which computed attributes an update changes.
+// The profile at plan time: against the prior state and the account (ModifyPlan): deletion
+// protection, the account and its plans, a device claimed twice, and which computed attributes
+// an update changes; then the configuration's own rules (ValidateConfig).
 
 func (r *esimProfileResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
