@@ -11,9 +11,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
-// What every resource shares with the plugin framework, whatever it manages: values that may
-// be null or unknown, operation timeouts, and the private state that records whether a create
-// was confirmed.
+// What the resources share with the plugin framework, whatever they manage: values that may be
+// null or unknown, the private state that records whether a create was confirmed, operation
+// timeouts, the provider's default account, and the plan-time check of service plans.
 
 // known reports whether v holds a value: neither null nor unknown.
 func known(v types.String) bool { return !v.IsNull() && !v.IsUnknown() }
