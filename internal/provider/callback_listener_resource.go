@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -153,51 +154,6 @@ func (r *callbackListenerResource) Configure(_ context.Context, req resource.Con
 	r.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// ModifyPlan resolves the account at plan time and plans password_sha256 from the configured
-// password, so that a password changed in the configuration or outside Terraform (Read
-// refreshed the hash from ThingSpace's listing) shows as an update, even for password_wo.
-func (r *callbackListenerResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		return // destroy
-	}
-	var plan, config callbackListenerModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
-	var state *callbackListenerModel
-	if !req.State.Raw.IsNull() {
-		state = &callbackListenerModel{}
-		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
-	}
-	if resp.Diagnostics.HasError() {
-		return
-	}
-
-	if plan.AccountName.IsUnknown() && config.AccountName.IsNull() && r.cfg != nil {
-		account, err := r.cfg.accountOr(types.StringNull())
-		if err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-			return
-		}
-		plan.AccountName = types.StringValue(account)
-	}
-	if known(plan.AccountName) && known(plan.ServiceName) {
-		plan.ID = types.StringValue(listenerID(plan.AccountName.ValueString(), plan.ServiceName.ValueString()))
-	}
-
-	password, ok := configuredPassword(config)
-	switch {
-	case ok:
-		plan.PasswordSHA256 = passwordSHA256(password)
-	case state != nil && config.Password.IsNull() && plan.PasswordWOVersion.Equal(state.PasswordWOVersion) && plan.sameRegistration(*state):
-		// password_wo is unknown until apply and nothing else changes: assume it is the
-		// registered one rather than show an update on every plan. password_wo_version sends it.
-		plan.PasswordSHA256 = state.PasswordSHA256
-	default:
-		plan.PasswordSHA256 = types.StringUnknown()
-	}
-	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
-}
-
 func (r *callbackListenerResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan, config callbackListenerModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -205,39 +161,7 @@ func (r *callbackListenerResource) Create(ctx context.Context, req resource.Crea
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	account, err := r.cfg.accountOr(plan.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-		return
-	}
-	service := plan.ServiceName.ValueString()
-	ctx = withLogger(ctx)
-
-	current, ok := r.current(ctx, account, service, &resp.Diagnostics)
-	if !ok {
-		return
-	}
-	if current != nil && !sameURL(current.URL, plan.URL.ValueString()) {
-		if !plan.OverwriteExisting.ValueBool() {
-			resp.Diagnostics.AddError("Another callback URL is registered",
-				foreignRegistrationDetail(account, service, current.URL))
-			return
-		}
-		resp.Diagnostics.AddWarning("Replaced another callback registration",
-			fmt.Sprintf("Account %s had %s registered for %s (path and credentials not shown); `overwrite_existing = true` "+
-				"replaced it. Whatever listened there no longer receives these callbacks.", account, urlOrigin(current.URL), service))
-	}
-	password, _ := configuredPassword(config)
-	if !r.register(ctx, account, service, plan, password, &resp.Diagnostics) {
-		return
-	}
-
-	plan.ID = types.StringValue(listenerID(account, service))
-	plan.AccountName = types.StringValue(account)
-	plan.PasswordWO = types.StringNull()
-	plan.PasswordSHA256 = passwordSHA256(password)
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	r.apply(ctx, plan, config, nil, resp.Identity, &resp.State, &resp.Diagnostics)
 }
 
 func (r *callbackListenerResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -246,20 +170,13 @@ func (r *callbackListenerResource) Read(ctx context.Context, req resource.ReadRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	account, err := r.cfg.accountOr(state.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-		return
-	}
-	service := state.ServiceName.ValueString()
 	ctx = withLogger(ctx)
-	// Also when the registration is gone: the framework wants an identity after every Read.
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
-
-	current, ok := r.current(ctx, account, service, &resp.Diagnostics)
+	account, service, current, ok := r.findRegistrationOf(ctx, state, &resp.Diagnostics)
 	if !ok {
 		return
 	}
+	// Also when the registration is gone: the framework wants an identity after every Read.
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
 	switch {
 	case current == nil:
 		tflog.Info(ctx, "callback listener no longer registered; removing it from the state", map[string]any{"account": account, "service": service})
@@ -303,47 +220,14 @@ func (r *callbackListenerResource) Read(ctx context.Context, req resource.ReadRe
 }
 
 func (r *callbackListenerResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state, config callbackListenerModel
+	var plan, prior, config callbackListenerModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	account, err := r.cfg.accountOr(plan.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-		return
-	}
-	service := plan.ServiceName.ValueString()
-	ctx = withLogger(ctx)
-
-	current, ok := r.current(ctx, account, service, &resp.Diagnostics)
-	if !ok {
-		return
-	}
-	if current != nil && !sameURL(current.URL, state.URL.ValueString()) && !sameURL(current.URL, plan.URL.ValueString()) {
-		// Taken over since the last refresh: the same rule as Create.
-		if !plan.OverwriteExisting.ValueBool() {
-			resp.Diagnostics.AddError("Another callback URL is registered",
-				foreignRegistrationDetail(account, service, current.URL))
-			return
-		}
-		resp.Diagnostics.AddWarning("Replaced another callback registration",
-			fmt.Sprintf("Account %s had %s registered for %s (path and credentials not shown); `overwrite_existing = true` "+
-				"replaced it.", account, urlOrigin(current.URL), service))
-	}
-	password, _ := configuredPassword(config)
-	if !r.register(ctx, account, service, plan, password, &resp.Diagnostics) {
-		return
-	}
-
-	plan.ID = types.StringValue(listenerID(account, service))
-	plan.AccountName = types.StringValue(account)
-	plan.PasswordWO = types.StringNull()
-	plan.PasswordSHA256 = passwordSHA256(password)
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, listenerIdentity(account, service))...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	r.apply(ctx, plan, config, &prior, resp.Identity, &resp.State, &resp.Diagnostics)
 }
 
 func (r *callbackListenerResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -352,15 +236,8 @@ func (r *callbackListenerResource) Delete(ctx context.Context, req resource.Dele
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	account, err := r.cfg.accountOr(state.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
-		return
-	}
-	service := state.ServiceName.ValueString()
 	ctx = withLogger(ctx)
-
-	current, ok := r.current(ctx, account, service, &resp.Diagnostics)
+	account, service, current, ok := r.findRegistrationOf(ctx, state, &resp.Diagnostics)
 	if !ok {
 		return
 	}
@@ -409,10 +286,7 @@ func (r *callbackListenerResource) ImportState(ctx context.Context, req resource
 	switch parts := strings.Split(req.ID, "/"); len(parts) {
 	case 1:
 		service = parts[0]
-		if r.cfg != nil {
-			account = r.cfg.AccountName
-		}
-		if account == "" {
+		if account = r.cfg.defaultAccount(); account == "" {
 			resp.Diagnostics.AddError("No ThingSpace account",
 				fmt.Sprintf("Import ID %q names no account and the provider has no `account_name`: use `<account>/<service_name>`, "+
 					"e.g. `0000123456-00001/%s`.", req.ID, tsapi.ServiceDeviceProfile))
@@ -446,11 +320,108 @@ func (r *callbackListenerResource) importState(ctx context.Context, account, ser
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("overwrite_existing"), false)...)
 }
 
-// current returns the account's registration for service, nil when there is none; ok is
+// ModifyPlan resolves the account at plan time and plans password_sha256 from the configured
+// password, so that a password changed in the configuration or outside Terraform (Read
+// refreshed the hash from ThingSpace's listing) shows as an update, even for password_wo.
+func (r *callbackListenerResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan, config callbackListenerModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	var state *callbackListenerModel
+	if !req.State.Raw.IsNull() {
+		state = &callbackListenerModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	if plan.AccountName.IsUnknown() && config.AccountName.IsNull() && r.cfg != nil {
+		account, err := r.cfg.accountOr(types.StringNull())
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
+			return
+		}
+		plan.AccountName = types.StringValue(account)
+	}
+	if known(plan.AccountName) && known(plan.ServiceName) {
+		plan.ID = types.StringValue(listenerID(plan.AccountName.ValueString(), plan.ServiceName.ValueString()))
+	}
+
+	password, ok := configuredPassword(config)
+	switch {
+	case ok:
+		plan.PasswordSHA256 = passwordSHA256(password)
+	case state != nil && config.Password.IsNull() && plan.PasswordWOVersion.Equal(state.PasswordWOVersion) && plan.sameRegistration(*state):
+		// password_wo is unknown until apply and nothing else changes: assume it is the
+		// registered one rather than show an update on every plan. password_wo_version sends it.
+		plan.PasswordSHA256 = state.PasswordSHA256
+	default:
+		plan.PasswordSHA256 = types.StringUnknown()
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// apply registers the planned URL, for Create (prior nil) and Update, and saves the state and
+// the identity. A registration that points at another URL (not the planned one, nor on update
+// the prior one: someone else's) is replaced only with overwrite_existing.
+func (r *callbackListenerResource) apply(ctx context.Context, plan, config callbackListenerModel, prior *callbackListenerModel,
+	identity *tfsdk.ResourceIdentity, state *tfsdk.State, diags *diag.Diagnostics) {
+	ctx = withLogger(ctx)
+	account, service, current, ok := r.findRegistrationOf(ctx, plan, diags)
+	if !ok {
+		return
+	}
+	ours := current != nil && (sameURL(current.URL, plan.URL.ValueString()) || prior != nil && sameURL(current.URL, prior.URL.ValueString()))
+	if current != nil && !ours {
+		// Another URL took the registration (before the create, or since the last refresh).
+		if !plan.OverwriteExisting.ValueBool() {
+			diags.AddError("Another callback URL is registered", foreignRegistrationDetail(account, service, current.URL))
+			return
+		}
+		detail := fmt.Sprintf("Account %s had %s registered for %s (path and credentials not shown); `overwrite_existing = true` "+
+			"replaced it.", account, urlOrigin(current.URL), service)
+		if prior == nil {
+			detail += " Whatever listened there no longer receives these callbacks."
+		}
+		diags.AddWarning("Replaced another callback registration", detail)
+	}
+	password, _ := configuredPassword(config)
+	if !r.register(ctx, account, service, plan, password, diags) {
+		return
+	}
+
+	plan.ID = types.StringValue(listenerID(account, service))
+	plan.AccountName = types.StringValue(account)
+	plan.PasswordWO = types.StringNull()
+	plan.PasswordSHA256 = passwordSHA256(password)
+	diags.Append(setIdentity(ctx, identity, listenerIdentity(account, service))...)
+	diags.Append(state.Set(ctx, &plan)...)
+}
+
+// findRegistrationOf resolves a listener's account (its own, else the provider's) and finds
+// the registration of its service there (nil: none); ok is false after an error.
+func (r *callbackListenerResource) findRegistrationOf(ctx context.Context, m callbackListenerModel, diags *diag.Diagnostics) (
+	account, service string, current *tsapi.CallbackRegistration, ok bool) {
+	account, err := r.cfg.accountOr(m.AccountName)
+	if err != nil {
+		diags.AddAttributeError(path.Root("account_name"), "No ThingSpace account", err.Error())
+		return "", "", nil, false
+	}
+	service = m.ServiceName.ValueString()
+	current, ok = r.findCallbackRegistration(ctx, account, service, diags)
+	return account, service, current, ok
+}
+
+// findCallbackRegistration returns the account's registration for service, nil when there is none; ok is
 // false when the listing failed (with an error in diags).
-func (r *callbackListenerResource) current(ctx context.Context, account, service string, diags interface {
+func (r *callbackListenerResource) findCallbackRegistration(ctx context.Context, account, service string, diags interface {
 	AddError(string, string)
 }) (reg *tsapi.CallbackRegistration, ok bool) {
+
 	regs, err := r.cfg.Client.ListCallbacks(ctx, account)
 	if err != nil {
 		diags.AddError("Cannot list callback registrations", fmt.Sprintf("Listing the callback listeners of account %s: %v", account, err))
@@ -468,6 +439,7 @@ func (r *callbackListenerResource) current(ctx context.Context, account, service
 func (r *callbackListenerResource) register(ctx context.Context, account, service string, m callbackListenerModel, password string, diags interface {
 	AddError(string, string)
 }) bool {
+
 	_, err := r.cfg.Client.RegisterCallback(ctx, account, tsapi.RegisterCallbackRequest{
 		Name: service, URL: m.URL.ValueString(), Username: m.Username.ValueString(), Password: password,
 	})
@@ -511,8 +483,6 @@ func passwordSHA256(password string) types.String {
 
 func listenerID(account, service string) string { return account + "/" + service }
 
-func known(v types.String) bool { return !v.IsNull() && !v.IsUnknown() }
-
 // sameURL compares two callback URLs: scheme and host case-insensitively, the rest exactly.
 func sameURL(a, b string) bool {
 	if a == b {
@@ -543,95 +513,4 @@ func foreignRegistrationDetail(account, service, otherURL string) string {
 		"not shown). The registration is account-wide, so replacing it would take the callbacks away from whatever listens there.\n\n"+
 		"To replace it, set `overwrite_existing = true`. To manage the existing registration instead, import it:\n"+
 		"  terraform import thingspace_callback_listener.<name> %s", account, service, urlOrigin(otherURL), listenerID(account, service))
-}
-
-// callbackURLValidator checks a callback URL without ever quoting it (its path is a secret):
-// an error when it is not an absolute http(s) URL, a warning on a port ThingSpace does not
-// document for callbacks.
-type callbackURLValidator struct{}
-
-func (callbackURLValidator) Description(context.Context) string {
-	return "an absolute http:// or https:// URL with a host and no query or fragment"
-}
-
-func (v callbackURLValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (callbackURLValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	u, err := url.Parse(req.ConfigValue.ValueString())
-	var problem string
-	switch {
-	case err != nil:
-		problem = "does not parse as a URL"
-	case u.Scheme != "http" && u.Scheme != "https":
-		problem = "must start with https:// or http://"
-	case u.Host == "" || u.Hostname() == "":
-		problem = "has no host"
-	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		problem = "must not have a query or fragment"
-	case u.User != nil:
-		problem = "must not carry credentials: set `username` and `password` instead"
-	}
-	if problem != "" {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid callback URL", "The callback URL (not shown: it is sensitive) "+problem+".")
-		return
-	}
-	port := u.Port()
-	if port == "" {
-		return // 80 or 443
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || !callbackPortDocumented(n) {
-		resp.Diagnostics.AddAttributeWarning(req.Path, "Callback port may be refused",
-			fmt.Sprintf("ThingSpace documents only ports 80, 443, 9001-9006, 28200-28220 and 50551-50559 for callback listeners; "+
-				"it may refuse port %s. Put the relay behind one of them (a reverse proxy or a port mapping) if it does.", port))
-	}
-}
-
-// callbackPortDocumented reports whether ThingSpace documents port p for callback listeners.
-func callbackPortDocumented(p int) bool {
-	return p == 80 || p == 443 || (p >= 9001 && p <= 9006) || (p >= 28200 && p <= 28220) || (p >= 50551 && p <= 50559)
-}
-
-// callbackServices are ThingSpace's callback service names.
-var callbackServices = strings.Fields(`AlertService CarrierService DevicePRLInformation DeviceProfileService
-	DevicePromoUsage DeviceService DeviceSuspensionStatus DeviceUsage DiagnosticsService
-	EnhancedConnectivityService ExtendedEnhancedConnectivityService ExternalProvisioningChanges
-	IntelligenceService NetworkEventService NiddService PromoChanges PwnService QoS
-	ResumeTrackingNotification SMSDeliveryConfirmation StateService SubscriptionNotificationService
-	VIPCallbackService`)
-
-// callbackServiceValidator warns about a service name ThingSpace is not known to have; it is
-// not an error, so that a service added after this provider was released still works.
-type callbackServiceValidator struct{}
-
-func (callbackServiceValidator) Description(context.Context) string {
-	return "a ThingSpace callback service name such as " + tsapi.ServiceDeviceProfile
-}
-
-func (v callbackServiceValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (callbackServiceValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	s := req.ConfigValue.ValueString()
-	for _, name := range callbackServices {
-		if name == s {
-			return
-		}
-		if strings.EqualFold(name, s) {
-			resp.Diagnostics.AddAttributeWarning(req.Path, "Callback service name case",
-				fmt.Sprintf("ThingSpace spells this service %q; %q may be refused.", name, s))
-			return
-		}
-	}
-	resp.Diagnostics.AddAttributeWarning(req.Path, "Unknown callback service",
-		fmt.Sprintf("%q is not one of ThingSpace's known callback services (%s); registering it may fail.", s, strings.Join(callbackServices, ", ")))
 }

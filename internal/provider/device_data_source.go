@@ -219,21 +219,8 @@ func (v deviceIDValidator) ValidateString(_ context.Context, req validator.Strin
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
 		return
 	}
-	s := req.ConfigValue.ValueString()
-	var err error
-	switch v.kind {
-	case tsapi.KindEID:
-		// Lenient: Verizon's own examples and some inventories carry EIDs with bad check digits.
-		err = ids.ValidateEID(s, false)
-	case tsapi.KindICCID:
-		err = ids.ValidateICCID(s)
-	case tsapi.KindIMEI:
-		err = ids.ValidateIMEI(s)
-	case tsapi.KindMDN:
-		err = ids.ValidateMDN(s)
-	default:
-		err = ids.ValidateDeviceID(v.kind, s, false)
-	}
+	// Lenient about an EID's check digits: a lookup only reads (the EID policy on checkEIDStrict).
+	err := checkDeviceIDForLookup(v.kind, req.ConfigValue.ValueString())
 	switch {
 	case err == nil:
 	case errors.Is(err, ids.ErrCheckDigit):

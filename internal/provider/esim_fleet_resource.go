@@ -2,12 +2,9 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -15,7 +12,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
-	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
@@ -27,7 +23,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
 	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
@@ -54,9 +49,6 @@ type esimFleetResource struct {
 // Default timeouts of a fleet: a bulk action over thousands of devices is answered by
 // thousands of callbacks, spread over minutes at ThingSpace's pace.
 const defaultFleetTimeout = 60 * time.Minute
-
-// Most EIDs named in one error or warning; the rest are counted.
-const fleetNamedMax = 10
 
 type esimFleetModel struct {
 	ID                 types.String   `tfsdk:"id"`
@@ -214,208 +206,375 @@ func (r *esimFleetResource) Configure(_ context.Context, req resource.ConfigureR
 	r.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-func (r *esimFleetResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var pt, gsp, zip types.String
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("profile_type"), &pt)...)
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("global_service_plan"), &gsp)...)
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("mdn_zip_code"), &zip)...)
-	if resp.Diagnostics.HasError() || pt.IsUnknown() {
-		return
-	}
-	t := pt.ValueString()
-	if t == "" {
-		t = profileVerizonUS
-	}
-	if t == profileGlobal && gsp.IsNull() {
-		resp.Diagnostics.AddAttributeError(path.Root("global_service_plan"), "Missing global_service_plan",
-			"A `global` fleet is activated with the US `service_plan`, then downloaded with `global_service_plan`: set it.")
-	}
-	if t != profileGlobal && !gsp.IsNull() && !gsp.IsUnknown() {
-		resp.Diagnostics.AddAttributeError(path.Root("global_service_plan"), "global_service_plan needs profile_type = \"global\"",
-			fmt.Sprintf("`global_service_plan` is used only by `global` fleets; this one is %q.", t))
-	}
-	checkZipCode(zip, &resp.Diagnostics)
-}
-
-// fleetSettings is what a device of the fleet is configured to be, after its overrides.
-type fleetSettings struct {
-	plan, globalPlan string
-	suspended        bool
-	iccid, imei      string
-}
-
-// settingsOf resolves one device's settings in a fleet model.
-func (m *esimFleetModel) settingsOf(d fleetDevice) fleetSettings {
-	s := fleetSettings{plan: m.ServicePlan.ValueString(), suspended: m.Suspended.ValueBool(),
-		iccid: knownString(d.ICCID), imei: knownString(d.IMEI)}
-	if m.ProfileType.ValueString() == profileGlobal {
-		s.globalPlan = m.GlobalServicePlan.ValueString()
-	}
-	if v := knownString(d.ServicePlan); v != "" {
-		s.plan = v
-	}
-	if !d.Suspended.IsNull() && !d.Suspended.IsUnknown() {
-		s.suspended = d.Suspended.ValueBool()
-	}
-	return s
-}
-
-// inService reports whether a device status says the line was found active or suspended:
-// brought under the fleet's management (a device whose activation failed is not).
-func (s fleetStatus) inService() bool {
-	st := tsapi.DeviceState(s.State.ValueString())
-	return st == tsapi.StateActive || st == tsapi.StateSuspended
-}
-
-// needsRun reports whether a device kept from the prior state must be decided again: its
-// settings changed, its last apply left an error, or it was never brought into service.
-func needsRun(prior, planned fleetSettings, st fleetStatus, hasStatus bool) bool {
-	return prior != planned || !hasStatus || st.Error.ValueString() != "" || !st.inService()
-}
-
-func (r *esimFleetResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		// Destroy: refuse at plan time when the fleet is protected (and its destroy would
-		// deactivate: that of an unconfirmed create sends nothing).
-		var protected, confirmed types.Bool
-		var account types.String
-		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("deletion_protection"), &protected)...)
-		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("account_name"), &account)...)
-		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("create_confirmed"), &confirmed)...)
-		if !resp.Diagnostics.HasError() && protected.ValueBool() && (confirmed.IsNull() || confirmed.ValueBool()) {
-			resp.Diagnostics.AddError("Deletion protection is on",
-				fmt.Sprintf("The thingspace_esim_fleet of account %s has deletion_protection = true: destroying it would "+
-					"deactivate every device in it. Set deletion_protection = false and apply first, or stop managing it without "+
-					"deactivating anything with a `removed` block and `lifecycle { destroy = false }`.", account.ValueString()))
-		}
-		return
-	}
-	if r.cfg == nil {
-		return
-	}
+func (r *esimFleetResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan esimFleetModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	var prior *esimFleetModel
-	if !req.State.Raw.IsNull() {
-		prior = &esimFleetModel{}
-		resp.Diagnostics.Append(req.State.Get(ctx, prior)...)
-	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	var ok bool
-	if plan.AccountName, ok = r.cfg.plannedAccount(ctx, plan.AccountName, req.Config, &resp.Diagnostics); !ok {
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Create, defaultFleetTimeout, &resp.Diagnostics)
+	defer cancel()
+	account, err := r.cfg.accountOr(plan.AccountName)
+	if err != nil {
+		resp.Diagnostics.AddError("No ThingSpace account", err.Error())
 		return
 	}
-	if !plan.AccountName.IsUnknown() {
-		plan.ID = plan.AccountName
-	}
-	// The plan is written once, at the end: each SetAttribute rebuilds the whole plan value,
-	// which for a fleet of ten thousand devices costs half a second.
-	defer func() {
-		if !resp.Diagnostics.HasError() {
-			resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
-		}
-	}()
-	devices, devicesKnown := knownFleetDevices(plan.Devices, &resp.Diagnostics)
+	plan.AccountName, plan.ID = types.StringValue(account), types.StringValue(account)
+	devices, _ := knownFleetDevices(plan.Devices, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	replacing := prior != nil && replacedBy(!plan.ProfileType.Equal(prior.ProfileType), changedIfKnown(plan.AccountName, prior.AccountName))
-	account := plan.AccountName.ValueString()
-	if !plan.AccountName.IsUnknown() && account != "" {
-		r.checkPlans(ctx, account, &plan, devices, &resp.Diagnostics)
+	var fr fleetRun
+	for _, eid := range slices.Sorted(maps.Keys(devices)) {
+		fr.add(eid, plan.desired(reconcile.GoalCreate, account, eid, devices[eid]))
 	}
-	if devicesKnown && !replacing {
-		for _, eid := range slices.Sorted(maps.Keys(devices)) {
-			if err := r.cfg.claims.claim(eid, "thingspace_esim_fleet"); err != nil {
-				resp.Diagnostics.AddAttributeError(path.Root("devices").AtMapKey(eid), "Device claimed twice", err.Error())
-				return
-			}
-		}
-	}
-	if prior == nil || replacing {
-		// A create: every status is known after apply (the default plan of a computed value).
-		return
-	}
+	w := r.cfg.newWorld(nil)
+	defer w.done()
+	r.run(ctx, w, account, &fr)
+	resp.Diagnostics.Append(setFleetJournal(ctx, resp.Private, w, fr.eids)...)
 
+	t := reconcile.ProfileType(plan.ProfileType.ValueString())
+	status := make(map[string]fleetStatus, len(fr.eids))
+	touched := false
+	for i, eid := range fr.eids {
+		res := fr.results[i]
+		addWarnings(&resp.Diagnostics, res)
+		status[eid] = statusAfterRun(res, fleetStatus{}, t)
+		if res.Err == nil || res.Changed || res.Pending() || len(res.RequestIDs) > 0 || res.UnknownAction != "" {
+			touched = true
+		}
+	}
+	for i, eid := range fr.eids {
+		devices[eid] = withIdentifiers(devices[eid], fr.results[i].Seen())
+	}
+	plan.Devices = devicesMap(devices)
+	plan.DeviceStatus = statusMap(status)
+	failed, byEID := fr.failures()
+	if len(failed) == 0 {
+		plan.CreateConfirmed = types.BoolValue(true)
+		setPrivateConfirmed(ctx, resp.Private, true)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		return
+	}
+	if rerr := relayFailure(&fr); rerr != nil && !touched {
+		addRunError(&resp.Diagnostics, "Cannot create the eSIM fleet", rerr)
+		return
+	}
+	detail := failureDetail(failed, byEID, len(fr.eids))
+	if !touched {
+		// Nothing was accepted and no device is as configured: nothing to own.
+		resp.Diagnostics.AddError("Cannot create the eSIM fleet", detail+"\n\nNothing was sent that changed a device; nothing is stored in state.")
+		return
+	}
+	resp.Diagnostics.AddError("The eSIM fleet was not confirmed", detail+
+		"\n\nEvery device is kept in state with its status, and the fleet is saved as tainted: the next apply sends no "+
+		"deactivation for it, adopts the devices that are done, waits for requests still open, and acts only on the rest.")
+	plan.CreateConfirmed = types.BoolValue(false)
+	setPrivateConfirmed(ctx, resp.Private, false)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *esimFleetResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m esimFleetModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	account, err := r.cfg.accountOr(m.AccountName)
+	if err != nil {
+		resp.Diagnostics.AddError("No ThingSpace account", err.Error())
+		return
+	}
+	m.AccountName, m.ID = types.StringValue(account), types.StringValue(account)
+	devices, _ := knownFleetDevices(m.Devices, &resp.Diagnostics)
+	status := fleetStatuses(m.DeviceStatus, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	eids := slices.Sorted(maps.Keys(devices))
+	want := make([]reconcile.Desired, len(eids))
+	for i, eid := range eids {
+		want[i] = reconcile.Desired{EID: eid}
+	}
+	reads, err := r.cfg.readDevices(ctx, account, want)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read the fleet's devices", err.Error())
+		return
+	}
+	imported := m.ServicePlan.IsNull()
+	if imported {
+		fillImportedFleet(&m, reads)
+	}
+	confirmed := m.CreateConfirmed.IsNull() || m.CreateConfirmed.ValueBool()
+	t := reconcile.ProfileType(m.ProfileType.ValueString())
+	var gone []string
+	for i, eid := range eids {
+		dev, d := reads[i], devices[eid]
+		st, had := status[eid]
+		if !had {
+			st = fleetStatus{LastRequestID: types.StringValue(""), LastAction: types.StringValue(""), Error: types.StringValue("")}
+		}
+		if dev == nil || (confirmed && (reconcile.LineState(*dev) == tsapi.StateDeactive ||
+			(reconcile.LineState(*dev) == tsapi.StatePreActive && st.Error.ValueString() == ""))) {
+			if confirmed {
+				// Gone from the account, or deactivated outside Terraform: dropped, so the next
+				// plan shows it being added (a reactivation).
+				gone = append(gone, eid)
+				delete(devices, eid)
+				delete(status, eid)
+				continue
+			}
+			st.State, st.ServicePlan = types.StringValue("not found"), types.StringValue("")
+			status[eid] = st
+			continue
+		}
+		d = withIdentifiers(d, dev)
+		devices[eid] = d
+		want := m.settingsOf(d)
+		state := reconcile.StateFor(*dev, t)
+		plan := dev.ServicePlan()
+		st.State, st.ServicePlan = types.StringValue(string(state)), types.StringValue(plan)
+		inService := reconcile.InService(state)
+		if confirmed && inService {
+			if plan != want.plan {
+				// Changed outside Terraform: the state shows the plan the device has, so the
+				// next plan shows the configured one being set again.
+				d.ServicePlan = types.StringValue(plan)
+			}
+			if suspended := state == tsapi.StateSuspended; suspended != want.suspended {
+				d.Suspended = types.BoolValue(suspended)
+			}
+			if plan == want.plan && (state == tsapi.StateSuspended) == want.suspended {
+				st.Error = types.StringValue("")
+			}
+			devices[eid] = d
+		}
+		status[eid] = st
+	}
+	if len(gone) > 0 {
+		tflog.Warn(ctx, "devices of the fleet are no longer active in the account; removing them from state",
+			map[string]any{"devices": namedEIDs(gone)})
+	}
+	m.Devices = devicesMap(devices)
+	m.DeviceStatus = statusMap(status)
+	if imported {
+		m.CreateConfirmed = types.BoolValue(true)
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *esimFleetResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, prior esimFleetModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Update, defaultFleetTimeout, &resp.Diagnostics)
+	defer cancel()
+	account := prior.AccountName.ValueString()
+	plan.AccountName, plan.ID = prior.AccountName, prior.ID
+	devices, _ := knownFleetDevices(plan.Devices, &resp.Diagnostics)
 	priorDevices, _ := knownFleetDevices(prior.Devices, &resp.Diagnostics)
 	priorStatus := fleetStatuses(prior.DeviceStatus, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if devicesKnown && !plan.DeletionProtection.IsUnknown() && plan.DeletionProtection.ValueBool() {
+	confirmed := prior.CreateConfirmed.IsNull() || prior.CreateConfirmed.ValueBool()
+
+	var fr fleetRun
+	var added, changed, removed int
+	for _, eid := range slices.Sorted(maps.Keys(devices)) {
+		st, had := priorStatus[eid]
+		pd, was := priorDevices[eid]
+		switch {
+		case !was:
+			added++
+			fr.add(eid, plan.desired(reconcile.GoalCreate, account, eid, devices[eid]))
+		case !confirmed || needsRun(prior.settingsOf(pd), plan.settingsOf(devices[eid]), st, had):
+			changed++
+			goal := reconcile.GoalUpdate
+			if !st.inService() || !confirmed {
+				// Never brought into service by this fleet (its activation failed, or the
+				// create was not confirmed): decided as a create, which adopts a device that
+				// is done and refuses one that someone else runs on another plan.
+				goal = reconcile.GoalCreate
+			}
+			fr.add(eid, plan.desired(goal, account, eid, devices[eid]))
+		}
+	}
+	var protectedActive []string
+	for _, eid := range slices.Sorted(maps.Keys(priorDevices)) {
+		if _, kept := devices[eid]; kept {
+			continue
+		}
+		removed++
+		if plan.DeletionProtection.ValueBool() && priorStatus[eid].inService() {
+			protectedActive = append(protectedActive, eid)
+			continue
+		}
+		// The deactivation settings are the configuration's (etf_waiver and reason_code may
+		// change in the same apply).
+		fr.add(eid, plan.desired(reconcile.GoalDestroy, account, eid, priorDevices[eid]))
+	}
+	if len(protectedActive) > 0 {
+		resp.Diagnostics.AddError("Deletion protection is on", fmt.Sprintf("Removing %s would deactivate them, and the fleet "+
+			"has deletion_protection = true. Nothing was sent.", namedEIDs(protectedActive)))
+		return
+	}
+	tflog.Info(ctx, "updating the eSIM fleet", map[string]any{"devices": len(devices), "added": added, "changed": changed, "removed": removed})
+
+	w := r.cfg.newWorld(nil)
+	defer w.done()
+	carryFleetJournal(ctx, w, req.Private, nil)
+	r.run(ctx, w, account, &fr)
+	resp.Diagnostics.Append(setFleetJournal(ctx, resp.Private, w, fr.eids)...)
+
+	// The new state: devices not decided keep their entry and status; a device decided takes
+	// the planned settings when it reached them, and keeps its prior ones (with the error) when
+	// it did not, so that the next plan shows it again. A removed device that was deactivated
+	// leaves the state; one that was not stays, to be removed again.
+	t := reconcile.ProfileType(plan.ProfileType.ValueString())
+	outDevices := make(map[string]fleetDevice, len(devices))
+	outStatus := make(map[string]fleetStatus, len(devices))
+	for eid, dv := range devices {
+		outDevices[eid] = dv
+		if st, ok := priorStatus[eid]; ok {
+			outStatus[eid] = st
+		}
+	}
+	for i, eid := range fr.eids {
+		res := fr.results[i]
+		addWarnings(&resp.Diagnostics, res)
+		_, inPlan := devices[eid]
+		st := statusAfterRun(res, priorStatus[eid], t)
+		if inPlan {
+			outDevices[eid] = withIdentifiers(outDevices[eid], res.Seen())
+		}
+		switch {
+		case !inPlan && res.Err == nil:
+			delete(outDevices, eid)
+			delete(outStatus, eid)
+			continue
+		case !inPlan:
+			outDevices[eid] = priorDevices[eid]
+		case res.Err != nil && !st.inService():
+			// Not in service (an activation that failed): the planned settings, so that the
+			// error alone brings it back in the next plan.
+		case res.Err != nil:
+			if pd, was := priorDevices[eid]; was {
+				outDevices[eid] = pd
+			}
+		}
+		outStatus[eid] = st
+	}
+	plan.Devices = devicesMap(outDevices)
+	plan.DeviceStatus = statusMap(outStatus)
+	failed, byEID := fr.failures()
+	if len(failed) > 0 {
+		if rerr := relayFailure(&fr); rerr != nil {
+			addRunError(&resp.Diagnostics, "Cannot update the eSIM fleet", rerr)
+		} else {
+			resp.Diagnostics.AddError("Some devices of the eSIM fleet were not updated", failureDetail(failed, byEID, len(fr.eids))+
+				"\n\nThe devices that are done are saved; the others keep their status with the error, so the next plan shows "+
+				"them again and the next apply decides them afresh (waiting for requests still open, never repeating one).")
+		}
+		plan.CreateConfirmed = prior.CreateConfirmed
+		if plan.CreateConfirmed.IsNull() || plan.CreateConfirmed.IsUnknown() {
+			plan.CreateConfirmed = types.BoolValue(true)
+		}
+	} else {
+		plan.CreateConfirmed = types.BoolValue(true)
+		setPrivateConfirmed(ctx, resp.Private, true)
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *esimFleetResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m esimFleetModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	unconfirmed := !m.CreateConfirmed.IsNull() && !m.CreateConfirmed.ValueBool()
+	if c, ok := privateConfirmed(ctx, req.Private); ok {
+		unconfirmed = !c
+	}
+	// The destroy of an unconfirmed create deactivates nothing, so protection does not stop
+	// it: a tainted fleet is replaced, its devices adopted, whatever deletion_protection says.
+	if m.DeletionProtection.ValueBool() && !unconfirmed {
+		resp.Diagnostics.AddError("Deletion protection is on", fmt.Sprintf("The fleet of account %s has deletion_protection = true; "+
+			"nothing was sent. Set it to false and apply first.", m.AccountName.ValueString()))
+		return
+	}
+	ctx, cancel := timeoutContext(ctx, m.Timeouts.Delete, defaultFleetTimeout, &resp.Diagnostics)
+	defer cancel()
+	account := m.AccountName.ValueString()
+	devices, _ := knownFleetDevices(m.Devices, &resp.Diagnostics)
+	status := fleetStatuses(m.DeviceStatus, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	goal := reconcile.GoalDestroy
+	if unconfirmed {
+		goal = reconcile.GoalSettle
+		tflog.Info(ctx, "the create of this fleet was not confirmed: settling its requests; no carrier action is sent",
+			map[string]any{"devices": len(devices)})
+	}
+	var fr fleetRun
+	for _, eid := range slices.Sorted(maps.Keys(devices)) {
+		fr.add(eid, m.desired(goal, account, eid, devices[eid]))
+	}
+	w := r.cfg.newWorld(nil)
+	defer w.done()
+	carryFleetJournal(ctx, w, req.Private, status)
+	r.run(ctx, w, account, &fr)
+	failed, byEID := fr.failures()
+	if unconfirmed {
+		if len(failed) > 0 {
+			addRunError(&resp.Diagnostics, "Requests of the unconfirmed fleet are still pending", fmt.Errorf("%s\n\nNo carrier "+
+				"action was sent. Apply again later: the fleet stays in state until its requests settle", failureDetail(failed, byEID, len(fr.eids))))
+			return
+		}
 		var active []string
-		for eid := range priorDevices {
-			if _, kept := devices[eid]; !kept && priorStatus[eid].inService() {
-				active = append(active, eid)
+		for i, res := range fr.results {
+			if res.Last != nil {
+				if reconcile.InService(reconcile.LineState(*res.Last)) {
+					active = append(active, fr.eids[i])
+				}
 			}
 		}
 		if len(active) > 0 {
-			resp.Diagnostics.AddAttributeError(path.Root("devices"), "Deletion protection is on",
-				fmt.Sprintf("Removing %s from the fleet would deactivate them, and the fleet has deletion_protection = true. "+
-					"Set deletion_protection = false in the same change to deactivate them. Nothing will be sent.", namedEIDs(active)))
-			return
+			resp.Diagnostics.AddWarning("Devices stay active", fmt.Sprintf("%s are active after requests the earlier apply did not "+
+				"see complete. This tainted fleet is removed without deactivating them: its replacement adopts them.", namedEIDs(active)))
 		}
-	}
-	confirmed := prior.CreateConfirmed.IsNull() || prior.CreateConfirmed.ValueBool()
-	if !confirmed {
-		// An unconfirmed create kept by `terraform untaint`: the update decides every device
-		// again (the ones done are found done) and confirms the fleet.
-		plan.CreateConfirmed = types.BoolUnknown()
-	} else {
-		plan.CreateConfirmed = types.BoolValue(true)
-	}
-	if !devicesKnown || fleetSettingsUnknown(&plan) {
-		plan.DeviceStatus = types.MapUnknown(fleetStatusType)
 		return
 	}
-	// Each device keeps its status unless this apply decides it again: a plan that changes one
-	// device of ten thousand shows that one entry.
-	elems := make(map[string]attr.Value, len(devices))
-	changed := 0
-	for eid, d := range devices {
-		st, had := priorStatus[eid]
-		pd, was := priorDevices[eid]
-		if !confirmed || !was || needsRun(prior.settingsOf(pd), plan.settingsOf(d), st, had) {
-			elems[eid] = types.ObjectUnknown(fleetStatusType.AttrTypes)
-			changed++
+	for _, res := range fr.results {
+		addWarnings(&resp.Diagnostics, res)
+	}
+	if len(failed) == 0 {
+		return
+	}
+	if rerr := relayFailure(&fr); rerr != nil {
+		addRunError(&resp.Diagnostics, "Cannot deactivate the eSIM fleet", rerr)
+	} else {
+		resp.Diagnostics.AddError("Some devices of the eSIM fleet were not deactivated", failureDetail(failed, byEID, len(fr.eids))+
+			"\n\nThe fleet stays in state with the devices that are still active; destroy again to deactivate them.")
+	}
+	// Keep what is still active, so that the next destroy acts on those only.
+	t := reconcile.ProfileType(m.ProfileType.ValueString())
+	for i, eid := range fr.eids {
+		if fr.results[i].Err == nil {
+			delete(devices, eid)
+			delete(status, eid)
 			continue
 		}
-		elems[eid] = st.object()
+		status[eid] = statusAfterRun(fr.results[i], status[eid], t)
 	}
-	tflog.Debug(ctx, "fleet plan", map[string]any{"devices": len(devices), "decided_again": changed})
-	plan.DeviceStatus = types.MapValueMust(fleetStatusType, elems)
-}
-
-// fleetSettingsUnknown reports whether a fleet-wide setting that decides devices is unknown.
-func fleetSettingsUnknown(m *esimFleetModel) bool {
-	return m.ServicePlan.IsUnknown() || m.GlobalServicePlan.IsUnknown() || m.Suspended.IsUnknown() || m.ProfileType.IsUnknown()
-}
-
-// checkPlans validates the fleet's plans and the devices' own plans against the account's.
-func (r *esimFleetResource) checkPlans(ctx context.Context, account string, plan *esimFleetModel, devices map[string]fleetDevice, diags *diag.Diagnostics) {
-	for _, p := range []struct {
-		attr string
-		v    types.String
-	}{{"service_plan", plan.ServicePlan}, {"global_service_plan", plan.GlobalServicePlan}} {
-		if v := knownString(p.v); v != "" {
-			if err := r.cfg.checkServicePlan(ctx, account, v); err != nil {
-				diags.AddAttributeError(path.Root(p.attr), "Unknown service plan", err.Error())
-			}
-		}
-	}
-	checked := map[string]bool{}
-	for _, eid := range slices.Sorted(maps.Keys(devices)) {
-		v := knownString(devices[eid].ServicePlan)
-		if v == "" || checked[v] {
-			continue
-		}
-		checked[v] = true
-		if err := r.cfg.checkServicePlan(ctx, account, v); err != nil {
-			diags.AddAttributeError(path.Root("devices").AtMapKey(eid).AtName("service_plan"), "Unknown service plan", err.Error())
-		}
-	}
+	m.Devices, m.DeviceStatus = devicesMap(devices), statusMap(status)
+	resp.Diagnostics.Append(setFleetJournal(ctx, resp.Private, w, fr.eids)...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
 // knownFleetDevices decodes the devices map when it and its entries are known (at plan time
@@ -514,729 +673,4 @@ func devicesMap(in map[string]fleetDevice) types.Map {
 		elems[k] = v.object()
 	}
 	return types.MapValueMust(fleetDeviceType, elems)
-}
-
-// desired translates one device of the fleet into the engine's terms.
-func (m *esimFleetModel) desired(goal reconcile.Goal, account, eid string, d fleetDevice) reconcile.Desired {
-	s := m.settingsOf(d)
-	return reconcile.Desired{
-		Goal: goal, Account: account, EID: eid, ICCID: s.iccid, IMEI: s.imei,
-		Type: reconcile.ProfileType(m.ProfileType.ValueString()), ServicePlan: s.plan, GlobalServicePlan: s.globalPlan,
-		Download: true, Enabled: true, Suspended: s.suspended, MdnZipCode: m.MdnZipCode.ValueString(),
-		EtfWaiver: m.EtfWaiver.ValueBool(), ReasonCode: m.ReasonCode.ValueString(),
-	}
-}
-
-// timeout resolves one of the fleet's timeouts.
-func (m *esimFleetModel) timeout(ctx context.Context, op string) (time.Duration, diag.Diagnostics) {
-	switch op {
-	case "create":
-		return m.Timeouts.Create(ctx, defaultFleetTimeout)
-	case "update":
-		return m.Timeouts.Update(ctx, defaultFleetTimeout)
-	default:
-		return m.Timeouts.Delete(ctx, defaultFleetTimeout)
-	}
-}
-
-// statusOf is a device's status after a run of the engine.
-func statusOf(res reconcile.Result, prior fleetStatus, t reconcile.ProfileType) fleetStatus {
-	st := prior
-	if st.State.IsNull() || st.State.IsUnknown() {
-		st = fleetStatus{State: types.StringValue(""), ServicePlan: types.StringValue(""), LastRequestID: types.StringValue(""),
-			LastAction: types.StringValue(""), Error: types.StringValue("")}
-	}
-	if seen := seenDevice(res); seen != nil {
-		st.State = types.StringValue(string(reconcile.StateFor(*seen, t)))
-		st.ServicePlan = types.StringValue(seen.ServicePlan())
-	}
-	if rid := res.LastRequestID(); rid != "" {
-		st.LastRequestID, st.LastAction = types.StringValue(rid), types.StringValue(string(res.LastAction()))
-	}
-	if res.UnknownAction != "" && res.Err != nil {
-		st.LastRequestID, st.LastAction = types.StringValue(""), types.StringValue(string(res.UnknownAction))
-	}
-	st.Error = types.StringValue("")
-	if res.Err != nil {
-		st.Error = types.StringValue(res.Err.Error())
-	}
-	return st
-}
-
-// withIdentifiers fills a device entry's ICCID and IMEI that the configuration leaves to
-// ThingSpace (unknown in a plan, null after an import) from what the device showed.
-func withIdentifiers(d fleetDevice, dev *tsapi.Device) fleetDevice {
-	fill := func(v *types.String, kind string) {
-		if v.IsNull() || v.IsUnknown() {
-			id := ""
-			if dev != nil {
-				id = dev.DeviceIDs.Get(kind)
-			}
-			*v = types.StringValue(id)
-		}
-	}
-	fill(&d.ICCID, tsapi.KindICCID)
-	fill(&d.IMEI, tsapi.KindIMEI)
-	return d
-}
-
-// seenDevice is the device as a run last (or first) observed it.
-func seenDevice(res reconcile.Result) *tsapi.Device {
-	if res.Last != nil {
-		return res.Last
-	}
-	return res.First
-}
-
-// fleetRun is one run of the engine over the fleet's devices that need deciding.
-type fleetRun struct {
-	eids    []string
-	want    []reconcile.Desired
-	results []reconcile.Result
-}
-
-func (fr *fleetRun) add(eid string, d reconcile.Desired) {
-	fr.eids = append(fr.eids, eid)
-	fr.want = append(fr.want, d)
-}
-
-// run decides every device in one engine run: one observation lists the account and asks the
-// relay about all of them, and identical actions go out as bulk requests.
-func (r *esimFleetResource) run(ctx context.Context, w *world, account string, fr *fleetRun) {
-	if len(fr.want) == 0 {
-		return
-	}
-	tflog.Info(ctx, "deciding the fleet's devices", map[string]any{"devices": len(fr.want), "account": account})
-	fr.results = r.cfg.runAll(ctx, w, account, fr.want)
-}
-
-// failures lists the devices a run left with an error, sorted by EID.
-func (fr *fleetRun) failures() (eids []string, byEID map[string]error) {
-	byEID = map[string]error{}
-	for i, res := range fr.results {
-		if res.Err != nil {
-			eids = append(eids, fr.eids[i])
-			byEID[fr.eids[i]] = res.Err
-		}
-	}
-	slices.Sort(eids)
-	return eids, byEID
-}
-
-// failureDetail names the first failed devices with their errors, then counts the rest.
-func failureDetail(eids []string, byEID map[string]error, total int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d devices are not as configured:\n", len(eids), total)
-	for i, eid := range eids {
-		if i == fleetNamedMax {
-			fmt.Fprintf(&b, "... and %d more (see device_status in the state for each one's error).\n", len(eids)-fleetNamedMax)
-			break
-		}
-		fmt.Fprintf(&b, "- EID %s: %v\n", eid, byEID[eid])
-	}
-	return strings.TrimSpace(b.String())
-}
-
-// namedEIDs names up to fleetNamedMax EIDs and counts the rest.
-func namedEIDs(eids []string) string {
-	eids = slices.Sorted(slices.Values(eids))
-	if len(eids) == 1 {
-		return "EID " + eids[0]
-	}
-	if len(eids) <= fleetNamedMax {
-		return fmt.Sprintf("%d devices (EIDs %s)", len(eids), strings.Join(eids, ", "))
-	}
-	return fmt.Sprintf("%d devices (EIDs %s, and %d more)", len(eids), strings.Join(eids[:fleetNamedMax], ", "), len(eids)-fleetNamedMax)
-}
-
-// relayFailure returns a device's error that says the relay did not answer: it gets a
-// diagnostic of its own (see addRunError), not one line of the device list.
-func relayFailure(fr *fleetRun) error {
-	for _, res := range fr.results {
-		var ru *relayUnavailableError
-		if errors.As(res.Err, &ru) {
-			return res.Err
-		}
-	}
-	return nil
-}
-
-func (r *esimFleetResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan esimFleetModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	d, diags := plan.timeout(ctx, "create")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	account, err := r.cfg.accountOr(plan.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddError("No ThingSpace account", err.Error())
-		return
-	}
-	plan.AccountName, plan.ID = types.StringValue(account), types.StringValue(account)
-	devices, _ := knownFleetDevices(plan.Devices, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	var fr fleetRun
-	for _, eid := range slices.Sorted(maps.Keys(devices)) {
-		fr.add(eid, plan.desired(reconcile.GoalCreate, account, eid, devices[eid]))
-	}
-	w := r.cfg.newWorld(nil)
-	defer w.done()
-	r.run(ctx, w, account, &fr)
-	resp.Diagnostics.Append(setFleetJournal(ctx, resp.Private, w, fr.eids)...)
-
-	t := reconcile.ProfileType(plan.ProfileType.ValueString())
-	status := make(map[string]fleetStatus, len(fr.eids))
-	touched := false
-	for i, eid := range fr.eids {
-		res := fr.results[i]
-		addWarnings(&resp.Diagnostics, res)
-		status[eid] = statusOf(res, fleetStatus{}, t)
-		if res.Err == nil || res.Changed || res.Pending() || len(res.RequestIDs) > 0 || res.UnknownAction != "" {
-			touched = true
-		}
-	}
-	for i, eid := range fr.eids {
-		devices[eid] = withIdentifiers(devices[eid], seenDevice(fr.results[i]))
-	}
-	plan.Devices = devicesMap(devices)
-	plan.DeviceStatus = statusMap(status)
-	failed, byEID := fr.failures()
-	if len(failed) == 0 {
-		plan.CreateConfirmed = types.BoolValue(true)
-		setPrivateConfirmed(ctx, resp.Private, true)
-		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-		return
-	}
-	if rerr := relayFailure(&fr); rerr != nil && !touched {
-		addRunError(&resp.Diagnostics, "Cannot create the eSIM fleet", rerr)
-		return
-	}
-	detail := failureDetail(failed, byEID, len(fr.eids))
-	if !touched {
-		// Nothing was accepted and no device is as configured: nothing to own.
-		resp.Diagnostics.AddError("Cannot create the eSIM fleet", detail+"\n\nNothing was sent that changed a device; nothing is stored in state.")
-		return
-	}
-	resp.Diagnostics.AddError("The eSIM fleet was not confirmed", detail+
-		"\n\nEvery device is kept in state with its status, and the fleet is saved as tainted: the next apply sends no "+
-		"deactivation for it, adopts the devices that are done, waits for requests still open, and acts only on the rest.")
-	plan.CreateConfirmed = types.BoolValue(false)
-	setPrivateConfirmed(ctx, resp.Private, false)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-}
-
-func (r *esimFleetResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, prior esimFleetModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	d, diags := plan.timeout(ctx, "update")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	account := prior.AccountName.ValueString()
-	plan.AccountName, plan.ID = prior.AccountName, prior.ID
-	devices, _ := knownFleetDevices(plan.Devices, &resp.Diagnostics)
-	priorDevices, _ := knownFleetDevices(prior.Devices, &resp.Diagnostics)
-	priorStatus := fleetStatuses(prior.DeviceStatus, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	confirmed := prior.CreateConfirmed.IsNull() || prior.CreateConfirmed.ValueBool()
-
-	var fr fleetRun
-	var added, changed, removed int
-	for _, eid := range slices.Sorted(maps.Keys(devices)) {
-		st, had := priorStatus[eid]
-		pd, was := priorDevices[eid]
-		switch {
-		case !was:
-			added++
-			fr.add(eid, plan.desired(reconcile.GoalCreate, account, eid, devices[eid]))
-		case !confirmed || needsRun(prior.settingsOf(pd), plan.settingsOf(devices[eid]), st, had):
-			changed++
-			goal := reconcile.GoalUpdate
-			if !st.inService() || !confirmed {
-				// Never brought into service by this fleet (its activation failed, or the
-				// create was not confirmed): decided as a create, which adopts a device that
-				// is done and refuses one that someone else runs on another plan.
-				goal = reconcile.GoalCreate
-			}
-			fr.add(eid, plan.desired(goal, account, eid, devices[eid]))
-		}
-	}
-	var protectedActive []string
-	for _, eid := range slices.Sorted(maps.Keys(priorDevices)) {
-		if _, kept := devices[eid]; kept {
-			continue
-		}
-		removed++
-		if plan.DeletionProtection.ValueBool() && priorStatus[eid].inService() {
-			protectedActive = append(protectedActive, eid)
-			continue
-		}
-		// The deactivation settings are the configuration's (etf_waiver and reason_code may
-		// change in the same apply).
-		fr.add(eid, plan.desired(reconcile.GoalDestroy, account, eid, priorDevices[eid]))
-	}
-	if len(protectedActive) > 0 {
-		resp.Diagnostics.AddError("Deletion protection is on", fmt.Sprintf("Removing %s would deactivate them, and the fleet "+
-			"has deletion_protection = true. Nothing was sent.", namedEIDs(protectedActive)))
-		return
-	}
-	tflog.Info(ctx, "updating the eSIM fleet", map[string]any{"devices": len(devices), "added": added, "changed": changed, "removed": removed})
-
-	w := r.cfg.newWorld(nil)
-	defer w.done()
-	carryFleetJournal(ctx, w, req.Private, nil)
-	r.run(ctx, w, account, &fr)
-	resp.Diagnostics.Append(setFleetJournal(ctx, resp.Private, w, fr.eids)...)
-
-	// The new state: devices not decided keep their entry and status; a device decided takes
-	// the planned settings when it reached them, and keeps its prior ones (with the error) when
-	// it did not, so that the next plan shows it again. A removed device that was deactivated
-	// leaves the state; one that was not stays, to be removed again.
-	t := reconcile.ProfileType(plan.ProfileType.ValueString())
-	outDevices := make(map[string]fleetDevice, len(devices))
-	outStatus := make(map[string]fleetStatus, len(devices))
-	for eid, dv := range devices {
-		outDevices[eid] = dv
-		if st, ok := priorStatus[eid]; ok {
-			outStatus[eid] = st
-		}
-	}
-	for i, eid := range fr.eids {
-		res := fr.results[i]
-		addWarnings(&resp.Diagnostics, res)
-		_, inPlan := devices[eid]
-		st := statusOf(res, priorStatus[eid], t)
-		if inPlan {
-			outDevices[eid] = withIdentifiers(outDevices[eid], seenDevice(res))
-		}
-		switch {
-		case !inPlan && res.Err == nil:
-			delete(outDevices, eid)
-			delete(outStatus, eid)
-			continue
-		case !inPlan:
-			outDevices[eid] = priorDevices[eid]
-		case res.Err != nil && !st.inService():
-			// Not in service (an activation that failed): the planned settings, so that the
-			// error alone brings it back in the next plan.
-		case res.Err != nil:
-			if pd, was := priorDevices[eid]; was {
-				outDevices[eid] = pd
-			}
-		}
-		outStatus[eid] = st
-	}
-	plan.Devices = devicesMap(outDevices)
-	plan.DeviceStatus = statusMap(outStatus)
-	failed, byEID := fr.failures()
-	if len(failed) > 0 {
-		if rerr := relayFailure(&fr); rerr != nil {
-			addRunError(&resp.Diagnostics, "Cannot update the eSIM fleet", rerr)
-		} else {
-			resp.Diagnostics.AddError("Some devices of the eSIM fleet were not updated", failureDetail(failed, byEID, len(fr.eids))+
-				"\n\nThe devices that are done are saved; the others keep their status with the error, so the next plan shows "+
-				"them again and the next apply decides them afresh (waiting for requests still open, never repeating one).")
-		}
-		plan.CreateConfirmed = prior.CreateConfirmed
-		if plan.CreateConfirmed.IsNull() || plan.CreateConfirmed.IsUnknown() {
-			plan.CreateConfirmed = types.BoolValue(true)
-		}
-	} else {
-		plan.CreateConfirmed = types.BoolValue(true)
-		setPrivateConfirmed(ctx, resp.Private, true)
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-}
-
-func (r *esimFleetResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m esimFleetModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	account, err := r.cfg.accountOr(m.AccountName)
-	if err != nil {
-		resp.Diagnostics.AddError("No ThingSpace account", err.Error())
-		return
-	}
-	m.AccountName, m.ID = types.StringValue(account), types.StringValue(account)
-	devices, _ := knownFleetDevices(m.Devices, &resp.Diagnostics)
-	status := fleetStatuses(m.DeviceStatus, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	eids := slices.Sorted(maps.Keys(devices))
-	want := make([]reconcile.Desired, len(eids))
-	for i, eid := range eids {
-		want[i] = reconcile.Desired{EID: eid}
-	}
-	reads, err := r.cfg.readDevices(ctx, account, want)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the fleet's devices", err.Error())
-		return
-	}
-	imported := m.ServicePlan.IsNull()
-	if imported {
-		fillImportedFleet(&m, reads)
-	}
-	confirmed := m.CreateConfirmed.IsNull() || m.CreateConfirmed.ValueBool()
-	t := reconcile.ProfileType(m.ProfileType.ValueString())
-	var gone []string
-	for i, eid := range eids {
-		dev, d := reads[i], devices[eid]
-		st, had := status[eid]
-		if !had {
-			st = fleetStatus{LastRequestID: types.StringValue(""), LastAction: types.StringValue(""), Error: types.StringValue("")}
-		}
-		if dev == nil || (confirmed && (reconcile.LineState(*dev) == tsapi.StateDeactive ||
-			(reconcile.LineState(*dev) == tsapi.StatePreActive && st.Error.ValueString() == ""))) {
-			if confirmed {
-				// Gone from the account, or deactivated outside Terraform: dropped, so the next
-				// plan shows it being added (a reactivation).
-				gone = append(gone, eid)
-				delete(devices, eid)
-				delete(status, eid)
-				continue
-			}
-			st.State, st.ServicePlan = types.StringValue("not found"), types.StringValue("")
-			status[eid] = st
-			continue
-		}
-		d = withIdentifiers(d, dev)
-		devices[eid] = d
-		want := m.settingsOf(d)
-		state := reconcile.StateFor(*dev, t)
-		plan := dev.ServicePlan()
-		st.State, st.ServicePlan = types.StringValue(string(state)), types.StringValue(plan)
-		inService := state == tsapi.StateActive || state == tsapi.StateSuspended
-		if confirmed && inService {
-			if plan != want.plan {
-				// Changed outside Terraform: the state shows the plan the device has, so the
-				// next plan shows the configured one being set again.
-				d.ServicePlan = types.StringValue(plan)
-			}
-			if suspended := state == tsapi.StateSuspended; suspended != want.suspended {
-				d.Suspended = types.BoolValue(suspended)
-			}
-			if plan == want.plan && (state == tsapi.StateSuspended) == want.suspended {
-				st.Error = types.StringValue("")
-			}
-			devices[eid] = d
-		}
-		status[eid] = st
-	}
-	if len(gone) > 0 {
-		tflog.Warn(ctx, "devices of the fleet are no longer active in the account; removing them from state",
-			map[string]any{"devices": namedEIDs(gone)})
-	}
-	m.Devices = devicesMap(devices)
-	m.DeviceStatus = statusMap(status)
-	if imported {
-		m.CreateConfirmed = types.BoolValue(true)
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-// fillImportedFleet sets the fleet-wide settings of an imported fleet from its devices: the
-// plan most of them have (the others get it as their own service_plan), the profile type
-// most of them show, and the defaults of the settings ThingSpace does not hold.
-func fillImportedFleet(m *esimFleetModel, reads []*tsapi.Device) {
-	plans, globalPlans := map[string]int{}, map[string]int{}
-	global := 0
-	for _, dev := range reads {
-		if dev == nil {
-			continue
-		}
-		plans[dev.ServicePlan()]++
-		if g, ok := reconcile.GlobalLine(*dev); ok {
-			global++
-			globalPlans[g.ServicePlan]++
-		}
-	}
-	m.ServicePlan = types.StringValue(mostCommon(plans))
-	m.ProfileType = types.StringValue(profileVerizonUS)
-	if global*2 > len(reads) {
-		m.ProfileType = types.StringValue(profileGlobal)
-		m.GlobalServicePlan = types.StringValue(mostCommon(globalPlans))
-	}
-	m.Suspended = types.BoolValue(false)
-	m.EtfWaiver = types.BoolValue(false)
-	m.ReasonCode = types.StringValue("FF")
-	m.DeletionProtection = types.BoolValue(true)
-	if m.Timeouts.IsNull() || m.Timeouts.IsUnknown() {
-		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.Object.AttributeTypes(context.Background()))}
-	}
-}
-
-// mostCommon returns the key with the highest count (the smallest such key on a tie).
-func mostCommon(counts map[string]int) string {
-	best, n := "", -1
-	for _, k := range slices.Sorted(maps.Keys(counts)) {
-		if counts[k] > n {
-			best, n = k, counts[k]
-		}
-	}
-	return best
-}
-
-func (r *esimFleetResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var m esimFleetModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	unconfirmed := !m.CreateConfirmed.IsNull() && !m.CreateConfirmed.ValueBool()
-	if c, ok := privateConfirmed(ctx, req.Private); ok {
-		unconfirmed = !c
-	}
-	// The destroy of an unconfirmed create deactivates nothing, so protection does not stop
-	// it: a tainted fleet is replaced, its devices adopted, whatever deletion_protection says.
-	if m.DeletionProtection.ValueBool() && !unconfirmed {
-		resp.Diagnostics.AddError("Deletion protection is on", fmt.Sprintf("The fleet of account %s has deletion_protection = true; "+
-			"nothing was sent. Set it to false and apply first.", m.AccountName.ValueString()))
-		return
-	}
-	d, diags := m.timeout(ctx, "delete")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	account := m.AccountName.ValueString()
-	devices, _ := knownFleetDevices(m.Devices, &resp.Diagnostics)
-	status := fleetStatuses(m.DeviceStatus, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	goal := reconcile.GoalDestroy
-	if unconfirmed {
-		goal = reconcile.GoalSettle
-		tflog.Info(ctx, "the create of this fleet was not confirmed: settling its requests; no carrier action is sent",
-			map[string]any{"devices": len(devices)})
-	}
-	var fr fleetRun
-	for _, eid := range slices.Sorted(maps.Keys(devices)) {
-		fr.add(eid, m.desired(goal, account, eid, devices[eid]))
-	}
-	w := r.cfg.newWorld(nil)
-	defer w.done()
-	carryFleetJournal(ctx, w, req.Private, status)
-	r.run(ctx, w, account, &fr)
-	failed, byEID := fr.failures()
-	if unconfirmed {
-		if len(failed) > 0 {
-			addRunError(&resp.Diagnostics, "Requests of the unconfirmed fleet are still pending", fmt.Errorf("%s\n\nNo carrier "+
-				"action was sent. Apply again later: the fleet stays in state until its requests settle", failureDetail(failed, byEID, len(fr.eids))))
-			return
-		}
-		var active []string
-		for i, res := range fr.results {
-			if res.Last != nil {
-				if s := reconcile.LineState(*res.Last); s == tsapi.StateActive || s == tsapi.StateSuspended {
-					active = append(active, fr.eids[i])
-				}
-			}
-		}
-		if len(active) > 0 {
-			resp.Diagnostics.AddWarning("Devices stay active", fmt.Sprintf("%s are active after requests the earlier apply did not "+
-				"see complete. This tainted fleet is removed without deactivating them: its replacement adopts them.", namedEIDs(active)))
-		}
-		return
-	}
-	for _, res := range fr.results {
-		addWarnings(&resp.Diagnostics, res)
-	}
-	if len(failed) == 0 {
-		return
-	}
-	if rerr := relayFailure(&fr); rerr != nil {
-		addRunError(&resp.Diagnostics, "Cannot deactivate the eSIM fleet", rerr)
-	} else {
-		resp.Diagnostics.AddError("Some devices of the eSIM fleet were not deactivated", failureDetail(failed, byEID, len(fr.eids))+
-			"\n\nThe fleet stays in state with the devices that are still active; destroy again to deactivate them.")
-	}
-	// Keep what is still active, so that the next destroy acts on those only.
-	t := reconcile.ProfileType(m.ProfileType.ValueString())
-	for i, eid := range fr.eids {
-		if fr.results[i].Err == nil {
-			delete(devices, eid)
-			delete(status, eid)
-			continue
-		}
-		status[eid] = statusOf(fr.results[i], status[eid], t)
-	}
-	m.Devices, m.DeviceStatus = devicesMap(devices), statusMap(status)
-	resp.Diagnostics.Append(setFleetJournal(ctx, resp.Private, w, fr.eids)...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-// fleetImportExample is shown with every import ID error.
-const fleetImportExample = "expected `<account>/<eid>,<eid>,...`, or `<account>/state=active[,service_plan=<plan>]` for " +
-	"every device the account lists with that state (and plan); the `<account>/` part may be left out for the provider's account"
-
-// ImportState takes `<account>/<eid>,<eid>,...` or a device filter `<account>/state=...,service_plan=...`.
-// The devices' settings come from the first Read: the fleet's plan is the one most of them have.
-func (r *esimFleetResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	account, spec, found := strings.Cut(req.ID, "/")
-	if !found {
-		account, spec = "", req.ID
-	}
-	if account == "" && r.cfg != nil {
-		account = r.cfg.AccountName
-	}
-	if account == "" {
-		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("import ID %q names no account and the provider has no "+
-			"`account_name`: %s", req.ID, fleetImportExample))
-		return
-	}
-	if err := ids.ValidateAccountName(account); err != nil {
-		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("import ID %q: %v; %s", req.ID, err, fleetImportExample))
-		return
-	}
-	var eids []string
-	var err error
-	if strings.Contains(spec, "=") {
-		eids, err = r.importByFilter(ctx, account, spec)
-	} else {
-		eids, err = parseEIDList(spec)
-	}
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("import ID %q: %v; %s", req.ID, err, fleetImportExample))
-		return
-	}
-	devices := make(map[string]fleetDevice, len(eids))
-	for _, eid := range eids {
-		devices[eid] = fleetDevice{ICCID: types.StringNull(), IMEI: types.StringNull(), ServicePlan: types.StringNull(), Suspended: types.BoolNull()}
-	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), account)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("account_name"), account)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("devices"), devicesMap(devices))...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("device_status"), statusMap(nil))...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("create_confirmed"), true)...)
-	setPrivateConfirmed(ctx, resp.Private, true)
-}
-
-// parseEIDList parses a comma-separated list of distinct EIDs.
-func parseEIDList(spec string) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
-	for eid := range strings.SplitSeq(spec, ",") {
-		eid = strings.TrimSpace(eid)
-		if err := ids.ValidateDeviceID(tsapi.KindEID, eid, true); err != nil {
-			return nil, err
-		}
-		if seen[eid] {
-			return nil, fmt.Errorf("EID %s is listed twice", eid)
-		}
-		seen[eid] = true
-		out = append(out, eid)
-	}
-	return out, nil
-}
-
-// importByFilter lists the account's devices that match `state=...,service_plan=...`.
-func (r *esimFleetResource) importByFilter(ctx context.Context, account, spec string) ([]string, error) {
-	if r.cfg == nil {
-		return nil, errors.New("the provider is not configured")
-	}
-	req := tsapi.DeviceListRequest{AccountName: account}
-	var wantState tsapi.DeviceState
-	for kv := range strings.SplitSeq(spec, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
-		switch k {
-		case "state":
-			wantState = tsapi.NormalizeState(v)
-			if wantState != tsapi.StateActive && wantState != tsapi.StateSuspended {
-				return nil, fmt.Errorf("state %q: a fleet imports active or suspended devices only", v)
-			}
-		case "service_plan":
-			if !planCodeRE.MatchString(v) {
-				return nil, fmt.Errorf("%q is not a plan code", v)
-			}
-			req.ServicePlan = v
-		default:
-			return nil, fmt.Errorf("unknown filter %q (known: state, service_plan)", k)
-		}
-	}
-	if wantState == "" {
-		return nil, errors.New("a filter needs state=active or state=suspended: a fleet manages devices in service")
-	}
-	var out []string
-	err := r.cfg.Client.ListAllDevices(withLogger(ctx), req, func(d tsapi.Device) error {
-		if reconcile.LineState(d) == wantState {
-			if eid := d.DeviceIDs.Get(tsapi.KindEID); eid != "" {
-				out = append(out, eid)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing the account's devices: %w", err)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no device of account %s matches %q", account, spec)
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-// privateFleetJournalKey keeps, without a relay, each device's journal entries (by EID).
-const privateFleetJournalKey = "fleet_journal"
-
-// setFleetJournal saves the devices' journal entries in private state (no relay).
-func setFleetJournal(ctx context.Context, p privateSetter, w *world, eids []string) diag.Diagnostics {
-	if w.cfg.Relay == nil {
-		byEID := map[string][]journalEntry{}
-		for _, eid := range eids {
-			if e := w.journalFor(eid); len(e) > 0 {
-				byEID[eid] = e
-			}
-		}
-		b, err := json.Marshal(byEID)
-		if err != nil {
-			var d diag.Diagnostics
-			d.AddError("Cannot save the action journal", fmt.Sprintf("encoding it failed: %v", err))
-			return d
-		}
-		return p.SetKey(ctx, privateFleetJournalKey, b)
-	}
-	return nil
-}
-
-// carryFleetJournal hands the engine the journal of the fleet's devices (no relay): the private
-// one, or for a tainted fleet (whose Delete gets no private state) entries made from each
-// device's last request in device_status, as a profile's Delete does.
-func carryFleetJournal(ctx context.Context, w *world, p privateGetter, status map[string]fleetStatus) {
-	if w.cfg.Relay != nil {
-		return
-	}
-	var byEID map[string][]journalEntry
-	if b, diags := p.GetKey(ctx, privateFleetJournalKey); !diags.HasError() && len(b) > 0 {
-		if err := json.Unmarshal(b, &byEID); err != nil {
-			tflog.Warn(ctx, "ignoring an unreadable journal in the private state", map[string]any{"error": err.Error()})
-		}
-	}
-	if len(byEID) == 0 {
-		byEID = map[string][]journalEntry{}
-		for eid, st := range status {
-			action := tsapi.Action(st.LastAction.ValueString())
-			if action == "" || st.Error.ValueString() == "" {
-				continue
-			}
-			byEID[eid] = []journalEntry{lastRequestEntry("", eid, st.LastRequestID.ValueString(), action)}
-		}
-	}
-	for eid, entries := range byEID {
-		w.carry(eid, entries)
-	}
 }

@@ -287,7 +287,7 @@ func TestESIMFleet_importIDErrors(t *testing.T) {
 	} {
 		var err error
 		if strings.Contains(c.spec, "=") {
-			_, err = (&esimFleetResource{cfg: &Config{}}).importByFilter(t.Context(), "0000123456-00001", c.spec)
+			_, err = (&esimFleetResource{cfg: &Config{}}).findEIDsByFilter(t.Context(), "0000123456-00001", c.spec)
 		} else {
 			_, err = parseEIDList(c.spec)
 		}

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
-	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -245,147 +243,13 @@ func (r *esimProfileResource) Configure(_ context.Context, req resource.Configur
 	r.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-func (r *esimProfileResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m esimProfileModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() || m.ProfileType.IsUnknown() {
-		return
-	}
-	pt := m.ProfileType.ValueString()
-	if pt == "" {
-		pt = profileVerizonUS
-	}
-	known := func(v types.String) bool { return !v.IsNull() && !v.IsUnknown() }
-	if pt == profileGlobal && m.GlobalServicePlan.IsNull() {
-		resp.Diagnostics.AddAttributeError(path.Root("global_service_plan"), "Missing global_service_plan",
-			"A `global` profile is activated with the US `service_plan`, then downloaded with `global_service_plan`: set it.")
-	}
-	if pt != profileGlobal && known(m.GlobalServicePlan) {
-		resp.Diagnostics.AddAttributeError(path.Root("global_service_plan"), "global_service_plan needs profile_type = \"global\"",
-			fmt.Sprintf("`global_service_plan` is used only by `global` profiles; this one is %q.", pt))
-	}
-	if pt == profileLocal && m.SmsrOid.IsNull() {
-		resp.Diagnostics.AddAttributeError(path.Root("smsr_oid"), "Missing smsr_oid",
-			"A `local` profile is downloaded through the SM-SR system: set `smsr_oid` (e.g. \"1.3.6.1.4.1.31746.1.500.200.101.5\").")
-	}
-	if known(m.SmsrOid) && !smsrOidRE.MatchString(m.SmsrOid.ValueString()) {
-		resp.Diagnostics.AddAttributeError(path.Root("smsr_oid"), "Invalid smsr_oid",
-			fmt.Sprintf("%q is not an object id: use digits and dots, 3 to 46 characters.", m.SmsrOid.ValueString()))
-	}
-	if !m.Download.IsNull() && !m.Download.IsUnknown() && !m.Download.ValueBool() && pt != profileGlobal {
-		resp.Diagnostics.AddAttributeError(path.Root("download"), "download = false needs profile_type = \"global\"",
-			"Only `global` profiles have a separate download step; `local` profiles always download, `verizon_us` profiles never do.")
-	}
-	if !m.DeleteProfile.IsNull() && m.DeleteProfile.ValueBool() && pt == profileVerizonUS {
-		resp.Diagnostics.AddAttributeError(path.Root("delete_profile"), "delete_profile is for global and local profiles",
-			"ThingSpace cannot delete a Verizon US profile; it is deactivated on destroy.")
-	}
-	checkZipCode(m.MdnZipCode, &resp.Diagnostics)
-}
-
-func (r *esimProfileResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		// Destroy: refuse early, at plan time, when the profile is protected.
-		var st esimProfileModel
-		resp.Diagnostics.Append(req.State.Get(ctx, &st)...)
-		if !resp.Diagnostics.HasError() && st.DeletionProtection.ValueBool() && !unconfirmedCreate(ctx, req.Private, &st) {
-			resp.Diagnostics.AddError("Deletion protection is on",
-				fmt.Sprintf("thingspace_esim_profile for EID %s has deletion_protection = true: destroying it would deactivate the line. "+
-					"Set deletion_protection = false first, or stop managing it without deactivating it with a `removed` block "+
-					"and `lifecycle { destroy = false }`.", st.EID.ValueString()))
-		}
-		return
-	}
-	if r.cfg == nil {
-		return
-	}
-	var plan, state esimProfileModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if !req.State.Raw.IsNull() {
-		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	}
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	// The account: configured, else kept from state, else the provider's default, known at plan.
-	if plan.AccountName.IsUnknown() {
-		if !req.State.Raw.IsNull() && !state.AccountName.IsNull() {
-			plan.AccountName = state.AccountName
-		} else if r.cfg.AccountName != "" {
-			plan.AccountName = types.StringValue(r.cfg.AccountName)
-		}
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), plan.AccountName)...)
-	}
-	account := plan.AccountName.ValueString()
-	replacing := !req.State.Raw.IsNull() && replacedBy(!plan.EID.Equal(state.EID), !plan.ProfileType.Equal(state.ProfileType),
-		changedIfKnown(plan.ICCID, state.ICCID), changedIfKnown(plan.AccountName, state.AccountName))
-	if !plan.EID.IsUnknown() && !replacing {
-		if err := r.cfg.claims.claim(plan.EID.ValueString(), "thingspace_esim_profile"); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("eid"), "Device claimed twice", err.Error())
-		}
-	}
-	if account != "" && !plan.AccountName.IsUnknown() {
-		for _, p := range []struct {
-			attr string
-			v    types.String
-		}{{"service_plan", plan.ServicePlan}, {"global_service_plan", plan.GlobalServicePlan}} {
-			if p.v.IsNull() || p.v.IsUnknown() {
-				continue
-			}
-			if err := r.cfg.checkServicePlan(ctx, account, p.v.ValueString()); err != nil {
-				resp.Diagnostics.AddAttributeError(path.Root(p.attr), "Unknown service plan", err.Error())
-			}
-		}
-	}
-	if !req.State.Raw.IsNull() && (carrierChange(&plan, &state) || state.State.IsNull()) {
-		// A null state is an unconfirmed create that `terraform untaint` kept (see
-		// unconfirmedCreate): the update decides the device again and confirms the instance,
-		// even with the configuration unchanged, instead of an empty plan that would leave it
-		// unconfirmed for good (and its destroy sending nothing).
-		// The update sends actions: their request id, the callback facts and the state change.
-		for _, a := range []string{"last_request_id", "last_action", "profile_status", "profile_role", "state"} {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(a), types.StringUnknown())...)
-		}
-	}
-	if !req.State.Raw.IsNull() && state.Enabled.ValueBool() && !plan.Enabled.IsUnknown() && !plan.Enabled.ValueBool() &&
-		plan.ProfileType.ValueString() != profileLocal {
-		resp.Diagnostics.AddAttributeError(path.Root("enabled"), "Cannot disable this profile in place",
-			"ThingSpace disables a Verizon US or Global profile only by enabling another one. Only `local` profiles can go "+
-				"from enabled = true to false (`disable`).")
-	}
-}
-
-// carrierChange reports whether going from state to plan sends anything to ThingSpace.
-func carrierChange(plan, state *esimProfileModel) bool {
-	return !plan.ServicePlan.Equal(state.ServicePlan) || !plan.GlobalServicePlan.Equal(state.GlobalServicePlan) ||
-		!plan.Enabled.Equal(state.Enabled) || !plan.Suspended.Equal(state.Suspended) || !plan.Download.Equal(state.Download)
-}
-
-// timeout resolves one of the timeouts with its default.
-func (m *esimProfileModel) timeout(ctx context.Context, op string) (time.Duration, diag.Diagnostics) {
-	switch op {
-	case "create":
-		def := defaultCreateTimeout
-		if m.ProfileType.ValueString() == profileGlobal {
-			def = defaultCreateTimeoutGlobal
-		}
-		return m.Timeouts.Create(ctx, def)
-	case "update":
-		return m.Timeouts.Update(ctx, defaultUpdateTimeout)
-	default:
-		return m.Timeouts.Delete(ctx, defaultDeleteTimeout)
-	}
-}
-
 func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan esimProfileModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	d, diags := plan.timeout(ctx, "create")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Create, plan.createTimeoutDefault(), &resp.Diagnostics)
 	defer cancel()
 
 	account, err := r.cfg.accountOr(plan.AccountName)
@@ -426,60 +290,6 @@ func (r *esimProfileResource) Create(ctx context.Context, req resource.CreateReq
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// failCreate reports a failed Create. When nothing changed at the carrier (nothing accepted,
-// or a failure callback and the device reads as before), no state is returned. When an action
-// was accepted (its outcome pending or unknown, or a later step failed), the state with the
-// request id is returned with create_confirmed = false: Terraform taints the instance, its
-// Delete sends no carrier action, and the replacement Create adopts the device. The net effect
-// of "time out, apply again" is no extra action.
-func (r *esimProfileResource) failCreate(ctx context.Context, m *esimProfileModel, res reconcile.Result, resp *resource.CreateResponse) {
-	title := "Cannot create the eSIM profile"
-	if !res.Changed && !res.Pending() {
-		if len(res.RequestIDs) == 0 {
-			addRunError(&resp.Diagnostics, title, res.Err)
-			return
-		}
-		// A failure callback: check that the device is unchanged before dropping it.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
-		defer cancel()
-		t := reconcile.ProfileType(m.ProfileType.ValueString())
-		dev, err := r.cfg.Client.GetDevice(withLogger(rctx), m.AccountName.ValueString(),
-			tsapi.DeviceID{Kind: tsapi.KindEID, ID: m.EID.ValueString()})
-		if err == nil && res.First != nil && reconcile.StateFor(*dev, t) == reconcile.StateFor(*res.First, t) &&
-			dev.ServicePlan() == res.First.ServicePlan() {
-			resp.Diagnostics.AddError(title, res.Err.Error()+"\nThe device is unchanged; nothing is stored in state.")
-			return
-		}
-	}
-	msg := res.Err.Error()
-	if res.Pending() && len(res.RequestIDs) > 0 {
-		msg += fmt.Sprintf("\n\nThingSpace accepted the request (last request id %s) and may still complete it. The instance is "+
-			"saved as tainted: the next apply waits for that request instead of sending it again, sends no deactivation for "+
-			"it, and adopts the device.", res.LastRequestID())
-	} else if res.Pending() {
-		msg += "\n\nThe instance is saved as tainted: the next apply waits for the outcome instead of sending the action " +
-			"again, sends no deactivation for it, and adopts the device."
-	}
-	resp.Diagnostics.AddError("The eSIM profile was not confirmed", msg)
-	setPrivateConfirmed(ctx, resp.Private, false)
-	seen := res.Last
-	if seen == nil {
-		seen = res.First
-	}
-	if seen != nil {
-		f := flattenDevice(*seen)
-		if m.ICCID.IsUnknown() || m.ICCID.IsNull() {
-			m.ICCID = types.StringValue(f.ICCID)
-		}
-		if m.IMEI.IsUnknown() || m.IMEI.IsNull() {
-			m.IMEI = types.StringValue(f.IMEI)
-		}
-	}
-	m.markUnconfirmed()
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, profileIdentity(m.AccountName.ValueString(), m.EID.ValueString()))...)
-	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
-}
-
 func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m esimProfileModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
@@ -499,8 +309,7 @@ func (r *esimProfileResource) Read(ctx context.Context, req resource.ReadRequest
 	// Also when the device is gone: the framework wants an identity after every Read.
 	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, profileIdentity(account, m.EID.ValueString()))...)
 	// Within the TTL of a listing that read the account for other instances (see refreshBound).
-	dev, err := r.cfg.Client.Reads().Device(withLogger(ctx), account, tsapi.DeviceID{Kind: tsapi.KindEID, ID: m.EID.ValueString()},
-		r.cfg.refreshBound())
+	dev, err := r.cfg.findDeviceByEID(ctx, account, m.EID.ValueString(), r.cfg.refreshBound())
 	if thingspace.IsDeviceNotFound(err) {
 		tflog.Warn(ctx, "the device is no longer in the account; removing it from state", map[string]any{"eid": m.EID.ValueString()})
 		resp.State.RemoveResource(ctx)
@@ -536,9 +345,7 @@ func (r *esimProfileResource) Update(ctx context.Context, req resource.UpdateReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	d, diags := plan.timeout(ctx, "update")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Update, defaultUpdateTimeout, &resp.Diagnostics)
 	defer cancel()
 	account := state.AccountName.ValueString()
 	eid := plan.EID.ValueString()
@@ -611,9 +418,7 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 			fmt.Sprintf("EID %s has deletion_protection = true; nothing was sent. Set it to false first.", eid))
 		return
 	}
-	d, diags := m.timeout(ctx, "delete")
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := timeoutContext(ctx, m.Timeouts.Delete, defaultDeleteTimeout, &resp.Diagnostics)
 	defer cancel()
 	ctx = tflog.SetField(ctx, "eid", eid)
 	account := m.AccountName.ValueString()
@@ -632,7 +437,7 @@ func (r *esimProfileResource) Delete(ctx context.Context, req resource.DeleteReq
 			return
 		}
 		if res.Last != nil {
-			if s := reconcile.LineState(*res.Last); s == tsapi.StateActive || s == tsapi.StateSuspended {
+			if s := reconcile.LineState(*res.Last); reconcile.InService(s) {
 				resp.Diagnostics.AddWarning("The device stays active",
 					fmt.Sprintf("EID %s is %s after request %s, which the earlier apply did not see complete. This tainted "+
 						"instance is removed without deactivating the device: the replacement adopts it.", eid, s,
@@ -665,7 +470,7 @@ func (r *esimProfileResource) ImportState(ctx context.Context, req resource.Impo
 			return
 		}
 		eid := knownString(ident.EID)
-		if err := ids.ValidateEID(eid, false); err != nil {
+		if err := checkEIDStrict(eid); err != nil {
 			resp.Diagnostics.AddError("Invalid import identity", fmt.Sprintf("eid: %v", err))
 			return
 		}
@@ -681,7 +486,7 @@ func (r *esimProfileResource) ImportState(ctx context.Context, req resource.Impo
 		return
 	}
 	eid, iccid, _ := strings.Cut(req.ID, "/")
-	if err := ids.ValidateEID(eid, false); err != nil {
+	if err := checkEIDStrict(eid); err != nil {
 		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("Expected \"EID\" or \"EID/ICCID\": %v", err))
 		return
 	}
@@ -697,7 +502,64 @@ func (r *esimProfileResource) ImportState(ctx context.Context, req resource.Impo
 	setPrivateConfirmed(ctx, resp.Private, true)
 }
 
-// ---- helpers ----
+// failCreate reports a failed Create. When nothing changed at the carrier (nothing accepted,
+// or a failure callback and the device reads as before), no state is returned. When an action
+// was accepted (its outcome pending or unknown, or a later step failed), the state with the
+// request id is returned with create_confirmed = false: Terraform taints the instance, its
+// Delete sends no carrier action, and the replacement Create adopts the device. The net effect
+// of "time out, apply again" is no extra action.
+func (r *esimProfileResource) failCreate(ctx context.Context, m *esimProfileModel, res reconcile.Result, resp *resource.CreateResponse) {
+	title := "Cannot create the eSIM profile"
+	if !res.Changed && !res.Pending() {
+		if len(res.RequestIDs) == 0 {
+			addRunError(&resp.Diagnostics, title, res.Err)
+			return
+		}
+		// A failure callback: check that the device is unchanged before dropping it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
+		defer cancel()
+		t := reconcile.ProfileType(m.ProfileType.ValueString())
+		dev, err := r.cfg.Client.GetDevice(withLogger(rctx), m.AccountName.ValueString(),
+			tsapi.DeviceID{Kind: tsapi.KindEID, ID: m.EID.ValueString()})
+		if err == nil && res.First != nil && reconcile.StateFor(*dev, t) == reconcile.StateFor(*res.First, t) &&
+			dev.ServicePlan() == res.First.ServicePlan() {
+			resp.Diagnostics.AddError(title, res.Err.Error()+"\nThe device is unchanged; nothing is stored in state.")
+			return
+		}
+	}
+	msg := res.Err.Error()
+	if res.Pending() && len(res.RequestIDs) > 0 {
+		msg += fmt.Sprintf("\n\nThingSpace accepted the request (last request id %s) and may still complete it. The instance is "+
+			"saved as tainted: the next apply waits for that request instead of sending it again, sends no deactivation for "+
+			"it, and adopts the device.", res.LastRequestID())
+	} else if res.Pending() {
+		msg += "\n\nThe instance is saved as tainted: the next apply waits for the outcome instead of sending the action " +
+			"again, sends no deactivation for it, and adopts the device."
+	}
+	resp.Diagnostics.AddError("The eSIM profile was not confirmed", msg)
+	setPrivateConfirmed(ctx, resp.Private, false)
+	if seen := res.Seen(); seen != nil {
+		f := flattenDevice(*seen)
+		if m.ICCID.IsUnknown() || m.ICCID.IsNull() {
+			m.ICCID = types.StringValue(f.ICCID)
+		}
+		if m.IMEI.IsUnknown() || m.IMEI.IsNull() {
+			m.IMEI = types.StringValue(f.IMEI)
+		}
+	}
+	m.markUnconfirmed()
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, profileIdentity(m.AccountName.ValueString(), m.EID.ValueString()))...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+}
+
+// createTimeoutDefault is the create timeout when the configuration sets none (longer for a
+// Global profile: see defaultCreateTimeoutGlobal).
+func (m *esimProfileModel) createTimeoutDefault() time.Duration {
+	if m.ProfileType.ValueString() == profileGlobal {
+		return defaultCreateTimeoutGlobal
+	}
+	return defaultCreateTimeout
+}
 
 // desired translates the model into the engine's terms. ICCID and IMEI are the configured (or
 // last known) ones; everything about what is already sent or enabled comes from the engine's
@@ -711,21 +573,6 @@ func (m *esimProfileModel) desired(goal reconcile.Goal, account string) reconcil
 		PlaceOfUse: m.PrimaryPlaceOfUse.wire(), AdoptExisting: m.AdoptExisting.ValueBool(), EtfWaiver: m.EtfWaiver.ValueBool(),
 		ReasonCode: m.ReasonCode.ValueString(), DeleteProfile: m.DeleteProfile.ValueBool(),
 	}
-}
-
-// knownString is v's value, or "" when it is null or unknown.
-func knownString(v types.String) string {
-	if v.IsNull() || v.IsUnknown() {
-		return ""
-	}
-	return v.ValueString()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // flatten maps a v1 device onto the model; shared by Read, Import and Create/Update's final
@@ -784,39 +631,7 @@ func flatten(d tsapi.Device, m *esimProfileModel) {
 			*s = types.StringValue("")
 		}
 	}
-	if m.Timeouts.IsNull() || m.Timeouts.IsUnknown() {
-		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.Object.AttributeTypes(context.Background()))}
-	}
-}
-
-// Private state: whether Create was confirmed.
-const privateCreateKey = "create"
-
-type privateSetter interface {
-	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
-}
-
-type privateGetter interface {
-	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
-}
-
-func setPrivateConfirmed(ctx context.Context, p privateSetter, confirmed bool) {
-	b, _ := json.Marshal(map[string]bool{"confirmed": confirmed})
-	_ = p.SetKey(ctx, privateCreateKey, b)
-}
-
-// privateConfirmed returns the recorded confirmation; ok is false when none was recorded.
-func privateConfirmed(ctx context.Context, p privateGetter) (confirmed, ok bool) {
-	b, diags := p.GetKey(ctx, privateCreateKey)
-	if diags.HasError() || len(b) == 0 {
-		return false, false
-	}
-	var v map[string]bool
-	if err := json.Unmarshal(b, &v); err != nil {
-		return false, false
-	}
-	c, ok := v["confirmed"]
-	return c, ok
+	nullTimeoutsIfUnset(&m.Timeouts)
 }
 
 // markUnconfirmed prepares the state of an unconfirmed Create. A null state is the marker in
@@ -860,4 +675,11 @@ func (p *placeOfUse) wire() *tsapi.PlaceOfUse {
 		Address: tsapi.Address{AddressLine1: p.Address.AddressLine1.ValueString(), AddressLine2: p.Address.AddressLine2.ValueString(),
 			City: p.Address.City.ValueString(), State: p.Address.State.ValueString(), Zip: p.Address.Zip.ValueString(), Country: country},
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

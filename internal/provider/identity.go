@@ -95,8 +95,8 @@ func importIdentity(ctx context.Context, req resource.ImportStateRequest, v any,
 // there is neither, or when the account is not a ThingSpace account name.
 func identityAccount(cfg *Config, v types.String, what string, diags *diag.Diagnostics) string {
 	account := knownString(v)
-	if account == "" && cfg != nil {
-		account = cfg.AccountName
+	if account == "" {
+		account = cfg.defaultAccount()
 	}
 	if account == "" {
 		diags.AddError("No ThingSpace account",

@@ -236,3 +236,54 @@ func lastRequestEntry(account, eid, requestID string, action tsapi.Action) journ
 	}
 	return e
 }
+
+// privateFleetJournalKey keeps, without a relay, each device's journal entries (by EID).
+const privateFleetJournalKey = "fleet_journal"
+
+// setFleetJournal saves the devices' journal entries in private state (no relay).
+func setFleetJournal(ctx context.Context, p privateSetter, w *world, eids []string) diag.Diagnostics {
+	if w.cfg.Relay == nil {
+		byEID := map[string][]journalEntry{}
+		for _, eid := range eids {
+			if e := w.journalFor(eid); len(e) > 0 {
+				byEID[eid] = e
+			}
+		}
+		b, err := json.Marshal(byEID)
+		if err != nil {
+			var d diag.Diagnostics
+			d.AddError("Cannot save the action journal", fmt.Sprintf("encoding it failed: %v", err))
+			return d
+		}
+		return p.SetKey(ctx, privateFleetJournalKey, b)
+	}
+	return nil
+}
+
+// carryFleetJournal hands the engine the journal of the fleet's devices (no relay): the private
+// one, or for a tainted fleet (whose Delete gets no private state) entries made from each
+// device's last request in device_status, as a profile's Delete does.
+func carryFleetJournal(ctx context.Context, w *world, p privateGetter, status map[string]fleetStatus) {
+	if w.cfg.Relay != nil {
+		return
+	}
+	var byEID map[string][]journalEntry
+	if b, diags := p.GetKey(ctx, privateFleetJournalKey); !diags.HasError() && len(b) > 0 {
+		if err := json.Unmarshal(b, &byEID); err != nil {
+			tflog.Warn(ctx, "ignoring an unreadable journal in the private state", map[string]any{"error": err.Error()})
+		}
+	}
+	if len(byEID) == 0 {
+		byEID = map[string][]journalEntry{}
+		for eid, st := range status {
+			action := tsapi.Action(st.LastAction.ValueString())
+			if action == "" || st.Error.ValueString() == "" {
+				continue
+			}
+			byEID[eid] = []journalEntry{lastRequestEntry("", eid, st.LastRequestID.ValueString(), action)}
+		}
+	}
+	for eid, entries := range byEID {
+		w.carry(eid, entries)
+	}
+}

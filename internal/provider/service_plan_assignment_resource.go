@@ -25,7 +25,6 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/reconcile"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
-	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 var (
@@ -42,6 +41,9 @@ func NewServicePlanAssignmentResource() resource.Resource { return &servicePlanA
 type servicePlanAssignmentResource struct {
 	cfg *Config
 }
+
+// defaultAssignmentTimeout bounds a create or update: bulk serviceplan calls and their callbacks.
+const defaultAssignmentTimeout = 30 * time.Minute
 
 type servicePlanAssignmentModel struct {
 	ID          types.String       `tfsdk:"id"`
@@ -107,6 +109,143 @@ func (r *servicePlanAssignmentResource) Configure(_ context.Context, req resourc
 	r.cfg = configFrom(req.ProviderData, &resp.Diagnostics)
 }
 
+func (r *servicePlanAssignmentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Create, defaultAssignmentTimeout, &resp.Diagnostics)
+	defer cancel()
+	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, true)
+}
+
+func (r *servicePlanAssignmentResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	want := make([]reconcile.Desired, len(m.Devices))
+	for i, d := range m.Devices {
+		want[i] = reconcile.Desired{EID: d.EID.ValueString()}
+	}
+	devs, err := r.cfg.readDevicesSince(ctx, m.AccountName.ValueString(), want, r.cfg.refreshBound())
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read the devices", err.Error())
+		return
+	}
+	plan := m.ServicePlan.ValueString()
+	kept := m.Devices[:0:0]
+	for i, d := range m.Devices {
+		dev := devs[i]
+		ok := dev != nil
+		if ok && dev.ServicePlan() == plan {
+			kept = append(kept, d)
+			continue
+		}
+		// Drifted (or gone): dropped, so the next plan shows the device being set again.
+		tflog.Info(ctx, "a device's plan drifted from the assignment", map[string]any{"eid": d.EID.ValueString(), "found": ok})
+	}
+	m.Devices = kept
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *servicePlanAssignmentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan servicePlanAssignmentModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Update, defaultAssignmentTimeout, &resp.Diagnostics)
+	defer cancel()
+	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, false)
+}
+
+func (r *servicePlanAssignmentResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	// A line always has a plan: removing the assignment changes nothing at ThingSpace.
+	tflog.Info(ctx, "thingspace_service_plan_assignment removed from state; no carrier action is sent")
+}
+
+// ImportState takes `<account>/<service_plan>/<eid>[,<eid>...]`, or
+// `<service_plan>/<eid>[,<eid>...]` for the provider's account. The devices must be listed:
+// importing every device the account has on the plan would take devices that other resources
+// own. Read then keeps the listed devices that are on the plan, so a device on another plan
+// shows in the next plan as being set, and nothing is sent by the import itself.
+func (r *servicePlanAssignmentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	account, plan, eids, err := parseAssignmentImportID(req.ID, r.cfg.defaultAccount())
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", err.Error())
+		return
+	}
+	devices := make([]assignmentDevice, len(eids))
+	for i, eid := range eids {
+		devices[i] = assignmentDevice{EID: types.StringValue(eid), ICCID: types.StringNull(), IMEI: types.StringNull()}
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), account+"/"+plan)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("account_name"), account)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("service_plan"), plan)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("devices"), devices)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("last_request_ids"), types.ListValueMust(types.StringType, nil))...)
+}
+
+func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.cfg == nil {
+		return
+	}
+	// Attributes one by one: the devices list may not be known yet at plan time.
+	var accountName, servicePlan types.String
+	var list types.List
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("account_name"), &accountName)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("service_plan"), &servicePlan)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("devices"), &list)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if accountName.IsUnknown() {
+		var ok bool
+		if accountName, ok = r.cfg.plannedAccount(ctx, accountName, req.Config, &resp.Diagnostics); !ok {
+			return
+		}
+		if !accountName.IsUnknown() {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), accountName)...)
+		}
+	}
+	if !accountName.IsUnknown() && !servicePlan.IsUnknown() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"),
+			types.StringValue(accountName.ValueString()+"/"+servicePlan.ValueString()))...)
+		r.cfg.checkServicePlans(ctx, accountName.ValueString(), &resp.Diagnostics, planAttribute{path.Root("service_plan"), servicePlan})
+	}
+	devices, known := knownAssignmentDevices(ctx, list, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	replacing := false
+	if !req.State.Raw.IsNull() {
+		var prior types.String
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("account_name"), &prior)...)
+		replacing = replacedBy(changedIfKnown(accountName, prior))
+	}
+	if known && !replacing {
+		for _, d := range devices {
+			if d.EID.IsUnknown() {
+				continue
+			}
+			if err := r.cfg.claims.claim(d.EID.ValueString(), "thingspace_service_plan_assignment"); err != nil {
+				resp.Diagnostics.AddAttributeError(path.Root("devices"), "Device claimed twice", err.Error())
+				return
+			}
+		}
+	}
+	if !req.State.Raw.IsNull() {
+		var state servicePlanAssignmentModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if !known || !state.ServicePlan.Equal(servicePlan) || !sameDevices(state.Devices, devices) {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("last_request_ids"), types.ListUnknown(types.StringType))...)
+		}
+	}
+}
+
 func (r *servicePlanAssignmentResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var list types.List
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("devices"), &list)...)
@@ -145,65 +284,6 @@ func knownAssignmentDevices(ctx context.Context, list types.List, diags *diag.Di
 	return devices, !diags.HasError()
 }
 
-func (r *servicePlanAssignmentResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() || r.cfg == nil {
-		return
-	}
-	// Attributes one by one: the devices list may not be known yet at plan time.
-	var accountName, servicePlan types.String
-	var list types.List
-	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("account_name"), &accountName)...)
-	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("service_plan"), &servicePlan)...)
-	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("devices"), &list)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if accountName.IsUnknown() {
-		var ok bool
-		if accountName, ok = r.cfg.plannedAccount(ctx, accountName, req.Config, &resp.Diagnostics); !ok {
-			return
-		}
-		if !accountName.IsUnknown() {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("account_name"), accountName)...)
-		}
-	}
-	if !accountName.IsUnknown() && !servicePlan.IsUnknown() {
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"),
-			types.StringValue(accountName.ValueString()+"/"+servicePlan.ValueString()))...)
-		if err := r.cfg.checkServicePlan(ctx, accountName.ValueString(), servicePlan.ValueString()); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("service_plan"), "Unknown service plan", err.Error())
-		}
-	}
-	devices, known := knownAssignmentDevices(ctx, list, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	replacing := false
-	if !req.State.Raw.IsNull() {
-		var prior types.String
-		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("account_name"), &prior)...)
-		replacing = replacedBy(changedIfKnown(accountName, prior))
-	}
-	if known && !replacing {
-		for _, d := range devices {
-			if d.EID.IsUnknown() {
-				continue
-			}
-			if err := r.cfg.claims.claim(d.EID.ValueString(), "thingspace_service_plan_assignment"); err != nil {
-				resp.Diagnostics.AddAttributeError(path.Root("devices"), "Device claimed twice", err.Error())
-				return
-			}
-		}
-	}
-	if !req.State.Raw.IsNull() {
-		var state servicePlanAssignmentModel
-		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-		if !known || !state.ServicePlan.Equal(servicePlan) || !sameDevices(state.Devices, devices) {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("last_request_ids"), types.ListUnknown(types.StringType))...)
-		}
-	}
-}
-
 func sameDevices(a, b []assignmentDevice) bool {
 	if len(a) != len(b) {
 		return false
@@ -216,99 +296,9 @@ func sameDevices(a, b []assignmentDevice) bool {
 	return true
 }
 
-func (r *servicePlanAssignmentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan servicePlanAssignmentModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	d, diags := plan.Timeouts.Create(ctx, 30*time.Minute)
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, true)
-}
-
-func (r *servicePlanAssignmentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan servicePlanAssignmentModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	d, diags := plan.Timeouts.Update(ctx, 30*time.Minute)
-	resp.Diagnostics.Append(diags...)
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, false)
-}
-
-func (r *servicePlanAssignmentResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m servicePlanAssignmentModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	want := make([]reconcile.Desired, len(m.Devices))
-	for i, d := range m.Devices {
-		want[i] = reconcile.Desired{EID: d.EID.ValueString()}
-	}
-	devs, err := r.cfg.readDevicesSince(ctx, m.AccountName.ValueString(), want, r.cfg.refreshBound())
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the devices", err.Error())
-		return
-	}
-	plan := m.ServicePlan.ValueString()
-	kept := m.Devices[:0:0]
-	for i, d := range m.Devices {
-		dev := devs[i]
-		ok := dev != nil
-		if ok && dev.ServicePlan() == plan {
-			kept = append(kept, d)
-			continue
-		}
-		// Drifted (or gone): dropped, so the next plan shows the device being set again.
-		tflog.Info(ctx, "a device's plan drifted from the assignment", map[string]any{"eid": d.EID.ValueString(), "found": ok})
-	}
-	m.Devices = kept
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *servicePlanAssignmentResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	// A line always has a plan: removing the assignment changes nothing at ThingSpace.
-	tflog.Info(ctx, "thingspace_service_plan_assignment removed from state; no carrier action is sent")
-}
-
-// ImportState takes `<account>/<service_plan>/<eid>[,<eid>...]`, or
-// `<service_plan>/<eid>[,<eid>...]` for the provider's account. The devices must be listed:
-// importing every device the account has on the plan would take devices that other resources
-// own. Read then keeps the listed devices that are on the plan, so a device on another plan
-// shows in the next plan as being set, and nothing is sent by the import itself.
-func (r *servicePlanAssignmentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	account, plan, eids, err := parseAssignmentImportID(req.ID, r.defaultAccount())
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid import ID", err.Error())
-		return
-	}
-	devices := make([]assignmentDevice, len(eids))
-	for i, eid := range eids {
-		devices[i] = assignmentDevice{EID: types.StringValue(eid), ICCID: types.StringNull(), IMEI: types.StringNull()}
-	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), account+"/"+plan)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("account_name"), account)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("service_plan"), plan)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("devices"), devices)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("last_request_ids"), types.ListValueMust(types.StringType, nil))...)
-}
-
-func (r *servicePlanAssignmentResource) defaultAccount() string {
-	if r.cfg == nil {
-		return ""
-	}
-	return r.cfg.AccountName
-}
-
 // assignmentImportExample is shown with every import ID error.
 const assignmentImportExample = "expected `<account>/<service_plan>/<eid>[,<eid>...]` or `<service_plan>/<eid>[,<eid>...]`, " +
+
 	"e.g. `0000123456-00001/M2M10GB/89049032995470350104029245073231,89049032995470350104029245073328`"
 
 // parseAssignmentImportID splits a plan assignment's import ID; defaultAccount is used when
@@ -323,7 +313,7 @@ func parseAssignmentImportID(id, defaultAccount string) (account, plan string, e
 		}
 	case 2:
 		if ids.ValidateAccountName(parts[0]) == nil && planCodeRE.MatchString(parts[1]) &&
-			ids.ValidateDeviceID(tsapi.KindEID, parts[1], true) != nil {
+			checkEIDStrict(parts[1]) != nil {
 			// The resource's own id, which does not say which devices to import. (A numeric
 			// plan code followed by one EID also looks like an account and a plan code: an EID
 			// is 32 digits, which the plan code pattern accepts.)
@@ -344,7 +334,7 @@ func parseAssignmentImportID(id, defaultAccount string) (account, plan string, e
 	seen := map[string]bool{}
 	for _, eid := range strings.Split(parts[len(parts)-1], ",") {
 		eid = strings.TrimSpace(eid)
-		if err := ids.ValidateDeviceID(tsapi.KindEID, eid, true); err != nil {
+		if err := checkEIDStrict(eid); err != nil {
 			return "", "", nil, fmt.Errorf("import ID %q: %v", id, err)
 		}
 		if seen[eid] {

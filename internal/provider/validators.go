@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/ids"
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
+	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
 // baseURLValidator checks an http(s) URL. With allowPath a path prefix is accepted (a relay
@@ -146,10 +148,6 @@ func (servicePlanCodeValidator) ValidateString(_ context.Context, req validator.
 	}
 }
 
-// checkDeviceID is the provider's rule for a device identifier of one kind in a configuration:
-// internal/ids, with EIDs checked strictly (real EIDs always carry valid check digits) and
-// every character checked as given (a space or a dash is refused, never removed). The
-// resources' identifier attributes (idValidator) and the provider functions both call it.
 // reasonCodeAttribute is the deactivation reason code of every resource that deactivates.
 func reasonCodeAttribute() schema.StringAttribute {
 	return schema.StringAttribute{
@@ -167,8 +165,39 @@ func checkZipCode(v types.String, diags *diag.Diagnostics) {
 	}
 }
 
+// checkEIDStrict checks an EID the provider will act on or keep in state. Its comment is the
+// provider's EID policy, written once. An EID is 32 digits whose last two are ISO 7064 MOD
+// 97-10 check digits (GSMA SGP.29: the whole number mod 97 is 1). Whether those check digits
+// are checked depends on what the provider does with the value:
+//
+//   - STRICT (checkEIDStrict, checkDeviceID) wherever an EID becomes something the provider
+//     acts on or keeps in a resource's state: the resources' schema attributes (idValidator),
+//     their import IDs and import identities (an imported EID must pass the same schema
+//     validator on the next plan, or the import would adopt a device the next plan refuses),
+//     and the provider functions (eid_valid, device_id), which promise the resources' rule.
+//     Real eUICCs always carry valid check digits, so a failed check is a typing mistake.
+//   - LENIENT (checkDeviceIDForLookup: 32 digits, no check) only where the provider reads
+//     what already exists and ThingSpace's own documentation examples, whose EIDs do not
+//     carry valid check digits, must pass: the lookups of the data sources (thingspace_device,
+//     where a bad check digit is a warning, not an error). Callback parsing
+//     (internal/thingspace) and the simulator (internal/sim) take EIDs as ThingSpace sends
+//     them and never check them.
+//
+// In both modes every character is checked as given: a space or a dash is refused, never
+// removed.
+func checkEIDStrict(eid string) error { return ids.ValidateEID(eid, true) }
+
+// checkDeviceID is the provider's rule for a device identifier of one kind in a configuration:
+// internal/ids, with EIDs checked strictly (see the EID policy on checkEIDStrict). The
+// resources' identifier attributes (idValidator) and the provider functions both call it.
 func checkDeviceID(kind, id string) error {
 	return ids.ValidateDeviceID(kind, id, true)
+}
+
+// checkDeviceIDForLookup is checkDeviceID for an identifier that is only looked up, by the
+// data sources: an EID's check digits are not checked (see the EID policy on checkEIDStrict).
+func checkDeviceIDForLookup(kind, id string) error {
+	return ids.ValidateDeviceID(kind, id, false)
 }
 
 // idValidator checks a device identifier of one kind with checkDeviceID.
@@ -185,4 +214,95 @@ func (v idValidator) ValidateString(_ context.Context, req validator.StringReque
 	if err := checkDeviceID(v.kind, req.ConfigValue.ValueString()); err != nil {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+strings.ToUpper(v.kind), err.Error())
 	}
+}
+
+// callbackURLValidator checks a callback URL without ever quoting it (its path is a secret):
+// an error when it is not an absolute http(s) URL, a warning on a port ThingSpace does not
+// document for callbacks.
+type callbackURLValidator struct{}
+
+func (callbackURLValidator) Description(context.Context) string {
+	return "an absolute http:// or https:// URL with a host and no query or fragment"
+}
+
+func (v callbackURLValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (callbackURLValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	u, err := url.Parse(req.ConfigValue.ValueString())
+	var problem string
+	switch {
+	case err != nil:
+		problem = "does not parse as a URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		problem = "must start with https:// or http://"
+	case u.Host == "" || u.Hostname() == "":
+		problem = "has no host"
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		problem = "must not have a query or fragment"
+	case u.User != nil:
+		problem = "must not carry credentials: set `username` and `password` instead"
+	}
+	if problem != "" {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid callback URL", "The callback URL (not shown: it is sensitive) "+problem+".")
+		return
+	}
+	port := u.Port()
+	if port == "" {
+		return // 80 or 443
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || !callbackPortDocumented(n) {
+		resp.Diagnostics.AddAttributeWarning(req.Path, "Callback port may be refused",
+			fmt.Sprintf("ThingSpace documents only ports 80, 443, 9001-9006, 28200-28220 and 50551-50559 for callback listeners; "+
+				"it may refuse port %s. Put the relay behind one of them (a reverse proxy or a port mapping) if it does.", port))
+	}
+}
+
+// callbackPortDocumented reports whether ThingSpace documents port p for callback listeners.
+func callbackPortDocumented(p int) bool {
+	return p == 80 || p == 443 || (p >= 9001 && p <= 9006) || (p >= 28200 && p <= 28220) || (p >= 50551 && p <= 50559)
+}
+
+// callbackServices are ThingSpace's callback service names.
+var callbackServices = strings.Fields(`AlertService CarrierService DevicePRLInformation DeviceProfileService
+	DevicePromoUsage DeviceService DeviceSuspensionStatus DeviceUsage DiagnosticsService
+	EnhancedConnectivityService ExtendedEnhancedConnectivityService ExternalProvisioningChanges
+	IntelligenceService NetworkEventService NiddService PromoChanges PwnService QoS
+	ResumeTrackingNotification SMSDeliveryConfirmation StateService SubscriptionNotificationService
+	VIPCallbackService`)
+
+// callbackServiceValidator warns about a service name ThingSpace is not known to have; it is
+// not an error, so that a service added after this provider was released still works.
+type callbackServiceValidator struct{}
+
+func (callbackServiceValidator) Description(context.Context) string {
+	return "a ThingSpace callback service name such as " + tsapi.ServiceDeviceProfile
+}
+
+func (v callbackServiceValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (callbackServiceValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	s := req.ConfigValue.ValueString()
+	for _, name := range callbackServices {
+		if name == s {
+			return
+		}
+		if strings.EqualFold(name, s) {
+			resp.Diagnostics.AddAttributeWarning(req.Path, "Callback service name case",
+				fmt.Sprintf("ThingSpace spells this service %q; %q may be refused.", name, s))
+			return
+		}
+	}
+	resp.Diagnostics.AddAttributeWarning(req.Path, "Unknown callback service",
+		fmt.Sprintf("%q is not one of ThingSpace's known callback services (%s); registering it may fail.", s, strings.Join(callbackServices, ", ")))
 }

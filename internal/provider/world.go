@@ -253,6 +253,12 @@ func (c *Config) readDevices(ctx context.Context, account string, devices []reco
 	return c.readDevicesSince(ctx, account, devices, time.Now())
 }
 
+// findDeviceByEID reads one device from data fetched at or after notBefore (see refreshBound);
+// a device not in the account is a thingspace.IsDeviceNotFound error.
+func (c *Config) findDeviceByEID(ctx context.Context, account, eid string, notBefore time.Time) (*tsapi.Device, error) {
+	return c.Client.Reads().Device(withLogger(ctx), account, tsapi.DeviceID{Kind: tsapi.KindEID, ID: eid}, notBefore)
+}
+
 // readDevicesSince reads the devices from data fetched at or after notBefore (see
 // refreshBound); a device not in the account is nil.
 func (c *Config) readDevicesSince(ctx context.Context, account string, devices []reconcile.Desired, notBefore time.Time) ([]*tsapi.Device, error) {

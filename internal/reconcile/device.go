@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/thingspace"
@@ -25,6 +27,12 @@ const (
 // LineState is the device's service state as the v1 list shows it on its first (Verizon)
 // carrier line, normalised: active, suspended, deactive, pre-active, pending_*, unknown.
 func LineState(d tsapi.Device) tsapi.DeviceState { return d.State() }
+
+// InService reports whether a line state is one a managed device is brought to and kept in:
+// active, or suspended (still the account's line, resumable).
+func InService(s tsapi.DeviceState) bool {
+	return s == tsapi.StateActive || s == tsapi.StateSuspended
+}
 
 // GlobalLine returns the carrier information of the device's Global profile, if the device
 // shows one: the v1 list has a carrier line for each Global or local profile that is
@@ -126,4 +134,50 @@ func deviceIdentifiers(d tsapi.Device) tsapi.DeviceIDs {
 		ids = append(ids, id)
 	}
 	return thingspace.JournalIDs(tsapi.DeviceEntry{DeviceIDs: ids})
+}
+
+// Prevailing is what most of a group of devices show, for the settings that one value must
+// stand for: an imported fleet takes them as its fleet-wide settings, and the devices that
+// differ keep their own.
+type Prevailing struct {
+	// ServicePlan is the Verizon plan most of the devices have.
+	ServicePlan string
+	// Global is true when more than half of the devices show a Global profile;
+	// GlobalServicePlan is then the Global plan most of those have.
+	Global            bool
+	GlobalServicePlan string
+}
+
+// PrevailingOf returns what most of devices show. A nil entry (a device not in the account)
+// counts in the total but shows nothing. On a tie the smallest plan code wins, so that the
+// answer does not depend on the order of the devices.
+func PrevailingOf(devices []*tsapi.Device) Prevailing {
+	plans, globalPlans := map[string]int{}, map[string]int{}
+	global := 0
+	for _, dev := range devices {
+		if dev == nil {
+			continue
+		}
+		plans[dev.ServicePlan()]++
+		if g, ok := GlobalLine(*dev); ok {
+			global++
+			globalPlans[g.ServicePlan]++
+		}
+	}
+	p := Prevailing{ServicePlan: mostCommon(plans)}
+	if global*2 > len(devices) {
+		p.Global, p.GlobalServicePlan = true, mostCommon(globalPlans)
+	}
+	return p
+}
+
+// mostCommon returns the key with the highest count (the smallest such key on a tie).
+func mostCommon(counts map[string]int) string {
+	best, n := "", -1
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		if counts[k] > n {
+			best, n = k, counts[k]
+		}
+	}
+	return best
 }

@@ -53,3 +53,28 @@ func TestProfileICCID(t *testing.T) {
 		})
 	}
 }
+
+// An imported fleet's settings: the plan most devices have (the smallest code on a tie), and
+// Global only when more than half of all the devices, those not found included, show a Global
+// profile.
+func TestPrevailingOf(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		devices []*tsapi.Device
+		want    Prevailing
+	}{
+		{"majority plan", []*tsapi.Device{dev("active", "B"), dev("active", "A"), dev("active", "B")}, Prevailing{ServicePlan: "B"}},
+		{"tie: smallest code", []*tsapi.Device{dev("active", "B"), dev("active", "A")}, Prevailing{ServicePlan: "A"}},
+		{"global majority", []*tsapi.Device{dev("active", "A", "active", "G2"), dev("active", "A", "active", "G1"),
+			dev("active", "A", "active", "G2"), dev("active", "A")}, Prevailing{ServicePlan: "A", Global: true, GlobalServicePlan: "G2"}},
+		{"half global is not global", []*tsapi.Device{dev("active", "A", "active", "G1"), dev("active", "A")}, Prevailing{ServicePlan: "A"}},
+		{"missing devices count", []*tsapi.Device{dev("active", "A", "active", "G1"), nil}, Prevailing{ServicePlan: "A"}},
+		{"none", nil, Prevailing{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PrevailingOf(tc.devices); got != tc.want {
+				t.Fatalf("PrevailingOf = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

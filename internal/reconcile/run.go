@@ -118,6 +118,15 @@ func (r Result) LastAction() tsapi.Action {
 	return r.Actions[len(r.Actions)-1]
 }
 
+// Seen is the device as the run last observed it, else as it first observed it (nil when the
+// device was never found): what a caller records of a device whose run failed.
+func (r Result) Seen() *tsapi.Device {
+	if r.Last != nil {
+		return r.Last
+	}
+	return r.First
+}
+
 // devRun is the engine's memory of one device during a run.
 type devRun struct {
 	settled map[string]bool // requests whose final outcome for the device is known
