@@ -1,5 +1,5 @@
 // Command thingspace-relay is the durable callback listener registered with ThingSpace, and the
-// API the provider waits on. See docs/relay.md.
+// API the provider waits on. cmd/thingspace-relay/README.md is its manual, design/relay.md its design.
 //
 //	thingspace-relay serve [flags]     run the relay
 //	thingspace-relay migrate [flags]   bring the store's schema up to date and exit

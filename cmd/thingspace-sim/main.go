@@ -1,6 +1,6 @@
 // Command thingspace-sim runs the ThingSpace simulator of internal/sim: a local stand-in for
 // Verizon ThingSpace's eSIM profile API (OAuth, session, callbacks, profile actions, device
-// lists) with an admin API under /sim/v1/. See docs/simulator.md.
+// lists) with an admin API under /sim/v1/. cmd/thingspace-sim/README.md is its manual.
 //
 // Its first line on stdout is "thingspace-sim listening on http://HOST:PORT"; logs go to
 // stderr. SIGINT and SIGTERM stop it cleanly.

@@ -87,7 +87,7 @@ func TestAccESIMProfile_warningThenSuccess(t *testing.T) {
 	})
 }
 
-// The heart of the contract: a create that times out after ThingSpace accepted the activate
+// The heart of the promise (design/decision-engine.md): a create that times out after ThingSpace accepted the activate
 // fails naming the EID and the request id and leaves a tainted instance; the next apply (with
 // a longer timeout) waits for that request, sends no deactivate for the tainted instance and
 // adopts the device: zero extra carrier actions.

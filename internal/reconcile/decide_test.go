@@ -57,7 +57,7 @@ func profileEvent(at time.Time, action tsapi.Action, iccid, status string) Event
 	return Event{Action: action, RequestID: "r-" + string(action), At: at, Status: st, Callback: cb}
 }
 
-// The contract's table of what a device's state at create leads to, and the later changes.
+// The table of design/decision-engine.md: what a device's state at create leads to, and the later changes.
 func TestDecide(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {

@@ -257,7 +257,7 @@ func (r *Relay) serveIngest(w http.ResponseWriter, req *http.Request) {
 		Terminal:    status.Terminal(),
 		ContentHash: p.hash,
 		Devices:     keys,
-		Body:        p.stored, // redacted: what is forwarded too (see docs/relay.md, Forwarding)
+		Body:        p.stored, // redacted: what is forwarded too (see cmd/thingspace-relay/README.md, Forwarding)
 		Forward:     r.fwd != nil,
 	})
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
-// The JSON of the relay's provider-facing API (docs/relay.md), one definition of each shape:
+// The JSON of the relay's provider-facing API (cmd/thingspace-relay/README.md, section API), one definition of each shape:
 // the relay (internal/relay) answers with these types and Client reads them. Devices are
 // given as every identifier of each device ([]tsapi.DeviceIDs); kinds are lower case on the
 // way out of the relay.

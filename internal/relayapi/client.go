@@ -17,7 +17,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
-// Client talks to the relay's provider-facing API (the wire is described in docs/relay.md).
+// Client talks to the relay's provider-facing API (the wire is described in cmd/thingspace-relay/README.md, section API).
 type Client struct {
 	base  string
 	token string

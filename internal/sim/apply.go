@@ -142,7 +142,7 @@ type outcome struct {
 }
 
 // transition applies action to device d: ThingSpace's line and profile state machine, as
-// docs/simulator.md describes it. Callers hold s.mu.
+// cmd/thingspace-sim/README.md describes it. Callers hold s.mu.
 func (s *Simulator) transition(action tsapi.Action, d *device, j *job, enableFailed bool) outcome {
 	rq := j.req
 	k := s.target(action, d, j.ids, rq.plan, rq.smsrOid)
@@ -378,7 +378,7 @@ func kindName(kind string, lower bool) string {
 	return kind // mdn and msisdn are lower case in every example
 }
 
-// idsOf lists a device's identifiers in the seeds' order (iccid, imei, eid, mdn, msisdn). k < 0
+// idsOf lists a device's identifiers in the order of ThingSpace's example callbacks (iccid, imei, eid, mdn, msisdn). k < 0
 // leaves the ICCID out (device-level messages).
 func idsOf(d *device, k int, lower bool) tsapi.DeviceIDs {
 	ids := make(tsapi.DeviceIDs, 0, 5)

@@ -188,7 +188,7 @@ func TestContractServicePlan(t *testing.T) {
 	}
 	h.idle()
 	if h.dev(0).ServicePlan != "M2M50GB" {
-		t.Fatal("plan not changed through the seed's URL")
+		t.Fatal("plan not changed through the page's URL (doubled slash)")
 	}
 }
 

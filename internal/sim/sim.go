@@ -2,7 +2,7 @@
 // (M2M) eSIM profile API, faithful enough that the provider pointed at the real ThingSpace needs
 // no change. It serves the real paths (OAuth token, session login, callback registration, the
 // profile actions, the v1 and v2 device lists, request status, plans), keeps a deterministic
-// inventory of valid devices with ThingSpace's profile state machine (docs/simulator.md),
+// inventory of valid devices with ThingSpace's profile state machine (cmd/thingspace-sim/README.md),
 // delivers the per-device callbacks asynchronously (retrying unacknowledged ones), injects faults
 // deterministically from a seed, and has an admin API under /sim/v1/ for tests.
 //

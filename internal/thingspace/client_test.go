@@ -20,7 +20,7 @@ import (
 	"github.com/fleetform/terraform-provider-thingspace/internal/tsapi"
 )
 
-// fakeThingSpace is an httptest server that speaks the seeds' wire format, with hooks that let
+// fakeThingSpace is an httptest server that speaks the wire format of ThingSpace's example bodies (internal/tsapi/testdata/seeds), with hooks that let
 // a test answer a given call differently.
 type fakeThingSpace struct {
 	t   *testing.T

@@ -13,7 +13,7 @@ import (
 // Callback is one message ThingSpace POSTs to the registered DeviceProfileService listener:
 // one per device (or per profile) of an asynchronous request, all sharing the request's id.
 // The shape follows the "Callback" sections of ThingSpace's action pages; ParseCallback also
-// accepts the spellings of older callbacks and of the SDKs (docs/simulator.md lists them).
+// accepts the spellings of older callbacks and of the SDKs (design/thingspace.md lists them).
 type Callback struct {
 	Username             string          `json:"username,omitempty"`
 	Password             string          `json:"password,omitempty"`

@@ -420,7 +420,7 @@ func (wt *watch) broadcast() {
 }
 
 // longPoll follows the relay's callbacks of the request until the watch is stopped
-// (the relay's long-poll, docs/relay.md): the cursor advances with next_after; errors back off with jitter
+// (the relay's long-poll, design/relay.md): the cursor advances with next_after; errors back off with jitter
 // and keep the cursor; 410 or an index that went backwards start again from 0.
 func (wt *watch) longPoll(ctx context.Context) {
 	relay := wt.w.opts.Relay
