@@ -46,10 +46,7 @@ func TestAccESIMProfile_drift(t *testing.T) {
 					deact.EID:   {"activate", "activate"},
 				}),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }
@@ -95,10 +92,7 @@ func TestAccESIMProfile_driftGlobalDeviceSuspended(t *testing.T) {
 				}},
 				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "device_resume", "serviceplan"}}),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }

@@ -56,34 +56,17 @@ func TestAccESIMProfile_failureCallback(t *testing.T) {
 // "warning" callbacks are progress: the create succeeds after them (verizon_us and global).
 func TestAccESIMProfile_warningThenSuccess(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Faults: "warning=1"})
-	us, gl := env.plansOfType("US"), env.plansOfType("Global")
-	a, b := env.device(t, 0), env.device(t, 1)
-	config := testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "us", a.EID, us[0]),
-		testAccESIMProfileConfig_basic(env, "gl", b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+	p := newUSAndGlobalProfiles(t, env)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config: config,
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue("thingspace_esim_profile.us", tfjsonpath.New("state"), knownvalue.StringExact("active")),
-					statecheck.ExpectKnownValue("thingspace_esim_profile.gl", tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
-				},
-				Check: resource.ComposeTestCheckFunc(
-					testAccCheckDeviceActions(env, map[string][]string{a.EID: {"activate"}, b.EID: {"activate", "download_enable"}}),
-					checkSim(func() error {
-						if st := env.Sim.Stats().Callbacks; st.Messages < 6 {
-							return fmt.Errorf("callback messages = %d: the warning callbacks were not sent", st.Messages)
-						}
-						return nil
-					}),
-				),
-			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
-		},
+		Steps: p.createSteps(env,
+			statecheck.ExpectKnownValue("thingspace_esim_profile.gl", tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
+			func() error {
+				if st := env.Sim.Stats().Callbacks; st.Messages < 6 {
+					return fmt.Errorf("callback messages = %d: the warning callbacks were not sent", st.Messages)
+				}
+				return nil
+			}),
 	})
 }
 
@@ -127,10 +110,7 @@ func TestAccESIMProfile_timeoutThenApply(t *testing.T) {
 					testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}, gdev.EID: {"activate", "download_enable"}}),
 				),
 			},
-			{
-				Config:           cfg("2m"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("2m")),
 		},
 	})
 }
@@ -199,10 +179,7 @@ func TestAccESIMProfile_outcomeUnknownIsResolvedNotResent(t *testing.T) {
 							testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}}),
 						),
 					},
-					{
-						Config:           config,
-						ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-					},
+					emptyPlanStep(config),
 				},
 			})
 		})
@@ -227,10 +204,7 @@ func TestAccESIMProfile_userTaintReplaces(t *testing.T) {
 					plancheck.ExpectResourceAction("thingspace_esim_profile.p", plancheck.ResourceActionDestroyBeforeCreate)}},
 				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "deactivate", "activate"}}),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }
@@ -263,10 +237,7 @@ func TestAccESIMProfile_updateTimeoutThenApply(t *testing.T) {
 					checkSim(func() error { return noActionWhileOpen(env) }),
 				),
 			},
-			{
-				Config:           cfg(us[1], "1m"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg(us[1], "1m")),
 		},
 	})
 }
@@ -302,10 +273,7 @@ func TestAccESIMProfile_globalDownloadFailsThenApply(t *testing.T) {
 				},
 				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "download_enable"}}),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }

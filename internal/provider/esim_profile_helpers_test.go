@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
@@ -131,5 +135,41 @@ func (c listRequestsAtMost) CheckPlan(_ context.Context, _ plancheck.CheckPlanRe
 	c.t.Logf("%s: %d v1 device list requests (at most %d allowed)", c.what, n, c.limit)
 	if n > c.limit {
 		resp.Error = fmt.Errorf("%s made %d v1 device list requests, want at most %d", c.what, n, c.limit)
+	}
+}
+
+// usAndGlobalProfiles configures two profiles: "us" on device a with a US plan, and "gl", a
+// global profile on device b with globalPlan.
+type usAndGlobalProfiles struct {
+	config     string
+	a, b       sim.DeviceView
+	globalPlan string
+}
+
+func newUSAndGlobalProfiles(t *testing.T, env *testEnv) usAndGlobalProfiles {
+	t.Helper()
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	p := usAndGlobalProfiles{a: env.device(t, 0), b: env.device(t, 1), globalPlan: gl[0]}
+	p.config = testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "us", p.a.EID, us[0]),
+		testAccESIMProfileConfig_basic(env, "gl", p.b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+	return p
+}
+
+// createSteps create both: "us" ends active, device a gets activate and device b activate then
+// download_enable, and glCheck and simCheck hold; then planning again changes nothing.
+func (p usAndGlobalProfiles) createSteps(env *testEnv, glCheck statecheck.StateCheck, simCheck func() error) []resource.TestStep {
+	return []resource.TestStep{
+		{
+			Config: p.config,
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("thingspace_esim_profile.us", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+				glCheck,
+			},
+			Check: resource.ComposeTestCheckFunc(
+				testAccCheckDeviceActions(env, map[string][]string{p.a.EID: {"activate"}, p.b.EID: {"activate", "download_enable"}}),
+				checkSim(simCheck),
+			),
+		},
+		emptyPlanStep(p.config),
 	}
 }

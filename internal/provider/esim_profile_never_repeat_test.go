@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
-	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
@@ -60,7 +59,7 @@ func TestAccESIMProfile_suspendedOnAnotherPlanIsNotAdopted(t *testing.T) {
 					return noActionWhileOpen(env)
 				}),
 			},
-			{Config: adopt, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+			emptyPlanStep(adopt),
 		},
 	})
 }
@@ -105,7 +104,7 @@ func TestAccESIMProfile_timedOutDownloadIsNotSentAgain(t *testing.T) {
 							checkSim(func() error { return noActionWhileOpen(env) }),
 						),
 					},
-					{Config: cfg(true), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+					emptyPlanStep(cfg(true)),
 				},
 			})
 		})
@@ -150,7 +149,7 @@ func TestAccESIMProfile_unknownServicePlanOutcomeIsNotSentAgain(t *testing.T) {
 							testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "serviceplan"}}),
 						),
 					},
-					{Config: cfg(us[1]), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+					emptyPlanStep(cfg(us[1])),
 				},
 			})
 		})
@@ -198,7 +197,7 @@ func TestAccESIMProfile_suspendIsRegisteredByEveryIdentifier(t *testing.T) {
 					return nil
 				}),
 			},
-			{Config: cfg(true), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+			emptyPlanStep(cfg(true)),
 		},
 	})
 }
@@ -271,7 +270,7 @@ func TestAccESIMProfile_enableFailedIsEnabledByTheReplacement(t *testing.T) {
 							}),
 						),
 					},
-					{Config: cfg, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+					emptyPlanStep(cfg),
 				},
 			})
 		})
@@ -310,7 +309,7 @@ func TestAccESIMProfile_stagedGlobalDestroySendsNoDelete(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{Config: cfg, Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}})},
-			{Config: cfg, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+			emptyPlanStep(cfg),
 			{
 				Config: env.providerBlock(),
 				Check:  testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "deactivate"}}),

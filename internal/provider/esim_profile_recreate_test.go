@@ -58,10 +58,7 @@ func TestAccESIMProfile_globalRecreatedAfterDestroy(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg),
 		},
 	})
 }
@@ -105,10 +102,7 @@ func TestAccESIMProfile_enableWhenAlreadyEnabled(t *testing.T) {
 				},
 				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download", "enable"}}),
 			},
-			{
-				Config:           cfg("true"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("true")),
 		},
 	})
 }

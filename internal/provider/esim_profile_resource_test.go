@@ -132,10 +132,7 @@ func TestAccESIMProfile_globalLifecycle(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           cfg(gl[0]),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg(gl[0])),
 			{
 				Config: cfg(gl[1]),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -224,10 +221,7 @@ func TestAccESIMProfile_globalDownloadAndEnabled(t *testing.T) {
 					staged.EID: {"activate"}, disabled.EID: {"activate", "download"},
 					susp.EID: {"activate", "download_enable", "profile_suspend"}}),
 			},
-			{
-				Config:           cfg("false", "false"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("false", "false")),
 			{
 				// download turned on sends download_enable; enabled false → true sends enable.
 				Config: cfg("true", "true"),
@@ -237,10 +231,7 @@ func TestAccESIMProfile_globalDownloadAndEnabled(t *testing.T) {
 				Check: testAccCheckDeviceActions(env, map[string][]string{
 					staged.EID: {"activate", "download_enable"}, disabled.EID: {"activate", "download", "enable"}}),
 			},
-			{
-				Config:           cfg("true", "true"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("true", "true")),
 		},
 		CheckDestroy: func(*terraform.State) error {
 			// delete_profile: deactivate, confirmed, then delete of the Global profile.
@@ -314,10 +305,7 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           cfg("true", "false"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("true", "false")),
 			{
 				Config: cfg("false", "true"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -328,10 +316,7 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 						a.EID: {"activate", "download_enable", "disable"}, b.EID: {"activate", "download_disable", "enable"}}),
 					localICCIDs),
 			},
-			{
-				Config:           cfg("false", "true"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("false", "true")),
 			{
 				// A plan change (serviceplan on the line) and a suspension (device_suspend by EID).
 				Config: cfgWith("false", "true", us[1], "true"),
@@ -352,10 +337,7 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 				Check: testAccCheckDeviceActions(env, map[string][]string{
 					b.EID: {"activate", "download_disable", "enable", "device_suspend", "device_resume"}}),
 			},
-			{
-				Config:           cfgWith("false", "true", us[1], "false"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfgWith("false", "true", us[1], "false")),
 			{
 				// Import finds the local profile (profile_type); smsr_oid and delete_profile are
 				// configuration-only, the rest comes from the device read.
