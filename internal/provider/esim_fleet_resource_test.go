@@ -63,11 +63,8 @@ func TestAccESIMFleet_basic(t *testing.T) {
 					}),
 				),
 			},
-			{
-				// Drift step: nothing changed, nothing planned.
-				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: create}),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			// Drift step: nothing changed, nothing planned.
+			emptyPlanStep(testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: create})),
 			{
 				// One device's plan: only its status is unknown in the plan, one serviceplan for one device.
 				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: onePlan}),

@@ -20,9 +20,7 @@ import (
 // state is written (the next plan is a plain create, not the replacement of a tainted one).
 func TestAccESIMProfile_failureCallback(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Faults: "fail=1"})
-	us := env.plansOfType("US")
-	dev := env.device(t, 0)
-	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
+	config, dev, _ := oneProfile(t, env)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -158,9 +156,7 @@ func TestAccESIMProfile_outcomeUnknownIsResolvedNotResent(t *testing.T) {
 		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
 			t.Parallel()
 			env := newTestEnv(t, envOptions{Relay: relay, Faults: "5xx-after=1"})
-			us := env.plansOfType("US")
-			dev := env.device(t, 0)
-			config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
+			config, dev, _ := oneProfile(t, env)
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 				Steps: []resource.TestStep{
@@ -190,9 +186,7 @@ func TestAccESIMProfile_outcomeUnknownIsResolvedNotResent(t *testing.T) {
 // deactivate, then activate. Only an unconfirmed create skips the deactivation.
 func TestAccESIMProfile_userTaintReplaces(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
-	us := env.plansOfType("US")
-	dev := env.device(t, 0)
-	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
+	config, dev, _ := oneProfile(t, env)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{

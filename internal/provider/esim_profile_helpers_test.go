@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,14 @@ func (c listRequestsAtMost) CheckPlan(_ context.Context, _ plancheck.CheckPlanRe
 	}
 }
 
+// oneProfile is the configuration (with the provider block) of the one profile most tests
+// create: "p", on device 0 with plan, the first US plan.
+func oneProfile(t *testing.T, env *testEnv) (config string, dev sim.DeviceView, plan string) {
+	t.Helper()
+	plan, dev = env.plansOfType("US")[0], env.device(t, 0)
+	return env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, plan), dev, plan
+}
+
 // usAndGlobalProfiles configures two profiles: "us" on device a with a US plan, and "gl", a
 // global profile on device b with globalPlan.
 type usAndGlobalProfiles struct {
@@ -171,5 +180,69 @@ func (p usAndGlobalProfiles) createSteps(env *testEnv, glCheck statecheck.StateC
 			),
 		},
 		emptyPlanStep(p.config),
+	}
+}
+
+// stoppedApply is the CLI under test applying one profile (device 0, the first US plan) while
+// callbacks come 10 s late, so that the apply can be stopped after ThingSpace accepted the
+// activate and before its callback.
+type stoppedApply struct {
+	env  *testEnv
+	dev  sim.DeviceView
+	plan string
+	w    *cliWorkdir
+}
+
+func newStoppedApply(t *testing.T) *stoppedApply {
+	t.Helper()
+	a := &stoppedApply{env: newTestEnv(t, envOptions{Relay: true, CallbackDelay: 10 * time.Second})}
+	var config string
+	config, a.dev, a.plan = oneProfile(t, a.env)
+	a.w = newCLIWorkdir(t, config)
+	return a
+}
+
+// run starts the apply (prepare, when not nil, adjusts the command first) and calls stop once
+// ThingSpace accepted the activate (bounded wait); kill ends an apply that sends none. It
+// returns what the apply printed and how it ended.
+func (a *stoppedApply) run(t *testing.T, prepare, stop, kill func(*exec.Cmd)) (string, error) {
+	t.Helper()
+	var out syncBuffer
+	apply := a.w.command(&out, "apply", "-auto-approve", "-input=false", "-no-color")
+	if prepare != nil {
+		prepare(apply)
+	}
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- apply.Wait() }()
+	if !waitFor(2*time.Minute, func() bool { return a.env.actionCount("activate") > 0 || len(exited) > 0 }) {
+		kill(apply)
+		<-exited
+		t.Fatalf("no activate within 2 minutes:\n%s", out.String())
+	}
+	if len(exited) > 0 {
+		t.Fatalf("%s apply ended before ThingSpace accepted the activate: %v\n%s", a.w.cli.Name, <-exited, out.String())
+	}
+	stop(apply)
+	err := <-exited
+	return out.String(), err
+}
+
+// expectFinished applies again after the stopped apply (what stopped it named in messages):
+// the activate sent before the stop stays the only one, the device ends active on the plan, and
+// a plan after that shows no change.
+func (a *stoppedApply) expectFinished(t *testing.T, stopped string) {
+	t.Helper()
+	if text, code := a.w.run("apply", "-auto-approve", "-input=false", "-no-color"); code != 0 {
+		t.Fatalf("apply after the %s: exit code %d:\n%s", stopped, code, text)
+	}
+	expectDeviceActions(t, a.env.Sim, map[string][]string{a.dev.EID: {"activate"}})
+	if d := a.env.deviceByEID(t, a.dev.EID); d.State != "active" || d.ServicePlan != a.plan {
+		t.Errorf("device after the second apply: %s on %s, want active on %s", d.State, d.ServicePlan, a.plan)
+	}
+	if text, code := a.w.run("plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {
+		t.Errorf("plan after the second apply: exit code %d, want 0 (no changes):\n%s", code, text)
 	}
 }

@@ -44,11 +44,8 @@ func TestAccESIMProfile_basic(t *testing.T) {
 					return nil
 				}),
 			},
-			{
-				// Drift step: the same configuration plans nothing.
-				Config:           cfg(us[0]),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			// Drift step: the same configuration plans nothing.
+			emptyPlanStep(cfg(us[0])),
 			{
 				Config: cfg(us[1]),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{

@@ -27,9 +27,7 @@ const statusRoute = "GET /api/m2m/v2/accounts/{account}/requests/{requestId}/sta
 // resumes its long-poll and the apply succeeds with the one activate.
 func TestAccESIMProfile_relayDownAndBack(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 1500 * time.Millisecond})
-	us := env.plansOfType("US")
-	dev := env.device(t, 0)
-	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
+	config, dev, _ := oneProfile(t, env)
 	outage := make(chan error, 1)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
