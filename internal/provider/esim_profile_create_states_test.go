@@ -165,7 +165,7 @@ func TestAccESIMProfile_createActiveAdoptsLineAndDownloads(t *testing.T) {
 	g, l := env.device(t, 0), env.device(t, 1)
 	const oid = "1.3.6.1.4.1.31746.1.500.200.101.5"
 	config := testAccESIMProfileConfig_many(env,
-		testAccESIMProfileConfig_basic(env, "g", g.EID, g.ServicePlan, `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])),
+		testAccESIMProfileConfig_global(env, "g", g.EID, g.ServicePlan, gl[0]),
 		testAccESIMProfileConfig_basic(env, "l", l.EID, l.ServicePlan, `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid)))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,

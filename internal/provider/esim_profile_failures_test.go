@@ -81,7 +81,7 @@ func TestAccESIMProfile_timeoutThenApply(t *testing.T) {
 		to := fmt.Sprintf("timeouts = { create = %q }", timeout)
 		// A global profile whose activate times out gets its download on the next apply.
 		return testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], to),
-			testAccESIMProfileConfig_basic(env, "g", gdev.EID, us[0], to, `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+			testAccESIMProfileConfig_global(env, "g", gdev.EID, us[0], gl[0], to))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -244,8 +244,7 @@ func TestAccESIMProfile_globalDownloadFailsThenApply(t *testing.T) {
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
-	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
-		fmt.Sprintf("global_service_plan = %q", gl[0]))
+	config := env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0])
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{

@@ -65,6 +65,13 @@ resource "thingspace_esim_profile" %q {
 `, name, eid, plan, body)
 }
 
+// testAccESIMProfileConfig_global is testAccESIMProfileConfig_basic for a global profile on
+// globalPlan.
+func testAccESIMProfileConfig_global(env *testEnv, name, eid, plan, globalPlan string, extra ...string) string {
+	return testAccESIMProfileConfig_basic(env, name, eid, plan,
+		append([]string{`profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", globalPlan)}, extra...)...)
+}
+
 // testAccESIMProfileConfig_fleet is n instances over devices 0..n-1, optionally with import blocks with for_each
 // for each of them. The resource uses count, not for_each: terraform-plugin-testing's legacy
 // state shim (run at destroy even without Check functions) rejects string instance keys
@@ -160,7 +167,7 @@ func newUSAndGlobalProfiles(t *testing.T, env *testEnv) usAndGlobalProfiles {
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	p := usAndGlobalProfiles{a: env.device(t, 0), b: env.device(t, 1), globalPlan: gl[0]}
 	p.config = testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "us", p.a.EID, us[0]),
-		testAccESIMProfileConfig_basic(env, "gl", p.b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+		testAccESIMProfileConfig_global(env, "gl", p.b.EID, us[0], gl[0]))
 	return p
 }
 

@@ -78,8 +78,8 @@ func TestAccESIMProfile_timedOutDownloadIsNotSentAgain(t *testing.T) {
 			us, gl := env.plansOfType("US"), env.plansOfType("Global")
 			dev := env.device(t, 0)
 			cfg := func(download bool, extra ...string) string {
-				return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], append([]string{`profile_type = "global"`,
-					`global_service_plan = "` + gl[0] + `"`, fmt.Sprintf("download = %v", download)}, extra...)...)
+				return env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0],
+					append([]string{fmt.Sprintf("download = %v", download)}, extra...)...)
 			}
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -165,8 +165,7 @@ func TestAccESIMProfile_suspendIsRegisteredByEveryIdentifier(t *testing.T) {
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	cfg := func(suspended bool) string {
-		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
-			`global_service_plan = "`+gl[0]+`"`, fmt.Sprintf("suspended = %v", suspended))
+		return env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0], fmt.Sprintf("suspended = %v", suspended))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -241,8 +240,7 @@ func TestAccESIMProfile_enableFailedIsEnabledByTheReplacement(t *testing.T) {
 			env := newTestEnv(t, envOptions{Relay: relay, Faults: "enable-failed=1"})
 			us, gl := env.plansOfType("US"), env.plansOfType("Global")
 			dev := env.device(t, 0)
-			cfg := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
-				`global_service_plan = "`+gl[0]+`"`)
+			cfg := env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0])
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 				Steps: []resource.TestStep{
@@ -303,8 +301,7 @@ func TestAccESIMProfile_stagedGlobalDestroySendsNoDelete(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
-	cfg := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
-		`global_service_plan = "`+gl[0]+`"`, "download = false", "delete_profile = true")
+	cfg := env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0], "download = false", "delete_profile = true")
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{

@@ -99,8 +99,7 @@ func TestAccESIMProfile_globalLifecycle(t *testing.T) {
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
 	cfg := func(gplan string, extra ...string) string {
-		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0],
-			append([]string{`profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gplan)}, extra...)...)
+		return env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gplan, extra...)
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -199,12 +198,9 @@ func TestAccESIMProfile_globalDownloadAndEnabled(t *testing.T) {
 	staged, disabled, susp := env.device(t, 0), env.device(t, 1), env.device(t, 2)
 	cfg := func(download, enabled string) string {
 		return testAccESIMProfileConfig_many(env,
-			testAccESIMProfileConfig_basic(env, "staged", staged.EID, us[0], `profile_type = "global"`,
-				fmt.Sprintf("global_service_plan = %q", gl[0]), "download = "+download, "delete_profile = true"),
-			testAccESIMProfileConfig_basic(env, "disabled", disabled.EID, us[0], `profile_type = "global"`,
-				fmt.Sprintf("global_service_plan = %q", gl[0]), "enabled = "+enabled, "delete_profile = true"),
-			testAccESIMProfileConfig_basic(env, "susp", susp.EID, us[0], `profile_type = "global"`,
-				fmt.Sprintf("global_service_plan = %q", gl[0]), "suspended = true"))
+			testAccESIMProfileConfig_global(env, "staged", staged.EID, us[0], gl[0], "download = "+download, "delete_profile = true"),
+			testAccESIMProfileConfig_global(env, "disabled", disabled.EID, us[0], gl[0], "enabled = "+enabled, "delete_profile = true"),
+			testAccESIMProfileConfig_global(env, "susp", susp.EID, us[0], gl[0], "suspended = true"))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
