@@ -106,9 +106,13 @@ resource "thingspace_esim_profile" "d" {
 // untaintedAfterInterruptedCreate creates a profile (on the simulator's first US plan) whose
 // create is interrupted (Ctrl-C) right after ThingSpace answered the activate, which leaves a
 // tainted, unconfirmed instance, and then runs `terraform untaint` on it. Callbacks take 3 s,
-// so that the device is still PENDING_ACTIVATION when the create ends.
+// so that the device is still PENDING_ACTIVATION when the create ends. It skips the test with
+// -short.
 func untaintedAfterInterruptedCreate(t *testing.T) (env *chaosEnv, core *protoCore, eid string, us []string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a simulator and a relay")
+	}
 	env = newChaosEnv(t, 1, true, func(o *sim.Options) { o.CallbackDelayMin, o.CallbackDelayMax = 3*time.Second, 3*time.Second })
 	us = simPlansOfType(env.Sim, "US")
 	for _, d := range env.Sim.Devices() {

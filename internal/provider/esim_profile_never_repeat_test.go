@@ -207,9 +207,6 @@ func TestAccESIMProfile_suspendIsRegisteredByEveryIdentifier(t *testing.T) {
 // the device stays active and leaving a billed line on.
 func TestESIMProfile_untaintedThenUpdatedIsDeactivatedByDestroy(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
-	if testing.Short() {
-		t.Skip("starts a simulator and a relay")
-	}
 	env, core, eid, us := untaintedAfterInterruptedCreate(t)
 	ctx := context.Background()
 	cfg := func(plan string) map[string]coreConfig {
@@ -322,9 +319,6 @@ func TestAccESIMProfile_stagedGlobalDestroySendsNoDelete(t *testing.T) {
 // adopts the device without another activate; the destroy that follows deactivates it.
 func TestESIMProfile_untaintedUnchangedIsConfirmedByTheNextApply(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
-	if testing.Short() {
-		t.Skip("starts a simulator and a relay")
-	}
 	env, core, eid, us := untaintedAfterInterruptedCreate(t)
 	ctx := context.Background()
 	cfg := map[string]coreConfig{"p": {"eid": eid, "service_plan": us[0]}}
