@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay"
 	"github.com/fleetform/terraform-provider-thingspace/internal/relay/store/sqlite"
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
@@ -75,6 +78,26 @@ func newTestEnv(t *testing.T, o envOptions) *testEnv {
 		opts.CallbackDelayMin, opts.CallbackDelayMax = o.CallbackDelay, o.CallbackDelay
 	}
 	opts.CallbackRetryInterval = 200 * time.Millisecond
+	s, url := startTestSim(t, opts)
+	e := &testEnv{Sim: s, SimURL: url}
+	if o.Relay {
+		e.startRelay(t)
+	}
+	return e
+}
+
+// emptyPlanStep plans config again and expects nothing to change: the step that follows an
+// apply to show its state matches the configuration and the carrier.
+func emptyPlanStep(config string) resource.TestStep {
+	return resource.TestStep{
+		Config:           config,
+		ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+	}
+}
+
+// startTestSim starts a simulator with opts for the length of the test and returns its URL.
+func startTestSim(t testing.TB, opts sim.Options) (*sim.Simulator, string) {
+	t.Helper()
 	s, err := sim.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -84,11 +107,7 @@ func newTestEnv(t *testing.T, o envOptions) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	e := &testEnv{Sim: s, SimURL: url}
-	if o.Relay {
-		e.startRelay(t)
-	}
-	return e
+	return s, url
 }
 
 // startRelay runs a relay on 127.0.0.1 and registers its ingest URL at the simulator.

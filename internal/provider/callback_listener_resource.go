@@ -83,7 +83,7 @@ func (r *callbackListenerResource) Schema(_ context.Context, _ resource.SchemaRe
 				Optional: true, Computed: true,
 				MarkdownDescription: "Account whose callbacks are registered; defaults to the provider's `account_name`. Once created, " +
 					"the resource keeps its account when the provider's default changes; setting a different value replaces it.",
-				Validators: []validator.String{accountNameValidator{}},
+				Validators: []validator.String{accountNameValidator()},
 				PlanModifiers: []planmodifier.String{
 					stringplanmodifier.UseStateForUnknown(),
 					stringplanmodifier.RequiresReplaceIfConfigured(),
@@ -165,13 +165,8 @@ func (r *callbackListenerResource) Create(ctx context.Context, req resource.Crea
 }
 
 func (r *callbackListenerResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state callbackListenerModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
 	ctx = withLogger(ctx)
-	account, service, current, ok := r.findRegistrationOf(ctx, state, &resp.Diagnostics)
+	state, account, service, current, ok := r.findRegistrationOfState(ctx, req.State, &resp.Diagnostics)
 	if !ok {
 		return
 	}
@@ -231,13 +226,8 @@ func (r *callbackListenerResource) Update(ctx context.Context, req resource.Upda
 }
 
 func (r *callbackListenerResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state callbackListenerModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
 	ctx = withLogger(ctx)
-	account, service, current, ok := r.findRegistrationOf(ctx, state, &resp.Diagnostics)
+	state, account, service, current, ok := r.findRegistrationOfState(ctx, req.State, &resp.Diagnostics)
 	if !ok {
 		return
 	}
@@ -400,6 +390,18 @@ func (r *callbackListenerResource) apply(ctx context.Context, plan, config callb
 	plan.PasswordSHA256 = passwordSHA256(password)
 	diags.Append(setIdentity(ctx, identity, listenerIdentity(account, service))...)
 	diags.Append(state.Set(ctx, &plan)...)
+}
+
+// findRegistrationOfState reads the state and finds its registration, as Read and Delete start;
+// ok is false when either failed (with an error in diags).
+func (r *callbackListenerResource) findRegistrationOfState(ctx context.Context, st tfsdk.State, diags *diag.Diagnostics) (
+	state callbackListenerModel, account, service string, current *tsapi.CallbackRegistration, ok bool) {
+	diags.Append(st.Get(ctx, &state)...)
+	if diags.HasError() {
+		return state, "", "", nil, false
+	}
+	account, service, current, ok = r.findRegistrationOf(ctx, state, diags)
+	return state, account, service, current, ok
 }
 
 // findRegistrationOf resolves a listener's account (its own, else the provider's) and finds

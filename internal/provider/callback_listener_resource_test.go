@@ -57,13 +57,8 @@ func TestAccCallbackListener_basic(t *testing.T) {
 				},
 				Check: e.expectRegistration(t, relayURL, "relay", "first-secret"),
 			},
-			{
-				// Drift check: the same configuration plans nothing.
-				Config: withPassword("first-secret"),
-				ConfigPlanChecks: acc.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
-				},
-			},
+			// Drift check: the same configuration plans nothing.
+			emptyPlanStep(withPassword("first-secret")),
 			{
 				Config: withPassword("second-secret"),
 				ConfigPlanChecks: acc.ConfigPlanChecks{
@@ -142,12 +137,7 @@ func TestAccCallbackListener_foreignRegistration(t *testing.T) {
 				Config: testAccCallbackListenerConfig_basic(e, "  password = \"ours\"\n  overwrite_existing = true"),
 				Check:  e.expectRegistration(t, relayURL, "", "ours"),
 			},
-			{
-				Config: testAccCallbackListenerConfig_basic(e, "  password = \"ours\"\n  overwrite_existing = true"),
-				ConfigPlanChecks: acc.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
-				},
-			},
+			emptyPlanStep(testAccCallbackListenerConfig_basic(e, "  password = \"ours\"\n  overwrite_existing = true")),
 			{
 				// Taken over again by someone else: refresh lets go of it (the next plan would
 				// create it), and removing it from the configuration deletes nothing.
@@ -186,12 +176,7 @@ func TestAccCallbackListener_writeOnlyPassword(t *testing.T) {
 				},
 				Check: e.expectRegistration(t, relayURL, "", "wo-first"),
 			},
-			{
-				Config: wo("wo-first", 1),
-				ConfigPlanChecks: acc.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
-				},
-			},
+			emptyPlanStep(wo("wo-first", 1)),
 			{
 				Config: wo("wo-second", 2),
 				ConfigPlanChecks: acc.ConfigPlanChecks{

@@ -57,15 +57,7 @@ func newChaosEnv(t testing.TB, seed int64, withRelay bool, tune ...func(*sim.Opt
 	for _, f := range tune {
 		f(&opts)
 	}
-	s, err := sim.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := s.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, url := startTestSim(t, opts)
 	e := &chaosEnv{t: t, Sim: s, SimURL: url, withRelay: withRelay}
 	e.proxy = &faultProxy{target: url, client: &http.Client{Timeout: time.Minute}, plan: map[int]string{}, counts: map[string]int{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

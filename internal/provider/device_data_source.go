@@ -72,7 +72,7 @@ func (d *deviceDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 	attrs["account_name"] = schema.StringAttribute{
 		Optional: true, Computed: true,
 		MarkdownDescription: "Account the device belongs to; defaults to the provider's `account_name`.",
-		Validators:          []validator.String{accountNameValidator{}},
+		Validators:          []validator.String{accountNameValidator()},
 	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "One device of a ThingSpace account, looked up by exactly one of `eid`, `iccid`, `imei` or `mdn` in the " +

@@ -93,7 +93,7 @@ func (d *devicesDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 			"account_name": schema.StringAttribute{
 				Optional: true, Computed: true,
 				MarkdownDescription: "Account to list; defaults to the provider's `account_name`.",
-				Validators:          []validator.String{accountNameValidator{}},
+				Validators:          []validator.String{accountNameValidator()},
 			},
 			"state": schema.StringAttribute{
 				Optional: true,

@@ -7,7 +7,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
-	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
@@ -108,10 +107,7 @@ data "thingspace_devices" "bad_state" {
 					statecheck.ExpectKnownValue("data.thingspace_devices.no_group", at("eids"), knownvalue.ListSizeExact(0)),
 				},
 			},
-			{
-				Config:           filters,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(filters),
 		},
 	})
 }

@@ -115,7 +115,7 @@ func (r *esimFleetResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				MarkdownDescription: "Billing account; defaults to the provider's `account_name` and is kept from state when the " +
 					"provider default changes. Changing it replaces the fleet.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplaceIfConfigured()},
-				Validators:    []validator.String{accountNameValidator{}},
+				Validators:    []validator.String{accountNameValidator()},
 			},
 			"profile_type": schema.StringAttribute{
 				Optional: true, Computed: true, Default: stringdefault.StaticString(profileVerizonUS),
@@ -165,17 +165,17 @@ func (r *esimFleetResource) Schema(ctx context.Context, _ resource.SchemaRequest
 					"and override the fleet's `service_plan` or `suspended` for that device; `{}` takes the fleet's settings.",
 				Validators: []validator.Map{
 					mapvalidator.SizeBetween(1, 100000),
-					mapvalidator.KeysAre(idValidator{kind: "eid"}),
+					mapvalidator.KeysAre(idValidator("eid")),
 				},
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"iccid": schema.StringAttribute{Optional: true, Computed: true,
 						MarkdownDescription: "ICCID of the lead (Verizon) profile; read from ThingSpace when not set.",
 						PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-						Validators:          []validator.String{idValidator{kind: "iccid"}}},
+						Validators:          []validator.String{idValidator("iccid")}},
 					"imei": schema.StringAttribute{Optional: true, Computed: true,
 						MarkdownDescription: "IMEI of the module, sent with the activation; read from ThingSpace when not set.",
 						PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-						Validators:          []validator.String{idValidator{kind: "imei"}}},
+						Validators:          []validator.String{idValidator("imei")}},
 					"service_plan": schema.StringAttribute{Optional: true, MarkdownDescription: "This device's plan instead of the fleet's.",
 						Validators: []validator.String{servicePlanCodeValidator{}}},
 					"suspended": schema.BoolAttribute{Optional: true, MarkdownDescription: "Whether this device is suspended, instead of the fleet's `suspended`."},
@@ -251,9 +251,7 @@ func (r *esimFleetResource) Create(ctx context.Context, req resource.CreateReque
 	plan.DeviceStatus = statusMap(status)
 	failed, byEID := fr.failures()
 	if len(failed) == 0 {
-		plan.CreateConfirmed = types.BoolValue(true)
-		setPrivateConfirmed(ctx, resp.Private, true)
-		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		saveCreatedFleet(ctx, resp, &plan, true)
 		return
 	}
 	if rerr := relayFailure(&fr); rerr != nil && !touched {
@@ -269,9 +267,15 @@ func (r *esimFleetResource) Create(ctx context.Context, req resource.CreateReque
 	resp.Diagnostics.AddError("The eSIM fleet was not confirmed", detail+
 		"\n\nEvery device is kept in state with its status, and the fleet is saved as tainted: the next apply sends no "+
 		"deactivation for it, adopts the devices that are done, waits for requests still open, and acts only on the rest.")
-	plan.CreateConfirmed = types.BoolValue(false)
-	setPrivateConfirmed(ctx, resp.Private, false)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	saveCreatedFleet(ctx, resp, &plan, false)
+}
+
+// saveCreatedFleet stores a created fleet with create_confirmed and the private flag saying
+// whether its create was confirmed: the two always agree (Delete reads the private flag first).
+func saveCreatedFleet(ctx context.Context, resp *resource.CreateResponse, plan *esimFleetModel, confirmed bool) {
+	plan.CreateConfirmed = types.BoolValue(confirmed)
+	setPrivateConfirmed(ctx, resp.Private, confirmed)
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 
 func (r *esimFleetResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {

@@ -63,11 +63,8 @@ func TestAccESIMFleet_basic(t *testing.T) {
 					}),
 				),
 			},
-			{
-				// Drift step: nothing changed, nothing planned.
-				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: create}),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			// Drift step: nothing changed, nothing planned.
+			emptyPlanStep(testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: create})),
 			{
 				// One device's plan: only its status is unknown in the plan, one serviceplan for one device.
 				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: onePlan}),
@@ -88,10 +85,7 @@ func TestAccESIMFleet_basic(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: onePlan}),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: onePlan})),
 			{
 				// Removing an active device from a protected fleet is refused at plan time.
 				Config:      testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: true, devices: reshaped}),
@@ -115,10 +109,7 @@ func TestAccESIMFleet_basic(t *testing.T) {
 					statecheck.ExpectKnownValue(fleetAddr, statusPath(eid(1)).AtMapKey("last_action"), knownvalue.StringExact("device_suspend")),
 				},
 			},
-			{
-				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: false, devices: reshaped}),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, protection: false, devices: reshaped})),
 			{
 				// The whole fleet suspended: one bulk device_suspend for the devices not suspended yet.
 				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, suspended: true, protection: false, devices: reshaped}),
@@ -133,10 +124,7 @@ func TestAccESIMFleet_basic(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, suspended: true, protection: false, devices: reshaped}),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: base, suspended: true, protection: false, devices: reshaped})),
 		},
 		CheckDestroy: func(*terraform.State) error {
 			for i := 1; i < 12; i++ {
@@ -196,10 +184,7 @@ func TestAccESIMFleet_drift(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 5)}),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: us[0], devices: fleetOf(0, 5)})),
 		},
 	})
 }
@@ -354,10 +339,7 @@ func TestAccESIMFleet_partialFailure(t *testing.T) {
 					return noActionWhileOpen(env)
 				}),
 			},
-			{
-				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg),
 			{
 				// Protection off, so that the test's destroy can deactivate the fleet.
 				Config: testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: plan, devices: fleetOf(0, n)}),
@@ -394,10 +376,7 @@ func TestAccESIMFleet_withoutRelay(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: us[1], devices: fleetOf(0, 4)}),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(testAccESIMFleetConfig_basic(t, env, fleetSpec{plan: us[1], devices: fleetOf(0, 4)})),
 		},
 		CheckDestroy: func(*terraform.State) error {
 			if got := requestSizes(env, "deactivate"); !slices.Equal(got, []int{4}) {

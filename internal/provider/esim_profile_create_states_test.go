@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
-	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
@@ -68,10 +67,7 @@ func TestAccESIMProfile_createStates(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }
@@ -106,10 +102,7 @@ func TestAccESIMProfile_createActiveOtherPlan(t *testing.T) {
 				},
 				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"serviceplan"}, missing: nil}),
 			},
-			{
-				Config:           env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], "adopt_existing = true"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], "adopt_existing = true")),
 		},
 	})
 }
@@ -158,10 +151,7 @@ func TestAccESIMProfile_createWaitsForOpenRequest(t *testing.T) {
 					checkSim(func() error { return noActionWhileOpen(env) }),
 				),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }
@@ -175,7 +165,7 @@ func TestAccESIMProfile_createActiveAdoptsLineAndDownloads(t *testing.T) {
 	g, l := env.device(t, 0), env.device(t, 1)
 	const oid = "1.3.6.1.4.1.31746.1.500.200.101.5"
 	config := testAccESIMProfileConfig_many(env,
-		testAccESIMProfileConfig_basic(env, "g", g.EID, g.ServicePlan, `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])),
+		testAccESIMProfileConfig_global(env, "g", g.EID, g.ServicePlan, gl[0]),
 		testAccESIMProfileConfig_basic(env, "l", l.EID, l.ServicePlan, `profile_type = "local"`, fmt.Sprintf("smsr_oid = %q", oid)))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -195,10 +185,7 @@ func TestAccESIMProfile_createActiveAdoptsLineAndDownloads(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }

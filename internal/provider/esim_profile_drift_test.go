@@ -46,10 +46,7 @@ func TestAccESIMProfile_drift(t *testing.T) {
 					deact.EID:   {"activate", "activate"},
 				}),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }
@@ -62,8 +59,7 @@ func TestAccESIMProfile_driftGlobalDeviceSuspended(t *testing.T) {
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
-	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
-		fmt.Sprintf("global_service_plan = %q", gl[0]))
+	config := env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0])
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -95,10 +91,7 @@ func TestAccESIMProfile_driftGlobalDeviceSuspended(t *testing.T) {
 				}},
 				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "device_resume", "serviceplan"}}),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }

@@ -20,9 +20,7 @@ import (
 // state is written (the next plan is a plain create, not the replacement of a tainted one).
 func TestAccESIMProfile_failureCallback(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Faults: "fail=1"})
-	us := env.plansOfType("US")
-	dev := env.device(t, 0)
-	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
+	config, dev, _ := oneProfile(t, env)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -56,34 +54,17 @@ func TestAccESIMProfile_failureCallback(t *testing.T) {
 // "warning" callbacks are progress: the create succeeds after them (verizon_us and global).
 func TestAccESIMProfile_warningThenSuccess(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, Faults: "warning=1"})
-	us, gl := env.plansOfType("US"), env.plansOfType("Global")
-	a, b := env.device(t, 0), env.device(t, 1)
-	config := testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "us", a.EID, us[0]),
-		testAccESIMProfileConfig_basic(env, "gl", b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+	p := newUSAndGlobalProfiles(t, env)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config: config,
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue("thingspace_esim_profile.us", tfjsonpath.New("state"), knownvalue.StringExact("active")),
-					statecheck.ExpectKnownValue("thingspace_esim_profile.gl", tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
-				},
-				Check: resource.ComposeTestCheckFunc(
-					testAccCheckDeviceActions(env, map[string][]string{a.EID: {"activate"}, b.EID: {"activate", "download_enable"}}),
-					checkSim(func() error {
-						if st := env.Sim.Stats().Callbacks; st.Messages < 6 {
-							return fmt.Errorf("callback messages = %d: the warning callbacks were not sent", st.Messages)
-						}
-						return nil
-					}),
-				),
-			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
-		},
+		Steps: p.createSteps(env,
+			statecheck.ExpectKnownValue("thingspace_esim_profile.gl", tfjsonpath.New("profile_status"), knownvalue.StringExact("ENABLE")),
+			func() error {
+				if st := env.Sim.Stats().Callbacks; st.Messages < 6 {
+					return fmt.Errorf("callback messages = %d: the warning callbacks were not sent", st.Messages)
+				}
+				return nil
+			}),
 	})
 }
 
@@ -100,7 +81,7 @@ func TestAccESIMProfile_timeoutThenApply(t *testing.T) {
 		to := fmt.Sprintf("timeouts = { create = %q }", timeout)
 		// A global profile whose activate times out gets its download on the next apply.
 		return testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0], to),
-			testAccESIMProfileConfig_basic(env, "g", gdev.EID, us[0], to, `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+			testAccESIMProfileConfig_global(env, "g", gdev.EID, us[0], gl[0], to))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -127,10 +108,7 @@ func TestAccESIMProfile_timeoutThenApply(t *testing.T) {
 					testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}, gdev.EID: {"activate", "download_enable"}}),
 				),
 			},
-			{
-				Config:           cfg("2m"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("2m")),
 		},
 	})
 }
@@ -178,9 +156,7 @@ func TestAccESIMProfile_outcomeUnknownIsResolvedNotResent(t *testing.T) {
 		t.Run(fmt.Sprintf("relay=%v", relay), func(t *testing.T) {
 			t.Parallel()
 			env := newTestEnv(t, envOptions{Relay: relay, Faults: "5xx-after=1"})
-			us := env.plansOfType("US")
-			dev := env.device(t, 0)
-			config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
+			config, dev, _ := oneProfile(t, env)
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 				Steps: []resource.TestStep{
@@ -199,10 +175,7 @@ func TestAccESIMProfile_outcomeUnknownIsResolvedNotResent(t *testing.T) {
 							testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}}),
 						),
 					},
-					{
-						Config:           config,
-						ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-					},
+					emptyPlanStep(config),
 				},
 			})
 		})
@@ -213,9 +186,7 @@ func TestAccESIMProfile_outcomeUnknownIsResolvedNotResent(t *testing.T) {
 // deactivate, then activate. Only an unconfirmed create skips the deactivation.
 func TestAccESIMProfile_userTaintReplaces(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
-	us := env.plansOfType("US")
-	dev := env.device(t, 0)
-	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
+	config, dev, _ := oneProfile(t, env)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -227,10 +198,7 @@ func TestAccESIMProfile_userTaintReplaces(t *testing.T) {
 					plancheck.ExpectResourceAction("thingspace_esim_profile.p", plancheck.ResourceActionDestroyBeforeCreate)}},
 				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "deactivate", "activate"}}),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }
@@ -263,10 +231,7 @@ func TestAccESIMProfile_updateTimeoutThenApply(t *testing.T) {
 					checkSim(func() error { return noActionWhileOpen(env) }),
 				),
 			},
-			{
-				Config:           cfg(us[1], "1m"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg(us[1], "1m")),
 		},
 	})
 }
@@ -279,8 +244,7 @@ func TestAccESIMProfile_globalDownloadFailsThenApply(t *testing.T) {
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
-	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
-		fmt.Sprintf("global_service_plan = %q", gl[0]))
+	config := env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0])
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -302,10 +266,7 @@ func TestAccESIMProfile_globalDownloadFailsThenApply(t *testing.T) {
 				},
 				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download_enable", "download_enable"}}),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }

@@ -34,10 +34,7 @@ func TestAccESIMProfile_importBlockForEach(t *testing.T) {
 					return checkActions(env.Sim, nil) // the import sends nothing
 				},
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 		CheckDestroy: func(*terraform.State) error {
 			// Each device is deactivated once, and the 50 destroys are coalesced too. At the
@@ -85,10 +82,7 @@ func TestAccESIMProfile_coalescing(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }
@@ -144,10 +138,7 @@ removed {
 					return nil
 				})),
 			},
-			{
-				Config:           env.providerBlock() + removed,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(env.providerBlock() + removed),
 		},
 		CheckDestroy: func(*terraform.State) error {
 			if n := totalActions(env); n != env.actionCount("serviceplan") {
@@ -221,10 +212,7 @@ resource "thingspace_esim_profile" "d" {
 					return nil
 				}),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 		CheckDestroy: func(*terraform.State) error {
 			return checkDeviceActions(env.Sim, everyDevice("activate", "deactivate"))

@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
@@ -60,6 +65,13 @@ resource "thingspace_esim_profile" %q {
 `, name, eid, plan, body)
 }
 
+// testAccESIMProfileConfig_global is testAccESIMProfileConfig_basic for a global profile on
+// globalPlan.
+func testAccESIMProfileConfig_global(env *testEnv, name, eid, plan, globalPlan string, extra ...string) string {
+	return testAccESIMProfileConfig_basic(env, name, eid, plan,
+		append([]string{`profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", globalPlan)}, extra...)...)
+}
+
 // testAccESIMProfileConfig_fleet is n instances over devices 0..n-1, optionally with import blocks with for_each
 // for each of them. The resource uses count, not for_each: terraform-plugin-testing's legacy
 // state shim (run at destroy even without Check functions) rejects string instance keys
@@ -94,9 +106,13 @@ resource "thingspace_esim_profile" "d" {
 // untaintedAfterInterruptedCreate creates a profile (on the simulator's first US plan) whose
 // create is interrupted (Ctrl-C) right after ThingSpace answered the activate, which leaves a
 // tainted, unconfirmed instance, and then runs `terraform untaint` on it. Callbacks take 3 s,
-// so that the device is still PENDING_ACTIVATION when the create ends.
+// so that the device is still PENDING_ACTIVATION when the create ends. It skips the test with
+// -short.
 func untaintedAfterInterruptedCreate(t *testing.T) (env *chaosEnv, core *protoCore, eid string, us []string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a simulator and a relay")
+	}
 	env = newChaosEnv(t, 1, true, func(o *sim.Options) { o.CallbackDelayMin, o.CallbackDelayMax = 3*time.Second, 3*time.Second })
 	us = simPlansOfType(env.Sim, "US")
 	for _, d := range env.Sim.Devices() {
@@ -131,5 +147,113 @@ func (c listRequestsAtMost) CheckPlan(_ context.Context, _ plancheck.CheckPlanRe
 	c.t.Logf("%s: %d v1 device list requests (at most %d allowed)", c.what, n, c.limit)
 	if n > c.limit {
 		resp.Error = fmt.Errorf("%s made %d v1 device list requests, want at most %d", c.what, n, c.limit)
+	}
+}
+
+// oneProfile is the configuration (with the provider block) of the one profile most tests
+// create: "p", on device 0 with plan, the first US plan.
+func oneProfile(t *testing.T, env *testEnv) (config string, dev sim.DeviceView, plan string) {
+	t.Helper()
+	plan, dev = env.plansOfType("US")[0], env.device(t, 0)
+	return env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, plan), dev, plan
+}
+
+// usAndGlobalProfiles configures two profiles: "us" on device a with a US plan, and "gl", a
+// global profile on device b with globalPlan.
+type usAndGlobalProfiles struct {
+	config     string
+	a, b       sim.DeviceView
+	globalPlan string
+}
+
+func newUSAndGlobalProfiles(t *testing.T, env *testEnv) usAndGlobalProfiles {
+	t.Helper()
+	us, gl := env.plansOfType("US"), env.plansOfType("Global")
+	p := usAndGlobalProfiles{a: env.device(t, 0), b: env.device(t, 1), globalPlan: gl[0]}
+	p.config = testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "us", p.a.EID, us[0]),
+		testAccESIMProfileConfig_global(env, "gl", p.b.EID, us[0], gl[0]))
+	return p
+}
+
+// createSteps create both: "us" ends active, device a gets activate and device b activate then
+// download_enable, and glCheck and simCheck hold; then planning again changes nothing.
+func (p usAndGlobalProfiles) createSteps(env *testEnv, glCheck statecheck.StateCheck, simCheck func() error) []resource.TestStep {
+	return []resource.TestStep{
+		{
+			Config: p.config,
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("thingspace_esim_profile.us", tfjsonpath.New("state"), knownvalue.StringExact("active")),
+				glCheck,
+			},
+			Check: resource.ComposeTestCheckFunc(
+				testAccCheckDeviceActions(env, map[string][]string{p.a.EID: {"activate"}, p.b.EID: {"activate", "download_enable"}}),
+				checkSim(simCheck),
+			),
+		},
+		emptyPlanStep(p.config),
+	}
+}
+
+// stoppedApply is the CLI under test applying one profile (device 0, the first US plan) while
+// callbacks come 10 s late, so that the apply can be stopped after ThingSpace accepted the
+// activate and before its callback.
+type stoppedApply struct {
+	env  *testEnv
+	dev  sim.DeviceView
+	plan string
+	w    *cliWorkdir
+}
+
+func newStoppedApply(t *testing.T) *stoppedApply {
+	t.Helper()
+	a := &stoppedApply{env: newTestEnv(t, envOptions{Relay: true, CallbackDelay: 10 * time.Second})}
+	var config string
+	config, a.dev, a.plan = oneProfile(t, a.env)
+	a.w = newCLIWorkdir(t, config)
+	return a
+}
+
+// run starts the apply (prepare, when not nil, adjusts the command first) and calls stop once
+// ThingSpace accepted the activate (bounded wait); kill ends an apply that sends none. It
+// returns what the apply printed and how it ended.
+func (a *stoppedApply) run(t *testing.T, prepare, stop, kill func(*exec.Cmd)) (string, error) {
+	t.Helper()
+	var out syncBuffer
+	apply := a.w.command(&out, "apply", "-auto-approve", "-input=false", "-no-color")
+	if prepare != nil {
+		prepare(apply)
+	}
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- apply.Wait() }()
+	if !waitFor(2*time.Minute, func() bool { return a.env.actionCount("activate") > 0 || len(exited) > 0 }) {
+		kill(apply)
+		<-exited
+		t.Fatalf("no activate within 2 minutes:\n%s", out.String())
+	}
+	if len(exited) > 0 {
+		t.Fatalf("%s apply ended before ThingSpace accepted the activate: %v\n%s", a.w.cli.Name, <-exited, out.String())
+	}
+	stop(apply)
+	err := <-exited
+	return out.String(), err
+}
+
+// expectFinished applies again after the stopped apply (what stopped it named in messages):
+// the activate sent before the stop stays the only one, the device ends active on the plan, and
+// a plan after that shows no change.
+func (a *stoppedApply) expectFinished(t *testing.T, stopped string) {
+	t.Helper()
+	if text, code := a.w.run("apply", "-auto-approve", "-input=false", "-no-color"); code != 0 {
+		t.Fatalf("apply after the %s: exit code %d:\n%s", stopped, code, text)
+	}
+	expectDeviceActions(t, a.env.Sim, map[string][]string{a.dev.EID: {"activate"}})
+	if d := a.env.deviceByEID(t, a.dev.EID); d.State != "active" || d.ServicePlan != a.plan {
+		t.Errorf("device after the second apply: %s on %s, want active on %s", d.State, d.ServicePlan, a.plan)
+	}
+	if text, code := a.w.run("plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {
+		t.Errorf("plan after the second apply: exit code %d, want 0 (no changes):\n%s", code, text)
 	}
 }

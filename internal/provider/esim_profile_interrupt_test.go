@@ -10,11 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
-
-	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
 
 // Terraform interrupted (Ctrl-C cancels the provider's context) while Create waits for the
@@ -29,26 +26,8 @@ func TestESIMProfile_interruptedCreate(t *testing.T) {
 	us := env.plansOfType("US")
 	dev := env.device(t, 0)
 	ctx := context.Background()
-	srv, err := providerserver.NewProtocol6WithError(New("test")())()
-	if err != nil {
-		t.Fatal(err)
-	}
-	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := sim.DefaultOptions()
+	srv, schemas := configuredServer(t, env, "1.11.4", map[string]string{"relay_url": env.RelayAPIURL, "relay_token": testRelayToken})
 	str := func(s string) tftypes.Value { return tftypes.NewValue(tftypes.String, s) }
-	pcfg := objectWith(schemas.Provider.ValueType(), map[string]tftypes.Value{
-		"base_url": str(env.SimURL), "client_id": str(o.ClientID), "client_secret": str(o.ClientSecret),
-		"username": str(o.Username), "password": str(o.Password), "account_name": str(env.Sim.Account()),
-		"relay_url": str(env.RelayAPIURL), "relay_token": str(testRelayToken)})
-	cresp, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{TerraformVersion: "1.11.4",
-		Config: dynamicValue(t, pcfg)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noErrors(t, "configure", cresp.Diagnostics)
 
 	const typeName = "thingspace_esim_profile"
 	rtype := schemas.ResourceSchemas[typeName].ValueType()
@@ -125,38 +104,20 @@ func TestESIMProfile_interruptedCreate(t *testing.T) {
 // is empty.
 func TestAccESIMProfile_interruptedApply(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
-	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 10 * time.Second})
-	us := env.plansOfType("US")
-	dev := env.device(t, 0)
-	w := newCLIWorkdir(t, env.providerBlock()+testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0]))
-
-	var out syncBuffer
-	apply := w.command(&out, "apply", "-auto-approve", "-input=false", "-no-color")
-	if err := apply.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- apply.Wait() }()
-	// Interrupt once ThingSpace accepted the activate (bounded wait); the callback comes 10 s later.
-	if !waitFor(2*time.Minute, func() bool { return env.actionCount("activate") > 0 || len(exited) > 0 }) {
-		_ = apply.Process.Kill()
-		<-exited
-		t.Fatalf("no activate within 2 minutes:\n%s", out.String())
-	}
-	if len(exited) > 0 {
-		t.Fatalf("%s apply ended before ThingSpace accepted the activate: %v\n%s", w.cli.Name, <-exited, out.String())
-	}
-	if err := apply.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	err := <-exited
-	text := out.String()
+	a := newStoppedApply(t)
+	dev, w := a.dev, a.w
+	output, err := a.run(t, nil, func(apply *exec.Cmd) {
+		if err := apply.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+	}, func(apply *exec.Cmd) { _ = apply.Process.Kill() })
+	text := output
 	if i := strings.Index(text, "Creating..."); i >= 0 {
 		text = text[i:]
 	}
 	t.Logf("interrupted %s apply: %v\n%s", w.cli.Name, err, text)
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) || !strings.Contains(out.String(), "interrupted") || !strings.Contains(out.String(), dev.EID) {
+	if !errors.As(err, &exit) || !strings.Contains(output, "interrupted") || !strings.Contains(output, dev.EID) {
 		t.Fatalf("interrupted %s apply: %v, want an error naming the interrupt and EID %s", w.cli.Name, err, dev.EID)
 	}
 
@@ -183,14 +144,5 @@ func TestAccESIMProfile_interruptedApply(t *testing.T) {
 		t.Fatalf("state after the interrupt = %+v, want thingspace_esim_profile.p, tainted, with the activate's request id", rs)
 	}
 
-	if text, code := w.run("apply", "-auto-approve", "-input=false", "-no-color"); code != 0 {
-		t.Fatalf("apply after the interrupt: exit code %d:\n%s", code, text)
-	}
-	expectDeviceActions(t, env.Sim, map[string][]string{dev.EID: {"activate"}}) // only the interrupted activate
-	if d := env.deviceByEID(t, dev.EID); d.State != "active" || d.ServicePlan != us[0] {
-		t.Errorf("device after the second apply: %s on %s, want active on %s", d.State, d.ServicePlan, us[0])
-	}
-	if text, code := w.run("plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {
-		t.Errorf("plan after the second apply: exit code %d, want 0 (no changes):\n%s", code, text)
-	}
+	a.expectFinished(t, "interrupt")
 }

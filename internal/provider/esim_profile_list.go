@@ -53,7 +53,7 @@ func (r *esimProfileListResource) ListResourceConfigSchema(_ context.Context, _ 
 			"account_name": listschema.StringAttribute{
 				Optional:            true,
 				MarkdownDescription: "The account to list; defaults to the provider's `account_name`.",
-				Validators:          []validator.String{accountNameValidator{}},
+				Validators:          []validator.String{accountNameValidator()},
 			},
 			"state": listschema.StringAttribute{
 				Optional: true,

@@ -4,11 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
-
-	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
 
 // The list resource through the provider's protocol server, without a CLI (so also where the
@@ -19,25 +16,8 @@ import (
 func TestESIMProfileList_matchesImport(t *testing.T) {
 	env := newTestEnv(t, envOptions{Devices: 60, Preactivated: 20})
 	ctx := context.Background()
-	srv, err := providerserver.NewProtocol6WithError(New("test")())()
-	if err != nil {
-		t.Fatal(err)
-	}
-	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := sim.DefaultOptions()
+	srv, schemas := configuredServer(t, env, "1.15.9", nil)
 	str := func(s string) tftypes.Value { return tftypes.NewValue(tftypes.String, s) }
-	pcfg := objectWith(schemas.Provider.ValueType(), map[string]tftypes.Value{
-		"base_url": str(env.SimURL), "client_id": str(o.ClientID), "client_secret": str(o.ClientSecret),
-		"username": str(o.Username), "password": str(o.Password), "account_name": str(env.Sim.Account())})
-	cresp, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{TerraformVersion: "1.15.9",
-		Config: dynamicValue(t, pcfg)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noErrors(t, "configure", cresp.Diagnostics)
 
 	const typeName = "thingspace_esim_profile"
 	listSchema := schemas.ListResourceSchemas[typeName]

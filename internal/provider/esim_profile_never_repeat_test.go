@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
-	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
@@ -60,7 +59,7 @@ func TestAccESIMProfile_suspendedOnAnotherPlanIsNotAdopted(t *testing.T) {
 					return noActionWhileOpen(env)
 				}),
 			},
-			{Config: adopt, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+			emptyPlanStep(adopt),
 		},
 	})
 }
@@ -79,8 +78,8 @@ func TestAccESIMProfile_timedOutDownloadIsNotSentAgain(t *testing.T) {
 			us, gl := env.plansOfType("US"), env.plansOfType("Global")
 			dev := env.device(t, 0)
 			cfg := func(download bool, extra ...string) string {
-				return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], append([]string{`profile_type = "global"`,
-					`global_service_plan = "` + gl[0] + `"`, fmt.Sprintf("download = %v", download)}, extra...)...)
+				return env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0],
+					append([]string{fmt.Sprintf("download = %v", download)}, extra...)...)
 			}
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -105,7 +104,7 @@ func TestAccESIMProfile_timedOutDownloadIsNotSentAgain(t *testing.T) {
 							checkSim(func() error { return noActionWhileOpen(env) }),
 						),
 					},
-					{Config: cfg(true), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+					emptyPlanStep(cfg(true)),
 				},
 			})
 		})
@@ -150,7 +149,7 @@ func TestAccESIMProfile_unknownServicePlanOutcomeIsNotSentAgain(t *testing.T) {
 							testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "serviceplan"}}),
 						),
 					},
-					{Config: cfg(us[1]), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+					emptyPlanStep(cfg(us[1])),
 				},
 			})
 		})
@@ -166,8 +165,7 @@ func TestAccESIMProfile_suspendIsRegisteredByEveryIdentifier(t *testing.T) {
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	cfg := func(suspended bool) string {
-		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
-			`global_service_plan = "`+gl[0]+`"`, fmt.Sprintf("suspended = %v", suspended))
+		return env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0], fmt.Sprintf("suspended = %v", suspended))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -198,7 +196,7 @@ func TestAccESIMProfile_suspendIsRegisteredByEveryIdentifier(t *testing.T) {
 					return nil
 				}),
 			},
-			{Config: cfg(true), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+			emptyPlanStep(cfg(true)),
 		},
 	})
 }
@@ -209,9 +207,6 @@ func TestAccESIMProfile_suspendIsRegisteredByEveryIdentifier(t *testing.T) {
 // the device stays active and leaving a billed line on.
 func TestESIMProfile_untaintedThenUpdatedIsDeactivatedByDestroy(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
-	if testing.Short() {
-		t.Skip("starts a simulator and a relay")
-	}
 	env, core, eid, us := untaintedAfterInterruptedCreate(t)
 	ctx := context.Background()
 	cfg := func(plan string) map[string]coreConfig {
@@ -242,8 +237,7 @@ func TestAccESIMProfile_enableFailedIsEnabledByTheReplacement(t *testing.T) {
 			env := newTestEnv(t, envOptions{Relay: relay, Faults: "enable-failed=1"})
 			us, gl := env.plansOfType("US"), env.plansOfType("Global")
 			dev := env.device(t, 0)
-			cfg := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
-				`global_service_plan = "`+gl[0]+`"`)
+			cfg := env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0])
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 				Steps: []resource.TestStep{
@@ -271,7 +265,7 @@ func TestAccESIMProfile_enableFailedIsEnabledByTheReplacement(t *testing.T) {
 							}),
 						),
 					},
-					{Config: cfg, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+					emptyPlanStep(cfg),
 				},
 			})
 		})
@@ -304,13 +298,12 @@ func TestAccESIMProfile_stagedGlobalDestroySendsNoDelete(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true})
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
-	cfg := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0], `profile_type = "global"`,
-		`global_service_plan = "`+gl[0]+`"`, "download = false", "delete_profile = true")
+	cfg := env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0], "download = false", "delete_profile = true")
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{Config: cfg, Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}})},
-			{Config: cfg, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+			emptyPlanStep(cfg),
 			{
 				Config: env.providerBlock(),
 				Check:  testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "deactivate"}}),
@@ -326,9 +319,6 @@ func TestAccESIMProfile_stagedGlobalDestroySendsNoDelete(t *testing.T) {
 // adopts the device without another activate; the destroy that follows deactivates it.
 func TestESIMProfile_untaintedUnchangedIsConfirmedByTheNextApply(t *testing.T) {
 	t.Parallel() // waits on slow callbacks: overlaps with the other waiting tests
-	if testing.Short() {
-		t.Skip("starts a simulator and a relay")
-	}
 	env, core, eid, us := untaintedAfterInterruptedCreate(t)
 	ctx := context.Background()
 	cfg := map[string]coreConfig{"p": {"eid": eid, "service_plan": us[0]}}

@@ -93,10 +93,7 @@ func TestAccESIMProfile_deletionProtection(t *testing.T) {
 				},
 				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}}),
 			},
-			{
-				Config:           env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0]),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])),
 		},
 		CheckDestroy: func(*terraform.State) error {
 			return checkDeviceActions(env.Sim, map[string][]string{dev.EID: {"activate", "deactivate"}})

@@ -24,8 +24,7 @@ func TestAccESIMProfile_globalRecreatedAfterDestroy(t *testing.T) {
 	us, gl := env.plansOfType("US"), env.plansOfType("Global")
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
-	cfg := env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0],
-		`profile_type = "global"`, `global_service_plan = "`+gl[0]+`"`)
+	cfg := env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0])
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -58,10 +57,7 @@ func TestAccESIMProfile_globalRecreatedAfterDestroy(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg),
 		},
 	})
 }
@@ -76,8 +72,7 @@ func TestAccESIMProfile_enableWhenAlreadyEnabled(t *testing.T) {
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
 	cfg := func(enabled string) string {
-		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0],
-			`profile_type = "global"`, `global_service_plan = "`+gl[0]+`"`, "enabled = "+enabled)
+		return env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gl[0], "enabled = "+enabled)
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -105,10 +100,7 @@ func TestAccESIMProfile_enableWhenAlreadyEnabled(t *testing.T) {
 				},
 				Check: testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate", "download", "enable"}}),
 			},
-			{
-				Config:           cfg("true"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("true")),
 		},
 	})
 }

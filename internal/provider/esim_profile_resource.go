@@ -127,28 +127,28 @@ func (r *esimProfileResource) Schema(ctx context.Context, _ resource.SchemaReque
 				Required:            true,
 				MarkdownDescription: "The device's EID (32 digits with ISO 7064 MOD 97-10 check digits). Changing it replaces the resource.",
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-				Validators:          []validator.String{idValidator{kind: "eid"}},
+				Validators:          []validator.String{idValidator("eid")},
 			},
 			"iccid": schema.StringAttribute{
 				Optional: true, Computed: true,
 				MarkdownDescription: "ICCID of the device's lead (Verizon) profile. Read from ThingSpace when not set; " +
 					"replaces the resource only when configured and changed.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplaceIfConfigured()},
-				Validators:    []validator.String{idValidator{kind: "iccid"}},
+				Validators:    []validator.String{idValidator("iccid")},
 			},
 			"imei": schema.StringAttribute{
 				Optional: true, Computed: true,
 				MarkdownDescription: "IMEI of the device's module, sent with the activation. A new IMEI (a module swap) is " +
 					"an in-place update that sends nothing to ThingSpace.",
 				PlanModifiers: keep,
-				Validators:    []validator.String{idValidator{kind: "imei"}},
+				Validators:    []validator.String{idValidator("imei")},
 			},
 			"account_name": schema.StringAttribute{
 				Optional: true, Computed: true,
 				MarkdownDescription: "Billing account; defaults to the provider's `account_name` and is kept from state when " +
 					"the provider default changes.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplaceIfConfigured()},
-				Validators:    []validator.String{accountNameValidator{}},
+				Validators:    []validator.String{accountNameValidator()},
 			},
 			"profile_type": schema.StringAttribute{
 				Optional: true, Computed: true, Default: stringdefault.StaticString(profileVerizonUS),

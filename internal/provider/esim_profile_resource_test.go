@@ -44,11 +44,8 @@ func TestAccESIMProfile_basic(t *testing.T) {
 					return nil
 				}),
 			},
-			{
-				// Drift step: the same configuration plans nothing.
-				Config:           cfg(us[0]),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			// Drift step: the same configuration plans nothing.
+			emptyPlanStep(cfg(us[0])),
 			{
 				Config: cfg(us[1]),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -102,8 +99,7 @@ func TestAccESIMProfile_globalLifecycle(t *testing.T) {
 	dev := env.device(t, 0)
 	addr := "thingspace_esim_profile.g"
 	cfg := func(gplan string, extra ...string) string {
-		return env.providerBlock() + testAccESIMProfileConfig_basic(env, "g", dev.EID, us[0],
-			append([]string{`profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gplan)}, extra...)...)
+		return env.providerBlock() + testAccESIMProfileConfig_global(env, "g", dev.EID, us[0], gplan, extra...)
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -132,10 +128,7 @@ func TestAccESIMProfile_globalLifecycle(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           cfg(gl[0]),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg(gl[0])),
 			{
 				Config: cfg(gl[1]),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -205,12 +198,9 @@ func TestAccESIMProfile_globalDownloadAndEnabled(t *testing.T) {
 	staged, disabled, susp := env.device(t, 0), env.device(t, 1), env.device(t, 2)
 	cfg := func(download, enabled string) string {
 		return testAccESIMProfileConfig_many(env,
-			testAccESIMProfileConfig_basic(env, "staged", staged.EID, us[0], `profile_type = "global"`,
-				fmt.Sprintf("global_service_plan = %q", gl[0]), "download = "+download, "delete_profile = true"),
-			testAccESIMProfileConfig_basic(env, "disabled", disabled.EID, us[0], `profile_type = "global"`,
-				fmt.Sprintf("global_service_plan = %q", gl[0]), "enabled = "+enabled, "delete_profile = true"),
-			testAccESIMProfileConfig_basic(env, "susp", susp.EID, us[0], `profile_type = "global"`,
-				fmt.Sprintf("global_service_plan = %q", gl[0]), "suspended = true"))
+			testAccESIMProfileConfig_global(env, "staged", staged.EID, us[0], gl[0], "download = "+download, "delete_profile = true"),
+			testAccESIMProfileConfig_global(env, "disabled", disabled.EID, us[0], gl[0], "enabled = "+enabled, "delete_profile = true"),
+			testAccESIMProfileConfig_global(env, "susp", susp.EID, us[0], gl[0], "suspended = true"))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -224,10 +214,7 @@ func TestAccESIMProfile_globalDownloadAndEnabled(t *testing.T) {
 					staged.EID: {"activate"}, disabled.EID: {"activate", "download"},
 					susp.EID: {"activate", "download_enable", "profile_suspend"}}),
 			},
-			{
-				Config:           cfg("false", "false"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("false", "false")),
 			{
 				// download turned on sends download_enable; enabled false → true sends enable.
 				Config: cfg("true", "true"),
@@ -237,10 +224,7 @@ func TestAccESIMProfile_globalDownloadAndEnabled(t *testing.T) {
 				Check: testAccCheckDeviceActions(env, map[string][]string{
 					staged.EID: {"activate", "download_enable"}, disabled.EID: {"activate", "download", "enable"}}),
 			},
-			{
-				Config:           cfg("true", "true"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("true", "true")),
 		},
 		CheckDestroy: func(*terraform.State) error {
 			// delete_profile: deactivate, confirmed, then delete of the Global profile.
@@ -314,10 +298,7 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           cfg("true", "false"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("true", "false")),
 			{
 				Config: cfg("false", "true"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -328,10 +309,7 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 						a.EID: {"activate", "download_enable", "disable"}, b.EID: {"activate", "download_disable", "enable"}}),
 					localICCIDs),
 			},
-			{
-				Config:           cfg("false", "true"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg("false", "true")),
 			{
 				// A plan change (serviceplan on the line) and a suspension (device_suspend by EID).
 				Config: cfgWith("false", "true", us[1], "true"),
@@ -352,10 +330,7 @@ func TestAccESIMProfile_localLifecycle(t *testing.T) {
 				Check: testAccCheckDeviceActions(env, map[string][]string{
 					b.EID: {"activate", "download_disable", "enable", "device_suspend", "device_resume"}}),
 			},
-			{
-				Config:           cfgWith("false", "true", us[1], "false"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfgWith("false", "true", us[1], "false")),
 			{
 				// Import finds the local profile (profile_type); smsr_oid and delete_profile are
 				// configuration-only, the rest comes from the device read.

@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflogtest"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
-	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
@@ -28,9 +27,7 @@ const statusRoute = "GET /api/m2m/v2/accounts/{account}/requests/{requestId}/sta
 // resumes its long-poll and the apply succeeds with the one activate.
 func TestAccESIMProfile_relayDownAndBack(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: true, CallbackDelay: 1500 * time.Millisecond})
-	us := env.plansOfType("US")
-	dev := env.device(t, 0)
-	config := env.providerBlock() + testAccESIMProfileConfig_basic(env, "p", dev.EID, us[0])
+	config, dev, _ := oneProfile(t, env)
 	outage := make(chan error, 1)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -75,10 +72,7 @@ func TestAccESIMProfile_relayDownAndBack(t *testing.T) {
 					testAccCheckDeviceActions(env, map[string][]string{dev.EID: {"activate"}}),
 				),
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 		},
 	})
 }
@@ -88,38 +82,21 @@ func TestAccESIMProfile_relayDownAndBack(t *testing.T) {
 // the status-confirmed download_enable alike.
 func TestAccESIMProfile_pollingWithoutRelay(t *testing.T) {
 	env := newTestEnv(t, envOptions{Relay: false})
-	us, gl := env.plansOfType("US"), env.plansOfType("Global")
-	a, b := env.device(t, 0), env.device(t, 1)
-	config := testAccESIMProfileConfig_many(env, testAccESIMProfileConfig_basic(env, "us", a.EID, us[0]),
-		testAccESIMProfileConfig_basic(env, "gl", b.EID, us[0], `profile_type = "global"`, fmt.Sprintf("global_service_plan = %q", gl[0])))
+	p := newUSAndGlobalProfiles(t, env)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config: config,
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue("thingspace_esim_profile.us", tfjsonpath.New("state"), knownvalue.StringExact("active")),
-					statecheck.ExpectKnownValue("thingspace_esim_profile.gl", tfjsonpath.New("global_service_plan"), knownvalue.StringExact(gl[0])),
-				},
-				Check: resource.ComposeTestCheckFunc(
-					testAccCheckDeviceActions(env, map[string][]string{a.EID: {"activate"}, b.EID: {"activate", "download_enable"}}),
-					checkSim(func() error {
-						st := env.Sim.Stats()
-						if st.Requests[statusRoute] == 0 || st.Callbacks.NoListener == 0 || st.Callbacks.Acknowledged != 0 {
-							return fmt.Errorf("status polls = %d, callbacks = %+v: want polling with no listener",
-								st.Requests[statusRoute], st.Callbacks)
-						}
-						return nil
-					}),
-				),
-			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
-		},
+		Steps: p.createSteps(env,
+			statecheck.ExpectKnownValue("thingspace_esim_profile.gl", tfjsonpath.New("global_service_plan"), knownvalue.StringExact(p.globalPlan)),
+			func() error {
+				st := env.Sim.Stats()
+				if st.Requests[statusRoute] == 0 || st.Callbacks.NoListener == 0 || st.Callbacks.Acknowledged != 0 {
+					return fmt.Errorf("status polls = %d, callbacks = %+v: want polling with no listener",
+						st.Requests[statusRoute], st.Callbacks)
+				}
+				return nil
+			}),
 		CheckDestroy: func(*terraform.State) error {
-			for _, eid := range []string{a.EID, b.EID} {
+			for _, eid := range []string{p.a.EID, p.b.EID} {
 				if v := env.deviceByEID(t, eid); v.State != "deactive" {
 					return fmt.Errorf("EID %s is %s after destroy", eid, v.State)
 				}

@@ -74,7 +74,7 @@ func functionName(f function.Function) string {
 // validatorError is the error the resources' idValidator gives for v ("" when it accepts v).
 func validatorError(kind, v string) string {
 	var resp validator.StringResponse
-	idValidator{kind: kind}.ValidateString(context.Background(),
+	idValidator(kind).ValidateString(context.Background(),
 		validator.StringRequest{Path: path.Root(kind), ConfigValue: types.StringValue(v)}, &resp)
 	if !resp.Diagnostics.HasError() {
 		return ""

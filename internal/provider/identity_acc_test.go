@@ -54,10 +54,7 @@ func TestAccESIMProfile_identity(t *testing.T) {
 				},
 				Check: testAccCheckDeviceActions(env, map[string][]string{adopted.EID: nil}),
 			},
-			{
-				Config:           resources(),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(resources()),
 			{
 				Config:          resources(),
 				ResourceName:    "thingspace_esim_profile.created",
@@ -97,10 +94,7 @@ func TestAccCallbackListener_identity(t *testing.T) {
 					}),
 				},
 			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(config),
 			{
 				Config:          config,
 				ResourceName:    listenerAddr,

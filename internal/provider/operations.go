@@ -147,11 +147,8 @@ func (c *Config) waitDevices(ctx context.Context, targets []wait.Target, what st
 
 // describeIDs names a device in messages: its EID, else its first identifier.
 func describeIDs(ids tsapi.DeviceIDs) string {
-	if eid := ids.Get(tsapi.KindEID); eid != "" {
-		return "EID " + eid
-	}
-	if len(ids) > 0 {
-		return strings.ToUpper(ids[0].Kind) + " " + ids[0].ID
+	if s := ids.Describe(); s != "" {
+		return s
 	}
 	return "the device"
 }

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -15,6 +16,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-log/tflogtest"
+
+	"github.com/fleetform/terraform-provider-thingspace/internal/sim"
 )
 
 // protoCore plays the part of Terraform's core against the provider's protocol server, for
@@ -554,6 +557,38 @@ func stateAttr(v tftypes.Value, name string) any {
 func eidOf(v tftypes.Value) string {
 	s, _ := stateAttr(v, "eid").(string)
 	return s
+}
+
+// configuredServer starts the provider as a protocol 6 server configured for env's simulator
+// (its credentials and account) plus extra settings, as terraformVersion would configure it; it
+// returns the server and its schemas.
+func configuredServer(t *testing.T, env *testEnv, terraformVersion string, extra map[string]string) (
+	tfprotov6.ProviderServer, *tfprotov6.GetProviderSchemaResponse) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := providerserver.NewProtocol6WithError(New("test")())()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := sim.DefaultOptions()
+	settings := map[string]string{"base_url": env.SimURL, "client_id": o.ClientID, "client_secret": o.ClientSecret,
+		"username": o.Username, "password": o.Password, "account_name": env.Sim.Account()}
+	maps.Copy(settings, extra)
+	vals := make(map[string]tftypes.Value, len(settings))
+	for name, v := range settings {
+		vals[name] = tftypes.NewValue(tftypes.String, v)
+	}
+	cresp, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{TerraformVersion: terraformVersion,
+		Config: dynamicValue(t, objectWith(schemas.Provider.ValueType(), vals))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, "configure", cresp.Diagnostics)
+	return srv, schemas
 }
 
 // objectWith is a value of the object type typ with the given attributes set and every other

@@ -159,7 +159,7 @@ func (p *ThingSpaceProvider) Schema(_ context.Context, _ provider.SchemaRequest,
 			"account_name": schema.StringAttribute{
 				Optional:            true,
 				MarkdownDescription: describe("Default billing account (e.g. `0000123456-00001`, leading zeros kept) for resources and data sources that set none.", "account_name"),
-				Validators:          []validator.String{accountNameValidator{}},
+				Validators:          []validator.String{accountNameValidator()},
 			},
 			"relay_url": schema.StringAttribute{
 				Optional: true,

@@ -61,7 +61,7 @@ func (d *requestDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 			"id":         schema.StringAttribute{Computed: true, MarkdownDescription: "The request id."},
 			"request_id": schema.StringAttribute{Required: true, MarkdownDescription: "The request id ThingSpace answered.", Validators: []validator.String{nonBlank{}}},
 			"account_name": schema.StringAttribute{Optional: true, Computed: true,
-				MarkdownDescription: "Account of the request; defaults to the provider's.", Validators: []validator.String{accountNameValidator{}}},
+				MarkdownDescription: "Account of the request; defaults to the provider's.", Validators: []validator.String{accountNameValidator()}},
 			"source": schema.StringAttribute{Computed: true, MarkdownDescription: "`relay` or `thingspace` (the request-status endpoint)."},
 			"action": schema.StringAttribute{Computed: true, MarkdownDescription: "The action, when the relay knows it."},
 			"state": schema.StringAttribute{Computed: true,

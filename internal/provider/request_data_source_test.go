@@ -7,7 +7,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
-	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
@@ -44,10 +43,7 @@ func TestAccRequestDataSource_basic(t *testing.T) {
 							statecheck.ExpectKnownValue(ds, tfjsonpath.New("devices").AtSliceIndex(0).AtMapKey("terminal"), knownvalue.Bool(true)),
 						},
 					},
-					{
-						Config:           cfg,
-						ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-					},
+					emptyPlanStep(cfg),
 				},
 			})
 		})
@@ -84,10 +80,7 @@ data "thingspace_request" "outside" {
 					statecheck.ExpectKnownValue(ds, tfjsonpath.New("devices").AtSliceIndex(0).AtMapKey("eid"), knownvalue.StringExact(dev.EID)),
 				},
 			},
-			{
-				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg),
 		},
 	})
 }

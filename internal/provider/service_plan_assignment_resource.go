@@ -77,7 +77,7 @@ func (r *servicePlanAssignmentResource) Schema(ctx context.Context, _ resource.S
 				Optional: true, Computed: true,
 				MarkdownDescription: "Billing account; defaults to the provider's `account_name` and is kept from state.",
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplaceIfConfigured()},
-				Validators:          []validator.String{accountNameValidator{}},
+				Validators:          []validator.String{accountNameValidator()},
 			},
 			"service_plan": schema.StringAttribute{
 				Required:            true,
@@ -90,9 +90,9 @@ func (r *servicePlanAssignmentResource) Schema(ctx context.Context, _ resource.S
 					"it stays fast with thousands of devices.",
 				Validators: []validator.List{listvalidator.SizeBetween(1, 100000)},
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"eid":   schema.StringAttribute{Required: true, MarkdownDescription: "EID.", Validators: []validator.String{idValidator{kind: "eid"}}},
-					"iccid": schema.StringAttribute{Optional: true, MarkdownDescription: "ICCID of the lead profile (read from ThingSpace when not set).", Validators: []validator.String{idValidator{kind: "iccid"}}},
-					"imei":  schema.StringAttribute{Optional: true, MarkdownDescription: "IMEI.", Validators: []validator.String{idValidator{kind: "imei"}}},
+					"eid":   schema.StringAttribute{Required: true, MarkdownDescription: "EID.", Validators: []validator.String{idValidator("eid")}},
+					"iccid": schema.StringAttribute{Optional: true, MarkdownDescription: "ICCID of the lead profile (read from ThingSpace when not set).", Validators: []validator.String{idValidator("iccid")}},
+					"imei":  schema.StringAttribute{Optional: true, MarkdownDescription: "IMEI.", Validators: []validator.String{idValidator("imei")}},
 				}},
 			},
 			"last_request_ids": schema.ListAttribute{
@@ -110,14 +110,7 @@ func (r *servicePlanAssignmentResource) Configure(_ context.Context, req resourc
 }
 
 func (r *servicePlanAssignmentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan servicePlanAssignmentModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Create, defaultAssignmentTimeout, &resp.Diagnostics)
-	defer cancel()
-	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, true)
+	r.applyPlan(ctx, req.Plan, &resp.State, &resp.Diagnostics, true)
 }
 
 func (r *servicePlanAssignmentResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -152,14 +145,7 @@ func (r *servicePlanAssignmentResource) Read(ctx context.Context, req resource.R
 }
 
 func (r *servicePlanAssignmentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan servicePlanAssignmentModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := timeoutContext(ctx, plan.Timeouts.Update, defaultAssignmentTimeout, &resp.Diagnostics)
-	defer cancel()
-	r.apply(ctx, &plan, &resp.State, &resp.Diagnostics, false)
+	r.applyPlan(ctx, req.Plan, &resp.State, &resp.Diagnostics, false)
 }
 
 func (r *servicePlanAssignmentResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -344,6 +330,22 @@ func parseAssignmentImportID(id, defaultAccount string) (account, plan string, e
 		eids = append(eids, eid)
 	}
 	return account, plan, eids, nil
+}
+
+// applyPlan reads the plan and applies it within the Create (creating) or the Update timeout.
+func (r *servicePlanAssignmentResource) applyPlan(ctx context.Context, p tfsdk.Plan, st *tfsdk.State, diags *diag.Diagnostics, creating bool) {
+	var plan servicePlanAssignmentModel
+	diags.Append(p.Get(ctx, &plan)...)
+	if diags.HasError() {
+		return
+	}
+	timeout := plan.Timeouts.Update
+	if creating {
+		timeout = plan.Timeouts.Create
+	}
+	ctx, cancel := timeoutContext(ctx, timeout, defaultAssignmentTimeout, diags)
+	defer cancel()
+	r.apply(ctx, &plan, st, diags, creating)
 }
 
 // apply sets every listed device to the plan through the decision engine: each device is

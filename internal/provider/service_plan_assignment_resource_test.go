@@ -65,10 +65,7 @@ func TestAccServicePlanAssignment_basic(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], few),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], few)),
 			{
 				// Import by account, plan and EIDs gives back the same state (the request ids
 				// belong to the applies, not to the devices).
@@ -118,10 +115,7 @@ func TestAccServicePlanAssignment_basic(t *testing.T) {
 					return nil
 				}),
 			},
-			{
-				Config:           env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], many),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(env.providerBlock() + testAccServicePlanAssignmentConfig_basic(us[1], many)),
 		},
 		CheckDestroy: func(*terraform.State) error {
 			// Destroy sends nothing: the devices keep their plan.
@@ -190,10 +184,7 @@ resource "thingspace_service_plan_assignment" "a" {
 					return checkActions(env.Sim, map[string]int{"serviceplan": 1})
 				}),
 			},
-			{
-				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg),
 		},
 	})
 }
@@ -246,10 +237,7 @@ import {
 					}),
 				),
 			},
-			{
-				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg),
 		},
 	})
 }
@@ -296,10 +284,7 @@ func TestAccServicePlanAssignment_waitsForPendingDevice(t *testing.T) {
 					}),
 				),
 			},
-			{
-				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg),
 		},
 	})
 }
@@ -436,10 +421,7 @@ func TestAccServicePlanAssignment_failureCallbacks(t *testing.T) {
 					return noActionWhileOpen(env)
 				}),
 			},
-			{
-				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(cfg),
 		},
 	})
 }
@@ -477,10 +459,7 @@ func TestAccServicePlanAssignment_timeoutThenApply(t *testing.T) {
 					checkSim(func() error { return noActionWhileOpen(env) }),
 				),
 			},
-			{
-				Config:           env.providerBlock() + withTimeout("5m"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(env.providerBlock() + withTimeout("5m")),
 		},
 	})
 }

@@ -50,7 +50,7 @@ func (d *servicePlansDataSource) Schema(_ context.Context, _ datasource.SchemaRe
 			"account_name": schema.StringAttribute{
 				Optional: true, Computed: true,
 				MarkdownDescription: "Account to list; defaults to the provider's `account_name`.",
-				Validators:          []validator.String{accountNameValidator{}},
+				Validators:          []validator.String{accountNameValidator()},
 			},
 			"codes": schema.ListAttribute{
 				Computed: true, ElementType: types.StringType,

@@ -6,7 +6,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
-	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 )
@@ -29,10 +28,7 @@ func TestAccServicePlansDataSource_basic(t *testing.T) {
 					statecheck.ExpectKnownValue("data.thingspace_service_plans.all", tfjsonpath.New("plans").AtSliceIndex(0).AtMapKey("code"), knownvalue.StringExact(plans[0].Code)),
 				},
 			},
-			{
-				Config:           env.providerBlock() + plansDataSource,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-			},
+			emptyPlanStep(env.providerBlock() + plansDataSource),
 			{
 				// An account ThingSpace does not know is an error that names it.
 				Config:      env.providerBlock() + `data "thingspace_service_plans" "all" { account_name = "0000999999-00001" }`,

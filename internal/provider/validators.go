@@ -75,23 +75,33 @@ func checkURL(s string, allowPath bool) error {
 	return nil
 }
 
-// accountNameValidator checks a ThingSpace account name such as 0000123456-00001.
-type accountNameValidator struct{}
-
-func (accountNameValidator) Description(context.Context) string {
-	return "a ThingSpace account name such as 0000123456-00001 (leading zeros kept)"
+// stringCheck is a string validator made of a check: a configured, known value that check
+// refuses gets an attribute error with summary, the check's error its detail.
+type stringCheck struct {
+	description string
+	summary     string
+	check       func(string) error
 }
 
-func (v accountNameValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
+func (v stringCheck) Description(context.Context) string { return v.description }
 
-func (accountNameValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+func (v stringCheck) MarkdownDescription(context.Context) string { return v.description }
+
+func (v stringCheck) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
 		return
 	}
-	if err := ids.ValidateAccountName(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid account name", err.Error())
+	if err := v.check(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, v.summary, err.Error())
+	}
+}
+
+// accountNameValidator checks a ThingSpace account name such as 0000123456-00001.
+func accountNameValidator() stringCheck {
+	return stringCheck{
+		description: "a ThingSpace account name such as 0000123456-00001 (leading zeros kept)",
+		summary:     "Invalid account name",
+		check:       ids.ValidateAccountName,
 	}
 }
 
@@ -127,7 +137,7 @@ var (
 )
 
 // servicePlanCodeValidator checks the shape of a plan code; ModifyPlan checks that the account
-// has it.
+// has it. Not a stringCheck: its detail is a sentence, which an error's text may not be.
 type servicePlanCodeValidator struct{}
 
 func (servicePlanCodeValidator) Description(context.Context) string {
@@ -201,18 +211,11 @@ func checkDeviceIDForLookup(kind, id string) error {
 }
 
 // idValidator checks a device identifier of one kind with checkDeviceID.
-type idValidator struct{ kind string }
-
-func (v idValidator) Description(context.Context) string { return "a valid " + strings.ToUpper(v.kind) }
-
-func (v idValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (v idValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := checkDeviceID(v.kind, req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+strings.ToUpper(v.kind), err.Error())
+func idValidator(kind string) stringCheck {
+	return stringCheck{
+		description: "a valid " + strings.ToUpper(kind),
+		summary:     "Invalid " + strings.ToUpper(kind),
+		check:       func(id string) error { return checkDeviceID(kind, id) },
 	}
 }
 

@@ -71,6 +71,16 @@ func (inv *inventory) setPlan(i int, plan string) {
 	inv.devices[i].CarrierInformations = []tsapi.CarrierInformation{{CarrierName: "Verizon Wireless", ServicePlan: plan, State: "active"}}
 }
 
+// changePlan sends the action that moves inventory device i to plan M2M10GB through c (which
+// then drops the account's snapshot); the inventory itself changes only with setPlan.
+func changePlan(t *testing.T, c *Client, i int) {
+	t.Helper()
+	if _, err := c.ChangeServicePlan(context.Background(), tsapi.ServicePlanRequest{Devices: Devices(tsapi.DeviceIDs{
+		{Kind: tsapi.KindEID, ID: invEID(i)}, {Kind: tsapi.KindICCID, ID: invICCID(i)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (inv *inventory) serve(body tsapi.DeviceListRequest, w http.ResponseWriter) bool {
 	inv.mu.Lock()
 	if body.DeviceID != nil {
@@ -241,10 +251,7 @@ func TestReadCoalescerActionInvalidatesSnapshot(t *testing.T) {
 	if p := inv.pages.Load(); p != 1 {
 		t.Fatalf("listings %d, want 1: a refresh within the TTL is served by the snapshot", p)
 	}
-	if _, err := c.ChangeServicePlan(ctx, tsapi.ServicePlanRequest{Devices: Devices(tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: invEID(2)},
-		{Kind: tsapi.KindICCID, ID: invICCID(2)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
-		t.Fatal(err)
-	}
+	changePlan(t, c, 2)
 	inv.setPlan(2, "M2M10GB")
 	d, err := rc.Device(ctx, testAccount, eidID(2), refresh())
 	if err != nil || d.ServicePlan() != "M2M10GB" {
@@ -263,10 +270,7 @@ func TestReadCoalescerActionInvalidatesSnapshot(t *testing.T) {
 		before <- err
 	}()
 	<-inv.started
-	if _, err := c.ChangeServicePlan(ctx, tsapi.ServicePlanRequest{Devices: Devices(tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: invEID(5)},
-		{Kind: tsapi.KindICCID, ID: invICCID(5)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
-		t.Fatal(err)
-	}
+	changePlan(t, c, 5)
 	inv.setPlan(5, "M2M10GB")
 	after := make(chan *tsapi.Device, 1)
 	go func() {
@@ -455,10 +459,7 @@ func TestReadCoalescerFreshBatchSmallerThanTheListingIsReadOneByOne(t *testing.T
 	}
 	// A refresh of one device after an action is listed: its snapshot serves the refreshes
 	// that follow.
-	if _, err := c.ChangeServicePlan(ctx, tsapi.ServicePlanRequest{Devices: Devices(tsapi.DeviceIDs{{Kind: tsapi.KindEID, ID: invEID(2)},
-		{Kind: tsapi.KindICCID, ID: invICCID(2)}}), AccountName: testAccount, ServicePlan: "M2M10GB"}); err != nil {
-		t.Fatal(err)
-	}
+	changePlan(t, c, 2)
 	for i := range 10 {
 		if _, err := rc.Device(ctx, testAccount, eidID(i), time.Now().Add(-rc.TTL())); err != nil {
 			t.Fatal(err)

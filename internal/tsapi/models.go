@@ -99,6 +99,18 @@ func (ids DeviceIDs) Get(kind string) string {
 	return ""
 }
 
+// Describe names the device in messages: "EID <eid>", else its first identifier ("ICCID
+// <iccid>"); "" when it has none.
+func (ids DeviceIDs) Describe() string {
+	if eid := ids.Get(KindEID); eid != "" {
+		return "EID " + eid
+	}
+	if len(ids) > 0 {
+		return strings.ToUpper(ids[0].Kind) + " " + ids[0].ID
+	}
+	return ""
+}
+
 // Matches reports whether ids and other share at least one identifier (same kind, compared
 // case-insensitively, and same value).
 func (ids DeviceIDs) Matches(other DeviceIDs) bool {

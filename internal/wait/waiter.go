@@ -123,12 +123,10 @@ func (e *PendingError) Error() string {
 
 func (e *PendingError) Unwrap() error { return e.Cause }
 
+// describe names a device in messages: its EID, else its first identifier.
 func describe(ids tsapi.DeviceIDs) string {
-	if eid := ids.Get(tsapi.KindEID); eid != "" {
-		return "EID " + eid
-	}
-	if len(ids) > 0 {
-		return strings.ToUpper(ids[0].Kind) + " " + ids[0].ID
+	if s := ids.Describe(); s != "" {
+		return s
 	}
 	return "device"
 }
