@@ -49,6 +49,8 @@ var chaosRegressionSeeds = []int64{
 	1106, // a plan-change callback delivered again hid the download that enabled the Global profile
 	1144, // the same, after a killed provider: the relay kept one callback of unknown action only
 	1025, // two attempts without an outcome, refused: checked against what ThingSpace took
+	2253, // a Global profile_resume still in flight read as "suspended", so suspending again planned nothing
+	2221, // download = false showed a previous owner's Global plan: a difference no apply removed
 }
 
 // chaosFixedSeeds run in `make test`: a spread of fault mixes and both waiting modes.

@@ -339,16 +339,20 @@ func (r *esimFleetResource) Read(ctx context.Context, req resource.ReadRequest, 
 		plan := dev.ServicePlan()
 		st.State, st.ServicePlan = types.StringValue(string(state)), types.StringValue(plan)
 		inService := reconcile.InService(state)
-		if confirmed && inService {
-			if plan != want.plan {
+		// A suspend or resume in flight (from an interrupted apply) counts as where it takes
+		// the device (see reconcile.ShowsSuspended), so the next plan shows what it would undo.
+		changingService := state == tsapi.StatePendingSuspend || state == tsapi.StatePendingResume
+		if confirmed && (inService || changingService) {
+			if inService && plan != want.plan {
 				// Changed outside Terraform: the state shows the plan the device has, so the
 				// next plan shows the configured one being set again.
 				d.ServicePlan = types.StringValue(plan)
 			}
-			if suspended := state == tsapi.StateSuspended; suspended != want.suspended {
+			suspended := reconcile.ShowsSuspended(state)
+			if suspended != want.suspended {
 				d.Suspended = types.BoolValue(suspended)
 			}
-			if plan == want.plan && (state == tsapi.StateSuspended) == want.suspended {
+			if inService && plan == want.plan && suspended == want.suspended {
 				st.Error = types.StringValue("")
 			}
 			devices[eid] = d

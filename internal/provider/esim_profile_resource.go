@@ -602,17 +602,18 @@ func flatten(d tsapi.Device, m *esimProfileModel) {
 			m.ProfileType = types.StringValue(profileLocal)
 		}
 	}
-	state := tsapi.NormalizeState(f.State)
-	if m.ProfileType.ValueString() == profileGlobal {
+	// The Global line's plan is the profile's only when the profile is managed as downloaded:
+	// with download = false the engine leaves a Global profile it finds alone (a previous
+	// owner's, say), so showing that profile's plan would be a difference no apply removes.
+	managesGlobal := m.Download.IsNull() || m.Download.IsUnknown() || m.Download.ValueBool()
+	if m.ProfileType.ValueString() == profileGlobal && managesGlobal {
 		if g, ok := reconcile.GlobalLine(d); ok {
 			m.GlobalServicePlan = types.StringValue(g.ServicePlan)
-			if gs := tsapi.NormalizeState(g.State); gs == tsapi.StateSuspended {
-				state = gs
-			}
 		}
 	}
+	state := reconcile.StateFor(d, reconcile.ProfileType(m.ProfileType.ValueString()))
 	m.State = types.StringValue(string(state))
-	m.Suspended = types.BoolValue(state == tsapi.StateSuspended)
+	m.Suspended = types.BoolValue(reconcile.ShowsSuspended(state))
 	for _, b := range []*types.Bool{&m.Download, &m.Enabled} {
 		if b.IsNull() || b.IsUnknown() {
 			*b = types.BoolValue(true)

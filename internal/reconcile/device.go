@@ -110,15 +110,26 @@ func ProfileICCID(d tsapi.Device, t ProfileType) (string, error) {
 }
 
 // StateFor is the state that matters for a profile of type t: the line's, except that a
-// Global profile suspended by itself (profile_suspend) makes the device suspended too.
+// Global profile suspended by itself (profile_suspend) makes the device suspended too. A
+// PENDING_* line state wins over the Global line's: while a profile_resume is in flight the
+// Global line still shows suspended, but the device is on its way back to active.
 func StateFor(d tsapi.Device, t ProfileType) tsapi.DeviceState {
 	s := LineState(d)
-	if t == Global {
+	if t == Global && !s.Pending() {
 		if g, ok := GlobalLine(d); ok && tsapi.NormalizeState(g.State) == tsapi.StateSuspended {
 			return tsapi.StateSuspended
 		}
 	}
 	return s
+}
+
+// ShowsSuspended reports whether a device in state s is suspended, or is being suspended by a
+// request in flight. What the provider reads back as `suspended` is where the device is
+// going, not where it was: a resume still in flight (from an interrupted apply) must not
+// read as "suspended", or a configuration that wants the device suspended would plan no
+// change and the resume would land after an apply that said there was nothing to do.
+func ShowsSuspended(s tsapi.DeviceState) bool {
+	return s == tsapi.StateSuspended || s == tsapi.StatePendingSuspend
 }
 
 // deviceIdentifiers is the device's own identifiers as the read shows them: EID, the lead

@@ -78,3 +78,39 @@ func TestPrevailingOf(t *testing.T) {
 		})
 	}
 }
+
+// What the provider reads back as a device's state and `suspended`: a request in flight
+// counts as where it takes the device, also for a Global profile whose own line still shows
+// suspended while its profile_resume is pending.
+func TestStateForAndShowsSuspended(t *testing.T) {
+	dev := func(lead, global string) tsapi.Device {
+		d := tsapi.Device{CarrierInformations: []tsapi.CarrierInformation{{CarrierName: "Verizon Wireless", State: lead}}}
+		if global != "" {
+			d.CarrierInformations = append(d.CarrierInformations, tsapi.CarrierInformation{CarrierName: "Verizon Global", State: global})
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		name          string
+		t             ProfileType
+		d             tsapi.Device
+		want          tsapi.DeviceState
+		wantSuspended bool
+	}{
+		{"US active", VerizonUS, dev("Active", ""), tsapi.StateActive, false},
+		{"US suspended", VerizonUS, dev("Suspend", ""), tsapi.StateSuspended, true},
+		{"US suspend in flight", VerizonUS, dev("PENDING_SUSPEND", ""), tsapi.StatePendingSuspend, true},
+		{"US resume in flight", VerizonUS, dev("PENDING_RESUME", ""), tsapi.StatePendingResume, false},
+		{"Global profile suspended by itself", Global, dev("Active", "Suspend"), tsapi.StateSuspended, true},
+		{"Global profile_resume in flight", Global, dev("PENDING_RESUME", "Suspend"), tsapi.StatePendingResume, false},
+		{"Global profile_suspend in flight", Global, dev("PENDING_SUSPEND", "Active"), tsapi.StatePendingSuspend, true},
+		{"US profile beside a suspended Global one", VerizonUS, dev("Active", "Suspend"), tsapi.StateActive, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := StateFor(tc.d, tc.t)
+			if got != tc.want || ShowsSuspended(got) != tc.wantSuspended {
+				t.Fatalf("StateFor = %q (ShowsSuspended %v), want %q (%v)", got, ShowsSuspended(got), tc.want, tc.wantSuspended)
+			}
+		})
+	}
+}
