@@ -190,7 +190,7 @@ func checkZipCode(v types.String, diags *diag.Diagnostics) {
 //     what already exists and ThingSpace's own documentation examples, whose EIDs do not
 //     carry valid check digits, must pass: the lookups of the data sources (thingspace_device,
 //     where a bad check digit is a warning, not an error). Callback parsing
-//     (internal/thingspace) and the simulator (internal/sim) take EIDs as ThingSpace sends
+//     (internal/tsapi) and the simulator (internal/sim) take EIDs as ThingSpace sends
 //     them and never check them.
 //
 // In both modes every character is checked as given: a space or a dash is refused, never

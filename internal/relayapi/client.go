@@ -268,9 +268,10 @@ func (r *Client) retry(ctx context.Context, f func() error) error {
 	return err
 }
 
-// clientBackoff spaces the Client's retries of one call. A Retry-After of 0 waits the first
-// backoff step: the relay's answer is no reason to hammer it.
-var clientBackoff = retry.Backoff{Base: 200 * time.Millisecond, Max: 5 * time.Second, MinRetryAfter: 200 * time.Millisecond}
+// clientBackoff spaces the Client's retries of one call. A Retry-After of 0 is no advice: the
+// wait is the growing backoff step, as if the relay had said nothing (a relay restarting is no
+// reason to hammer it).
+var clientBackoff = retry.Backoff{Base: 200 * time.Millisecond, Max: 5 * time.Second, MinRetryAfter: 200 * time.Millisecond, ZeroIsNoAdvice: true}
 
 // temporary reports whether an error of the relay client may go away by itself.
 func temporary(err error) bool {

@@ -1,8 +1,8 @@
 // Package retry is the one way this project waits before trying an HTTP call again:
 // exponential backoff with jitter, a server's Retry-After honoured instead when it sent one,
-// and a sleep that ends with its context. The ThingSpace client, the relay's API client and
-// the relay's forwarder each used to carry their own copy, and their Retry-After parsers
-// disagreed (one ignored HTTP dates). It imports the standard library only.
+// and a sleep that ends with its context. The ThingSpace client, the relay's API client, the
+// waiter's long-poll and the relay's forwarder each used to carry their own copy, and their
+// Retry-After parsers disagreed (one ignored HTTP dates). It imports the standard library only.
 package retry
 
 import (
@@ -25,6 +25,11 @@ type Backoff struct {
 	MinRetryAfter time.Duration
 	// MaxRetryAfter caps a Retry-After; 0: no cap but ParseRetryAfter's day.
 	MaxRetryAfter time.Duration
+	// ZeroIsNoAdvice reads a Retry-After of 0 (or a date in the past) as no header: the wait
+	// is Delay(n), which keeps growing while the server keeps answering 0. For a server that
+	// may answer 0 while it restarts (the relay behind a proxy), where MinRetryAfter alone
+	// would poll at a fixed short interval for as long as it lasts.
+	ZeroIsNoAdvice bool
 	// Rand returns a number in [0, 1); nil is math/rand/v2.Float64. Tests pin it.
 	Rand func() float64
 }
@@ -35,6 +40,9 @@ func (b Backoff) Delay(n int) time.Duration {
 	d := b.Base
 	for i := 0; i < n && d < b.Max; i++ {
 		d *= 2
+	}
+	if d <= 0 { // overflowed
+		d = b.Max
 	}
 	d = min(d, b.Max)
 	rnd := b.Rand
@@ -48,7 +56,7 @@ func (b Backoff) Delay(n int) time.Duration {
 // ("" when there was none, or no answer): the header's wait when it is valid, else Delay(n).
 func (b Backoff) Wait(n int, retryAfter string) time.Duration {
 	d, ok := ParseRetryAfter(retryAfter, time.Now())
-	if !ok {
+	if !ok || (d == 0 && b.ZeroIsNoAdvice) {
 		return b.Delay(n)
 	}
 	d = max(d, b.MinRetryAfter)

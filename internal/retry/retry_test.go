@@ -56,6 +56,33 @@ func TestWaitHonoursRetryAfter(t *testing.T) {
 	}
 }
 
+// With ZeroIsNoAdvice, answers of "Retry-After: 0" (or a date in the past) in a row wait the
+// growing backoff steps, as if the server had said nothing; a positive Retry-After still wins.
+func TestWaitZeroIsNoAdvice(t *testing.T) {
+	b := Backoff{Base: time.Second, Max: time.Minute, MinRetryAfter: 200 * time.Millisecond, ZeroIsNoAdvice: true,
+		Rand: func() float64 { return 1 }}
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	for n, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		if got := b.Wait(n, "0"); got != want {
+			t.Errorf("retry %d after Retry-After 0: %v, want the backoff step %v", n, got, want)
+		}
+		if got := b.Wait(n, past); got != want {
+			t.Errorf("retry %d after a Retry-After date in the past: %v, want the backoff step %v", n, got, want)
+		}
+	}
+	if got := b.Wait(3, "2"); got != 2*time.Second {
+		t.Errorf("Retry-After 2: %v, want 2s", got)
+	}
+}
+
+// Delay does not overflow into a negative or zero wait for a large n and Max.
+func TestDelayDoesNotOverflow(t *testing.T) {
+	b := Backoff{Base: time.Second, Max: time.Duration(1<<63 - 1), Rand: func() float64 { return 1 }}
+	if d := b.Delay(80); d <= 0 {
+		t.Errorf("Delay(80) = %v, want a positive wait", d)
+	}
+}
+
 // Both forms of RFC 9110's Retry-After are read: delay-seconds and an HTTP date.
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)

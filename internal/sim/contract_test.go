@@ -20,7 +20,7 @@ func activateBody(d DeviceView, plan string) tsapi.ProfileRequest {
 }
 
 // Activate, as on ThingSpace's "Activate or Reactivate an eSIM Profile" page. The callback has the
-// shape of that page's example (testdata/seeds/callback_activate.json in internal/thingspace):
+// shape of that page's example (testdata/seeds/callback_activate.json in internal/tsapi):
 // deviceIds with Iccid/Imei/Eid/mdn/msisdn,
 // deviceProfileResponse with state, servicePlan, deviceCredential, profileStatus ENABLE and role
 // LEAD, status SUCCESS, callbackCount 1, maxCallbackThreshold 4, and the registered credentials.

@@ -13,7 +13,6 @@ import (
 // Paths of the reads and the callback registration.
 const (
 	PathDeviceListV1 = "/api/m2m/v1/devices/actions/list"
-	PathDeviceListV2 = "/api/m2m/v2/devices/actions/list"
 )
 
 // ErrDeviceNotFound is wrapped by GetDevice when the account has no such device.
@@ -98,28 +97,6 @@ func (c *Client) GetDevice(ctx context.Context, account string, id tsapi.DeviceI
 		}
 	}
 	return nil, fmt.Errorf("%s %s in account %s: %w", id.Kind, id.ID, account, ErrDeviceNotFound)
-}
-
-// DeviceListV2Request is the body of the asynchronous, profile-aware v2 list.
-type DeviceListV2Request struct {
-	AccountName              string           `json:"accountName"`
-	ProvisioningStatusFilter string           `json:"provisioningStatusFilter,omitempty"`
-	ProfileStatusFilter      string           `json:"profileStatusFilter,omitempty"`
-	CarrierNameFilter        string           `json:"carrierNameFilter,omitempty"`
-	DeviceFilter             []tsapi.DeviceID `json:"deviceFilter,omitempty"`
-}
-
-// RequestDeviceListV2 asks for the profile-aware device list; the answer arrives by
-// DeviceProfileService callback under the returned request id.
-func (c *Client) RequestDeviceListV2(ctx context.Context, req DeviceListV2Request) (string, error) {
-	if err := requireAccount(req.AccountName); err != nil {
-		return "", err
-	}
-	var out tsapi.RequestResponse
-	if _, err := c.do(ctx, call{method: http.MethodPost, path: PathDeviceListV2, body: req, kind: kindRead, session: true, out: &out}); err != nil {
-		return "", err
-	}
-	return out.RequestID, nil
 }
 
 // RequestStatus reads the v2 status of a request, with one sub-request per device: the

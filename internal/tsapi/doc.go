@@ -7,5 +7,5 @@
 // retries, the rate limit and bulk splitting belong to the client, internal/thingspace. The
 // relay and the simulator parse and answer this wire without linking the client (and its
 // OAuth2 and rate-limit modules); the provider and the client share the same types, so there
-// is one definition of each. It imports the standard library and internal/ids only.
+// is one definition of each. It imports the standard library only.
 package tsapi

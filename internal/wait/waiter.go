@@ -522,6 +522,7 @@ func SortPending(p []PendingDevice) {
 	})
 }
 
-// longPollBackoff spaces the long-poll's tries while the relay fails. A Retry-After of 0 waits
-// the first step: the relay restarting is no reason to hammer it.
-var longPollBackoff = retry.Backoff{Base: 250 * time.Millisecond, Max: 15 * time.Second, MinRetryAfter: 250 * time.Millisecond}
+// longPollBackoff spaces the long-poll's tries while the relay fails. A Retry-After of 0 is
+// no advice: the wait is the growing backoff step (the relay restarting is no reason to
+// hammer it, however long the restart takes).
+var longPollBackoff = retry.Backoff{Base: 250 * time.Millisecond, Max: 15 * time.Second, MinRetryAfter: 250 * time.Millisecond, ZeroIsNoAdvice: true}

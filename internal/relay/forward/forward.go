@@ -268,7 +268,7 @@ func (f *Forwarder) round(ctx context.Context) (int, time.Time) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if at, retry := f.attempt(ctx, e); retry {
+			if at, again := f.attempt(ctx, e); again {
 				mu.Lock()
 				if next.IsZero() || at.Before(next) {
 					next = at
@@ -281,8 +281,8 @@ func (f *Forwarder) round(ctx context.Context) (int, time.Time) {
 	return len(entries), next
 }
 
-// attempt delivers one entry and records the outcome; retry reports a scheduled next attempt.
-func (f *Forwarder) attempt(ctx context.Context, e store.Forward) (at time.Time, retry bool) {
+// attempt delivers one entry and records the outcome; again reports a scheduled next attempt.
+func (f *Forwarder) attempt(ctx context.Context, e store.Forward) (at time.Time, again bool) {
 	start := time.Now()
 	res := f.send(ctx, e)
 	f.m.duration.Observe(time.Since(start).Seconds())
@@ -306,7 +306,7 @@ func (f *Forwarder) attempt(ctx context.Context, e store.Forward) (at time.Time,
 	f.m.failed.WithLabelValues(res.reason).Inc()
 	delay := time.Duration(0)
 	if res.reason != reasonShutdown {
-		delay = f.backoff().Wait(e.Attempts-1, res.retryAfter)
+		delay = f.retryDelay(e.Attempts, res.retryAfter, nil)
 	}
 	at = time.Now().Add(delay)
 	f.failed(e, res, delay)
@@ -399,11 +399,13 @@ func (f *Forwarder) send(ctx context.Context, e store.Forward) result {
 	return r
 }
 
-// backoff gives the wait before the attempt after n+1 failed ones (Wait(n, ...)): a Retry-After
-// the target sent (at least MinBackoff, at most MaxRetryAfter), or else MinBackoff doubled per
-// earlier failure up to MaxBackoff, of which a random half at most is dropped, so that entries
-// queued together do not retry together.
-func (f *Forwarder) backoff() retry.Backoff {
-	return retry.Backoff{Base: f.cfg.MinBackoff, Max: f.cfg.MaxBackoff,
-		MinRetryAfter: f.cfg.MinBackoff, MaxRetryAfter: f.cfg.MaxRetryAfter}
+// retryDelay is the wait before the next attempt of an entry that has failed attempts times
+// (1 or more): a Retry-After the target sent (at least MinBackoff, at most MaxRetryAfter), or
+// else MinBackoff doubled per earlier failure up to MaxBackoff, of which a random half at most
+// is dropped, so that entries queued together do not retry together. rnd: nil, or the
+// jitter's source pinned by a test.
+func (f *Forwarder) retryDelay(attempts int, retryAfter string, rnd func() float64) time.Duration {
+	b := retry.Backoff{Base: f.cfg.MinBackoff, Max: f.cfg.MaxBackoff,
+		MinRetryAfter: f.cfg.MinBackoff, MaxRetryAfter: f.cfg.MaxRetryAfter, Rand: rnd}
+	return b.Wait(attempts-1, retryAfter)
 }

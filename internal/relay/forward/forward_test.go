@@ -96,23 +96,20 @@ func TestRetryAfterHonoured(t *testing.T) {
 // within [MinBackoff, MaxRetryAfter].
 func TestRetryDelayBackoffWithJitter(t *testing.T) {
 	f := &Forwarder{cfg: Config{MinBackoff: time.Second, MaxBackoff: time.Minute, MaxRetryAfter: time.Hour}}
-	b := f.backoff()
 	for _, c := range []struct {
 		attempts int
 		full     time.Duration
 	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {7, time.Minute}, {60, time.Minute}} {
-		b.Rand = func() float64 { return 0 }
-		lo := b.Wait(c.attempts-1, "")
-		b.Rand = func() float64 { return 0.999999 }
-		hi := b.Wait(c.attempts-1, "")
+		lo := f.retryDelay(c.attempts, "", func() float64 { return 0 })
+		hi := f.retryDelay(c.attempts, "", func() float64 { return 0.999999 })
 		if lo != c.full/2 || hi < c.full*99/100 || hi > c.full {
 			t.Errorf("attempt %d: delay in [%v, %v], want [%v, %v]", c.attempts, lo, hi, c.full/2, c.full)
 		}
 	}
-	if d := b.Wait(0, "0"); d != time.Second {
+	if d := f.retryDelay(1, "0", nil); d != time.Second {
 		t.Errorf("Retry-After 0: %v, want the minimum back-off (1s), not a hot loop", d)
 	}
-	if d := b.Wait(0, "172800"); d != time.Hour {
+	if d := f.retryDelay(1, "172800", nil); d != time.Hour {
 		t.Errorf("Retry-After 48h: %v, want the 1h cap", d)
 	}
 }
