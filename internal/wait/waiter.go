@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -510,16 +509,6 @@ func (wt *watch) pollStatus(ctx context.Context) {
 		}
 		interval = min(o.PollInterval, interval*3/2+time.Duration(rand.N(int64(250*time.Millisecond))))
 	}
-}
-
-// SortPending orders pending devices for stable messages.
-func SortPending(p []PendingDevice) {
-	sort.Slice(p, func(i, j int) bool {
-		if p[i].RequestID != p[j].RequestID {
-			return p[i].RequestID < p[j].RequestID
-		}
-		return describe(p[i].Device) < describe(p[j].Device)
-	})
 }
 
 // longPollBackoff spaces the long-poll's tries while the relay fails. A Retry-After of 0 is
